@@ -1,0 +1,116 @@
+import { randomUUID } from "node:crypto";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { KeywardError } from "../errors.js";
+
+export interface RequestContext {
+  req: IncomingMessage;
+  res: ServerResponse;
+  method: string;
+  /** Path without the query string, still percent-encoded. */
+  path: string;
+  query: URLSearchParams;
+  /** Path parameters, percent-decoded. */
+  params: Record<string, string>;
+  requestId: string;
+  /** The TCP peer's address (proxies are resolved by the gateway, not here). */
+  peerIp: string;
+}
+
+export type Handler = (ctx: RequestContext) => Promise<void> | void;
+
+interface Route {
+  method: string;
+  segments: string[];
+  handler: Handler;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** A small exact-segment router; `:name` segments capture one path segment. */
+export class Router {
+  private readonly routes: Route[] = [];
+
+  on(method: string | string[], pattern: string, handler: Handler): this {
+    for (const m of Array.isArray(method) ? method : [method]) {
+      this.routes.push({ method: m, segments: pattern.split("/").filter(Boolean), handler });
+    }
+    return this;
+  }
+
+  get(pattern: string, handler: Handler): this {
+    return this.on("GET", pattern, handler);
+  }
+  post(pattern: string, handler: Handler): this {
+    return this.on("POST", pattern, handler);
+  }
+  put(pattern: string, handler: Handler): this {
+    return this.on("PUT", pattern, handler);
+  }
+  patch(pattern: string, handler: Handler): this {
+    return this.on("PATCH", pattern, handler);
+  }
+  delete(pattern: string, handler: Handler): this {
+    return this.on("DELETE", pattern, handler);
+  }
+
+  /** Finds the handler for a request; throws not_found / method_not_allowed. */
+  match(method: string, path: string): { handler: Handler; params: Record<string, string> } {
+    const parts = path.split("/").filter(Boolean);
+    let pathMatched = false;
+    for (const route of this.routes) {
+      const params = matchSegments(route.segments, parts);
+      if (!params) continue;
+      pathMatched = true;
+      if (route.method === method || (method === "HEAD" && route.method === "GET")) {
+        return { handler: route.handler, params };
+      }
+    }
+    if (pathMatched) throw new KeywardError("method_not_allowed", `method ${method} is not allowed here`);
+    throw new KeywardError("not_found", "no such endpoint");
+  }
+}
+
+function matchSegments(pattern: string[], parts: string[]): Record<string, string> | undefined {
+  if (pattern.length !== parts.length) return undefined;
+  const params: Record<string, string> = {};
+  for (let i = 0; i < pattern.length; i++) {
+    const p = pattern[i] as string;
+    const v = parts[i] as string;
+    if (p.startsWith(":")) {
+      params[p.slice(1)] = decodeSegment(v);
+    } else if (p !== v) {
+      return undefined;
+    }
+  }
+  return params;
+}
+
+function decodeSegment(v: string): string {
+  try {
+    return decodeURIComponent(v);
+  } catch {
+    throw new KeywardError("invalid_request", "path segment is not valid percent-encoding");
+  }
+}
+
+/** Builds the context every handler receives. */
+export function createContext(req: IncomingMessage, res: ServerResponse): RequestContext {
+  const raw = req.url ?? "/";
+  const q = raw.indexOf("?");
+  const incomingId = req.headers["x-request-id"];
+  return {
+    req,
+    res,
+    method: req.method ?? "GET",
+    path: q === -1 ? raw : raw.slice(0, q),
+    query: new URLSearchParams(q === -1 ? "" : raw.slice(q + 1)),
+    params: {},
+    requestId: typeof incomingId === "string" && REQUEST_ID.test(incomingId) ? incomingId : randomUUID(),
+    peerIp: normalizeIp(req.socket.remoteAddress ?? ""),
+  };
+}
+
+/** `::ffff:1.2.3.4` → `1.2.3.4`, so allowlists written in IPv4 match dual-stack sockets. */
+export function normalizeIp(ip: string): string {
+  return ip.startsWith("::ffff:") && ip.includes(".") ? ip.slice(7) : ip;
+}

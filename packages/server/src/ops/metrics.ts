@@ -1,0 +1,90 @@
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+
+/**
+ * Prometheus metrics. Labels are closed sets (codes, routes, outcomes): never a key, token,
+ * credential value or anything a caller controls, so no secret can reach a label.
+ */
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: "keyward_process_" });
+  const m = {
+    registry,
+    requests: new Counter({
+      name: "keyward_http_requests_total",
+      help: "HTTP requests by route group and status",
+      labelNames: ["route", "status"] as const,
+      registers: [registry],
+    }),
+    decisions: new Counter({
+      name: "keyward_gateway_decisions_total",
+      help: "Gateway and forward-auth decisions by code (allowed or the denial code)",
+      labelNames: ["code"] as const,
+      registers: [registry],
+    }),
+    checkLatency: new Histogram({
+      name: "keyward_gateway_check_seconds",
+      help: "Time spent authenticating and authorizing a gateway request",
+      buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05],
+      registers: [registry],
+    }),
+    upstreamLatency: new Histogram({
+      name: "keyward_gateway_upstream_seconds",
+      help: "Time to the upstream's response headers",
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30],
+      registers: [registry],
+    }),
+    rateLimitHits: new Counter({
+      name: "keyward_rate_limit_hits_total",
+      help: "Requests refused by a rate limit",
+      registers: [registry],
+    }),
+    quotaHits: new Counter({
+      name: "keyward_quota_hits_total",
+      help: "Requests refused by a quota",
+      registers: [registry],
+    }),
+    cacheLookups: new Counter({
+      name: "keyward_key_cache_lookups_total",
+      help: "Key verification cache lookups by result (hit, miss)",
+      labelNames: ["result"] as const,
+      registers: [registry],
+    }),
+    tokensIssued: new Counter({
+      name: "keyward_tokens_issued_total",
+      help: "Tokens signed by Keyward by kind (upstream, access)",
+      labelNames: ["kind"] as const,
+      registers: [registry],
+    }),
+    credentialReads: new Counter({
+      name: "keyward_credential_reads_total",
+      help: "Outbound credential reads and injections",
+      labelNames: ["mode"] as const,
+      registers: [registry],
+    }),
+    rotations: new Counter({
+      name: "keyward_rotations_total",
+      help: "Key and credential rotations",
+      labelNames: ["kind"] as const,
+      registers: [registry],
+    }),
+    adminChanges: new Counter({
+      name: "keyward_admin_changes_total",
+      help: "Admin API changes by action",
+      labelNames: ["action"] as const,
+      registers: [registry],
+    }),
+    auditFailures: new Counter({
+      name: "keyward_audit_failures_total",
+      help: "Audit events that could not be written",
+      registers: [registry],
+    }),
+    auditQueue: new Gauge({
+      name: "keyward_audit_queue_length",
+      help: "Audit events waiting to be written",
+      registers: [registry],
+    }),
+  };
+  return m;
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

@@ -1,0 +1,131 @@
+import type { Db } from "./db.js";
+import { isSqliteDb } from "./sqlite.js";
+
+/**
+ * Schema migrations, written once for both engines. `{{blob}}` is BLOB/BYTEA; everything else is
+ * the common subset (BIGINT epoch-ms timestamps, INTEGER booleans, TEXT JSON).
+ * Append only: a migration that has shipped is never edited.
+ */
+interface Migration {
+  id: number;
+  name: string;
+  sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    id: 1,
+    name: "foundation",
+    sql: `
+CREATE TABLE agents (
+  name TEXT PRIMARY KEY,
+  upstream TEXT NOT NULL,
+  description TEXT,
+  created_at BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL
+);
+CREATE TABLE consumers (
+  name TEXT PRIMARY KEY,
+  metadata TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL
+);
+CREATE TABLE api_keys (
+  id TEXT PRIMARY KEY,
+  hash TEXT NOT NULL UNIQUE,
+  prefix TEXT NOT NULL,
+  owner TEXT NOT NULL,
+  name TEXT,
+  scopes TEXT NOT NULL,
+  status TEXT NOT NULL,
+  expires_at BIGINT,
+  rate_limit TEXT,
+  quota TEXT,
+  ip_allow TEXT,
+  rotated_to TEXT,
+  created_at BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL,
+  revoked_at BIGINT,
+  last_used_at BIGINT
+);
+CREATE INDEX api_keys_owner ON api_keys (owner, id);
+CREATE TABLE quota_usage (
+  key_id TEXT NOT NULL,
+  period_start BIGINT NOT NULL,
+  used BIGINT NOT NULL,
+  PRIMARY KEY (key_id, period_start)
+);
+CREATE TABLE admin_tokens (
+  id TEXT PRIMARY KEY,
+  hash TEXT NOT NULL UNIQUE,
+  name TEXT NOT NULL,
+  created_at BIGINT NOT NULL
+);
+CREATE TABLE signing_keys (
+  kid TEXT PRIMARY KEY,
+  alg TEXT NOT NULL,
+  public_jwk TEXT NOT NULL,
+  private_enc {{blob}} NOT NULL,
+  created_at BIGINT NOT NULL,
+  retired_at BIGINT,
+  remove_after BIGINT
+);
+CREATE TABLE audit_events (
+  seq BIGINT PRIMARY KEY,
+  time BIGINT NOT NULL,
+  actor TEXT NOT NULL,
+  action TEXT NOT NULL,
+  target TEXT,
+  outcome TEXT NOT NULL,
+  code TEXT,
+  ip TEXT,
+  request_id TEXT,
+  details TEXT,
+  prev_hash TEXT NOT NULL,
+  hash TEXT NOT NULL
+);
+CREATE INDEX audit_events_time ON audit_events (time);
+CREATE INDEX audit_events_actor ON audit_events (actor, seq);
+CREATE INDEX audit_events_target ON audit_events (target, seq);
+CREATE TABLE meta (
+  key TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
+`,
+  },
+];
+
+function forEngine(sql: string, engine: Db["engine"]): string {
+  return sql.replaceAll("{{blob}}", engine === "sqlite" ? "BLOB" : "BYTEA");
+}
+
+/** Brings the schema up to date. Safe to run from many replicas at once (PostgreSQL advisory lock). */
+export async function migrate(db: Db): Promise<void> {
+  await db.transaction(async (tx) => {
+    if (tx.engine === "postgres") await tx.query("SELECT pg_advisory_xact_lock(7201001)");
+    await tx.exec(
+      "CREATE TABLE IF NOT EXISTS keyward_migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+    );
+    const done = new Set(
+      (await tx.query<{ id: number }>("SELECT id FROM keyward_migrations")).map((r) => Number(r.id)),
+    );
+    for (const m of MIGRATIONS) {
+      if (done.has(m.id)) continue;
+      const sql = forEngine(m.sql, tx.engine);
+      if (isSqliteDb(db)) db.execScript(sql);
+      else for (const stmt of splitStatements(sql)) await tx.exec(stmt);
+      await tx.exec("INSERT INTO keyward_migrations (id, name, applied_at) VALUES ($1, $2, $3)", [
+        m.id,
+        m.name,
+        Date.now(),
+      ]);
+    }
+  });
+}
+
+function splitStatements(sql: string): string[] {
+  return sql
+    .split(/;\s*\n/)
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+}

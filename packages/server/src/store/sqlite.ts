@@ -1,0 +1,143 @@
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import Database from "better-sqlite3";
+import type { Db, Row, SqlValue } from "./db.js";
+
+/**
+ * SQLite engine on better-sqlite3: WAL with synchronous=FULL, so a committed write survives a
+ * power cut. better-sqlite3 is synchronous; a transaction spans awaits, so we serialize: while a
+ * transaction is open, statements from outside it wait for it to end instead of joining it.
+ */
+export function openSqlite(path: string): Db {
+  if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+  const conn = new Database(path);
+  conn.pragma("journal_mode = WAL");
+  conn.pragma("synchronous = FULL");
+  conn.pragma("foreign_keys = ON");
+  conn.pragma("busy_timeout = 5000");
+  return new SqliteDb(conn);
+}
+
+type Translated = { sql: string; order: number[] };
+
+class SqliteDb implements Db {
+  readonly engine = "sqlite" as const;
+  private readonly statements = new Map<string, { stmt: Database.Statement; order: number[] }>();
+  private txTail: Promise<void> = Promise.resolve();
+  private txOpen = false;
+
+  constructor(private readonly conn: Database.Database) {}
+
+  async query<T = Row>(sql: string, params: readonly SqlValue[] = []): Promise<T[]> {
+    if (this.txOpen) await this.waitForTx();
+    return this.runQuery<T>(sql, params);
+  }
+
+  async exec(sql: string, params: readonly SqlValue[] = []): Promise<number> {
+    if (this.txOpen) await this.waitForTx();
+    return this.runExec(sql, params);
+  }
+
+  async transaction<T>(fn: (tx: Db) => Promise<T>): Promise<T> {
+    let release!: () => void;
+    const previous = this.txTail;
+    this.txTail = new Promise((resolve) => {
+      release = resolve;
+    });
+    await previous;
+    this.txOpen = true;
+    const tx = new SqliteTx(this);
+    try {
+      this.conn.exec("BEGIN IMMEDIATE");
+      const result = await fn(tx);
+      this.conn.exec("COMMIT");
+      return result;
+    } catch (err) {
+      if (this.conn.inTransaction) this.conn.exec("ROLLBACK");
+      throw err;
+    } finally {
+      tx.closed = true;
+      this.txOpen = false;
+      release();
+    }
+  }
+
+  async ping(): Promise<void> {
+    this.conn.prepare("SELECT 1").get();
+  }
+
+  async close(): Promise<void> {
+    await this.txTail;
+    this.conn.close();
+  }
+
+  runQuery<T>(sql: string, params: readonly SqlValue[]): T[] {
+    const { stmt, order } = this.prepare(sql);
+    const args = order.map((i) => params[i] ?? null);
+    if (stmt.reader) return stmt.all(...args) as T[];
+    stmt.run(...args);
+    return [];
+  }
+
+  runExec(sql: string, params: readonly SqlValue[]): number {
+    const { stmt, order } = this.prepare(sql);
+    const args = order.map((i) => params[i] ?? null);
+    if (stmt.reader) return stmt.all(...args).length;
+    return stmt.run(...args).changes;
+  }
+
+  private async waitForTx(): Promise<void> {
+    while (this.txOpen) await this.txTail;
+  }
+
+  private prepare(sql: string): { stmt: Database.Statement; order: number[] } {
+    let cached = this.statements.get(sql);
+    if (!cached) {
+      const t = translate(sql);
+      cached = { stmt: this.conn.prepare(t.sql), order: t.order };
+      this.statements.set(sql, cached);
+    }
+    return cached;
+  }
+
+  /** Runs multi-statement DDL (migrations). */
+  execScript(sql: string): void {
+    this.conn.exec(sql);
+  }
+}
+
+class SqliteTx implements Db {
+  readonly engine = "sqlite" as const;
+  closed = false;
+  constructor(private readonly db: SqliteDb) {}
+  async query<T = Row>(sql: string, params: readonly SqlValue[] = []): Promise<T[]> {
+    this.assertOpen();
+    return this.db.runQuery<T>(sql, params);
+  }
+  async exec(sql: string, params: readonly SqlValue[] = []): Promise<number> {
+    this.assertOpen();
+    return this.db.runExec(sql, params);
+  }
+  async transaction<T>(fn: (tx: Db) => Promise<T>): Promise<T> {
+    return fn(this);
+  }
+  async ping(): Promise<void> {}
+  async close(): Promise<void> {}
+  private assertOpen(): void {
+    if (this.closed) throw new Error("transaction already finished");
+  }
+}
+
+/** `$1…$n` → `?` in order of appearance, remembering which parameter each `?` takes. */
+function translate(sql: string): Translated {
+  const order: number[] = [];
+  const out = sql.replace(/\$(\d+)/g, (_m, n: string) => {
+    order.push(Number(n) - 1);
+    return "?";
+  });
+  return { sql: out, order };
+}
+
+export function isSqliteDb(db: Db): db is Db & { execScript(sql: string): void } {
+  return db instanceof SqliteDb;
+}

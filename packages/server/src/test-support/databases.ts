@@ -1,0 +1,49 @@
+import { randomBytes } from "node:crypto";
+import type { Db } from "../store/db.js";
+import { migrate } from "../store/migrations.js";
+import { openPostgres } from "../store/postgres.js";
+import { openSqlite } from "../store/sqlite.js";
+
+export interface TestEngine {
+  name: "sqlite" | "postgres";
+  /** Why the engine is skipped on this machine, or undefined when it runs. */
+  skip: string | undefined;
+  /** A fresh, migrated, empty database. */
+  open(): Promise<Db>;
+}
+
+const pgUrl = process.env.KEYWARD_TEST_DATABASE_URL;
+
+if (!pgUrl) {
+  console.warn("[keyward tests] KEYWARD_TEST_DATABASE_URL is not set: PostgreSQL tests are skipped");
+}
+
+/** Opens a PostgreSQL database in a schema of its own, dropped on close. */
+export async function openTestPostgres(): Promise<Db> {
+  if (!pgUrl) throw new Error("KEYWARD_TEST_DATABASE_URL is not set");
+  const schema = `kwt_${randomBytes(6).toString("hex")}`;
+  const db = await openPostgres(pgUrl, { schema, max: 4 });
+  await migrate(db);
+  const close = db.close.bind(db);
+  return Object.assign(db, {
+    close: async () => {
+      await db.exec(`DROP SCHEMA ${schema} CASCADE`).catch(() => {});
+      await close();
+    },
+  });
+}
+
+export async function openTestSqlite(path = ":memory:"): Promise<Db> {
+  const db = openSqlite(path);
+  await migrate(db);
+  return db;
+}
+
+export const testEngines: TestEngine[] = [
+  { name: "sqlite", skip: undefined, open: () => openTestSqlite() },
+  {
+    name: "postgres",
+    skip: pgUrl ? undefined : "KEYWARD_TEST_DATABASE_URL is not set",
+    open: openTestPostgres,
+  },
+];
