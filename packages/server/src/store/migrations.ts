@@ -43,6 +43,7 @@ CREATE TABLE api_keys (
   quota TEXT,
   ip_allow TEXT,
   rotated_to TEXT,
+  lineage TEXT NOT NULL,
   created_at BIGINT NOT NULL,
   updated_at BIGINT NOT NULL,
   revoked_at BIGINT,

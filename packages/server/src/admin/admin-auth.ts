@@ -1,0 +1,63 @@
+import type { Clock } from "../clock.js";
+import { KeywardError } from "../errors.js";
+import type { RequestContext } from "../http/router.js";
+import { generateSecret, hashSecret } from "../keys/key-format.js";
+import type { Db } from "../store/db.js";
+import { isUniqueViolation } from "../store/db.js";
+import type { Actor } from "./admin-context.js";
+
+const BOOTSTRAP_ID = "adm_bootstrap";
+
+/**
+ * Admin tokens are stored as SHA-256 hashes and looked up by hash, so comparing a presented token
+ * leaks nothing through timing (an attacker cannot steer the hash toward a stored one).
+ */
+export function createAdminAuth(deps: { db: Db; clock: Clock }) {
+  const { db, clock } = deps;
+  const known = new Map<string, string>(); // hash → admin id
+
+  async function lookup(hash: string): Promise<string | undefined> {
+    const hit = known.get(hash);
+    if (hit) return hit;
+    const row = (await db.query<{ id: string }>("SELECT id FROM admin_tokens WHERE hash = $1", [hash]))[0];
+    if (row) known.set(hash, row.id);
+    return row?.id;
+  }
+
+  return {
+    /**
+     * On an empty store, installs the first admin token: the configured one, or a generated
+     * `kwa_…` that is returned (to be printed once) and never stored in clear.
+     */
+    async bootstrap(configured: string | undefined): Promise<{ generated?: string }> {
+      const count = (await db.query<{ n: number }>("SELECT COUNT(*) AS n FROM admin_tokens"))[0];
+      if (Number(count?.n ?? 0) > 0) return {};
+      const token = configured ?? generateSecret("kwa");
+      try {
+        await db.exec("INSERT INTO admin_tokens (id, hash, name, created_at) VALUES ($1, $2, $3, $4)", [
+          BOOTSTRAP_ID,
+          hashSecret(token),
+          "bootstrap",
+          clock.now(),
+        ]);
+      } catch (err) {
+        if (isUniqueViolation(err)) return {}; // another replica bootstrapped first
+        throw err;
+      }
+      return configured ? {} : { generated: token };
+    },
+
+    /** Authenticates an admin request; throws 401 `unauthorized`. */
+    async requireAdmin(ctx: RequestContext): Promise<Actor> {
+      const header = ctx.req.headers.authorization;
+      const token = header?.startsWith("Bearer ") ? header.slice(7).trim() : undefined;
+      if (!token) throw new KeywardError("unauthorized", "admin token required (Authorization: Bearer …)");
+      if (token.length > 512) throw new KeywardError("unauthorized", "invalid admin token");
+      const id = await lookup(hashSecret(token));
+      if (!id) throw new KeywardError("unauthorized", "invalid admin token");
+      return { principal: `admin:${id}`, ip: ctx.peerIp, requestId: ctx.requestId };
+    },
+  };
+}
+
+export type AdminAuth = ReturnType<typeof createAdminAuth>;

@@ -1,0 +1,137 @@
+import type { Actor } from "../admin/admin-context.js";
+import type { AuditSink } from "../audit/audit-sink.js";
+import type { Clock } from "../clock.js";
+import { conflict, invalidRequest, notFound } from "../errors.js";
+import { isUniqueViolation } from "../store/db.js";
+import type { AgentRow, AgentsStore } from "./agents-store.js";
+
+export const AGENT_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
+
+export interface Agent {
+  name: string;
+  upstream: string;
+  description: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+/** What the gateway needs of an agent, parsed once. */
+export interface RoutableAgent {
+  name: string;
+  upstream: URL;
+}
+
+/**
+ * Agents: the protected upstreams behind /agents/{name}/…. The gateway reads them through an
+ * in-memory cache that every change invalidates before the admin call returns.
+ */
+export function createAgentsService(deps: { store: AgentsStore; clock: Clock; audit: AuditSink }) {
+  const { store, clock, audit } = deps;
+  const cache = new Map<string, RoutableAgent | null>();
+  const MAX_CACHE = 100_000;
+
+  function parseUpstream(upstream: string): URL {
+    let url: URL;
+    try {
+      url = new URL(upstream);
+    } catch {
+      throw invalidRequest("upstream: must be an absolute http(s) URL");
+    }
+    if (url.protocol !== "http:" && url.protocol !== "https:") throw invalidRequest("upstream: must be http or https");
+    if (url.username || url.password) throw invalidRequest("upstream: must not contain credentials");
+    if (url.search || url.hash) throw invalidRequest("upstream: must not have a query or fragment");
+    return url;
+  }
+
+  function audited(actor: Actor, action: string, name: string, details?: Record<string, unknown>): Promise<void> {
+    return audit.record({
+      actor: actor.principal,
+      action,
+      target: `agent:${name}`,
+      outcome: "success",
+      ...(actor.ip ? { ip: actor.ip } : {}),
+      ...(actor.requestId ? { requestId: actor.requestId } : {}),
+      ...(details ? { details } : {}),
+    });
+  }
+
+  return {
+    async create(
+      actor: Actor,
+      input: { name: string; upstream: string; description?: string | undefined },
+    ): Promise<Agent> {
+      if (!AGENT_NAME.test(input.name)) throw invalidRequest("name: must match [a-z0-9][a-z0-9-]{0,62}");
+      parseUpstream(input.upstream);
+      const now = clock.now();
+      const row: AgentRow = {
+        name: input.name,
+        upstream: input.upstream,
+        description: input.description ?? null,
+        created_at: now,
+        updated_at: now,
+      };
+      try {
+        await store.insert(row);
+      } catch (err) {
+        if (isUniqueViolation(err)) throw conflict(`agent ${input.name}`);
+        throw err;
+      }
+      cache.delete(row.name);
+      await audited(actor, "agent.create", row.name, { upstream: row.upstream });
+      return row;
+    },
+
+    async get(name: string): Promise<Agent> {
+      const row = await store.get(name);
+      if (!row) throw notFound(`agent ${name}`);
+      return row;
+    },
+
+    list: (after: string | undefined, limit: number) => store.list(after, limit),
+
+    async update(
+      actor: Actor,
+      name: string,
+      patch: { upstream?: string | undefined; description?: string | null | undefined },
+    ): Promise<Agent> {
+      const current = await store.get(name);
+      if (!current) throw notFound(`agent ${name}`);
+      const upstream = patch.upstream ?? current.upstream;
+      parseUpstream(upstream);
+      const description = patch.description === undefined ? current.description : patch.description;
+      const row = await store.update(name, upstream, description, clock.now());
+      if (!row) throw notFound(`agent ${name}`);
+      cache.delete(name);
+      await audited(actor, "agent.update", name, { upstream });
+      return row;
+    },
+
+    async remove(actor: Actor, name: string): Promise<void> {
+      if (!(await store.delete(name))) throw notFound(`agent ${name}`);
+      cache.delete(name);
+      await audited(actor, "agent.delete", name);
+    },
+
+    /** Memory only on a hit; one store read on a miss (negative results are cached too). */
+    async resolve(name: string): Promise<RoutableAgent | null> {
+      const hit = cache.get(name);
+      if (hit !== undefined) return hit;
+      if (!AGENT_NAME.test(name)) return null;
+      const row = await store.get(name);
+      const value = row ? { name: row.name, upstream: parseUpstream(row.upstream) } : null;
+      if (cache.size >= MAX_CACHE) cache.clear();
+      cache.set(name, value);
+      return value;
+    },
+
+    /** Synchronous peek for the hot path; undefined means "not cached, call resolve". */
+    peek: (name: string): RoutableAgent | null | undefined => cache.get(name),
+
+    invalidate(name?: string): void {
+      if (name === undefined) cache.clear();
+      else cache.delete(name);
+    },
+  };
+}
+
+export type AgentsService = ReturnType<typeof createAgentsService>;

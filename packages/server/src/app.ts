@@ -1,0 +1,160 @@
+import type { AddressInfo } from "node:net";
+import { createAdminAuth } from "./admin/admin-auth.js";
+import { registerAgentRoutes } from "./agents/agents-routes.js";
+import { createAgentsService } from "./agents/agents-service.js";
+import { createAgentsStore } from "./agents/agents-store.js";
+import { createAuditLog } from "./audit/audit-log.js";
+import { registerAuditRoutes } from "./audit/audit-routes.js";
+import { type Clock, systemClock } from "./clock.js";
+import type { Config } from "./config.js";
+import { ConfigError } from "./config.js";
+import { registerConsumerRoutes } from "./consumers/consumers-routes.js";
+import { createConsumersService } from "./consumers/consumers-service.js";
+import { createConsumersStore } from "./consumers/consumers-store.js";
+import { createKeyring } from "./crypto/keyring.js";
+import { loadMasterKey } from "./crypto/master-key.js";
+import { createSigningKeys } from "./crypto/signing-keys.js";
+import { parseCidrList } from "./gateway/cidr.js";
+import { createGatewayHandler, registerForwardAuthRoute } from "./gateway/gateway-routes.js";
+import { createProxy } from "./gateway/proxy.js";
+import { createMemoryRateLimiter, type RateLimiter } from "./gateway/rate-limiter.js";
+import { createUpstreamTokens } from "./gateway/upstream-token.js";
+import { createUsageTracker } from "./gateway/usage.js";
+import { Router } from "./http/router.js";
+import { createHttpServer } from "./http/server.js";
+import { registerKeyRoutes } from "./keys/keys-routes.js";
+import { createKeysService } from "./keys/keys-service.js";
+import { createKeysStore } from "./keys/keys-store.js";
+import { createLogger, type Logger } from "./ops/logger.js";
+import { createMetrics } from "./ops/metrics.js";
+import { registerOpsRoutes } from "./ops/ops-routes.js";
+import { isPostgresUrl, openStore } from "./store/open-store.js";
+
+export interface RunningKeyward {
+  /** `http://host:port` the server listens on. */
+  url: string;
+  address: AddressInfo;
+  /** The generated first admin token, when this start created one (print once, never again). */
+  generatedAdminToken: string | undefined;
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  logger?: Logger;
+  clock?: Clock;
+  rateLimiter?: RateLimiter;
+  /** Called with the master-key warning (first start on SQLite without KEYWARD_MASTER_KEY). */
+  warn?: (msg: string) => void;
+}
+
+/** Builds every part from the configuration, wires them, and starts listening. */
+export async function startKeyward(config: Config, opts: StartOptions = {}): Promise<RunningKeyward> {
+  const logger = opts.logger ?? createLogger({ level: config.log_level });
+  const clock = opts.clock ?? systemClock;
+  const metrics = createMetrics();
+
+  let masterKey: Buffer;
+  try {
+    masterKey = loadMasterKey({
+      fromEnv: config.master_key,
+      dataDir: config.data_dir,
+      requireExplicit: isPostgresUrl(config.database_url),
+      warn: opts.warn ?? ((msg) => logger.warn(msg)),
+    });
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
+  const keyring = createKeyring({ active: masterKey });
+  masterKey.fill(0);
+
+  const db = await openStore(config.database_url, config.data_dir);
+  const cleanups: Array<() => Promise<void> | void> = [() => db.close()];
+  try {
+    const audit = createAuditLog({ db, clock, logger, metrics });
+    cleanups.unshift(() => audit.close());
+    const signingKeys = createSigningKeys({ db, keyring, clock });
+    await signingKeys.init();
+
+    const adminAuth = createAdminAuth({ db, clock });
+    const { generated } = await adminAuth.bootstrap(config.admin_token);
+    const requireAdmin = adminAuth.requireAdmin;
+
+    const agents = createAgentsService({ store: createAgentsStore(db), clock, audit });
+    const consumers = createConsumersService({ store: createConsumersStore(db), clock, audit });
+    const keys = createKeysService({
+      db,
+      store: createKeysStore(db),
+      clock,
+      audit,
+      ownerExists: async (owner) => {
+        const [kind, name] = owner.split(/:(.*)/s) as [string, string];
+        if (kind === "consumer") return consumers.exists(name);
+        if (kind === "agent") return (await agents.resolve(name)) !== null;
+        return kind === "user";
+      },
+      onLookup: (hit) => metrics.cacheLookups.inc({ result: hit ? "hit" : "miss" }),
+    });
+
+    const usage = createUsageTracker({ db, clock, logger });
+    cleanups.unshift(() => usage.close());
+    const rateLimiter = opts.rateLimiter ?? createMemoryRateLimiter();
+    cleanups.unshift(() => rateLimiter.close());
+    const proxy = createProxy({ timeoutMs: config.upstream_timeout_ms });
+    cleanups.unshift(() => proxy.close());
+
+    let issuer = config.issuer ?? "";
+    const tokens = createUpstreamTokens({
+      signer: signingKeys,
+      issuer: () => issuer,
+      ttlS: config.upstream_token_ttl_s,
+      onMint: () => metrics.tokensIssued.inc({ kind: "upstream" }),
+    });
+    keys.onChange((id) => tokens.forgetKey(id));
+
+    const gatewayDeps = {
+      authorize: {
+        lookupKey: keys.lookup,
+        resolveAgent: agents.resolve,
+        rateLimiter,
+        usage,
+        trustedProxies: config.trusted_proxies.length > 0 ? parseCidrList(config.trusted_proxies) : null,
+        now: () => clock.now(),
+      },
+      tokens,
+      proxy,
+      audit,
+      metrics,
+    };
+
+    const router = new Router();
+    registerOpsRoutes(router, { db, metrics, metricsToken: config.metrics_token, jwks: () => signingKeys.jwks() });
+    registerAgentRoutes(router, { agents, requireAdmin });
+    registerConsumerRoutes(router, { consumers, requireAdmin });
+    registerKeyRoutes(router, { keys, clock, requireAdmin });
+    registerAuditRoutes(router, { audit, requireAdmin: async (ctx) => (await requireAdmin(ctx)).principal });
+    registerForwardAuthRoute(router, gatewayDeps);
+
+    const http = createHttpServer({ router, gateway: createGatewayHandler(gatewayDeps), logger, metrics });
+    const address = await http.listen(config.port, config.host);
+    const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
+    const url = `http://${host}:${address.port}`;
+    if (!config.issuer) issuer = url;
+
+    let closing: Promise<void> | undefined;
+    return {
+      url,
+      address,
+      generatedAdminToken: generated,
+      close() {
+        closing ??= (async () => {
+          await http.close(config.shutdown_timeout_ms);
+          for (const c of cleanups) await c();
+        })();
+        return closing;
+      },
+    };
+  } catch (err) {
+    for (const c of cleanups) await Promise.resolve(c()).catch(() => {});
+    throw err;
+  }
+}

@@ -1,0 +1,21 @@
+/**
+ * What services need from the audit log: a durable `record` for changes and tokens, and a
+ * fire-and-forget `recordLater` for the request hot path. Implemented by audit-log.ts.
+ */
+export type AuditOutcome = "success" | "denied" | "failure";
+
+export interface AuditEventInput {
+  actor: string;
+  action: string;
+  target?: string;
+  outcome: AuditOutcome;
+  code?: string;
+  ip?: string;
+  requestId?: string;
+  details?: Record<string, unknown>;
+}
+
+export interface AuditSink {
+  record(e: AuditEventInput): Promise<void>;
+  recordLater(e: AuditEventInput): void;
+}

@@ -1,0 +1,163 @@
+import { readFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { parse as parseYaml } from "yaml";
+import { z } from "zod";
+import { parseCidrList } from "./gateway/cidr.js";
+
+/**
+ * The whole configuration, validated once at boot. Sources, lowest to highest precedence:
+ * defaults < config file (YAML or JSON) < KEYWARD_* environment < command-line flags.
+ * No secret has a default value.
+ */
+const schema = z
+  .object({
+    port: z.coerce.number().int().min(0).max(65535).default(8080),
+    host: z.string().min(1).default("127.0.0.1"),
+    data_dir: z.string().min(1).default("./.keyward"),
+    database_url: z
+      .string()
+      .regex(/^(sqlite:.+|postgres(ql)?:\/\/.+)$/, "must be sqlite:PATH or postgres://…")
+      .optional(),
+    redis_url: z
+      .string()
+      .regex(/^rediss?:\/\/.+/, "must be redis://…")
+      .optional(),
+    master_key: z.string().optional(),
+    admin_token: z.string().min(32, "must be at least 32 characters").optional(),
+    issuer: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).optional(),
+    trusted_proxies: z
+      .union([z.string(), z.array(z.string())])
+      .default([])
+      .transform((v, ctx) => {
+        const list = Array.isArray(v) ? v : v.split(",").map((s) => s.trim());
+        try {
+          parseCidrList(list.filter(Boolean));
+        } catch (err) {
+          ctx.addIssue({ code: "custom", message: (err as Error).message });
+          return z.NEVER;
+        }
+        return list.filter(Boolean);
+      }),
+    metrics_token: z.string().min(16, "must be at least 16 characters").optional(),
+    log_level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+    upstream_timeout_ms: z.coerce.number().int().min(1).max(3_600_000).default(30_000),
+    shutdown_timeout_ms: z.coerce.number().int().min(0).max(600_000).default(10_000),
+    audit_fail_closed: z
+      .union([z.boolean(), z.enum(["true", "false"])])
+      .default(true)
+      .transform((v) => v === true || v === "true"),
+    token_max_lifetime_s: z.coerce.number().int().min(60).max(86_400).default(3600),
+    upstream_token_ttl_s: z.coerce.number().int().min(30).max(300).default(300),
+    alert_webhook: z.url().optional(),
+  })
+  .strict();
+
+export type Config = z.infer<typeof schema> & { config_file?: string };
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ConfigError";
+  }
+}
+
+type Field = keyof z.infer<typeof schema>;
+
+const ENV: Record<string, Field> = {
+  KEYWARD_PORT: "port",
+  KEYWARD_HOST: "host",
+  KEYWARD_DATA_DIR: "data_dir",
+  KEYWARD_DATABASE_URL: "database_url",
+  KEYWARD_REDIS_URL: "redis_url",
+  KEYWARD_MASTER_KEY: "master_key",
+  KEYWARD_ADMIN_TOKEN: "admin_token",
+  KEYWARD_ISSUER: "issuer",
+  KEYWARD_TRUSTED_PROXIES: "trusted_proxies",
+  KEYWARD_METRICS_TOKEN: "metrics_token",
+  KEYWARD_LOG_LEVEL: "log_level",
+  KEYWARD_UPSTREAM_TIMEOUT_MS: "upstream_timeout_ms",
+  KEYWARD_AUDIT_FAIL_CLOSED: "audit_fail_closed",
+  KEYWARD_TOKEN_MAX_LIFETIME_S: "token_max_lifetime_s",
+  KEYWARD_ALERT_WEBHOOK: "alert_webhook",
+};
+
+const FLAGS: Record<string, Field> = { port: "port", host: "host", "data-dir": "data_dir" };
+
+/** Settings that must never be echoed in an error message. */
+const SECRET_FIELDS = new Set<Field>(["master_key", "admin_token", "metrics_token", "database_url", "redis_url"]);
+
+export interface ConfigSources {
+  flags?: Record<string, string | undefined>;
+  env?: NodeJS.ProcessEnv;
+  configFile?: string | undefined;
+}
+
+/** Merges the sources and validates; throws ConfigError naming the first wrong setting. */
+export function loadConfig(sources: ConfigSources): Config {
+  const raw: Record<string, unknown> = {};
+  const origin: Record<string, string> = {};
+  if (sources.configFile) {
+    const file = readConfigFile(sources.configFile);
+    for (const [k, v] of Object.entries(file)) {
+      raw[k] = v;
+      origin[k] = `${k} in ${sources.configFile}`;
+    }
+  }
+  for (const [name, field] of Object.entries(ENV)) {
+    const v = sources.env?.[name];
+    if (v !== undefined && v !== "") {
+      raw[field] = v;
+      origin[field] = name;
+    }
+  }
+  for (const [flag, v] of Object.entries(sources.flags ?? {})) {
+    const field = FLAGS[flag];
+    if (!field) throw new ConfigError(`unknown flag --${flag}`);
+    if (v !== undefined) {
+      raw[field] = v;
+      origin[field] = `--${flag}`;
+    }
+  }
+  const result = schema.safeParse(raw);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    const field = String(issue?.path[0] ?? "");
+    const name = origin[field] ?? field;
+    let message = issue?.message ?? "invalid";
+    if (issue?.code === "unrecognized_keys") message = `unknown setting ${issue.keys.join(", ")}`;
+    if (SECRET_FIELDS.has(field as Field)) message = message.replace(/"[^"]*"/g, "(value hidden)");
+    throw new ConfigError(`invalid configuration: ${name ? `${name}: ` : ""}${message}`);
+  }
+  const cfg: Config = { ...result.data };
+  if (sources.configFile) cfg.config_file = resolve(sources.configFile);
+  return cfg;
+}
+
+function readConfigFile(path: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    throw new ConfigError(
+      `invalid configuration: --config: cannot read ${path} (${(err as NodeJS.ErrnoException).code})`,
+    );
+  }
+  let parsed: unknown;
+  try {
+    parsed = parseYaml(text);
+  } catch (err) {
+    throw new ConfigError(
+      `invalid configuration: --config: ${path} is not valid YAML/JSON (${(err as Error).message.split("\n")[0]})`,
+    );
+  }
+  if (parsed === null || parsed === undefined) return {};
+  if (typeof parsed !== "object" || Array.isArray(parsed)) {
+    throw new ConfigError(`invalid configuration: --config: ${path} must hold a mapping of settings`);
+  }
+  return parsed as Record<string, unknown>;
+}
+
+/** Folder of the config file, against which relative paths in it resolve. */
+export function configDir(cfg: Config): string {
+  return cfg.config_file ? dirname(cfg.config_file) : process.cwd();
+}

@@ -1,0 +1,47 @@
+import { z } from "zod";
+import type { Actor } from "../admin/admin-context.js";
+import { readJson } from "../http/body.js";
+import { iso, pageResult, parsePage } from "../http/paging.js";
+import { sendJson } from "../http/respond.js";
+import type { RequestContext, Router } from "../http/router.js";
+import type { Consumer, ConsumersService } from "./consumers-service.js";
+
+const metadata = z.record(z.string(), z.unknown());
+const createSchema = z.strictObject({ name: z.string().max(63), metadata: metadata.optional() });
+const patchSchema = z.strictObject({ metadata });
+
+export function consumerView(c: Consumer) {
+  return { name: c.name, metadata: c.metadata, created_at: iso(c.created_at), updated_at: iso(c.updated_at) };
+}
+
+export function registerConsumerRoutes(
+  router: Router,
+  deps: { consumers: ConsumersService; requireAdmin: (ctx: RequestContext) => Promise<Actor> },
+): void {
+  const { consumers, requireAdmin } = deps;
+  router.post("/admin/v1/consumers", async (ctx) => {
+    const actor = await requireAdmin(ctx);
+    const body = await readJson(ctx.req, createSchema);
+    sendJson(ctx.res, 201, consumerView(await consumers.create(actor, body)));
+  });
+  router.get("/admin/v1/consumers", async (ctx) => {
+    await requireAdmin(ctx);
+    const page = parsePage(ctx.query);
+    const result = pageResult(await consumers.list(page.after, page.limit), page.limit, (c) => c.name);
+    sendJson(ctx.res, 200, { items: result.items.map(consumerView), next_cursor: result.next_cursor });
+  });
+  router.get("/admin/v1/consumers/:name", async (ctx) => {
+    await requireAdmin(ctx);
+    sendJson(ctx.res, 200, consumerView(await consumers.get(ctx.params.name as string)));
+  });
+  router.patch("/admin/v1/consumers/:name", async (ctx) => {
+    const actor = await requireAdmin(ctx);
+    const body = await readJson(ctx.req, patchSchema);
+    sendJson(ctx.res, 200, consumerView(await consumers.update(actor, ctx.params.name as string, body.metadata)));
+  });
+  router.delete("/admin/v1/consumers/:name", async (ctx) => {
+    const actor = await requireAdmin(ctx);
+    await consumers.remove(actor, ctx.params.name as string);
+    ctx.res.writeHead(204).end();
+  });
+}

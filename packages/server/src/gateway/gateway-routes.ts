@@ -1,0 +1,138 @@
+import type { RoutableAgent } from "../agents/agents-service.js";
+import type { AuditSink } from "../audit/audit-sink.js";
+import { KeywardError } from "../errors.js";
+import { sendError, sendJson } from "../http/respond.js";
+import type { RequestContext, Router } from "../http/router.js";
+import type { Metrics } from "../ops/metrics.js";
+import { type AuthorizeDeps, authorize, type Decision } from "./authorize.js";
+import type { Proxy } from "./proxy.js";
+import { rateLimitHeaders } from "./rate-limiter.js";
+import type { UpstreamTokens } from "./upstream-token.js";
+
+export interface GatewayDeps {
+  authorize: AuthorizeDeps;
+  tokens: UpstreamTokens;
+  proxy: Proxy;
+  audit: AuditSink;
+  metrics: Metrics;
+}
+
+/** Splits `/agents/{name}/rest…` into the decoded name and the raw rest (with its leading slash). */
+export function splitAgentPath(path: string): { name: string; rest: string } | undefined {
+  if (!path.startsWith("/agents/")) return undefined;
+  const after = path.slice("/agents/".length);
+  const slash = after.indexOf("/");
+  const rawName = slash === -1 ? after : after.slice(0, slash);
+  if (rawName === "") return undefined;
+  let name: string;
+  try {
+    name = decodeURIComponent(rawName);
+  } catch {
+    return undefined;
+  }
+  return { name, rest: slash === -1 ? "" : after.slice(slash) };
+}
+
+function denied(deps: GatewayDeps, ctx: RequestContext, agent: string, d: Extract<Decision, { ok: false }>): void {
+  deps.metrics.decisions.inc({ code: d.code });
+  if (d.code === "rate_limited") deps.metrics.rateLimitHits.inc();
+  if (d.code === "quota_exceeded") deps.metrics.quotaHits.inc();
+  deps.audit.recordLater({
+    actor: d.key?.owner ?? "anonymous",
+    action: "gateway.deny",
+    target: `agent:${agent}`,
+    outcome: "denied",
+    code: d.code,
+    ip: d.ip,
+    requestId: ctx.requestId,
+    ...(d.key ? { details: { key_id: d.key.id, prefix: d.key.prefix } } : {}),
+  });
+}
+
+function allowedHeaders(decision: Extract<Decision, { ok: true }>, requestId: string): Record<string, string> {
+  return { "x-request-id": requestId, ...(decision.rate ? rateLimitHeaders(decision.rate) : {}) };
+}
+
+/** `ANY /agents/{name}/…`: check, swap the credential for a Keyward JWT, stream to the upstream. */
+export function createGatewayHandler(deps: GatewayDeps) {
+  return async (ctx: RequestContext): Promise<void> => {
+    const parts = splitAgentPath(ctx.path);
+    if (!parts) throw new KeywardError("not_found", "no such endpoint");
+    const started = performance.now();
+    const decision = await authorize(deps.authorize, { headers: ctx.req.headers, peerIp: ctx.peerIp }, parts.name);
+    if (!decision.ok) {
+      denied(deps, ctx, parts.name, decision);
+      ctx.req.resume();
+      sendError(ctx.res, decision.code, decision.message, ctx.requestId, decision.headers);
+      return;
+    }
+    const token = deps.tokens.get(
+      { keyId: decision.key.id, owner: decision.key.owner, scopes: decision.key.scopes },
+      decision.agent.name,
+      deps.authorize.now(),
+    );
+    deps.metrics.checkLatency.observe((performance.now() - started) / 1000);
+    deps.metrics.decisions.inc({ code: "allowed" });
+    const q = ctx.req.url?.indexOf("?") ?? -1;
+    const result = await deps.proxy.forward(
+      ctx.req,
+      ctx.res,
+      { upstream: decision.agent.upstream, rest: parts.rest, search: q === -1 ? "" : (ctx.req.url as string).slice(q) },
+      {
+        request: { authorization: `Bearer ${token}`, "x-request-id": ctx.requestId },
+        response: allowedHeaders(decision, ctx.requestId),
+        peerIp: decision.ip,
+      },
+    );
+    if ("error" in result) {
+      const message =
+        result.error === "upstream_timeout" ? "the agent did not answer in time" : "the agent is unreachable";
+      sendError(ctx.res, result.error, message, ctx.requestId);
+    }
+    deps.metrics.upstreamLatency.observe((performance.now() - started) / 1000);
+  };
+}
+
+/**
+ * Forward-auth (`GET /v1/verify`) for nginx auth_request, Traefik ForwardAuth and Envoy: the same
+ * checks, answered with 200 and the downstream JWT in `Authorization`, or the same denial.
+ * `X-Keyward-Code` names the denial so proxies that map statuses (nginx turns a 429 from
+ * auth_request into a 500) can still tell the caller what happened.
+ */
+export function registerForwardAuthRoute(router: Router, deps: GatewayDeps): void {
+  router.get("/v1/verify", async (ctx) => {
+    const uri = ctx.req.headers["x-forwarded-uri"] ?? ctx.req.headers["x-original-uri"];
+    const original = typeof uri === "string" ? (uri.split("?")[0] ?? "") : "";
+    const parts = splitAgentPath(original);
+    if (!parts) {
+      throw new KeywardError("invalid_request", "X-Forwarded-Uri or X-Original-URI must name /agents/{name}/…");
+    }
+    const decision = await authorize(deps.authorize, { headers: ctx.req.headers, peerIp: ctx.peerIp }, parts.name);
+    if (!decision.ok) {
+      denied(deps, ctx, parts.name, decision);
+      sendError(ctx.res, decision.code, decision.message, ctx.requestId, {
+        ...decision.headers,
+        "x-keyward-code": decision.code,
+      });
+      return;
+    }
+    deps.metrics.decisions.inc({ code: "allowed" });
+    const token = deps.tokens.get(
+      { keyId: decision.key.id, owner: decision.key.owner, scopes: decision.key.scopes },
+      decision.agent.name,
+      deps.authorize.now(),
+    );
+    sendJson(
+      ctx.res,
+      200,
+      { ok: true, agent: decision.agent.name, subject: decision.key.owner },
+      {
+        authorization: `Bearer ${token}`,
+        ...allowedHeaders(decision, ctx.requestId),
+        "x-keyward-subject": decision.key.owner,
+      },
+    );
+  });
+}
+
+export type { RoutableAgent };

@@ -1,0 +1,111 @@
+import http, { type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { KeywardError } from "../errors.js";
+import type { Logger } from "../ops/logger.js";
+import type { Metrics } from "../ops/metrics.js";
+import { StoreUnavailableError } from "../store/db.js";
+import { sendError } from "./respond.js";
+import { createContext, type Handler, type RequestContext, type Router } from "./router.js";
+
+export interface HttpServer {
+  server: http.Server;
+  listen(port: number, host: string): Promise<AddressInfo>;
+  /** Stops accepting, lets in-flight requests finish (up to `timeoutMs`), then closes the rest. */
+  close(timeoutMs: number): Promise<void>;
+}
+
+function routeGroup(path: string): string {
+  if (path.startsWith("/agents/")) return "gateway";
+  if (path.startsWith("/admin/")) return "admin";
+  if (path === "/v1/verify") return "verify";
+  if (path.startsWith("/.well-known/")) return "well-known";
+  if (path === "/metrics" || path === "/healthz" || path === "/readyz") return "ops";
+  return "other";
+}
+
+/** Turns any thrown error into the one error body; never leaks internals, never a crash. */
+function handleError(err: unknown, ctx: RequestContext, logger: Logger): void {
+  if (err instanceof KeywardError) {
+    sendError(ctx.res, err.code, err.message, ctx.requestId, err.headers);
+    return;
+  }
+  if (err instanceof StoreUnavailableError) {
+    logger.error(
+      { request_id: ctx.requestId, cause: String((err.cause as Error)?.message ?? "") },
+      "store unavailable",
+    );
+    sendError(ctx.res, "store_unavailable", "the store is unavailable; try again", ctx.requestId, {
+      "retry-after": "1",
+    });
+    return;
+  }
+  if ((err as { name?: string })?.name === "AuditWriteError") {
+    logger.error({ request_id: ctx.requestId }, "audit write failed");
+    sendError(ctx.res, "audit_unavailable", "the audit log cannot be written; the request was refused", ctx.requestId);
+    return;
+  }
+  logger.error(
+    { request_id: ctx.requestId, err: (err as Error)?.message, stack: (err as Error)?.stack },
+    "unhandled error",
+  );
+  sendError(ctx.res, "internal_error", "internal error", ctx.requestId);
+}
+
+export function createHttpServer(deps: {
+  router: Router;
+  gateway: Handler;
+  logger: Logger;
+  metrics: Metrics;
+}): HttpServer {
+  const { router, gateway, logger, metrics } = deps;
+  let closing = false;
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const ctx = createContext(req, res);
+    res.on("finish", () => metrics.requests.inc({ route: routeGroup(ctx.path), status: String(res.statusCode) }));
+    if (closing) res.setHeader("connection", "close");
+    try {
+      if (ctx.path.startsWith("/agents/")) {
+        await gateway(ctx);
+        return;
+      }
+      const { handler, params } = router.match(ctx.method, ctx.path);
+      ctx.params = params;
+      await handler(ctx);
+    } catch (err) {
+      handleError(err, ctx, logger);
+    }
+  }
+
+  const server = http.createServer(
+    { requestTimeout: 0, headersTimeout: 30_000, keepAliveTimeout: 65_000 },
+    (req, res) => {
+      void handle(req, res);
+    },
+  );
+  server.on("clientError", (_err, socket) => {
+    if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n");
+    else socket.destroy();
+  });
+
+  return {
+    server,
+    listen(port, host) {
+      return new Promise((resolve, reject) => {
+        server.once("error", reject);
+        server.listen(port, host, () => {
+          server.off("error", reject);
+          resolve(server.address() as AddressInfo);
+        });
+      });
+    },
+    async close(timeoutMs) {
+      closing = true;
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const timer = setTimeout(() => server.closeAllConnections(), timeoutMs);
+      await closed;
+      clearTimeout(timer);
+    },
+  };
+}

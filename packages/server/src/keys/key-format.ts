@@ -1,0 +1,77 @@
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+
+/**
+ * Keyward secrets: `<prefix>_` + 32 base62 chars of randomness + 6 base62 chars of CRC32 checksum
+ * (SPEC §2). The checksum lets us refuse typos and garbage without a store lookup; it is not a
+ * security property (the randomness is: 32 × log2(62) ≈ 190 bits).
+ */
+export type SecretKind = "kwk" | "kwa" | "kwr";
+
+const ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+const BODY_LEN = 32;
+const CHECK_LEN = 6;
+const SHAPE = /^kw[kar]_[0-9A-Za-z]{38}$/;
+
+const CRC_TABLE = (() => {
+  const t = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    t[n] = c >>> 0;
+  }
+  return t;
+})();
+
+export function crc32(text: string): number {
+  let c = 0xffffffff;
+  for (let i = 0; i < text.length; i++) c = (CRC_TABLE[(c ^ text.charCodeAt(i)) & 0xff] as number) ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+function checksum(body: string): string {
+  let n = crc32(body);
+  let out = "";
+  for (let i = 0; i < CHECK_LEN; i++) {
+    out = ALPHABET[n % 62] + out;
+    n = Math.floor(n / 62);
+  }
+  return out;
+}
+
+/** Uniform base62 by rejection sampling (bytes ≥ 248 are dropped so no character is favoured). */
+export function randomBase62(length: number): string {
+  let out = "";
+  while (out.length < length) {
+    for (const b of randomBytes(length * 2)) {
+      if (b < 248 && out.length < length) out += ALPHABET[b % 62];
+    }
+  }
+  return out;
+}
+
+export function generateSecret(kind: SecretKind): string {
+  const body = randomBase62(BODY_LEN);
+  return `${kind}_${body}${checksum(body)}`;
+}
+
+/** Shape and checksum only: no I/O. */
+export function isWellFormed(secret: string, kind: SecretKind): boolean {
+  if (secret.length !== 42 || !secret.startsWith(`${kind}_`) || !SHAPE.test(secret)) return false;
+  const body = secret.slice(4, 4 + BODY_LEN);
+  const given = secret.slice(4 + BODY_LEN);
+  return timingSafeEqual(Buffer.from(checksum(body)), Buffer.from(given));
+}
+
+/** The stored form: SHA-256, hex. The key has 190 bits of entropy, so a fast hash is enough. */
+export function hashSecret(secret: string): string {
+  return createHash("sha256").update(secret).digest("hex");
+}
+
+/** What may be shown and logged: `kwk_` + the first 8 characters. */
+export function secretPrefix(secret: string): string {
+  return secret.slice(0, 12);
+}
+
+export function newId(prefix: string): string {
+  return `${prefix}_${randomBase62(16)}`;
+}

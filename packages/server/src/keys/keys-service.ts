@@ -1,0 +1,226 @@
+import type { Actor } from "../admin/admin-context.js";
+import type { AuditSink } from "../audit/audit-sink.js";
+import type { Clock } from "../clock.js";
+import { invalidRequest, KeywardError, notFound } from "../errors.js";
+import type { Db } from "../store/db.js";
+import { KeyCache, type KeyEntry, type QuotaPolicy, type RateLimitPolicy, toEntry } from "./key-entry.js";
+import { generateSecret, hashSecret, isWellFormed, newId, secretPrefix } from "./key-format.js";
+import type { KeyChanges, KeyRow, KeysStore } from "./keys-store.js";
+
+export interface KeyInput {
+  owner: string;
+  name?: string | undefined;
+  scopes: string[];
+  expires_at?: number | null | undefined;
+  rate_limit?: RateLimitPolicy | null | undefined;
+  quota?: QuotaPolicy | null | undefined;
+  ip_allow?: string[] | null | undefined;
+}
+
+export interface KeyPatch {
+  name?: string | null | undefined;
+  scopes?: string[] | undefined;
+  expires_at?: number | null | undefined;
+  rate_limit?: RateLimitPolicy | null | undefined;
+  quota?: QuotaPolicy | null | undefined;
+  ip_allow?: string[] | null | undefined;
+}
+
+/** Something that must hear about every key change before the admin call returns. */
+export type KeyChangeListener = (keyId: string) => void;
+
+export function createKeysService(deps: {
+  db: Db;
+  store: KeysStore;
+  clock: Clock;
+  audit: AuditSink;
+  ownerExists: (owner: string) => Promise<boolean>;
+  onLookup?: (cacheHit: boolean) => void;
+}) {
+  const { db, store, clock, audit } = deps;
+  const cache = new KeyCache();
+  const listeners: KeyChangeListener[] = [];
+
+  function changed(id: string): void {
+    cache.invalidate(id);
+    for (const l of listeners) l(id);
+  }
+
+  const audited = (actor: Actor, action: string, key: KeyRow, details?: Record<string, unknown>) =>
+    audit.record({
+      actor: actor.principal,
+      action,
+      target: key.id,
+      outcome: "success",
+      ...(actor.ip ? { ip: actor.ip } : {}),
+      ...(actor.requestId ? { requestId: actor.requestId } : {}),
+      details: { owner: key.owner, prefix: key.prefix, ...details },
+    });
+
+  async function mutate(
+    actor: Actor,
+    id: string,
+    action: string,
+    decide: (row: KeyRow) => KeyChanges,
+    details?: Record<string, unknown>,
+  ): Promise<KeyRow> {
+    const row = await db.transaction(async (tx) => {
+      const current = await store.getForUpdate(tx, id);
+      if (!current) throw notFound(`key ${id}`);
+      return store.update(tx, id, decide(current), clock.now());
+    });
+    if (!row) throw notFound(`key ${id}`);
+    changed(id);
+    await audited(actor, action, row, details);
+    return row;
+  }
+
+  function fresh(input: KeyInput, lineage?: string): { row: KeyRow; secret: string } {
+    const secret = generateSecret("kwk");
+    const id = newId("key");
+    const now = clock.now();
+    return {
+      secret,
+      row: {
+        id,
+        hash: hashSecret(secret),
+        prefix: secretPrefix(secret),
+        owner: input.owner,
+        name: input.name ?? null,
+        scopes: JSON.stringify(input.scopes),
+        status: "active",
+        expires_at: input.expires_at ?? null,
+        rate_limit: input.rate_limit ? JSON.stringify(input.rate_limit) : null,
+        quota: input.quota ? JSON.stringify(input.quota) : null,
+        ip_allow: input.ip_allow ? JSON.stringify(input.ip_allow) : null,
+        rotated_to: null,
+        lineage: lineage ?? id,
+        created_at: now,
+        updated_at: now,
+        revoked_at: null,
+        last_used_at: null,
+      },
+    };
+  }
+
+  function rejectPast(expiresAt: number | null | undefined): void {
+    if (expiresAt != null && expiresAt <= clock.now()) throw invalidRequest("expires_at: must be in the future");
+  }
+
+  return {
+    onChange(listener: KeyChangeListener): void {
+      listeners.push(listener);
+    },
+
+    async create(actor: Actor, input: KeyInput): Promise<{ row: KeyRow; secret: string }> {
+      if (!(await deps.ownerExists(input.owner))) throw invalidRequest(`owner: ${input.owner} does not exist`);
+      rejectPast(input.expires_at);
+      const created = fresh(input);
+      await db.transaction((tx) => store.insert(tx, created.row));
+      cache.forgetHash(created.row.hash);
+      await audited(actor, "key.create", created.row, { scopes: input.scopes });
+      return created;
+    },
+
+    async get(id: string): Promise<KeyRow> {
+      const row = await store.get(id);
+      if (!row) throw notFound(`key ${id}`);
+      return row;
+    },
+
+    list: (owner: string | undefined, after: string | undefined, limit: number) => store.list(owner, after, limit),
+
+    patch(actor: Actor, id: string, patch: KeyPatch): Promise<KeyRow> {
+      rejectPast(patch.expires_at);
+      const changes: KeyChanges = {};
+      if (patch.name !== undefined) changes.name = patch.name;
+      if (patch.scopes !== undefined) changes.scopes = JSON.stringify(patch.scopes);
+      if (patch.expires_at !== undefined) changes.expires_at = patch.expires_at;
+      if (patch.rate_limit !== undefined) changes.rate_limit = patch.rate_limit && JSON.stringify(patch.rate_limit);
+      if (patch.quota !== undefined) changes.quota = patch.quota && JSON.stringify(patch.quota);
+      if (patch.ip_allow !== undefined) changes.ip_allow = patch.ip_allow && JSON.stringify(patch.ip_allow);
+      return mutate(actor, id, "key.update", () => changes, { fields: Object.keys(changes) });
+    },
+
+    revoke(actor: Actor, id: string): Promise<KeyRow> {
+      return mutate(actor, id, "key.revoke", (row) =>
+        row.status === "revoked" ? {} : { status: "revoked", revoked_at: clock.now() },
+      );
+    },
+
+    freeze(actor: Actor, id: string): Promise<KeyRow> {
+      return mutate(actor, id, "key.freeze", (row) => {
+        if (row.status === "revoked") throw new KeywardError("conflict", "key is revoked");
+        return { status: "frozen" };
+      });
+    },
+
+    unfreeze(actor: Actor, id: string): Promise<KeyRow> {
+      return mutate(actor, id, "key.unfreeze", (row) => {
+        if (row.status === "revoked") throw new KeywardError("conflict", "key is revoked");
+        return { status: "active" };
+      });
+    },
+
+    /**
+     * Issues a successor with the same owner, scopes and limits; the old key keeps working for
+     * `graceS` seconds, then fails with key_expired. A key can be rotated once; concurrent
+     * rotate/revoke of one key serialize on its row.
+     */
+    async rotate(actor: Actor, id: string, graceS: number): Promise<{ row: KeyRow; secret: string; previous: KeyRow }> {
+      const now = clock.now();
+      const result = await db.transaction(async (tx) => {
+        const old = await store.getForUpdate(tx, id);
+        if (!old) throw notFound(`key ${id}`);
+        if (old.status !== "active") throw new KeywardError("conflict", `key is ${old.status}`);
+        if (old.rotated_to) throw new KeywardError("conflict", `key was already rotated to ${old.rotated_to}`);
+        if (old.expires_at !== null && old.expires_at <= now) throw new KeywardError("conflict", "key has expired");
+        const next = fresh(
+          {
+            owner: old.owner,
+            name: old.name ?? undefined,
+            scopes: JSON.parse(old.scopes) as string[],
+            expires_at: old.expires_at,
+            rate_limit: old.rate_limit ? (JSON.parse(old.rate_limit) as RateLimitPolicy) : null,
+            quota: old.quota ? (JSON.parse(old.quota) as QuotaPolicy) : null,
+            ip_allow: old.ip_allow ? (JSON.parse(old.ip_allow) as string[]) : null,
+          },
+          old.lineage,
+        );
+        await store.insert(tx, next.row);
+        const graceEnd = now + graceS * 1000;
+        const expires = old.expires_at === null ? graceEnd : Math.min(old.expires_at, graceEnd);
+        const previous = await store.update(tx, id, { expires_at: expires, rotated_to: next.row.id }, now);
+        return { ...next, previous: previous as KeyRow };
+      });
+      changed(id);
+      cache.forgetHash(result.row.hash);
+      await audited(actor, "key.rotate", result.previous, { new_key: result.row.id, grace_s: graceS });
+      return result;
+    },
+
+    /**
+     * The hot-path lookup. Shape and checksum first (no I/O for garbage), then memory, then one
+     * store read on a miss. Returns null for unknown keys; status/expiry are the caller's checks.
+     */
+    async lookup(secret: string): Promise<KeyEntry | null | "malformed"> {
+      if (!isWellFormed(secret, "kwk")) return "malformed";
+      const hash = hashSecret(secret);
+      const hit = cache.get(hash);
+      deps.onLookup?.(hit !== undefined);
+      if (hit !== undefined) return hit;
+      const row = await store.getByHash(hash);
+      const entry = row ? toEntry(row) : null;
+      cache.set(hash, entry);
+      return entry;
+    },
+
+    invalidate(id: string): void {
+      changed(id);
+    },
+
+    cacheStats: () => ({ size: cache.size }),
+  };
+}
+
+export type KeysService = ReturnType<typeof createKeysService>;
