@@ -5,14 +5,14 @@ import { sendError, sendJson } from "../http/respond.js";
 import type { RequestContext, Router } from "../http/router.js";
 import type { Metrics } from "../ops/metrics.js";
 import { type AuthorizeDeps, authorize, type Decision } from "./authorize.js";
-import type { Proxy } from "./proxy.js";
+import type { GatewayProxy } from "./proxy.js";
 import { rateLimitHeaders } from "./rate-limiter.js";
 import type { UpstreamTokens } from "./upstream-token.js";
 
 export interface GatewayDeps {
   authorize: AuthorizeDeps;
   tokens: UpstreamTokens;
-  proxy: Proxy;
+  proxy: GatewayProxy;
   audit: AuditSink;
   metrics: Metrics;
 }

@@ -118,8 +118,17 @@ export function createProxy(opts: { timeoutMs: number }) {
           }
           Object.assign(headers, extra.response);
           res.writeHead(upRes.statusCode ?? 502, headers);
+          // Node holds headers back until the first body byte. A stream (SSE, chunked) may not
+          // have one for a while, and the caller must see the response start: flush for those.
+          // Responses whose body is on its way keep headers and body in one write.
+          if (String(upRes.headers["content-type"]).startsWith("text/event-stream")) {
+            res.flushHeaders();
+          } else if (upRes.headers["content-length"] === undefined) {
+            const flush = setImmediate(() => res.flushHeaders());
+            upRes.once("data", () => clearImmediate(flush));
+          }
           // Idle streams are ended after the same timeout; active ones (SSE) live as long as they talk.
-          upRes.socket?.setTimeout(opts.timeoutMs, () => upRes.destroy());
+          upReq.setTimeout(opts.timeoutMs, () => upReq.destroy());
           upRes.pipe(res);
           upRes.on("error", () => res.destroy());
           upRes.on("end", () => done({ status: upRes.statusCode ?? 502 }));
@@ -147,4 +156,4 @@ export function createProxy(opts: { timeoutMs: number }) {
   };
 }
 
-export type Proxy = ReturnType<typeof createProxy>;
+export type GatewayProxy = ReturnType<typeof createProxy>;
