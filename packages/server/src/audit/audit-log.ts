@@ -1,0 +1,233 @@
+import type { Clock } from "../clock.js";
+import { KeywardError } from "../errors.js";
+import type { Logger } from "../ops/logger.js";
+import type { Metrics } from "../ops/metrics.js";
+import type { Db } from "../store/db.js";
+import { type ChainVerdict, createChainVerifier } from "./audit-chain.js";
+import { type AuditEvent, decodeCursor, encodeCursor, toEvent, toRow } from "./audit-event.js";
+import type { AuditEventInput, AuditSink } from "./audit-sink.js";
+import { type AuditListFilter, type AuditRowInput, createAuditStore } from "./audit-store.js";
+
+export type { AuditEvent } from "./audit-event.js";
+// The input types live in audit-sink.ts, the narrow interface services depend on.
+export type { AuditEventInput, AuditOutcome } from "./audit-sink.js";
+
+// `| undefined` so a parsed query (zod leaves absent fields undefined) passes straight through.
+export interface AuditListQuery {
+  /** Epoch ms, inclusive. */
+  since?: number | undefined;
+  /** Epoch ms, exclusive. */
+  until?: number | undefined;
+  action?: string | undefined;
+  /** Matches the actor or the target. */
+  principal?: string | undefined;
+  limit: number;
+  cursor?: string | undefined;
+}
+
+export type AuditVerifyResult = ChainVerdict;
+
+export interface AuditLog extends AuditSink {
+  /** Queues the event; resolves once it is durably written, rejects (AuditWriteError) if it cannot be. */
+  record(e: AuditEventInput): Promise<void>;
+  /** Fire-and-forget for the request hot path (denials): queued, a failure is logged and counted, never thrown. */
+  recordLater(e: AuditEventInput): void;
+  /** Resolves when everything queued so far is written (or failed). */
+  flush(): Promise<void>;
+  /** Newest first; the cursor is opaque. */
+  list(q: AuditListQuery): Promise<{ events: AuditEvent[]; next_cursor: string | null }>;
+  verify(): Promise<AuditVerifyResult>;
+  /** Flushes, then refuses new events. */
+  close(): Promise<void>;
+}
+
+/** An audit record that could not be written. A request that must be audited fails with it (503). */
+export class AuditWriteError extends KeywardError {
+  constructor(message: string, cause?: unknown) {
+    super("audit_unavailable", message);
+    this.name = "AuditWriteError";
+    if (cause !== undefined) this.cause = cause;
+  }
+}
+
+export const DEFAULT_MAX_QUEUE = 10_000;
+const MAX_PAGE = 1000;
+const VERIFY_PAGE = 1000;
+const DROP_WARN_INTERVAL_MS = 10_000;
+
+interface Queued {
+  input: AuditEventInput;
+  /** Taken when the event happened, not when its batch was written. */
+  time: number;
+  // Absent for recordLater: the hot path allocates no promise.
+  resolve?: () => void;
+  reject?: (err: AuditWriteError) => void;
+}
+
+/**
+ * The audit log, written by group commit: events queue in memory; one writer drains everything
+ * queued so far in one transaction and, if more arrived meanwhile, starts again on the next turn.
+ * At low load an event waits for one transaction; under load batches grow instead of transactions
+ * piling up. The queue is bounded so a dead store cannot exhaust memory.
+ */
+export function createAuditLog(deps: {
+  db: Db;
+  clock: Clock;
+  logger: Logger;
+  metrics?: Metrics;
+  maxQueue?: number;
+}): AuditLog {
+  const { clock, logger, metrics } = deps;
+  const store = createAuditStore(deps.db);
+  const maxQueue = deps.maxQueue ?? DEFAULT_MAX_QUEUE;
+
+  let queue: Queued[] = [];
+  let scheduled = false;
+  let writing = false;
+  let closed = false;
+  // Events taken in vs. settled (written or failed): flush() waits for settled to catch up.
+  let enqueued = 0;
+  let settled = 0;
+  let flushWaiters: { target: number; resolve: () => void }[] = [];
+  let droppedSinceWarn = 0;
+  let lastDropWarn = Number.NEGATIVE_INFINITY;
+
+  function schedule(): void {
+    if (scheduled || writing) return;
+    scheduled = true;
+    setImmediate(drain);
+  }
+
+  function drain(): void {
+    scheduled = false;
+    if (queue.length === 0) return;
+    const batch = queue;
+    queue = [];
+    writing = true;
+    metrics?.auditQueue.set(batch.length);
+    // writeBatch settles every waiter itself; the catch only keeps a bug there from becoming an
+    // unhandled rejection that would take the process down.
+    void writeBatch(batch)
+      .catch(() => {})
+      .finally(() => {
+        writing = false;
+        settled += batch.length;
+        flushWaiters = flushWaiters.filter((w) => {
+          if (w.target > settled) return true;
+          w.resolve();
+          return false;
+        });
+        metrics?.auditQueue.set(queue.length);
+        if (queue.length > 0) schedule();
+      });
+  }
+
+  async function writeBatch(batch: Queued[]): Promise<void> {
+    const rows: AuditRowInput[] = [];
+    const accepted: Queued[] = [];
+    for (const q of batch) {
+      try {
+        rows.push(toRow(q.input, q.time));
+        accepted.push(q);
+      } catch (err) {
+        // One unserializable event must not sink the batch it happens to share.
+        fail([q], err);
+      }
+    }
+    try {
+      await store.append(rows);
+    } catch (err) {
+      fail(accepted, err);
+      return;
+    }
+    for (const q of accepted) q.resolve?.();
+  }
+
+  function fail(entries: Queued[], err: unknown): void {
+    if (entries.length === 0) return;
+    metrics?.auditFailures.inc(entries.length);
+    logger.error({ err, events: entries.length }, "audit events could not be written");
+    for (const q of entries) q.reject?.(new AuditWriteError("audit record could not be written", err));
+  }
+
+  /** Counts a refused event; the warning is rate-limited because a full queue refuses thousands. */
+  function refuse(reason: "queue_full" | "closed"): void {
+    metrics?.auditFailures.inc();
+    droppedSinceWarn++;
+    const now = clock.now();
+    if (now - lastDropWarn < DROP_WARN_INTERVAL_MS) return;
+    logger.warn({ dropped: droppedSinceWarn, reason, max_queue: maxQueue }, "audit events refused");
+    lastDropWarn = now;
+    droppedSinceWarn = 0;
+  }
+
+  function flush(): Promise<void> {
+    if (settled >= enqueued) return Promise.resolve();
+    const target = enqueued;
+    return new Promise<void>((resolve) => {
+      flushWaiters.push({ target, resolve });
+    });
+  }
+
+  function enqueue(q: Queued): void {
+    queue.push(q);
+    enqueued++;
+    schedule();
+  }
+
+  return {
+    record(e) {
+      if (closed || queue.length >= maxQueue) {
+        refuse(closed ? "closed" : "queue_full");
+        return Promise.reject(new AuditWriteError(closed ? "audit log is closed" : "audit queue is full"));
+      }
+      return new Promise<void>((resolve, reject) => {
+        enqueue({ input: e, time: clock.now(), resolve, reject });
+      });
+    },
+
+    recordLater(e) {
+      if (closed || queue.length >= maxQueue) {
+        refuse(closed ? "closed" : "queue_full");
+        return;
+      }
+      enqueue({ input: e, time: clock.now() });
+    },
+
+    flush,
+
+    async list(q) {
+      const limit = Math.min(Math.max(Math.trunc(q.limit) || 1, 1), MAX_PAGE);
+      const filter: AuditListFilter = { limit: limit + 1 };
+      if (q.since !== undefined) filter.since = q.since;
+      if (q.until !== undefined) filter.until = q.until;
+      if (q.action !== undefined) filter.action = q.action;
+      if (q.principal !== undefined) filter.principal = q.principal;
+      if (q.cursor !== undefined) filter.beforeSeq = decodeCursor(q.cursor);
+      const rows = await store.list(filter);
+      const page = rows.slice(0, limit);
+      const last = page[page.length - 1];
+      return {
+        events: page.map(toEvent),
+        next_cursor: rows.length > limit && last ? encodeCursor(last.seq) : null,
+      };
+    },
+
+    async verify() {
+      const verifier = createChainVerifier();
+      let after = 0;
+      for (;;) {
+        const rows = await store.page(after, VERIFY_PAGE);
+        for (const row of rows) if (!verifier.push(row)) return verifier.result();
+        const last = rows[rows.length - 1];
+        if (!last || rows.length < VERIFY_PAGE) return verifier.result();
+        after = last.seq;
+      }
+    },
+
+    async close() {
+      closed = true;
+      await flush();
+    },
+  };
+}
