@@ -70,7 +70,7 @@ export async function startKeyward(config: Config, opts: StartOptions = {}): Pro
   const db = await openStore(config.database_url, config.data_dir);
   const cleanups: Array<() => Promise<void> | void> = [() => db.close()];
   try {
-    const audit = createAuditLog({ db, clock, logger, metrics });
+    const audit = createAuditLog({ db, clock, logger, metrics, failClosed: config.audit_fail_closed });
     cleanups.unshift(() => audit.close());
     const signingKeys = createSigningKeys({ db, keyring, clock });
     await signingKeys.init();
@@ -79,8 +79,8 @@ export async function startKeyward(config: Config, opts: StartOptions = {}): Pro
     const { generated } = await adminAuth.bootstrap(config.admin_token);
     const requireAdmin = adminAuth.requireAdmin;
 
-    const agents = createAgentsService({ store: createAgentsStore(db), clock, audit });
-    const consumers = createConsumersService({ store: createConsumersStore(db), clock, audit });
+    const agents = createAgentsService({ db, store: createAgentsStore(db), clock, audit });
+    const consumers = createConsumersService({ db, store: createConsumersStore(db), clock, audit });
     const keys = createKeysService({
       db,
       store: createKeysStore(db),

@@ -1,8 +1,9 @@
 import type { Actor } from "../admin/admin-context.js";
+import { auditedChange, changeEvent } from "../admin/audited-change.js";
 import type { AuditSink } from "../audit/audit-sink.js";
 import type { Clock } from "../clock.js";
 import { conflict, invalidRequest, notFound } from "../errors.js";
-import { isUniqueViolation } from "../store/db.js";
+import { type Db, isUniqueViolation } from "../store/db.js";
 import type { AgentRow, AgentsStore } from "./agents-store.js";
 
 export const AGENT_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
@@ -25,8 +26,8 @@ export interface RoutableAgent {
  * Agents: the protected upstreams behind /agents/{name}/…. The gateway reads them through an
  * in-memory cache that every change invalidates before the admin call returns.
  */
-export function createAgentsService(deps: { store: AgentsStore; clock: Clock; audit: AuditSink }) {
-  const { store, clock, audit } = deps;
+export function createAgentsService(deps: { db: Db; store: AgentsStore; clock: Clock; audit: AuditSink }) {
+  const { db, store, clock, audit } = deps;
   const cache = new Map<string, RoutableAgent | null>();
   const MAX_CACHE = 100_000;
 
@@ -41,18 +42,6 @@ export function createAgentsService(deps: { store: AgentsStore; clock: Clock; au
     if (url.username || url.password) throw invalidRequest("upstream: must not contain credentials");
     if (url.search || url.hash) throw invalidRequest("upstream: must not have a query or fragment");
     return url;
-  }
-
-  function audited(actor: Actor, action: string, name: string, details?: Record<string, unknown>): Promise<void> {
-    return audit.record({
-      actor: actor.principal,
-      action,
-      target: `agent:${name}`,
-      outcome: "success",
-      ...(actor.ip ? { ip: actor.ip } : {}),
-      ...(actor.requestId ? { requestId: actor.requestId } : {}),
-      ...(details ? { details } : {}),
-    });
   }
 
   return {
@@ -71,13 +60,18 @@ export function createAgentsService(deps: { store: AgentsStore; clock: Clock; au
         updated_at: now,
       };
       try {
-        await store.insert(row);
+        await auditedChange(db, audit, async (tx) => {
+          await store.insert(tx, row);
+          return {
+            result: row,
+            event: changeEvent(actor, "agent.create", `agent:${row.name}`, { upstream: row.upstream }),
+          };
+        });
       } catch (err) {
         if (isUniqueViolation(err)) throw conflict(`agent ${input.name}`);
         throw err;
       }
       cache.delete(row.name);
-      await audited(actor, "agent.create", row.name, { upstream: row.upstream });
       return row;
     },
 
@@ -94,22 +88,26 @@ export function createAgentsService(deps: { store: AgentsStore; clock: Clock; au
       name: string,
       patch: { upstream?: string | undefined; description?: string | null | undefined },
     ): Promise<Agent> {
-      const current = await store.get(name);
-      if (!current) throw notFound(`agent ${name}`);
-      const upstream = patch.upstream ?? current.upstream;
-      parseUpstream(upstream);
-      const description = patch.description === undefined ? current.description : patch.description;
-      const row = await store.update(name, upstream, description, clock.now());
-      if (!row) throw notFound(`agent ${name}`);
+      if (patch.upstream !== undefined) parseUpstream(patch.upstream);
+      const row = await auditedChange(db, audit, async (tx) => {
+        const current = await store.get(name, tx);
+        if (!current) throw notFound(`agent ${name}`);
+        const upstream = patch.upstream ?? current.upstream;
+        const description = patch.description === undefined ? current.description : patch.description;
+        const updated = await store.update(tx, name, upstream, description, clock.now());
+        if (!updated) throw notFound(`agent ${name}`);
+        return { result: updated, event: changeEvent(actor, "agent.update", `agent:${name}`, { upstream }) };
+      });
       cache.delete(name);
-      await audited(actor, "agent.update", name, { upstream });
       return row;
     },
 
     async remove(actor: Actor, name: string): Promise<void> {
-      if (!(await store.delete(name))) throw notFound(`agent ${name}`);
+      await auditedChange(db, audit, async (tx) => {
+        if (!(await store.delete(tx, name))) throw notFound(`agent ${name}`);
+        return { result: undefined, event: changeEvent(actor, "agent.delete", `agent:${name}`) };
+      });
       cache.delete(name);
-      await audited(actor, "agent.delete", name);
     },
 
     /** Memory only on a hit; one store read on a miss (negative results are cached too). */

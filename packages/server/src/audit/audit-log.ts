@@ -76,7 +76,10 @@ export function createAuditLog(deps: {
   logger: Logger;
   metrics?: Metrics;
   maxQueue?: number;
+  /** Changes fail when their record cannot be written (default true). */
+  failClosed?: boolean;
 }): AuditLog {
+  const failClosed = deps.failClosed ?? true;
   const { clock, logger, metrics } = deps;
   const store = createAuditStore(deps.db);
   const maxQueue = deps.maxQueue ?? DEFAULT_MAX_QUEUE;
@@ -184,6 +187,20 @@ export function createAuditLog(deps: {
       return new Promise<void>((resolve, reject) => {
         enqueue({ input: e, time: clock.now(), resolve, reject });
       });
+    },
+
+    async recordIn(tx, e) {
+      if (!failClosed) {
+        this.recordLater(e);
+        return;
+      }
+      try {
+        // Joins the caller's transaction (nested transactions join the outer one).
+        await createAuditStore(tx).append([toRow(e, clock.now())]);
+      } catch (err) {
+        metrics?.auditFailures.inc();
+        throw new AuditWriteError("audit record could not be written", err);
+      }
     },
 
     recordLater(e) {

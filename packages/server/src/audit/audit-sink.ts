@@ -1,3 +1,5 @@
+import type { Db } from "../store/db.js";
+
 /**
  * What services need from the audit log: a durable `record` for changes and tokens, and a
  * fire-and-forget `recordLater` for the request hot path. Implemented by audit-log.ts.
@@ -18,4 +20,10 @@ export interface AuditEventInput {
 export interface AuditSink {
   record(e: AuditEventInput): Promise<void>;
   recordLater(e: AuditEventInput): void;
+  /**
+   * Records a change inside the transaction that makes it, so the change and its record commit
+   * together or not at all (fail closed, the default). With `audit_fail_closed: false` the record
+   * is queued after the change instead, and a failure to write it is logged and counted.
+   */
+  recordIn(tx: Db, e: AuditEventInput): Promise<void>;
 }

@@ -1,9 +1,10 @@
 import type { Actor } from "../admin/admin-context.js";
+import { auditedChange, changeEvent } from "../admin/audited-change.js";
 import { AGENT_NAME } from "../agents/agents-service.js";
 import type { AuditSink } from "../audit/audit-sink.js";
 import type { Clock } from "../clock.js";
 import { conflict, invalidRequest, notFound } from "../errors.js";
-import { isUniqueViolation } from "../store/db.js";
+import { type Db, isUniqueViolation } from "../store/db.js";
 import type { ConsumersStore } from "./consumers-store.js";
 
 export interface Consumer {
@@ -16,8 +17,8 @@ export interface Consumer {
 const MAX_METADATA_BYTES = 16 * 1024;
 
 /** Consumers: the callers (a department, an app) that own API keys. */
-export function createConsumersService(deps: { store: ConsumersStore; clock: Clock; audit: AuditSink }) {
-  const { store, clock, audit } = deps;
+export function createConsumersService(deps: { db: Db; store: ConsumersStore; clock: Clock; audit: AuditSink }) {
+  const { db, store, clock, audit } = deps;
 
   const toConsumer = (r: { name: string; metadata: string; created_at: number; updated_at: number }): Consumer => ({
     name: r.name,
@@ -32,16 +33,6 @@ export function createConsumersService(deps: { store: ConsumersStore; clock: Clo
     return text;
   }
 
-  const audited = (actor: Actor, action: string, name: string) =>
-    audit.record({
-      actor: actor.principal,
-      action,
-      target: `consumer:${name}`,
-      outcome: "success",
-      ...(actor.ip ? { ip: actor.ip } : {}),
-      ...(actor.requestId ? { requestId: actor.requestId } : {}),
-    });
-
   return {
     async create(
       actor: Actor,
@@ -51,12 +42,14 @@ export function createConsumersService(deps: { store: ConsumersStore; clock: Clo
       const now = clock.now();
       const row = { name: input.name, metadata: encodeMetadata(input.metadata), created_at: now, updated_at: now };
       try {
-        await store.insert(row);
+        await auditedChange(db, audit, async (tx) => {
+          await store.insert(tx, row);
+          return { result: undefined, event: changeEvent(actor, "consumer.create", `consumer:${row.name}`) };
+        });
       } catch (err) {
         if (isUniqueViolation(err)) throw conflict(`consumer ${input.name}`);
         throw err;
       }
-      await audited(actor, "consumer.create", row.name);
       return toConsumer(row);
     },
     async get(name: string): Promise<Consumer> {
@@ -71,14 +64,19 @@ export function createConsumersService(deps: { store: ConsumersStore; clock: Clo
       return (await store.list(after, limit)).map(toConsumer);
     },
     async update(actor: Actor, name: string, metadata: Record<string, unknown>): Promise<Consumer> {
-      const row = await store.update(name, encodeMetadata(metadata), clock.now());
-      if (!row) throw notFound(`consumer ${name}`);
-      await audited(actor, "consumer.update", name);
+      const encoded = encodeMetadata(metadata);
+      const row = await auditedChange(db, audit, async (tx) => {
+        const updated = await store.update(tx, name, encoded, clock.now());
+        if (!updated) throw notFound(`consumer ${name}`);
+        return { result: updated, event: changeEvent(actor, "consumer.update", `consumer:${name}`) };
+      });
       return toConsumer(row);
     },
     async remove(actor: Actor, name: string): Promise<void> {
-      if (!(await store.delete(name))) throw notFound(`consumer ${name}`);
-      await audited(actor, "consumer.delete", name);
+      await auditedChange(db, audit, async (tx) => {
+        if (!(await store.delete(tx, name))) throw notFound(`consumer ${name}`);
+        return { result: undefined, event: changeEvent(actor, "consumer.delete", `consumer:${name}`) };
+      });
     },
   };
 }

@@ -11,8 +11,8 @@ const COLS = "name, metadata, created_at, updated_at";
 
 export function createConsumersStore(db: Db) {
   return {
-    async insert(c: ConsumerRow): Promise<void> {
-      await db.exec(`INSERT INTO consumers (${COLS}) VALUES ($1, $2, $3, $4)`, [
+    async insert(tx: Db, c: ConsumerRow): Promise<void> {
+      await tx.exec(`INSERT INTO consumers (${COLS}) VALUES ($1, $2, $3, $4)`, [
         c.name,
         c.metadata,
         c.created_at,
@@ -28,16 +28,16 @@ export function createConsumersStore(db: Db) {
         limit + 1,
       ]);
     },
-    async update(name: string, metadata: string, now: number): Promise<ConsumerRow | undefined> {
+    async update(tx: Db, name: string, metadata: string, now: number): Promise<ConsumerRow | undefined> {
       return (
-        await db.query<ConsumerRow>(
+        await tx.query<ConsumerRow>(
           `UPDATE consumers SET metadata = $2, updated_at = $3 WHERE name = $1 RETURNING ${COLS}`,
           [name, metadata, now],
         )
       )[0];
     },
-    async delete(name: string): Promise<boolean> {
-      return (await db.exec("DELETE FROM consumers WHERE name = $1", [name])) > 0;
+    async delete(tx: Db, name: string): Promise<boolean> {
+      return (await tx.exec("DELETE FROM consumers WHERE name = $1", [name])) > 0;
     },
   };
 }

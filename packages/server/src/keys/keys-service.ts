@@ -1,4 +1,5 @@
 import type { Actor } from "../admin/admin-context.js";
+import { auditedChange, changeEvent } from "../admin/audited-change.js";
 import type { AuditSink } from "../audit/audit-sink.js";
 import type { Clock } from "../clock.js";
 import { invalidRequest, KeywardError, notFound } from "../errors.js";
@@ -46,16 +47,8 @@ export function createKeysService(deps: {
     for (const l of listeners) l(id);
   }
 
-  const audited = (actor: Actor, action: string, key: KeyRow, details?: Record<string, unknown>) =>
-    audit.record({
-      actor: actor.principal,
-      action,
-      target: key.id,
-      outcome: "success",
-      ...(actor.ip ? { ip: actor.ip } : {}),
-      ...(actor.requestId ? { requestId: actor.requestId } : {}),
-      details: { owner: key.owner, prefix: key.prefix, ...details },
-    });
+  const keyEvent = (actor: Actor, action: string, key: KeyRow, details?: Record<string, unknown>) =>
+    changeEvent(actor, action, key.id, { owner: key.owner, prefix: key.prefix, ...details });
 
   async function mutate(
     actor: Actor,
@@ -64,14 +57,14 @@ export function createKeysService(deps: {
     decide: (row: KeyRow) => KeyChanges,
     details?: Record<string, unknown>,
   ): Promise<KeyRow> {
-    const row = await db.transaction(async (tx) => {
+    const row = await auditedChange(db, audit, async (tx) => {
       const current = await store.getForUpdate(tx, id);
       if (!current) throw notFound(`key ${id}`);
-      return store.update(tx, id, decide(current), clock.now());
+      const updated = await store.update(tx, id, decide(current), clock.now());
+      if (!updated) throw notFound(`key ${id}`);
+      return { result: updated, event: keyEvent(actor, action, updated, details) };
     });
-    if (!row) throw notFound(`key ${id}`);
     changed(id);
-    await audited(actor, action, row, details);
     return row;
   }
 
@@ -116,9 +109,11 @@ export function createKeysService(deps: {
       if (!(await deps.ownerExists(input.owner))) throw invalidRequest(`owner: ${input.owner} does not exist`);
       rejectPast(input.expires_at);
       const created = fresh(input);
-      await db.transaction((tx) => store.insert(tx, created.row));
+      await auditedChange(db, audit, async (tx) => {
+        await store.insert(tx, created.row);
+        return { result: undefined, event: keyEvent(actor, "key.create", created.row, { scopes: input.scopes }) };
+      });
       cache.forgetHash(created.row.hash);
-      await audited(actor, "key.create", created.row, { scopes: input.scopes });
       return created;
     },
 
@@ -169,7 +164,7 @@ export function createKeysService(deps: {
      */
     async rotate(actor: Actor, id: string, graceS: number): Promise<{ row: KeyRow; secret: string; previous: KeyRow }> {
       const now = clock.now();
-      const result = await db.transaction(async (tx) => {
+      const result = await auditedChange(db, audit, async (tx) => {
         const old = await store.getForUpdate(tx, id);
         if (!old) throw notFound(`key ${id}`);
         if (old.status !== "active") throw new KeywardError("conflict", `key is ${old.status}`);
@@ -190,12 +185,14 @@ export function createKeysService(deps: {
         await store.insert(tx, next.row);
         const graceEnd = now + graceS * 1000;
         const expires = old.expires_at === null ? graceEnd : Math.min(old.expires_at, graceEnd);
-        const previous = await store.update(tx, id, { expires_at: expires, rotated_to: next.row.id }, now);
-        return { ...next, previous: previous as KeyRow };
+        const previous = (await store.update(tx, id, { expires_at: expires, rotated_to: next.row.id }, now)) as KeyRow;
+        return {
+          result: { ...next, previous },
+          event: keyEvent(actor, "key.rotate", previous, { new_key: next.row.id, grace_s: graceS }),
+        };
       });
       changed(id);
       cache.forgetHash(result.row.hash);
-      await audited(actor, "key.rotate", result.previous, { new_key: result.row.id, grace_s: graceS });
       return result;
     },
 
