@@ -260,3 +260,26 @@ describe("gateway: every check, in order", () => {
     expect(verify.body.ok).toBe(true);
   });
 });
+
+describe("operations", () => {
+  it("exposes decisions, cache lookups, latency and audit metrics in Prometheus text", async () => {
+    const k = await key({});
+    await call("/agents/echo/x", { "x-api-key": k.secret });
+    await call("/agents/echo/x");
+    const res = await fetch(`${kw.url}/metrics`);
+    expect(res.status).toBe(200);
+    const text = await res.text();
+    expect(text).toMatch(/keyward_gateway_decisions_total\{code="allowed"\} [1-9]/);
+    expect(text).toMatch(/keyward_gateway_decisions_total\{code="missing_credentials"\} [1-9]/);
+    expect(text).toMatch(/keyward_key_cache_lookups_total\{result="(hit|miss)"\} [1-9]/);
+    expect(text).toContain("keyward_gateway_check_seconds_bucket");
+    expect(text).toContain("keyward_audit_failures_total");
+    expect(text).toMatch(/keyward_http_requests_total\{route="gateway",status="200"\}/);
+    expect(text).not.toContain(k.secret);
+  });
+
+  it("health and readiness", async () => {
+    expect(await (await fetch(`${kw.url}/healthz`)).json()).toEqual({ status: "ok" });
+    expect(await (await fetch(`${kw.url}/readyz`)).json()).toEqual({ status: "ready" });
+  });
+});

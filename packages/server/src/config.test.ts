@@ -1,0 +1,64 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { ConfigError, loadConfig } from "./config.js";
+
+describe("configuration", () => {
+  it("has working defaults", () => {
+    const c = loadConfig({ env: {} });
+    expect(c.port).toBe(8080);
+    expect(c.host).toBe("127.0.0.1");
+    expect(c.data_dir).toBe("./.keyward");
+    expect(c.audit_fail_closed).toBe(true);
+    expect(c.master_key).toBeUndefined();
+  });
+
+  it("takes file < env < flags", () => {
+    const dir = mkdtempSync(join(tmpdir(), "kw-cfg-"));
+    const file = join(dir, "keyward.yaml");
+    writeFileSync(file, "port: 7000\nhost: 0.0.0.0\nlog_level: debug\ntrusted_proxies: [10.0.0.0/8]\n");
+    expect(loadConfig({ env: {}, configFile: file }).port).toBe(7000);
+    expect(loadConfig({ env: { KEYWARD_PORT: "7001" }, configFile: file }).port).toBe(7001);
+    const c = loadConfig({ env: { KEYWARD_PORT: "7001" }, configFile: file, flags: { port: "7002" } });
+    expect(c.port).toBe(7002);
+    expect(c.host).toBe("0.0.0.0");
+    expect(c.trusted_proxies).toEqual(["10.0.0.0/8"]);
+    expect(c.config_file).toBe(file);
+  });
+
+  it.each([
+    [{ env: { KEYWARD_PORT: "x" } }, /^invalid configuration: KEYWARD_PORT: /],
+    [{ env: {}, flags: { port: "99999" } }, /^invalid configuration: --port: /],
+    [{ env: {}, flags: { nope: "1" } }, /unknown flag --nope/],
+    [{ env: { KEYWARD_ISSUER: "ftp://x" } }, /KEYWARD_ISSUER/],
+    [{ env: { KEYWARD_LOG_LEVEL: "loud" } }, /KEYWARD_LOG_LEVEL/],
+    [{ env: { KEYWARD_AUDIT_FAIL_CLOSED: "maybe" } }, /KEYWARD_AUDIT_FAIL_CLOSED/],
+    [{ env: { KEYWARD_TRUSTED_PROXIES: "10.0.0.0/8,nonsense" } }, /KEYWARD_TRUSTED_PROXIES: .*nonsense/],
+  ])("names the wrong setting: %j", (sources, message) => {
+    expect(() => loadConfig(sources)).toThrow(ConfigError);
+    expect(() => loadConfig(sources)).toThrow(message);
+  });
+
+  it("rejects unknown settings in the file, naming them", () => {
+    const dir = mkdtempSync(join(tmpdir(), "kw-cfg-"));
+    const file = join(dir, "k.yaml");
+    writeFileSync(file, "prot: 1\n");
+    expect(() => loadConfig({ env: {}, configFile: file })).toThrow(/unknown setting prot/);
+    writeFileSync(file, "- a list\n");
+    expect(() => loadConfig({ env: {}, configFile: file })).toThrow(/mapping/);
+    writeFileSync(file, "port: [unclosed\n");
+    expect(() => loadConfig({ env: {}, configFile: file })).toThrow(/not valid YAML/);
+  });
+
+  it("never echoes a secret setting's value", () => {
+    const secret = "too-short-canary";
+    try {
+      loadConfig({ env: { KEYWARD_ADMIN_TOKEN: secret } });
+      expect.unreachable();
+    } catch (err) {
+      expect((err as Error).message).toContain("KEYWARD_ADMIN_TOKEN");
+      expect((err as Error).message).not.toContain(secret);
+    }
+  });
+});
