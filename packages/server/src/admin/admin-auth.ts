@@ -49,8 +49,7 @@ export function createAdminAuth(deps: { db: Db; clock: Clock }) {
 
     /** Authenticates an admin request; throws 401 `unauthorized`. */
     async requireAdmin(ctx: RequestContext): Promise<Actor> {
-      const header = ctx.req.headers.authorization;
-      const token = header?.startsWith("Bearer ") ? header.slice(7).trim() : undefined;
+      const token = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(ctx.req.headers.authorization ?? "")?.[1];
       if (!token) throw new KeywardError("unauthorized", "admin token required (Authorization: Bearer …)");
       if (token.length > 512) throw new KeywardError("unauthorized", "invalid admin token");
       const id = await lookup(hashSecret(token));

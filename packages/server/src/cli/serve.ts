@@ -7,7 +7,17 @@ import { ConfigError, loadConfig } from "../config.js";
  * `listening on http://HOST:PORT` when ready; SIGTERM/SIGINT drain in-flight requests, flush the
  * audit log and exit 0. A wrong setting exits 1 before listening, with one line naming it.
  */
+const USAGE = `usage: keyward serve [--port N] [--host H] [--data-dir DIR] [--config FILE]
+
+Starts the gateway. Settings also come from KEYWARD_* environment variables and the config file
+(see docs/architecture.md); flags win over the environment, which wins over the file.
+`;
+
 export async function runServe(argv: string[]): Promise<void> {
+  if (argv.includes("--help") || argv.includes("-h")) {
+    process.stdout.write(USAGE);
+    return;
+  }
   let config: ReturnType<typeof loadConfig>;
   try {
     const { values } = parseArgs({

@@ -28,7 +28,13 @@ export function createConsumersService(deps: { db: Db; store: ConsumersStore; cl
   });
 
   function encodeMetadata(metadata: Record<string, unknown> | undefined): string {
-    const text = JSON.stringify(metadata ?? {});
+    let text: string;
+    try {
+      text = JSON.stringify(metadata ?? {});
+    } catch {
+      // Only a pathological value (nested past the stack) fails to serialize.
+      throw invalidRequest("metadata: is not serializable JSON (nested too deeply?)");
+    }
     if (Buffer.byteLength(text) > MAX_METADATA_BYTES) throw invalidRequest("metadata: must be at most 16 KiB of JSON");
     return text;
   }

@@ -56,16 +56,20 @@ export class Router {
   /** Finds the handler for a request; throws not_found / method_not_allowed. */
   match(method: string, path: string): { handler: Handler; params: Record<string, string> } {
     const parts = path.split("/").filter(Boolean);
-    let pathMatched = false;
+    const allowed: string[] = [];
     for (const route of this.routes) {
       const params = matchSegments(route.segments, parts);
       if (!params) continue;
-      pathMatched = true;
       if (route.method === method || (method === "HEAD" && route.method === "GET")) {
         return { handler: route.handler, params };
       }
+      allowed.push(route.method);
     }
-    if (pathMatched) throw new KeywardError("method_not_allowed", `method ${method} is not allowed here`);
+    if (allowed.length > 0) {
+      throw new KeywardError("method_not_allowed", `method ${method} is not allowed here`, {
+        allow: allowed.join(", "),
+      });
+    }
     throw new KeywardError("not_found", "no such endpoint");
   }
 }
@@ -105,9 +109,17 @@ export function createContext(req: IncomingMessage, res: ServerResponse): Reques
     path: q === -1 ? raw : raw.slice(0, q),
     query: new URLSearchParams(q === -1 ? "" : raw.slice(q + 1)),
     params: {},
-    requestId: typeof incomingId === "string" && REQUEST_ID.test(incomingId) ? incomingId : randomUUID(),
+    requestId: adoptableRequestId(incomingId) ? incomingId : randomUUID(),
     peerIp: normalizeIp(req.socket.remoteAddress ?? ""),
   };
+}
+
+/**
+ * A caller's X-Request-Id is kept for tracing, unless it looks like a credential: request ids are
+ * logged, audited and sent upstream, so a key pasted into the wrong header must not travel with them.
+ */
+function adoptableRequestId(id: string | string[] | undefined): id is string {
+  return typeof id === "string" && REQUEST_ID.test(id) && !/kw[kar]_/i.test(id) && !/^ey[\w-]+\.ey/.test(id);
 }
 
 /** `::ffff:1.2.3.4` → `1.2.3.4`, so allowlists written in IPv4 match dual-stack sockets. */
