@@ -203,6 +203,11 @@ export function createAuditLog(deps: {
       }
     },
 
+    async recordToken(e) {
+      if (failClosed) await this.record(e);
+      else this.recordLater(e);
+    },
+
     recordLater(e) {
       if (closed || queue.length >= maxQueue) {
         refuse(closed ? "closed" : "queue_full");

@@ -26,4 +26,9 @@ export interface AuditSink {
    * is queued after the change instead, and a failure to write it is logged and counted.
    */
   recordIn(tx: Db, e: AuditEventInput): Promise<void>;
+  /**
+   * Records an issued token before it is handed out: durable first when failing closed (the
+   * default), else queued. Group commit keeps this off the path of concurrent requests.
+   */
+  recordToken(e: AuditEventInput): Promise<void>;
 }

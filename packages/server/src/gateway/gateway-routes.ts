@@ -49,6 +49,35 @@ function denied(deps: GatewayDeps, ctx: RequestContext, agent: string, d: Extrac
   });
 }
 
+/**
+ * The upstream JWT for an allowed request. A newly signed token is audited before it is used;
+ * if its record cannot be written the request fails (fail-closed) and the token is dropped.
+ */
+async function upstreamToken(deps: GatewayDeps, ctx: RequestContext, decision: Extract<Decision, { ok: true }>) {
+  const { token, fresh } = deps.tokens.get(
+    { keyId: decision.key.id, owner: decision.key.owner, scopes: decision.key.scopes },
+    decision.agent.name,
+    deps.authorize.now(),
+  );
+  if (fresh) {
+    try {
+      await deps.audit.recordToken({
+        actor: decision.key.owner,
+        action: "token.mint",
+        target: `agent:${decision.agent.name}`,
+        outcome: "success",
+        ip: decision.ip,
+        requestId: ctx.requestId,
+        details: { kind: "upstream", jti: fresh.jti, key_id: fresh.client_id, exp: fresh.exp },
+      });
+    } catch (err) {
+      deps.tokens.forgetKey(decision.key.id);
+      throw err;
+    }
+  }
+  return token;
+}
+
 function allowedHeaders(decision: Extract<Decision, { ok: true }>, requestId: string): Record<string, string> {
   return { "x-request-id": requestId, ...(decision.rate ? rateLimitHeaders(decision.rate) : {}) };
 }
@@ -66,11 +95,7 @@ export function createGatewayHandler(deps: GatewayDeps) {
       sendError(ctx.res, decision.code, decision.message, ctx.requestId, decision.headers);
       return;
     }
-    const token = deps.tokens.get(
-      { keyId: decision.key.id, owner: decision.key.owner, scopes: decision.key.scopes },
-      decision.agent.name,
-      deps.authorize.now(),
-    );
+    const token = await upstreamToken(deps, ctx, decision);
     deps.metrics.checkLatency.observe((performance.now() - started) / 1000);
     deps.metrics.decisions.inc({ code: "allowed" });
     const q = ctx.req.url?.indexOf("?") ?? -1;
@@ -116,12 +141,8 @@ export function registerForwardAuthRoute(router: Router, deps: GatewayDeps): voi
       });
       return;
     }
+    const token = await upstreamToken(deps, ctx, decision);
     deps.metrics.decisions.inc({ code: "allowed" });
-    const token = deps.tokens.get(
-      { keyId: decision.key.id, owner: decision.key.owner, scopes: decision.key.scopes },
-      decision.agent.name,
-      deps.authorize.now(),
-    );
     sendJson(
       ctx.res,
       200,

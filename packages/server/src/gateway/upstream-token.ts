@@ -1,5 +1,13 @@
 import { randomUUID } from "node:crypto";
 
+export interface MintedToken {
+  jti: string;
+  sub: string;
+  aud: string;
+  client_id: string;
+  exp: number;
+}
+
 export interface TokenSigner {
   sign(claims: Record<string, unknown>, typ?: string): string;
 }
@@ -17,36 +25,49 @@ export function createUpstreamTokens(deps: {
   signer: TokenSigner;
   issuer: () => string;
   ttlS: number;
-  onMint?: () => void;
+  /** Hears every newly signed token (not reuses): metrics and the audit trail. */
+  onMint?: (t: MintedToken) => void;
 }) {
   const byKey = new Map<string, Map<string, { token: string; reuseUntil: number }>>();
   const ttlMs = deps.ttlS * 1000;
   const reuseMs = Math.floor(ttlMs / 5);
 
   return {
-    get(caller: { keyId: string; owner: string; scopes: readonly string[] }, agent: string, now: number): string {
+    /** The token to send upstream, and whether it was signed just now (`fresh`) or reused. */
+    get(
+      caller: { keyId: string; owner: string; scopes: readonly string[] },
+      agent: string,
+      now: number,
+    ): { token: string; fresh: MintedToken | undefined } {
       let perAgent = byKey.get(caller.keyId);
       const hit = perAgent?.get(agent);
-      if (hit && hit.reuseUntil > now) return hit.token;
+      if (hit && hit.reuseUntil > now) return { token: hit.token, fresh: undefined };
       const iat = Math.floor(now / 1000);
-      const token = deps.signer.sign({
-        iss: deps.issuer(),
+      const minted: MintedToken = {
+        jti: randomUUID(),
         sub: caller.owner,
         aud: agent,
-        scope: caller.scopes.join(" "),
         client_id: caller.keyId,
-        iat,
         exp: iat + deps.ttlS,
-        jti: randomUUID(),
+      };
+      const token = deps.signer.sign({
+        iss: deps.issuer(),
+        sub: minted.sub,
+        aud: minted.aud,
+        scope: caller.scopes.join(" "),
+        client_id: minted.client_id,
+        iat,
+        exp: minted.exp,
+        jti: minted.jti,
       });
-      deps.onMint?.();
+      deps.onMint?.(minted);
       if (!perAgent) {
         if (byKey.size >= 100_000) byKey.clear();
         perAgent = new Map();
         byKey.set(caller.keyId, perAgent);
       }
       perAgent.set(agent, { token, reuseUntil: now + reuseMs });
-      return token;
+      return { token, fresh: minted };
     },
     forgetKey(keyId: string): void {
       byKey.delete(keyId);

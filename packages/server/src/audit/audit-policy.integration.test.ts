@@ -1,0 +1,85 @@
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import { afterEach, describe, expect, it } from "vitest";
+import { startTestServer, type TestServer } from "../test-support/server.js";
+import { startUpstream } from "../test-support/upstream.js";
+
+// The audit policy, end to end: break the audit table under a running server (a second SQLite
+// connection renames it), then check what callers see.
+let kw: TestServer | undefined;
+let up: Awaited<ReturnType<typeof startUpstream>> | undefined;
+
+afterEach(async () => {
+  await kw?.close();
+  await up?.close();
+  kw = undefined;
+  up = undefined;
+});
+
+async function setup(env: Record<string, string> = {}) {
+  up = await startUpstream();
+  kw = await startTestServer(env);
+  await kw.admin("POST", "/agents", { name: "echo", upstream: up.url });
+  await kw.admin("POST", "/consumers", { name: "c" });
+  const created = await kw.admin("POST", "/keys", { owner: "consumer:c", scopes: ["agent:echo"] });
+  return { kw, secret: created.body.secret as string };
+}
+
+function breakAudit(dataDir: string): () => void {
+  const db = new Database(join(dataDir, "keyward.db"));
+  db.pragma("busy_timeout = 5000");
+  db.exec("ALTER TABLE audit_events RENAME TO audit_events_away");
+  return () => {
+    db.exec("ALTER TABLE audit_events_away RENAME TO audit_events");
+    db.close();
+  };
+}
+
+describe("audit policy", () => {
+  it("records every newly minted upstream token, with the jti the upstream received", async () => {
+    const { kw, secret } = await setup();
+    const res = await fetch(`${kw.url}/agents/echo/x`, { headers: { "x-api-key": secret } });
+    const seen = await res.json();
+    const jwt = (seen.headers.authorization as string).slice(7);
+    const jti = JSON.parse(Buffer.from(jwt.split(".")[1] as string, "base64url").toString()).jti;
+    const events = (await kw.admin("GET", "/audit?action=token.mint")).body.events;
+    expect(events.some((e: { details?: { jti?: string } }) => e.details?.jti === jti)).toBe(true);
+  });
+
+  it("fails closed by default: no change and no new token without its record", async () => {
+    const { kw, secret } = await setup();
+    const restore = breakAudit(kw.dataDir);
+    try {
+      const create = await kw.admin("POST", "/agents", { name: "later", upstream: "http://127.0.0.1:1" });
+      expect(create.status).toBe(503);
+      expect(create.body.error.code).toBe("audit_unavailable");
+      const call = await fetch(`${kw.url}/agents/echo/x`, { headers: { "x-api-key": secret } });
+      expect(call.status).toBe(503);
+      expect((await call.json()).error.code).toBe("audit_unavailable");
+      expect(up?.seen).toHaveLength(0);
+    } finally {
+      restore();
+    }
+    // Nothing half-done: the agent does not exist, and everything works again.
+    expect((await kw.admin("GET", "/agents/later")).status).toBe(404);
+    expect((await fetch(`${kw.url}/agents/echo/x`, { headers: { "x-api-key": secret } })).status).toBe(200);
+    expect((await kw.admin("GET", "/audit/verify")).body.ok).toBe(true);
+  });
+
+  it("with audit_fail_closed=false, changes and calls go on and the failure is counted", async () => {
+    const { kw, secret } = await setup({ KEYWARD_AUDIT_FAIL_CLOSED: "false" });
+    const restore = breakAudit(kw.dataDir);
+    try {
+      expect((await kw.admin("POST", "/agents", { name: "later", upstream: "http://127.0.0.1:1" })).status).toBe(201);
+      expect((await fetch(`${kw.url}/agents/echo/x`, { headers: { "x-api-key": secret } })).status).toBe(200);
+      let metrics = "";
+      for (let i = 0; i < 50 && !/keyward_audit_failures_total [1-9]/.test(metrics); i++) {
+        metrics = await (await fetch(`${kw.url}/metrics`)).text();
+        if (!/keyward_audit_failures_total [1-9]/.test(metrics)) await new Promise((r) => setTimeout(r, 20));
+      }
+      expect(metrics).toMatch(/keyward_audit_failures_total [1-9]/);
+    } finally {
+      restore();
+    }
+  });
+});
