@@ -22,6 +22,8 @@ function mask(match: string): string {
 }
 
 export function scrubString(s: string): string {
+  // NUL cannot be stored in PostgreSQL text, and one such event would fail its whole batch.
+  if (s.includes("\0")) s = s.replaceAll("\0", "\uFFFD");
   // The cheap test first: almost every string has neither marker, and replace() would copy it.
   if (!s.includes("kw") && !s.includes("eyJ")) return s;
   return s.replace(KW_SECRET, mask).replace(JWT, mask);

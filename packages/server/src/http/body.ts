@@ -33,11 +33,15 @@ export async function readJson<T>(req: IncomingMessage, schema: z.ZodType<T>): P
     if (!/^application\/([a-z0-9.+-]*\+)?json\b/i.test(type)) {
       throw new KeywardError("unsupported_media_type", "request body must be application/json");
     }
+    const text = raw.toString("utf8");
     try {
-      value = JSON.parse(raw.toString("utf8"));
+      value = JSON.parse(text);
     } catch {
       throw new KeywardError("invalid_request", "request body is not valid JSON");
     }
+    // PostgreSQL text cannot hold NUL, and no field of ours needs it: refuse it at the edge.
+    if (text.includes("\\u0000"))
+      throw new KeywardError("invalid_request", "request body must not contain NUL characters");
   }
   return parseWith(schema, value, "body");
 }

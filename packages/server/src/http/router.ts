@@ -64,6 +64,7 @@ export class Router {
         return { handler: route.handler, params };
       }
       allowed.push(route.method);
+      if (route.method === "GET") allowed.push("HEAD");
     }
     if (allowed.length > 0) {
       throw new KeywardError("method_not_allowed", `method ${method} is not allowed here`, {
@@ -90,10 +91,20 @@ function matchSegments(pattern: string[], parts: string[]): Record<string, strin
 }
 
 function decodeSegment(v: string): string {
+  let decoded: string;
   try {
-    return decodeURIComponent(v);
+    decoded = decodeURIComponent(v);
   } catch {
     throw new KeywardError("invalid_request", "path segment is not valid percent-encoding");
+  }
+  if (decoded.includes("\0")) throw new KeywardError("invalid_request", "path segment must not contain NUL");
+  return decoded;
+}
+
+/** Refuses NUL in query parameters once, at the edge (PostgreSQL text cannot hold it). */
+export function assertQueryClean(ctx: RequestContext): void {
+  for (const v of ctx.query.values()) {
+    if (v.includes("\0")) throw new KeywardError("invalid_request", "query parameters must not contain NUL");
   }
 }
 

@@ -5,7 +5,7 @@ import type { Logger } from "../ops/logger.js";
 import type { Metrics } from "../ops/metrics.js";
 import { StoreUnavailableError } from "../store/db.js";
 import { sendError } from "./respond.js";
-import { createContext, type Handler, type RequestContext, type Router } from "./router.js";
+import { assertQueryClean, createContext, type Handler, type RequestContext, type Router } from "./router.js";
 
 export interface HttpServer {
   server: http.Server;
@@ -69,6 +69,7 @@ export function createHttpServer(deps: {
         await gateway(ctx);
         return;
       }
+      assertQueryClean(ctx);
       const { handler, params } = router.match(ctx.method, ctx.path);
       ctx.params = params;
       await handler(ctx);

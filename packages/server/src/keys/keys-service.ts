@@ -125,7 +125,7 @@ export function createKeysService(deps: {
 
     list: (owner: string | undefined, after: string | undefined, limit: number) => store.list(owner, after, limit),
 
-    patch(actor: Actor, id: string, patch: KeyPatch): Promise<KeyRow> {
+    async patch(actor: Actor, id: string, patch: KeyPatch): Promise<KeyRow> {
       rejectPast(patch.expires_at);
       const changes: KeyChanges = {};
       if (patch.name !== undefined) changes.name = patch.name;

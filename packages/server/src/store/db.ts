@@ -16,8 +16,9 @@ export interface Db {
   /** Runs a statement and returns how many rows it changed. */
   exec(sql: string, params?: readonly SqlValue[]): Promise<number>;
   /**
-   * Runs `fn` in one serializable unit: everything it writes commits together or not at all.
-   * Nested calls join the outer transaction.
+   * Runs `fn` in one transaction: everything it writes commits together or not at all. SQLite
+   * transactions are serial; PostgreSQL runs at READ COMMITTED, so a store that reads before it
+   * writes locks what it read (`FOR UPDATE`, advisory locks). Nested calls join the outer one.
    */
   transaction<T>(fn: (tx: Db) => Promise<T>): Promise<T>;
   /** Cheap liveness probe for /readyz. */

@@ -81,15 +81,18 @@ class PgDb implements Db {
   }
   async transaction<T>(fn: (tx: Db) => Promise<T>): Promise<T> {
     const client = await connect(this.pool);
+    const tx = new PgTx(client);
     try {
       await run(client, "BEGIN", []);
-      const result = await fn(new PgTx(client));
+      const result = await fn(tx);
       await run(client, "COMMIT", []);
       return result;
     } catch (err) {
       await client.query("ROLLBACK").catch(() => {});
       throw err;
     } finally {
+      // A handle that outlives its transaction must not run on a connection someone else now holds.
+      tx.closed = true;
       client.release();
     }
   }
@@ -103,12 +106,18 @@ class PgDb implements Db {
 
 class PgTx implements Db {
   readonly engine = "postgres" as const;
+  closed = false;
   constructor(private readonly client: pg.PoolClient) {}
   async query<T = Row>(sql: string, params: readonly SqlValue[] = []): Promise<T[]> {
+    this.assertOpen();
     return (await run(this.client, sql, params)).rows as T[];
   }
   async exec(sql: string, params: readonly SqlValue[] = []): Promise<number> {
+    this.assertOpen();
     return (await run(this.client, sql, params)).rowCount ?? 0;
+  }
+  private assertOpen(): void {
+    if (this.closed) throw new Error("transaction already finished");
   }
   async transaction<T>(fn: (tx: Db) => Promise<T>): Promise<T> {
     return fn(this);

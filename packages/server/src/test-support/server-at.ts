@@ -1,0 +1,39 @@
+import { type StartOptions, startKeyward } from "../app.js";
+import { loadConfig } from "../config.js";
+import { silentLogger } from "../ops/logger.js";
+import { TEST_ADMIN_TOKEN, TEST_MASTER_KEY, type TestServer } from "./server.js";
+
+/**
+ * Like startTestServer, but on a data dir the caller owns: close() leaves it in place, so a test
+ * can stop Keyward and start it again on the same files (restart tests). The caller removes it.
+ */
+export async function startTestServerAt(
+  dataDir: string,
+  overrides: Record<string, string> = {},
+  opts: StartOptions = {},
+): Promise<TestServer> {
+  const config = loadConfig({
+    env: {
+      KEYWARD_PORT: "0",
+      KEYWARD_DATA_DIR: dataDir,
+      KEYWARD_ADMIN_TOKEN: TEST_ADMIN_TOKEN,
+      KEYWARD_MASTER_KEY: TEST_MASTER_KEY,
+      KEYWARD_LOG_LEVEL: "silent",
+      ...overrides,
+    },
+  });
+  const running = await startKeyward(config, { logger: silentLogger(), ...opts });
+  const admin = async (method: string, path: string, body?: unknown) => {
+    const res = await fetch(`${running.url}/admin/v1${path}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${TEST_ADMIN_TOKEN}`,
+        ...(body !== undefined ? { "content-type": "application/json" } : {}),
+      },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
+    const text = await res.text();
+    return { status: res.status, body: text ? JSON.parse(text) : undefined };
+  };
+  return { ...running, adminToken: TEST_ADMIN_TOKEN, dataDir, config, admin };
+}
