@@ -1,0 +1,57 @@
+// Keyward as a user runs it: `keyward serve` from the built CLI, configured through the admin API.
+import { randomBytes } from "node:crypto";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { removeLater, startProcess } from "./procs.mjs";
+
+export async function startKeyward(root, { cpuProfDir } = {}) {
+  const dataDir = removeLater(mkdtempSync(join(tmpdir(), "keyward-bench-data-")));
+  const adminToken = `bench-admin-${randomBytes(24).toString("hex")}`;
+  const nodeArgs = cpuProfDir ? ["--cpu-prof", "--cpu-prof-dir", cpuProfDir] : [];
+  const { match, child } = await startProcess(
+    "keyward",
+    process.execPath,
+    [...nodeArgs, join(root, "packages/server/dist/cli/main.js"), "serve", "--port", "0", "--data-dir", dataDir],
+    {
+      env: {
+        KEYWARD_ADMIN_TOKEN: adminToken,
+        KEYWARD_MASTER_KEY: randomBytes(32).toString("base64"),
+        KEYWARD_LOG_LEVEL: "warn",
+      },
+      ready: /listening on (http:\/\/\S+)/,
+    },
+  );
+  const url = match[1];
+
+  async function admin(method, path, body) {
+    const res = await fetch(`${url}/admin/v1${path}`, {
+      method,
+      headers: { authorization: `Bearer ${adminToken}`, "content-type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const json = await res.json().catch(() => undefined);
+    if (!res.ok) throw new Error(`admin ${method} ${path} → ${res.status} ${JSON.stringify(json)}`);
+    return json;
+  }
+  return { url, dataDir, admin, pid: child.pid };
+}
+
+/**
+ * The policy of the benchmark key: every check runs (ip_allow, scope, rate limit, quota) but none
+ * ever refuses during the run.
+ */
+export const FULL_CHECKS = {
+  scopes: ["agent:bench", "read:bench"],
+  rate_limit: { limit: 1_000_000_000, window_s: 60 },
+  quota: { limit: 1_000_000_000_000, period: "month" },
+  ip_allow: ["127.0.0.0/8"],
+};
+
+/** An agent `bench` in front of the upstream, a consumer and one key with FULL_CHECKS. */
+export async function setUpGateway(kw, upstreamUrl) {
+  await kw.admin("POST", "/agents", { name: "bench", upstream: upstreamUrl });
+  await kw.admin("POST", "/consumers", { name: "bench" });
+  const { secret } = await kw.admin("POST", "/keys", { owner: "consumer:bench", ...FULL_CHECKS });
+  return secret;
+}

@@ -1,0 +1,210 @@
+// `npm run bench`: Keyward's gateway against baselines measured in the same run on this machine
+// (the upstream alone, a bare node:http proxy, nginx), then key verification with a million keys
+// in the store. Prints ratios and PASS/FAIL per target; writes bench/results/latest.json.
+//
+// Env: BENCH_SECONDS (10) per wrk run, BENCH_ROUNDS (2), BENCH_CONNECTIONS (50),
+// BENCH_KEYS (1000000), BENCH_LOOKUPS (5000), BENCH_CPU_PROF=<dir> to profile Keyward.
+import { spawnSync } from "node:child_process";
+import { cpus } from "node:os";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { insertKeys } from "./lib/bulk-keys.mjs";
+import { cpuSeconds } from "./lib/cpu.mjs";
+import { FULL_CHECKS, setUpGateway, startKeyward } from "./lib/keyward.mjs";
+import { freePort } from "./lib/net.mjs";
+import { findNginx, startNginx } from "./lib/nginx.mjs";
+import { killAllNow, startProcess, stopAll } from "./lib/procs.mjs";
+import { evaluate, printCache, printScenarios, printTargets, writeJson } from "./lib/report.mjs";
+import { closeAgent, summarize, timedGet } from "./lib/sequential.mjs";
+import { runWrk } from "./lib/wrk.mjs";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const env = (name, fallback) => {
+  const v = process.env[name];
+  if (v === undefined || v === "") return fallback;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, got "${v}"`);
+  return n;
+};
+const SECONDS = env("BENCH_SECONDS", 10);
+const ROUNDS = env("BENCH_ROUNDS", 2);
+const CONNECTIONS = env("BENCH_CONNECTIONS", 50);
+const KEYS = env("BENCH_KEYS", 1_000_000);
+const LOOKUPS = env("BENCH_LOOKUPS", 5000);
+const CPU_PROF = process.env.BENCH_CPU_PROF ? resolve(process.env.BENCH_CPU_PROF) : undefined;
+
+const LABELS = {
+  upstream: "upstream direct",
+  bare: "bare node:http proxy",
+  nginx: "nginx proxy_pass",
+  gateway: "Keyward gateway (full checks)",
+};
+
+const log = (msg) => process.stderr.write(`bench: ${msg}\n`);
+
+function machine() {
+  const lscpu = spawnSync("lscpu", [], { encoding: "utf8" }).stdout ?? "";
+  const model = /^Model name:\s*(.+)$/m.exec(lscpu)?.[1]?.trim() ?? cpus()[0]?.model;
+  const wrk = spawnSync("wrk", ["-v"], { encoding: "utf8" });
+  return {
+    cpus: cpus().length,
+    model,
+    node: process.version,
+    wrk: /wrk (\S+)/.exec(`${wrk.stdout}${wrk.stderr}`)?.[1],
+  };
+}
+
+async function startServers() {
+  const node = process.execPath;
+  const up = await startProcess("upstream", node, [join(ROOT, "bench/upstream.mjs")], { ready: /listening (\d+)/ });
+  const upstreamPort = Number(up.match[1]);
+  const bare = await startProcess("bare proxy", node, [join(ROOT, "bench/bare-proxy.mjs")], {
+    env: { UPSTREAM_PORT: String(upstreamPort) },
+    ready: /listening (\d+)/,
+  });
+  const nginx = findNginx();
+  if (!nginx) log("nginx is not installed: the nginx scenario and its target are skipped");
+  const ngx = nginx ? await startNginx(nginx.bin, await freePort(), upstreamPort) : undefined;
+  const kw = await startKeyward(ROOT, { cpuProfDir: CPU_PROF });
+  const upstreamUrl = `http://127.0.0.1:${upstreamPort}`;
+  const secret = await setUpGateway(kw, upstreamUrl);
+  // `pid`: the process whose CPU time is charged to the scenario (the proxy, or the upstream alone).
+  const scenarios = [
+    { id: "upstream", url: `${upstreamUrl}/hello`, pid: up.child.pid },
+    { id: "bare", url: `http://127.0.0.1:${bare.match[1]}/hello`, pid: bare.child.pid },
+    ...(ngx ? [{ id: "nginx", url: `${ngx.url}/hello`, pid: ngx.pid }] : []),
+    {
+      id: "gateway",
+      url: `${kw.url}/agents/bench/hello`,
+      headers: { authorization: `Bearer ${secret}` },
+      pid: kw.pid,
+    },
+  ];
+  // Each path must really answer 200 with the agent's body before it is timed.
+  for (const s of scenarios) {
+    const res = await fetch(s.url, { headers: s.headers });
+    const text = await res.text();
+    if (res.status !== 200 || !text.includes("hello from the agent")) {
+      throw new Error(`${LABELS[s.id]}: expected 200 from the agent, got ${res.status} ${text.slice(0, 200)}`);
+    }
+  }
+  return { kw, secret, scenarios, nginxVersion: nginx?.version };
+}
+
+/** Every scenario, ROUNDS times (alternating order, so drift on a shared machine hits all alike). */
+async function throughput(scenarios) {
+  const rounds = [];
+  const warm = Math.max(1, Math.round(SECONDS / 4));
+  const c1Seconds = Math.max(2, Math.round(SECONDS / 2));
+  for (let round = 0; round < ROUNDS; round++) {
+    const order = round % 2 === 0 ? scenarios : [...scenarios].reverse();
+    const results = {};
+    for (const s of order) {
+      log(`round ${round + 1}/${ROUNDS}: ${LABELS[s.id]}`);
+      await runWrk(s.url, { seconds: warm, connections: CONNECTIONS, headers: s.headers });
+      const cpu0 = cpuSeconds(s.pid);
+      const c50 = await runWrk(s.url, { seconds: SECONDS, connections: CONNECTIONS, headers: s.headers });
+      const cpu1 = cpuSeconds(s.pid);
+      if (cpu0 !== undefined && cpu1 !== undefined && c50.requests) {
+        c50.cpuUsPerRequest = ((cpu1 - cpu0) * 1e6) / c50.requests;
+      }
+      const c1 = await runWrk(s.url, { seconds: c1Seconds, connections: 1, headers: s.headers });
+      results[s.id] = { c50: { ...c50, connections: CONNECTIONS }, c1: { ...c1, connections: 1 } };
+    }
+    rounds.push(results);
+  }
+  // Per scenario and load, the round with the most requests/s: the one least disturbed by others.
+  const best = {};
+  for (const s of scenarios) {
+    const pick = (load) => rounds.map((r) => r[s.id][load]).reduce((a, b) => (b.rps > a.rps ? b : a));
+    best[s.id] = { c50: pick("c50"), c1: pick("c1") };
+  }
+  return { rounds, best };
+}
+
+/** Sequential /v1/verify latency: hits on a near-empty store, then misses and hits with KEYS keys. */
+async function cacheMisses(kw, secret) {
+  const url = `${kw.url}/v1/verify`;
+  const headers = (s) => ({ authorization: `Bearer ${s}`, "x-original-uri": "/agents/bench/v1/ping" });
+  const t0 = performance.now();
+  const timed = async (s, trace) => {
+    const r = await timedGet(url, headers(s));
+    if (r.status !== 200) throw new Error(`/v1/verify answered ${r.status} for a valid key`);
+    trace?.push([Math.round(performance.now() - t0), r.ms]);
+    return r.ms;
+  };
+  for (let i = 0; i < 2000; i++) await timed(secret);
+  const before = [];
+  for (let i = 0; i < LOOKUPS; i++) before.push(await timed(secret));
+
+  log(`inserting ${KEYS.toLocaleString("en")} keys into the store`);
+  const t1 = performance.now();
+  const { secrets, total } = await insertKeys(ROOT, kw.dataDir, {
+    count: KEYS,
+    sample: LOOKUPS,
+    owner: "consumer:bench",
+    policy: FULL_CHECKS,
+  });
+  log(`inserted in ${((performance.now() - t1) / 1000).toFixed(1)} s; store holds ${total.toLocaleString("en")} keys`);
+
+  // Misses and hits alternate, so both see the same machine state.
+  const miss = [];
+  const after = [];
+  const trace = [];
+  for (const s of secrets) {
+    miss.push(await timed(s, trace));
+    after.push(await timed(secret));
+  }
+  closeAgent();
+  // The slowest misses with when they happened (ms since the phase began): periodic spikes point
+  // at background work on the event loop rather than at the lookup itself.
+  const slowest = trace.sort((a, b) => b[1] - a[1]).slice(0, 20);
+  return { keys: total, hitBefore: summarize(before), miss: summarize(miss), hitAfter: summarize(after), slowest };
+}
+
+async function main() {
+  if (spawnSync("wrk", ["-v"]).error) throw new Error("wrk is not installed (apt-get install -y wrk)");
+  const started = Date.now();
+  const info = machine();
+  log(`${info.cpus} × ${info.model}, node ${info.node}, wrk ${info.wrk}; ${SECONDS} s per run, ${ROUNDS} rounds`);
+  const { kw, secret, scenarios, nginxVersion } = await startServers();
+  const { rounds, best } = await throughput(scenarios);
+  const cache = await cacheMisses(kw, secret);
+
+  printScenarios(best, LABELS);
+  printCache(cache);
+  const targets = evaluate({ best, cache });
+  printTargets(targets);
+  const out = join(ROOT, "bench/results/latest.json");
+  writeJson(out, {
+    date: new Date().toISOString(),
+    machine: { ...info, nginx: nginxVersion ?? null },
+    settings: { seconds: SECONDS, rounds: ROUNDS, connections: CONNECTIONS, keys: KEYS, lookups: LOOKUPS },
+    best,
+    rounds,
+    cache,
+    targets,
+    durationS: Math.round((Date.now() - started) / 1000),
+  });
+  log(`wrote ${out} (${Math.round((Date.now() - started) / 1000)} s)`);
+}
+
+let interrupted = false;
+process.on("exit", killAllNow);
+for (const signal of ["SIGINT", "SIGTERM"]) {
+  process.once(signal, () => {
+    interrupted = true;
+    log(`${signal}: stopping`);
+    stopAll(2_000).finally(() => process.exit(130));
+  });
+}
+
+try {
+  await main();
+} catch (err) {
+  // After Ctrl-C the runs fail because their processes were stopped: that is not news.
+  if (!interrupted) log(`failed: ${err instanceof Error ? err.message : err}`);
+  process.exitCode = 1;
+} finally {
+  await stopAll();
+}
