@@ -54,6 +54,7 @@ export const DEFAULT_MAX_QUEUE = 10_000;
 const MAX_PAGE = 1000;
 const VERIFY_PAGE = 1000;
 const DROP_WARN_INTERVAL_MS = 10_000;
+const FAILING_WINDOW_MS = 1000;
 
 interface Queued {
   input: AuditEventInput;
@@ -93,6 +94,8 @@ export function createAuditLog(deps: {
   let settled = 0;
   let flushWaiters: { target: number; resolve: () => void }[] = [];
   let droppedSinceWarn = 0;
+  // After a failed batch, hot-path records are refused for a moment (see recordToken).
+  let failingUntil = 0;
   let lastDropWarn = Number.NEGATIVE_INFINITY;
 
   function schedule(): void {
@@ -148,13 +151,14 @@ export function createAuditLog(deps: {
 
   function fail(entries: Queued[], err: unknown): void {
     if (entries.length === 0) return;
+    failingUntil = clock.now() + FAILING_WINDOW_MS;
     metrics?.auditFailures.inc(entries.length);
     logger.error({ err, events: entries.length }, "audit events could not be written");
     for (const q of entries) q.reject?.(new AuditWriteError("audit record could not be written", err));
   }
 
   /** Counts a refused event; the warning is rate-limited because a full queue refuses thousands. */
-  function refuse(reason: "queue_full" | "closed"): void {
+  function refuse(reason: "queue_full" | "closed" | "failing"): void {
     metrics?.auditFailures.inc();
     droppedSinceWarn++;
     const now = clock.now();
@@ -203,9 +207,19 @@ export function createAuditLog(deps: {
       }
     },
 
+    /**
+     * A token is handed out without waiting for its record's commit (that wait would be most of a
+     * cache miss's latency); the record goes into the next batch. Failing closed means: while the
+     * log is known to be failing (a batch failed in the last second, or the queue is full), tokens
+     * are refused. So an outage lets through at most the tokens of one batch, and all of them are
+     * counted in keyward_audit_failures_total.
+     */
     async recordToken(e) {
-      if (failClosed) await this.record(e);
-      else this.recordLater(e);
+      if (failClosed && (closed || queue.length >= maxQueue || clock.now() < failingUntil)) {
+        refuse(closed ? "closed" : queue.length >= maxQueue ? "queue_full" : "failing");
+        throw new AuditWriteError("the audit log is failing; token not issued");
+      }
+      this.recordLater(e);
     },
 
     recordLater(e) {

@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
+import { frozenClock } from "../clock.js";
 import { startTestServer, type TestServer } from "../test-support/server.js";
 import { startUpstream } from "../test-support/upstream.js";
 
@@ -25,6 +26,16 @@ async function setup(env: Record<string, string> = {}) {
   return { kw, secret: created.body.secret as string };
 }
 
+/** Polls /metrics until a failed audit write is counted (bounded: fails the test after ~2 s). */
+async function waitForAuditFailure(url: string): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    const metrics = await (await fetch(`${url}/metrics`)).text();
+    if (/keyward_audit_failures_total [1-9]/.test(metrics)) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error("no audit failure was counted");
+}
+
 function breakAudit(dataDir: string): () => void {
   const db = new Database(join(dataDir, "keyward.db"));
   db.pragma("busy_timeout = 5000");
@@ -46,23 +57,38 @@ describe("audit policy", () => {
     expect(events.some((e: { details?: { jti?: string } }) => e.details?.jti === jti)).toBe(true);
   });
 
-  it("fails closed by default: no change and no new token without its record", async () => {
-    const { kw, secret } = await setup();
+  it("fails closed by default: no change without its record, no new token while the log is failing", async () => {
+    const clock = frozenClock(Date.now());
+    up = await startUpstream();
+    kw = await startTestServer({}, { clock });
+    await kw.admin("POST", "/agents", { name: "echo", upstream: up.url });
+    await kw.admin("POST", "/consumers", { name: "c" });
+    const secrets: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      secrets.push((await kw.admin("POST", "/keys", { owner: "consumer:c", scopes: ["agent:echo"] })).body.secret);
+    }
+    const [first, second] = secrets as [string, string];
+    const call = (secret: string) => fetch(`${kw?.url}/agents/echo/x`, { headers: { "x-api-key": secret } });
     const restore = breakAudit(kw.dataDir);
     try {
       const create = await kw.admin("POST", "/agents", { name: "later", upstream: "http://127.0.0.1:1" });
       expect(create.status).toBe(503);
       expect(create.body.error.code).toBe("audit_unavailable");
-      const call = await fetch(`${kw.url}/agents/echo/x`, { headers: { "x-api-key": secret } });
-      expect(call.status).toBe(503);
-      expect((await call.json()).error.code).toBe("audit_unavailable");
-      expect(up?.seen).toHaveLength(0);
+      // The first token's record fails in its batch (off the request path)…
+      expect((await call(first)).status).toBe(200);
+      await waitForAuditFailure(kw.url);
+      // …and from then on no new token is issued until the log works again.
+      const refused = await call(second);
+      expect(refused.status).toBe(503);
+      expect((await refused.json()).error.code).toBe("audit_unavailable");
+      expect(up.seen).toHaveLength(1);
     } finally {
       restore();
     }
+    clock.advance(2000);
     // Nothing half-done: the agent does not exist, and everything works again.
     expect((await kw.admin("GET", "/agents/later")).status).toBe(404);
-    expect((await fetch(`${kw.url}/agents/echo/x`, { headers: { "x-api-key": secret } })).status).toBe(200);
+    expect((await call(second)).status).toBe(200);
     expect((await kw.admin("GET", "/audit/verify")).body.ok).toBe(true);
   });
 
@@ -72,12 +98,7 @@ describe("audit policy", () => {
     try {
       expect((await kw.admin("POST", "/agents", { name: "later", upstream: "http://127.0.0.1:1" })).status).toBe(201);
       expect((await fetch(`${kw.url}/agents/echo/x`, { headers: { "x-api-key": secret } })).status).toBe(200);
-      let metrics = "";
-      for (let i = 0; i < 50 && !/keyward_audit_failures_total [1-9]/.test(metrics); i++) {
-        metrics = await (await fetch(`${kw.url}/metrics`)).text();
-        if (!/keyward_audit_failures_total [1-9]/.test(metrics)) await new Promise((r) => setTimeout(r, 20));
-      }
-      expect(metrics).toMatch(/keyward_audit_failures_total [1-9]/);
+      await waitForAuditFailure(kw.url);
     } finally {
       restore();
     }

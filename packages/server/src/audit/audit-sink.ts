@@ -27,8 +27,8 @@ export interface AuditSink {
    */
   recordIn(tx: Db, e: AuditEventInput): Promise<void>;
   /**
-   * Records an issued token before it is handed out: durable first when failing closed (the
-   * default), else queued. Group commit keeps this off the path of concurrent requests.
+   * Records an issued token off the request path; when failing closed (the default) it throws
+   * AuditWriteError instead while the log is known to be failing, so no token is issued then.
    */
   recordToken(e: AuditEventInput): Promise<void>;
 }
