@@ -89,17 +89,23 @@ export async function startKeyward(config: Config, opts: StartOptions = {}): Pro
       ownerExists: async (owner) => {
         const [kind, name] = owner.split(/:(.*)/s) as [string, string];
         if (kind === "consumer") return consumers.exists(name);
-        if (kind === "agent") return (await agents.resolve(name)) !== null;
+        if (kind === "agent") return (await agents.load(name)) !== null;
         return kind === "user";
       },
-      onLookup: (hit) => metrics.cacheLookups.inc({ result: hit ? "hit" : "miss" }),
+      onLookup: (hit) => metrics.cacheLookups.inc(hit ? "hit" : "miss"),
     });
 
     const usage = createUsageTracker({ db, clock, logger });
     cleanups.unshift(() => usage.close());
     const rateLimiter = opts.rateLimiter ?? createMemoryRateLimiter();
     cleanups.unshift(() => rateLimiter.close());
-    const proxy = createProxy({ timeoutMs: config.upstream_timeout_ms });
+    const proxy = createProxy({
+      timeoutMs: config.upstream_timeout_ms,
+      onResponse: (status, ms) => {
+        metrics.upstreamLatency.observe(ms / 1000);
+        metrics.requests.inc("gateway", String(status));
+      },
+    });
     cleanups.unshift(() => proxy.close());
 
     let issuer = config.issuer ?? "";
@@ -113,8 +119,10 @@ export async function startKeyward(config: Config, opts: StartOptions = {}): Pro
 
     const gatewayDeps = {
       authorize: {
-        lookupKey: keys.lookup,
-        resolveAgent: agents.resolve,
+        cachedKey: keys.cached,
+        loadKey: keys.load,
+        cachedAgent: agents.cached,
+        loadAgent: agents.load,
         rateLimiter,
         usage,
         trustedProxies: config.trusted_proxies.length > 0 ? parseCidrList(config.trusted_proxies) : null,

@@ -29,6 +29,12 @@ export interface RoutableAgent {
 export function createAgentsService(deps: { db: Db; store: AgentsStore; clock: Clock; audit: AuditSink }) {
   const { db, store, clock, audit } = deps;
   const cache = new Map<string, RoutableAgent | null>();
+  let cacheGeneration = 0;
+  const forget = (name?: string) => {
+    cacheGeneration++;
+    if (name === undefined) cache.clear();
+    else cache.delete(name);
+  };
   const MAX_CACHE = 100_000;
 
   function parseUpstream(upstream: string): URL {
@@ -71,7 +77,7 @@ export function createAgentsService(deps: { db: Db; store: AgentsStore; clock: C
         if (isUniqueViolation(err)) throw conflict(`agent ${input.name}`);
         throw err;
       }
-      cache.delete(row.name);
+      forget(row.name);
       return row;
     },
 
@@ -98,7 +104,7 @@ export function createAgentsService(deps: { db: Db; store: AgentsStore; clock: C
         if (!updated) throw notFound(`agent ${name}`);
         return { result: updated, event: changeEvent(actor, "agent.update", `agent:${name}`, { upstream }) };
       });
-      cache.delete(name);
+      forget(name);
       return row;
     },
 
@@ -107,27 +113,34 @@ export function createAgentsService(deps: { db: Db; store: AgentsStore; clock: C
         if (!(await store.delete(tx, name))) throw notFound(`agent ${name}`);
         return { result: undefined, event: changeEvent(actor, "agent.delete", `agent:${name}`) };
       });
-      cache.delete(name);
+      forget(name);
     },
 
-    /** Memory only on a hit; one store read on a miss (negative results are cached too). */
-    async resolve(name: string): Promise<RoutableAgent | null> {
-      const hit = cache.get(name);
-      if (hit !== undefined) return hit;
+    /** Memory only: the agent, null (no such agent), or undefined when not cached yet. */
+    cached(name: string): RoutableAgent | null | undefined {
+      return AGENT_NAME.test(name) ? cache.get(name) : null;
+    },
+
+    /** One store read; cached unless an agent changed while it was in flight. */
+    async load(name: string): Promise<RoutableAgent | null> {
       if (!AGENT_NAME.test(name)) return null;
+      const generation = cacheGeneration;
       const row = await store.get(name);
       const value = row ? { name: row.name, upstream: parseUpstream(row.upstream) } : null;
-      if (cache.size >= MAX_CACHE) cache.clear();
-      cache.set(name, value);
+      if (generation === cacheGeneration) {
+        if (cache.size >= MAX_CACHE) cache.clear();
+        cache.set(name, value);
+      }
       return value;
     },
 
-    /** Synchronous peek for the hot path; undefined means "not cached, call resolve". */
-    peek: (name: string): RoutableAgent | null | undefined => cache.get(name),
+    async resolve(name: string): Promise<RoutableAgent | null> {
+      const hit = this.cached(name);
+      return hit !== undefined ? hit : this.load(name);
+    },
 
     invalidate(name?: string): void {
-      if (name === undefined) cache.clear();
-      else cache.delete(name);
+      forget(name);
     },
   };
 }

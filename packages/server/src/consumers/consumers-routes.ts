@@ -7,13 +7,11 @@ import type { RequestContext, Router } from "../http/router.js";
 import type { Consumer, ConsumersService } from "./consumers-service.js";
 
 // JSON.parse keeps a "__proto__" key as data, but spreading or zod would drop it silently: refuse it.
-const metadata = z
-  .record(z.string(), z.unknown())
-  .and(
-    z.custom((v) => typeof v !== "object" || v === null || !Object.hasOwn(v, "__proto__"), {
-      message: '"__proto__" is not allowed as a key',
-    }),
-  );
+const metadata = z.record(z.string(), z.unknown()).and(
+  z.custom((v) => typeof v !== "object" || v === null || !Object.hasOwn(v, "__proto__"), {
+    message: '"__proto__" is not allowed as a key',
+  }),
+);
 const createSchema = z.strictObject({ name: z.string().max(63), metadata: metadata.optional() });
 const patchSchema = z.strictObject({ metadata });
 

@@ -19,8 +19,12 @@ export type Decision =
     };
 
 export interface AuthorizeDeps {
-  lookupKey: (secret: string) => Promise<KeyEntry | null | "malformed">;
-  resolveAgent: (name: string) => Promise<RoutableAgent | null>;
+  /** Memory only: the entry, null (unknown), "malformed", or undefined when not cached yet. */
+  cachedKey: (secret: string) => KeyEntry | null | "malformed" | undefined;
+  /** One store read (it also fills the cache). */
+  loadKey: (secret: string) => Promise<KeyEntry | null>;
+  cachedAgent: (name: string) => RoutableAgent | null | undefined;
+  loadAgent: (name: string) => Promise<RoutableAgent | null>;
   rateLimiter: RateLimiter;
   usage: UsageTracker;
   trustedProxies: BlockList | null;
@@ -39,63 +43,109 @@ export function presentedCredential(headers: IncomingHttpHeaders): { value: stri
   return undefined;
 }
 
+type Deny = Extract<Decision, { ok: false }>;
+
+function deny(ip: string, code: ErrorCode, message: string, key?: KeyEntry, headers?: Record<string, string>): Deny {
+  return { ok: false, code, message, ip, ...(key ? { key } : {}), ...(headers ? { headers } : {}) };
+}
+
 /**
  * Every gateway check, in the order SPEC §4 fixes. Denials are returned as data; only
  * infrastructure failures (store down) throw.
+ *
+ * On the hot path (key and agent cached, an in-memory rate limiter) this returns synchronously:
+ * no promise, no await. A cache miss loads what is missing and runs the checks again; a limiter
+ * or quota counter that must be awaited continues asynchronously from that step.
  */
-export async function authorize(
+export function authorize(
   deps: AuthorizeDeps,
   req: { headers: IncomingHttpHeaders; peerIp: string },
   agentName: string,
-): Promise<Decision> {
+): Decision | Promise<Decision> {
   const ip = clientIp(req.peerIp, req.headers["x-forwarded-for"], deps.trustedProxies);
-  const deny = (code: ErrorCode, message: string, key?: KeyEntry, headers?: Record<string, string>): Decision => ({
-    ok: false,
-    code,
-    message,
-    ip,
-    ...(key ? { key } : {}),
-    ...(headers ? { headers } : {}),
-  });
-
   const credential = presentedCredential(req.headers);
-  if (credential === undefined)
-    return deny("missing_credentials", "send Authorization: Bearer <key or token> or X-API-Key");
+  if (credential === undefined) {
+    return deny(ip, "missing_credentials", "send Authorization: Bearer <key or token> or X-API-Key");
+  }
   if (!credential.asKey) {
     // Access tokens arrive with the token endpoints; until then anything else is not a valid token.
-    return deny("invalid_token", "the bearer value is not a valid Keyward key or access token");
+    return deny(ip, "invalid_token", "the bearer value is not a valid Keyward key or access token");
   }
-  const key = await deps.lookupKey(credential.value);
-  if (key === "malformed" || key === null) return deny("invalid_key", "the API key is not valid");
+  const key = deps.cachedKey(credential.value);
+  if (key === undefined) return deps.loadKey(credential.value).then((k) => withKey(deps, ip, agentName, k));
+  if (key === "malformed") return deny(ip, "invalid_key", "the API key is not valid");
+  return withKey(deps, ip, agentName, key);
+}
 
+function withKey(
+  deps: AuthorizeDeps,
+  ip: string,
+  agentName: string,
+  key: KeyEntry | null,
+): Decision | Promise<Decision> {
+  if (key === null) return deny(ip, "invalid_key", "the API key is not valid");
   const now = deps.now();
-  if (key.status === "revoked") return deny("key_revoked", "the API key has been revoked", key);
-  if (key.status === "frozen") return deny("key_frozen", "the API key is frozen", key);
-  if (key.expiresAt !== null && key.expiresAt <= now) return deny("key_expired", "the API key has expired", key);
-  if (key.ipAllow && !ipMatches(key.ipAllow, ip))
-    return deny("ip_denied", "the caller's IP address is not allowed for this key", key);
+  if (key.status === "revoked") return deny(ip, "key_revoked", "the API key has been revoked", key);
+  if (key.status === "frozen") return deny(ip, "key_frozen", "the API key is frozen", key);
+  if (key.expiresAt !== null && key.expiresAt <= now) return deny(ip, "key_expired", "the API key has expired", key);
+  if (key.ipAllow && !ipAllowed(key, ip)) {
+    return deny(ip, "ip_denied", "the caller's IP address is not allowed for this key", key);
+  }
   if (!key.scopeSet.has(`agent:${agentName}`) && !key.scopeSet.has("agent:*")) {
-    return deny("scope_denied", `the key's scopes do not include agent:${agentName}`, key);
+    return deny(ip, "scope_denied", `the key's scopes do not include agent:${agentName}`, key);
   }
-  const agent = await deps.resolveAgent(agentName);
-  if (!agent) return deny("agent_not_found", `no agent named ${agentName}`, key);
+  const agent = deps.cachedAgent(agentName);
+  if (agent === undefined) return deps.loadAgent(agentName).then((a) => withAgent(deps, ip, key, agentName, a, now));
+  return withAgent(deps, ip, key, agentName, agent, now);
+}
 
-  let rate: RateLimitResult | undefined;
-  if (key.rateLimit) {
-    rate = await deps.rateLimiter.hit(key.lineage, key.rateLimit, now);
-    if (!rate.allowed) {
-      return deny("rate_limited", "rate limit exceeded", key, {
-        ...rateLimitHeaders(rate),
-        "retry-after": String(rate.resetS),
-      });
-    }
+function withAgent(
+  deps: AuthorizeDeps,
+  ip: string,
+  key: KeyEntry,
+  agentName: string,
+  agent: RoutableAgent | null,
+  now: number,
+): Decision | Promise<Decision> {
+  if (agent === null) return deny(ip, "agent_not_found", `no agent named ${agentName}`, key);
+
+  if (!key.rateLimit) return checkQuota(deps, key, agent, ip, undefined, now);
+  const rate = deps.rateLimiter.hit(key.lineage, key.rateLimit, now);
+  if (rate instanceof Promise) return rate.then((r) => afterRateLimit(deps, key, agent, ip, r, now));
+  return afterRateLimit(deps, key, agent, ip, rate, now);
+}
+
+function afterRateLimit(
+  deps: AuthorizeDeps,
+  key: KeyEntry,
+  agent: RoutableAgent,
+  ip: string,
+  rate: RateLimitResult,
+  now: number,
+): Decision | Promise<Decision> {
+  if (!rate.allowed) {
+    return deny(ip, "rate_limited", "rate limit exceeded", key, {
+      ...rateLimitHeaders(rate),
+      "retry-after": String(rate.resetS),
+    });
   }
+  return checkQuota(deps, key, agent, ip, rate, now);
+}
+
+function checkQuota(
+  deps: AuthorizeDeps,
+  key: KeyEntry,
+  agent: RoutableAgent,
+  ip: string,
+  rate: RateLimitResult | undefined,
+  now: number,
+): Decision | Promise<Decision> {
   if (key.quota) {
     const loading = deps.usage.ensureLoaded(key.lineage, key.quota, now);
-    if (loading) await loading;
+    if (loading) return loading.then(() => checkQuota(deps, key, agent, ip, rate, now));
     const q = deps.usage.take(key.lineage, key.quota, now);
     if (!q.ok) {
-      return deny("quota_exceeded", `quota of ${key.quota.limit} per ${key.quota.period} exceeded`, key, {
+      return deny(ip, "quota_exceeded", `quota of ${key.quota.limit} per ${key.quota.period} exceeded`, key, {
         ...(q.retryAfterS !== null ? { "retry-after": String(q.retryAfterS) } : {}),
         ...(rate ? rateLimitHeaders(rate) : {}),
       });
@@ -103,4 +153,15 @@ export async function authorize(
   }
   deps.usage.touch(key.id);
   return { ok: true, key, agent, ip, rate };
+}
+
+/** Allowlist decisions are cached per key and address: BlockList.check allocates on every call. */
+function ipAllowed(key: KeyEntry, ip: string): boolean {
+  let seen = key.ipSeen.get(ip);
+  if (seen === undefined) {
+    seen = key.ipAllow !== null && ipMatches(key.ipAllow, ip);
+    if (key.ipSeen.size >= 256) key.ipSeen.clear();
+    key.ipSeen.set(ip, seen);
+  }
+  return seen;
 }

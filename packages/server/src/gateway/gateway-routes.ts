@@ -1,6 +1,6 @@
 import type { RoutableAgent } from "../agents/agents-service.js";
 import type { AuditSink } from "../audit/audit-sink.js";
-import { KeywardError } from "../errors.js";
+import { codeToStatus, KeywardError } from "../errors.js";
 import { sendError, sendJson } from "../http/respond.js";
 import type { RequestContext, Router } from "../http/router.js";
 import type { Metrics } from "../ops/metrics.js";
@@ -34,7 +34,7 @@ export function splitAgentPath(path: string): { name: string; rest: string } | u
 }
 
 function denied(deps: GatewayDeps, ctx: RequestContext, agent: string, d: Extract<Decision, { ok: false }>): void {
-  deps.metrics.decisions.inc({ code: d.code });
+  deps.metrics.decisions.inc(d.code);
   if (d.code === "rate_limited") deps.metrics.rateLimitHits.inc();
   if (d.code === "quota_exceeded") deps.metrics.quotaHits.inc();
   deps.audit.recordLater({
@@ -49,72 +49,100 @@ function denied(deps: GatewayDeps, ctx: RequestContext, agent: string, d: Extrac
   });
 }
 
+type Allowed = Extract<Decision, { ok: true }>;
+
 /**
- * The upstream JWT for an allowed request. A newly signed token is audited before it is used;
- * if its record cannot be written the request fails (fail-closed) and the token is dropped.
+ * The upstream JWT for an allowed request: memory only when a recent one is reused. A newly
+ * signed token is recorded in the audit log first; while the log is failing (fail closed) that
+ * throws, and the token is dropped unused.
  */
-async function upstreamToken(deps: GatewayDeps, ctx: RequestContext, decision: Extract<Decision, { ok: true }>) {
+function upstreamToken(deps: GatewayDeps, ctx: RequestContext, decision: Allowed): string | Promise<string> {
   const { token, fresh } = deps.tokens.get(
     { keyId: decision.key.id, owner: decision.key.owner, scopes: decision.key.scopes },
     decision.agent.name,
     deps.authorize.now(),
   );
-  if (fresh) {
-    try {
-      await deps.audit.recordToken({
-        actor: decision.key.owner,
-        action: "token.mint",
-        target: `agent:${decision.agent.name}`,
-        outcome: "success",
-        ip: decision.ip,
-        requestId: ctx.requestId,
-        details: { kind: "upstream", jti: fresh.jti, key_id: fresh.client_id, exp: fresh.exp },
-      });
-    } catch (err) {
-      deps.tokens.forgetKey(decision.key.id);
-      throw err;
-    }
-  }
-  return token;
+  if (!fresh) return token;
+  return deps.audit
+    .recordToken({
+      actor: decision.key.owner,
+      action: "token.mint",
+      target: `agent:${decision.agent.name}`,
+      outcome: "success",
+      ip: decision.ip,
+      requestId: ctx.requestId,
+      details: { kind: "upstream", jti: fresh.jti, key_id: fresh.client_id, exp: fresh.exp },
+    })
+    .then(
+      () => token,
+      (err) => {
+        deps.tokens.forgetKey(decision.key.id);
+        throw err;
+      },
+    );
 }
 
-function allowedHeaders(decision: Extract<Decision, { ok: true }>, requestId: string): Record<string, string> {
-  return { "x-request-id": requestId, ...(decision.rate ? rateLimitHeaders(decision.rate) : {}) };
+function allowedHeaders(decision: Allowed, requestId: string): Record<string, string> {
+  return decision.rate
+    ? { "x-request-id": requestId, ...rateLimitHeaders(decision.rate) }
+    : { "x-request-id": requestId };
 }
 
-/** `ANY /agents/{name}/…`: check, swap the credential for a Keyward JWT, stream to the upstream. */
+/**
+ * `ANY /agents/{name}/…`: check, swap the credential for a Keyward JWT, stream to the upstream.
+ * When everything it needs is in memory it runs to the proxy call without a single await.
+ */
 export function createGatewayHandler(deps: GatewayDeps) {
-  return async (ctx: RequestContext): Promise<void> => {
-    const parts = splitAgentPath(ctx.path);
-    if (!parts) throw new KeywardError("not_found", "no such endpoint");
-    const started = performance.now();
-    const decision = await authorize(deps.authorize, { headers: ctx.req.headers, peerIp: ctx.peerIp }, parts.name);
-    if (!decision.ok) {
-      denied(deps, ctx, parts.name, decision);
-      ctx.req.resume();
-      sendError(ctx.res, decision.code, decision.message, ctx.requestId, decision.headers);
-      return;
-    }
-    const token = await upstreamToken(deps, ctx, decision);
-    deps.metrics.checkLatency.observe((performance.now() - started) / 1000);
-    deps.metrics.decisions.inc({ code: "allowed" });
-    const q = ctx.req.url?.indexOf("?") ?? -1;
-    const result = await deps.proxy.forward(
+  const { metrics } = deps;
+
+  function forward(ctx: RequestContext, decision: Allowed, rest: string, token: string, started: number): void {
+    metrics.checkLatency.observe((performance.now() - started) / 1000);
+    metrics.decisions.inc("allowed");
+    const url = ctx.req.url as string;
+    const q = url.indexOf("?");
+    deps.proxy.forward(
       ctx.req,
       ctx.res,
-      { upstream: decision.agent.upstream, rest: parts.rest, search: q === -1 ? "" : (ctx.req.url as string).slice(q) },
+      { upstream: decision.agent.upstream, rest, search: q === -1 ? "" : url.slice(q) },
       {
         request: { authorization: `Bearer ${token}`, "x-request-id": ctx.requestId },
         response: allowedHeaders(decision, ctx.requestId),
         peerIp: decision.ip,
       },
+      (error) => {
+        const message = error === "upstream_timeout" ? "the agent did not answer in time" : "the agent is unreachable";
+        sendError(ctx.res, error, message, ctx.requestId);
+        metrics.requests.inc("gateway", String(codeToStatus(error)));
+      },
     );
-    if ("error" in result) {
-      const message =
-        result.error === "upstream_timeout" ? "the agent did not answer in time" : "the agent is unreachable";
-      sendError(ctx.res, result.error, message, ctx.requestId);
+  }
+
+  function decided(
+    ctx: RequestContext,
+    name: string,
+    rest: string,
+    decision: Decision,
+    started: number,
+  ): void | Promise<void> {
+    if (!decision.ok) {
+      denied(deps, ctx, name, decision);
+      ctx.req.resume();
+      sendError(ctx.res, decision.code, decision.message, ctx.requestId, decision.headers);
+      metrics.requests.inc("gateway", String(codeToStatus(decision.code)));
+      return;
     }
-    deps.metrics.upstreamLatency.observe((performance.now() - started) / 1000);
+    const token = upstreamToken(deps, ctx, decision);
+    if (typeof token === "string") return forward(ctx, decision, rest, token, started);
+    return token.then((t) => forward(ctx, decision, rest, t, started));
+  }
+
+  return (ctx: RequestContext): void | Promise<void> => {
+    const parts = splitAgentPath(ctx.path);
+    if (!parts) throw new KeywardError("not_found", "no such endpoint");
+    const started = performance.now();
+    const decision = authorize(deps.authorize, { headers: ctx.req.headers, peerIp: ctx.peerIp }, parts.name);
+    if (decision instanceof Promise) return decision.then((d) => decided(ctx, parts.name, parts.rest, d, started));
+    return decided(ctx, parts.name, parts.rest, decision, started);
   };
 }
 
@@ -142,7 +170,7 @@ export function registerForwardAuthRoute(router: Router, deps: GatewayDeps): voi
       return;
     }
     const token = await upstreamToken(deps, ctx, decision);
-    deps.metrics.decisions.inc({ code: "allowed" });
+    deps.metrics.decisions.inc("allowed");
     sendJson(
       ctx.res,
       200,

@@ -113,12 +113,18 @@ export function createContext(req: IncomingMessage, res: ServerResponse): Reques
   const raw = req.url ?? "/";
   const q = raw.indexOf("?");
   const incomingId = req.headers["x-request-id"];
+  const search = q === -1 ? "" : raw.slice(q + 1);
+  let query: URLSearchParams | undefined;
   return {
     req,
     res,
     method: req.method ?? "GET",
     path: q === -1 ? raw : raw.slice(0, q),
-    query: new URLSearchParams(q === -1 ? "" : raw.slice(q + 1)),
+    // Parsed on first use: the gateway forwards the raw query and never needs it.
+    get query() {
+      query ??= new URLSearchParams(search);
+      return query;
+    },
     params: {},
     requestId: adoptableRequestId(incomingId) ? incomingId : randomUUID(),
     peerIp: normalizeIp(req.socket.remoteAddress ?? ""),

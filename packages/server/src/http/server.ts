@@ -60,15 +60,26 @@ export function createHttpServer(deps: {
   const { router, gateway, logger, metrics } = deps;
   let closing = false;
 
-  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  function handle(req: IncomingMessage, res: ServerResponse): void {
     const ctx = createContext(req, res);
-    res.on("finish", () => metrics.requests.inc({ route: routeGroup(ctx.path), status: String(res.statusCode) }));
     if (closing) res.setHeader("connection", "close");
-    try {
-      if (ctx.path.startsWith("/agents/")) {
-        await gateway(ctx);
-        return;
+    if (ctx.path.startsWith("/agents/")) {
+      // The gateway counts its own requests (it knows each status) and, on a cache hit, runs
+      // synchronously: no promise to create or await.
+      try {
+        const pending = gateway(ctx);
+        if (pending) pending.catch((err: unknown) => handleError(err, ctx, logger));
+      } catch (err) {
+        handleError(err, ctx, logger);
       }
+      return;
+    }
+    res.on("finish", () => metrics.requests.inc(routeGroup(ctx.path), String(res.statusCode)));
+    void route(ctx);
+  }
+
+  async function route(ctx: RequestContext): Promise<void> {
+    try {
       assertQueryClean(ctx);
       const { handler, params } = router.match(ctx.method, ctx.path);
       ctx.params = params;
@@ -81,7 +92,7 @@ export function createHttpServer(deps: {
   const server = http.createServer(
     { requestTimeout: 0, headersTimeout: 30_000, keepAliveTimeout: 65_000 },
     (req, res) => {
-      void handle(req, res);
+      handle(req, res);
     },
   );
   server.on("clientError", (_err, socket) => {

@@ -26,6 +26,8 @@ export interface KeyEntry {
   rateLimit: RateLimitPolicy | null;
   quota: QuotaPolicy | null;
   ipAllow: BlockList | null;
+  /** Allowlist answers by address, filled on use (bounded). */
+  ipSeen: Map<string, boolean>;
   /** The first key of a rotation chain: limits and quotas count per lineage, so rotating resets nothing. */
   lineage: string;
 }
@@ -43,6 +45,7 @@ export function toEntry(row: KeyRow): KeyEntry {
     rateLimit: row.rate_limit ? (JSON.parse(row.rate_limit) as RateLimitPolicy) : null,
     quota: row.quota ? (JSON.parse(row.quota) as QuotaPolicy) : null,
     ipAllow: row.ip_allow ? parseCidrList(JSON.parse(row.ip_allow) as string[]) : null,
+    ipSeen: new Map(),
     lineage: row.lineage,
   };
 }
@@ -54,6 +57,8 @@ export function toEntry(row: KeyRow): KeyEntry {
 export class KeyCache {
   private readonly byHash = new Map<string, KeyEntry | null>();
   private readonly hashById = new Map<string, string>();
+  /** Bumped by every invalidation, so a store read that raced with a change is not cached. */
+  generation = 0;
   constructor(private readonly max = 200_000) {}
 
   get(hash: string): KeyEntry | null | undefined {
@@ -67,6 +72,7 @@ export class KeyCache {
   }
 
   invalidate(id: string): void {
+    this.generation++;
     const hash = this.hashById.get(id);
     if (hash === undefined) return;
     this.byHash.delete(hash);
@@ -80,6 +86,7 @@ export class KeyCache {
   }
 
   clear(): void {
+    this.generation++;
     this.byHash.clear();
     this.hashById.clear();
   }

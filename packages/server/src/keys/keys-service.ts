@@ -40,6 +40,7 @@ export function createKeysService(deps: {
 }) {
   const { db, store, clock, audit } = deps;
   const cache = new KeyCache();
+  const loading = new Map<string, Promise<KeyEntry | null>>();
   const listeners: KeyChangeListener[] = [];
 
   function changed(id: string): void {
@@ -197,19 +198,41 @@ export function createKeysService(deps: {
     },
 
     /**
-     * The hot-path lookup. Shape and checksum first (no I/O for garbage), then memory, then one
-     * store read on a miss. Returns null for unknown keys; status/expiry are the caller's checks.
+     * The hot-path lookup, memory only: shape and checksum first (no I/O for garbage), then the
+     * cache. `undefined` means not cached: call `load`, then ask again.
      */
-    async lookup(secret: string): Promise<KeyEntry | null | "malformed"> {
+    cached(secret: string): KeyEntry | null | "malformed" | undefined {
       if (!isWellFormed(secret, "kwk")) return "malformed";
-      const hash = hashSecret(secret);
-      const hit = cache.get(hash);
+      const hit = cache.get(hashSecret(secret));
       deps.onLookup?.(hit !== undefined);
-      if (hit !== undefined) return hit;
-      const row = await store.getByHash(hash);
-      const entry = row ? toEntry(row) : null;
-      cache.set(hash, entry);
-      return entry;
+      return hit;
+    },
+
+    /** One store read by hash; fills the cache (also with "unknown"). Concurrent loads of one key share it. */
+    load(secret: string): Promise<KeyEntry | null> {
+      const hash = hashSecret(secret);
+      let pending = loading.get(hash);
+      if (!pending) {
+        // A change that lands while this read is in flight must win: the read's result is
+        // cached only if no invalidation happened meanwhile.
+        const generation = cache.generation;
+        pending = store
+          .getByHash(hash)
+          .then((row) => {
+            const entry = row ? toEntry(row) : null;
+            if (cache.generation === generation) cache.set(hash, entry);
+            return entry;
+          })
+          .finally(() => loading.delete(hash));
+        loading.set(hash, pending);
+      }
+      return pending;
+    },
+
+    /** cached() then load() when needed, for callers off the hot path. */
+    async lookup(secret: string): Promise<KeyEntry | null | "malformed"> {
+      const hit = this.cached(secret);
+      return hit !== undefined ? hit : this.load(secret);
     },
 
     invalidate(id: string): void {
