@@ -64,15 +64,18 @@ export function createUsageTracker(deps: { db: Db; clock: Clock; logger: Logger;
     if (batch.length === 0 && used.length === 0) return;
     try {
       const now = clock.now();
-      await db.transaction(async (tx) => {
-        for (const [lineage, start, delta] of batch) {
-          await tx.exec(
-            "INSERT INTO quota_usage (key_id, period_start, used) VALUES ($1, $2, $3) ON CONFLICT (key_id, period_start) DO UPDATE SET used = quota_usage.used + excluded.used",
-            [lineage, start, delta],
-          );
-        }
-        for (const id of used) await tx.exec("UPDATE api_keys SET last_used_at = $2 WHERE id = $1", [id, now]);
-      });
+      await db.transaction(
+        async (tx) => {
+          for (const [lineage, start, delta] of batch) {
+            await tx.exec(
+              "INSERT INTO quota_usage (key_id, period_start, used) VALUES ($1, $2, $3) ON CONFLICT (key_id, period_start) DO UPDATE SET used = quota_usage.used + excluded.used",
+              [lineage, start, delta],
+            );
+          }
+          for (const id of used) await tx.exec("UPDATE api_keys SET last_used_at = $2 WHERE id = $1", [id, now]);
+        },
+        { durable: false },
+      );
     } catch (err) {
       // Put the deltas back so the next flush retries them: counts are never dropped.
       for (const [lineage, start, delta] of batch) {

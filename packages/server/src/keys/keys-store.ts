@@ -93,11 +93,6 @@ export function createKeysStore(db: Db) {
         await tx.query<KeyRow>(`UPDATE api_keys SET ${sets.join(", ")} WHERE id = $1 RETURNING ${COLS}`, params)
       )[0];
     },
-    async touchLastUsed(ids: Iterable<string>, now: number): Promise<void> {
-      await db.transaction(async (tx) => {
-        for (const id of ids) await tx.exec("UPDATE api_keys SET last_used_at = $2 WHERE id = $1", [id, now]);
-      });
-    },
   };
 }
 

@@ -9,6 +9,15 @@
 export type SqlValue = string | number | Buffer | null;
 export type Row = Record<string, unknown>;
 
+export interface TransactionOptions {
+  /**
+   * `false` for writes that may be lost on a power cut (not on a process crash): usage counters.
+   * The commit then does not wait for the disk (SQLite synchronous=NORMAL under WAL; PostgreSQL
+   * synchronous_commit=off), which on SQLite keeps an fsync off the event loop.
+   */
+  durable?: boolean;
+}
+
 export interface Db {
   readonly engine: "sqlite" | "postgres";
   /** Runs a statement and returns its rows (empty for statements without RETURNING). */
@@ -20,7 +29,7 @@ export interface Db {
    * transactions are serial; PostgreSQL runs at READ COMMITTED, so a store that reads before it
    * writes locks what it read (`FOR UPDATE`, advisory locks). Nested calls join the outer one.
    */
-  transaction<T>(fn: (tx: Db) => Promise<T>): Promise<T>;
+  transaction<T>(fn: (tx: Db) => Promise<T>, opts?: TransactionOptions): Promise<T>;
   /** Cheap liveness probe for /readyz. */
   ping(): Promise<void>;
   close(): Promise<void>;

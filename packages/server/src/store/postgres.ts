@@ -1,5 +1,5 @@
 import pg from "pg";
-import type { Db, Row, SqlValue } from "./db.js";
+import type { Db, Row, SqlValue, TransactionOptions } from "./db.js";
 import { StoreUnavailableError } from "./db.js";
 
 // BIGINT (int8) columns hold epoch milliseconds and counters: well inside 2^53.
@@ -79,11 +79,12 @@ class PgDb implements Db {
   async exec(sql: string, params: readonly SqlValue[] = []): Promise<number> {
     return (await run(this.pool, sql, params)).rowCount ?? 0;
   }
-  async transaction<T>(fn: (tx: Db) => Promise<T>): Promise<T> {
+  async transaction<T>(fn: (tx: Db) => Promise<T>, opts?: TransactionOptions): Promise<T> {
     const client = await connect(this.pool);
     const tx = new PgTx(client);
     try {
       await run(client, "BEGIN", []);
+      if (opts?.durable === false) await run(client, "SET LOCAL synchronous_commit TO OFF", []);
       const result = await fn(tx);
       await run(client, "COMMIT", []);
       return result;

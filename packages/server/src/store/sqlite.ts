@@ -1,7 +1,7 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
-import type { Db, Row, SqlValue } from "./db.js";
+import type { Db, Row, SqlValue, TransactionOptions } from "./db.js";
 
 /**
  * SQLite engine on better-sqlite3: WAL with synchronous=FULL, so a committed write survives a
@@ -38,7 +38,7 @@ class SqliteDb implements Db {
     return this.runExec(sql, params);
   }
 
-  async transaction<T>(fn: (tx: Db) => Promise<T>): Promise<T> {
+  async transaction<T>(fn: (tx: Db) => Promise<T>, opts?: TransactionOptions): Promise<T> {
     let release!: () => void;
     const previous = this.txTail;
     this.txTail = new Promise((resolve) => {
@@ -47,7 +47,9 @@ class SqliteDb implements Db {
     await previous;
     this.txOpen = true;
     const tx = new SqliteTx(this);
+    const relaxed = opts?.durable === false;
     try {
+      if (relaxed) this.conn.pragma("synchronous = NORMAL");
       this.conn.exec("BEGIN IMMEDIATE");
       const result = await fn(tx);
       this.conn.exec("COMMIT");
@@ -56,6 +58,7 @@ class SqliteDb implements Db {
       if (this.conn.inTransaction) this.conn.exec("ROLLBACK");
       throw err;
     } finally {
+      if (relaxed) this.conn.pragma("synchronous = FULL");
       tx.closed = true;
       this.txOpen = false;
       release();

@@ -491,8 +491,6 @@ describe.each(testEngines)("domain stores on $name", ({ skip, open }) => {
       );
       expect(updated).toEqual({ ...row, status: "revoked", revoked_at: T0 + 9, expires_at: null, updated_at: T0 + 9 });
       expect(await db.transaction((tx) => store.update(tx, "nope", { name: "x" }, T0))).toBeUndefined();
-      await store.touchLastUsed(["key_1", "nope"], EPOCH_MS);
-      expect((await store.get("key_1"))?.last_used_at).toBe(EPOCH_MS);
     });
 
     it("pages by id, overall and per owner, with no duplicates and no gaps", async () => {
