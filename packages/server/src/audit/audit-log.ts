@@ -141,7 +141,12 @@ export function createAuditLog(deps: {
       }
     }
     try {
-      await store.append(rows);
+      // Hot-path records (denials, upstream tokens; no one awaits them) commit without waiting
+      // for the disk: on SQLite an fsync would stall the event loop, and every request with it.
+      // They survive a process crash; a power cut may take the last moments. A batch that
+      // someone awaits (record()) is durable before it resolves.
+      const durable = accepted.some((q) => q.resolve !== undefined);
+      await store.append(rows, { durable });
     } catch (err) {
       fail(accepted, err);
       return;

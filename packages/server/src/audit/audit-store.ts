@@ -1,4 +1,4 @@
-import { type Db, queryOne, type SqlValue } from "../store/db.js";
+import { type Db, queryOne, type SqlValue, type TransactionOptions } from "../store/db.js";
 import { type ChainedFields, type ChainRow, chainHash, GENESIS_HASH } from "./audit-chain.js";
 
 /** An event ready to store: scrubbed, details serialized. seq and hashes are assigned on append. */
@@ -85,7 +85,7 @@ export function createAuditStore(db: Db) {
      * PostgreSQL advisory lock; SQLite's BEGIN IMMEDIATE), so concurrent appenders, including other
      * replicas, queue up behind each other and seq stays dense.
      */
-    async append(inputs: readonly AuditRowInput[]): Promise<AuditRow[]> {
+    async append(inputs: readonly AuditRowInput[], opts: TransactionOptions = {}): Promise<AuditRow[]> {
       if (inputs.length === 0) return [];
       return db.transaction(async (tx) => {
         if (tx.engine === "postgres") await tx.query("SELECT pg_advisory_xact_lock($1)", [AUDIT_APPEND_LOCK]);
@@ -110,7 +110,7 @@ export function createAuditStore(db: Db) {
           i += size;
         }
         return rows;
-      });
+      }, opts);
     },
 
     /** Newest first. `principal` matches the actor or the target. Fetches `limit` rows exactly. */
