@@ -10,6 +10,7 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { insertKeys } from "./lib/bulk-keys.mjs";
 import { cpuSeconds } from "./lib/cpu.mjs";
+import { checkLatencyP99, verifyInProcess } from "./lib/inprocess.mjs";
 import { FULL_CHECKS, setUpGateway, startKeyward } from "./lib/keyward.mjs";
 import { freePort } from "./lib/net.mjs";
 import { findNginx, startNginx } from "./lib/nginx.mjs";
@@ -156,10 +157,35 @@ async function cacheMisses(kw, secret) {
     after.push(await timed(secret));
   }
   closeAgent();
+  // The same kind of misses again, timed inside one process (fresh cache, same store).
+  const fresh = await insertKeys(ROOT, kw.dataDir, {
+    idTag: "inproc",
+    count: LOOKUPS,
+    sample: LOOKUPS,
+    owner: "consumer:bench",
+    policy: FULL_CHECKS,
+  });
+  const inproc = await verifyInProcess(ROOT, kw.dataDir, { misses: fresh.secrets, hit: secret });
   // The slowest misses with when they happened (ms since the phase began): periodic spikes point
   // at background work on the event loop rather than at the lookup itself.
   const slowest = trace.sort((a, b) => b[1] - a[1]).slice(0, 20);
-  return { keys: total, hitBefore: summarize(before), miss: summarize(miss), hitAfter: summarize(after), slowest };
+  return {
+    keys: total,
+    hitBefore: summarize(before),
+    miss: summarize(miss),
+    hitAfter: summarize(after),
+    slowest,
+    inproc,
+  };
+}
+
+function printInProcess(r) {
+  const row = (name, x) =>
+    `| ${name} | ${x.n} | ${x.p50.toFixed(4)} | ${x.p90.toFixed(4)} | ${x.p99.toFixed(4)} | ${x.max.toFixed(3)} |`;
+  console.log("\n| verification in process | n | p50 ms | p90 ms | p99 ms | max ms |");
+  console.log("|---|---|---|---|---|---|");
+  console.log(row("miss (store read + parse)", r.miss));
+  console.log(row("hit (memory)", r.hit));
 }
 
 async function main() {
@@ -169,11 +195,13 @@ async function main() {
   log(`${info.cpus} × ${info.model}, node ${info.node}, wrk ${info.wrk}; ${SECONDS} s per run, ${ROUNDS} rounds`);
   const { kw, secret, scenarios, nginxVersion } = await startServers();
   const { rounds, best } = await throughput(scenarios);
+  const checks = await checkLatencyP99(kw.url);
   const cache = await cacheMisses(kw, secret);
 
   printScenarios(best, LABELS);
   printCache(cache);
-  const targets = evaluate({ best, cache });
+  printInProcess(cache.inproc);
+  const targets = evaluate({ best, cache, checks, inproc: cache.inproc });
   printTargets(targets);
   const out = join(ROOT, "bench/results/latest.json");
   writeJson(out, {
@@ -183,6 +211,7 @@ async function main() {
     best,
     rounds,
     cache,
+    checks,
     targets,
     durationS: Math.round((Date.now() - started) / 1000),
   });

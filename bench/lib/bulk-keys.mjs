@@ -12,7 +12,7 @@ import Database from "better-sqlite3";
  * secret is checked with its isWellFormed, so a format change cannot silently turn misses into
  * "malformed" rejections.
  */
-export async function insertKeys(root, dataDir, { count, sample, owner, policy }) {
+export async function insertKeys(root, dataDir, { count, sample, owner, policy, idTag = "bench" }) {
   const format = await import(pathToFileURL(join(root, "packages/server/dist/keys/key-format.js")).href);
   const { hashSecret, secretPrefix } = format;
   const next = secretSource(format.crc32);
@@ -21,7 +21,11 @@ export async function insertKeys(root, dataDir, { count, sample, owner, policy }
   for (let i = 0; i < count; i++) {
     const secret = next();
     // Ids in the real format (key_ + 16 base62), made unique by the counter.
-    rows[i] = { secret, hash: hashSecret(secret), id: `key_bench${i.toString(36).padStart(11, "0")}` };
+    rows[i] = {
+      secret,
+      hash: hashSecret(secret),
+      id: `key_${idTag}${i.toString(36).padStart(16 - idTag.length, "0")}`,
+    };
   }
   const picked = new Set();
   while (picked.size < Math.min(sample, count)) picked.add(Math.floor(Math.random() * count));

@@ -5,7 +5,7 @@ import { dirname } from "node:path";
 const fmt = (n, digits = 2) => (Number.isFinite(n) ? n.toFixed(digits) : "n/a");
 
 /** Targets from the measured numbers; a target whose inputs are missing is SKIP, never PASS. */
-export function evaluate({ best, cache }) {
+export function evaluate({ best, cache, checks, inproc }) {
   const g = best.gateway;
   const targets = [];
   const add = (name, goal, value, unit, pass) =>
@@ -19,9 +19,28 @@ export function evaluate({ best, cache }) {
   add(`added p99 gateway − bare (${g.c50.connections} connections)`, "≤ 0.50 ms", added50, "ms", added50 <= 0.5);
   const added1 = g.c1.latencyMs.p99 - best.bare.c1.latencyMs.p99;
   add("added p99 gateway − bare (1 connection)", "≤ 0.50 ms", added1, "ms", added1 <= 0.5);
+  if (checks?.p99UpperBoundMs !== undefined) {
+    add(
+      "p99 of the checks themselves (keyward_gateway_check_seconds, bucket bound)",
+      "≤ 0.50 ms",
+      checks.p99UpperBoundMs,
+      "ms",
+      checks.p99UpperBoundMs <= 0.5,
+    );
+  }
+  if (inproc) {
+    add(
+      `verification p99, cache miss, in process (${cache.keys.toLocaleString("en")} keys)`,
+      "≤ 2.00 ms",
+      inproc.miss.p99,
+      "ms",
+      inproc.miss.p99 <= 2,
+    );
+    add("verification p99, cache hit, in process", "≤ 0.05 ms", inproc.hit.p99, "ms", inproc.hit.p99 <= 0.05);
+  }
   if (cache) {
     add(
-      `cache-miss p99 (${cache.keys.toLocaleString("en")} keys)`,
+      `cache-miss p99 over HTTP, sequential /v1/verify (${cache.keys.toLocaleString("en")} keys)`,
       "≤ 2.00 ms",
       cache.miss.p99,
       "ms",
