@@ -147,6 +147,7 @@ export async function startKeyward(config: Config, opts: StartOptions = {}): Pro
     const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
     const url = `http://${host}:${address.port}`;
     if (!config.issuer) issuer = url;
+    logger.info({ url, store: db.engine, issuer, audit_fail_closed: config.audit_fail_closed }, "keyward started");
 
     let closing: Promise<void> | undefined;
     return {
@@ -155,6 +156,7 @@ export async function startKeyward(config: Config, opts: StartOptions = {}): Pro
       generatedAdminToken: generated,
       close() {
         closing ??= (async () => {
+          logger.info("keyward stopping: draining in-flight requests");
           await http.close(config.shutdown_timeout_ms);
           for (const c of cleanups) await c();
         })();

@@ -1,5 +1,6 @@
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { scrubString } from "../audit/audit-scrub.js";
 import { KeywardError } from "../errors.js";
 import type { Logger } from "../ops/logger.js";
 import type { Metrics } from "../ops/metrics.js";
@@ -25,6 +26,13 @@ function routeGroup(path: string): string {
 
 /** Turns any thrown error into the one error body; never leaks internals, never a crash. */
 function handleError(err: unknown, ctx: RequestContext, logger: Logger): void {
+  if (err instanceof KeywardError && err.code === "audit_unavailable") {
+    // Operators must hear about this one: requests are being refused because of it.
+    logger.error(
+      { request_id: ctx.requestId, cause: String((err.cause as Error)?.message ?? "") },
+      "audit write failed",
+    );
+  }
   if (err instanceof KeywardError) {
     sendError(ctx.res, err.code, err.message, ctx.requestId, err.headers);
     return;
@@ -37,11 +45,6 @@ function handleError(err: unknown, ctx: RequestContext, logger: Logger): void {
     sendError(ctx.res, "store_unavailable", "the store is unavailable; try again", ctx.requestId, {
       "retry-after": "1",
     });
-    return;
-  }
-  if ((err as { name?: string })?.name === "AuditWriteError") {
-    logger.error({ request_id: ctx.requestId }, "audit write failed");
-    sendError(ctx.res, "audit_unavailable", "the audit log cannot be written; the request was refused", ctx.requestId);
     return;
   }
   logger.error(
@@ -60,9 +63,28 @@ export function createHttpServer(deps: {
   const { router, gateway, logger, metrics } = deps;
   let closing = false;
 
+  // Access logs are debug-level: at info a busy gateway would spend more on logging than on checks.
+  const accessLog = logger.isLevelEnabled("debug");
+
   function handle(req: IncomingMessage, res: ServerResponse): void {
     const ctx = createContext(req, res);
     if (closing) res.setHeader("connection", "close");
+    if (accessLog) {
+      const started = performance.now();
+      // The path only: queries can carry anything a caller chose to put there.
+      res.on("finish", () =>
+        logger.debug(
+          {
+            request_id: ctx.requestId,
+            method: ctx.method,
+            path: scrubString(ctx.path),
+            status: res.statusCode,
+            ms: Math.round((performance.now() - started) * 100) / 100,
+          },
+          "request",
+        ),
+      );
+    }
     if (ctx.path.startsWith("/agents/")) {
       // The gateway counts its own requests (it knows each status) and, on a cache hit, runs
       // synchronously: no promise to create or await.
