@@ -7,6 +7,7 @@ import { readJson } from "../http/body.js";
 import { iso, pageResult, parsePage } from "../http/paging.js";
 import { sendJson } from "../http/respond.js";
 import type { RequestContext, Router } from "../http/router.js";
+import type { QuotaPolicy, RateLimitPolicy } from "./key-entry.js";
 import type { KeyPatch, KeysService } from "./keys-service.js";
 import type { KeyRow } from "./keys-store.js";
 
@@ -94,6 +95,21 @@ export function registerKeyRoutes(
   const { keys, clock, requireAdmin } = deps;
   const view = (k: KeyRow) => keyView(k, clock.now());
   const id = (ctx: RequestContext) => ctx.params.id as string;
+  /** The policy fields create and patch share, with expiry resolved to epoch ms. */
+  const policy = (body: {
+    scopes?: string[] | undefined;
+    expires_at?: string | null | undefined;
+    expires_in?: number | undefined;
+    rate_limit?: RateLimitPolicy | null | undefined;
+    quota?: QuotaPolicy | null | undefined;
+    ip_allow?: string[] | null | undefined;
+  }) => ({
+    scopes: body.scopes,
+    expires_at: expiry(clock, body),
+    rate_limit: body.rate_limit,
+    quota: body.quota,
+    ip_allow: body.ip_allow,
+  });
 
   router.post("/admin/v1/keys", async (ctx) => {
     const actor = await requireAdmin(ctx);
@@ -101,11 +117,8 @@ export function registerKeyRoutes(
     const { row, secret } = await keys.create(actor, {
       owner: body.owner,
       name: body.name,
+      ...policy(body),
       scopes: body.scopes,
-      expires_at: expiry(clock, body),
-      rate_limit: body.rate_limit,
-      quota: body.quota,
-      ip_allow: body.ip_allow,
     });
     sendJson(ctx.res, 201, { key: view(row), secret });
   });
@@ -125,14 +138,7 @@ export function registerKeyRoutes(
   router.patch("/admin/v1/keys/:id", async (ctx) => {
     const actor = await requireAdmin(ctx);
     const body = await readJson(ctx.req, patchSchema);
-    const patch: KeyPatch = {
-      name: body.name,
-      scopes: body.scopes,
-      expires_at: expiry(clock, body),
-      rate_limit: body.rate_limit,
-      quota: body.quota,
-      ip_allow: body.ip_allow,
-    };
+    const patch: KeyPatch = { name: body.name, ...policy(body) };
     sendJson(ctx.res, 200, view(await keys.patch(actor, id(ctx), patch)));
   });
   router.post("/admin/v1/keys/:id/revoke", async (ctx) => {
