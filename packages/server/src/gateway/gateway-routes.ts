@@ -107,7 +107,7 @@ export function createGatewayHandler(deps: GatewayDeps) {
       {
         request: { authorization: `Bearer ${token}`, "x-request-id": ctx.requestId },
         response: allowedHeaders(decision, ctx.requestId),
-        peerIp: decision.ip,
+        peerIp: ctx.peerIp,
       },
       (error) => {
         const message = error === "upstream_timeout" ? "the agent did not answer in time" : "the agent is unreachable";

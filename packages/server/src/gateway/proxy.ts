@@ -15,8 +15,11 @@ const HOP_BY_HOP = new Set([
   "upgrade",
 ]);
 
-/** The caller's credentials: the upstream must never see them. */
-const CALLER_CREDENTIALS = new Set(["authorization", "x-api-key", "cookie"]);
+/**
+ * The caller's Keyward credentials: the upstream must never see them. (Cookies are the agent's
+ * business and pass through: Keyward never reads credentials from them.)
+ */
+const CALLER_CREDENTIALS = new Set(["authorization", "x-api-key"]);
 
 const NO_NAMES: ReadonlySet<string> = new Set();
 

@@ -42,6 +42,12 @@ describe("trusted proxies", () => {
     expect((await call("192.168.7.7, 10.1.2.3, 127.0.0.1")).status).toBe(200);
   });
 
+  it("passes the chain on to the upstream with the real peer appended once", async () => {
+    const res = await call("10.1.2.3");
+    const seen = await res.json();
+    expect(seen.headers["x-forwarded-for"]).toBe("10.1.2.3, 127.0.0.1");
+  });
+
   it("refuses garbage in X-Forwarded-For instead of trusting it", async () => {
     expect((await call("not-an-ip")).status).toBe(403);
   });
