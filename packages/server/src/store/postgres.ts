@@ -41,12 +41,22 @@ export async function openPostgres(url: string, opts: PostgresOptions = {}): Pro
   return new PgDb(pool);
 }
 
+const guarded = new WeakSet<pg.PoolClient>();
+
 async function connect(pool: pg.Pool): Promise<pg.PoolClient> {
+  let client: pg.PoolClient;
   try {
-    return await pool.connect();
+    client = await pool.connect();
   } catch (err) {
     throw new StoreUnavailableError(err);
   }
+  // A checked-out client whose connection dies emits "error"; unheard, that would end the
+  // process. The query in flight fails on its own, and the pool drops the broken client.
+  if (!guarded.has(client)) {
+    client.on("error", () => {});
+    guarded.add(client);
+  }
+  return client;
 }
 
 function isConnectionError(err: unknown): boolean {
