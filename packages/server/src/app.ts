@@ -115,7 +115,13 @@ export async function startKeyward(config: Config, opts: StartOptions = {}): Pro
       ttlS: config.upstream_token_ttl_s,
       onMint: () => metrics.tokensIssued.inc({ kind: "upstream" }),
     });
-    keys.onChange((id) => tokens.forgetKey(id));
+    keys.onChange((id, action) => {
+      tokens.forgetKey(id);
+      if (action === "invalidate") return;
+      metrics.adminChanges.inc({ action });
+      if (action === "key.rotate") metrics.rotations.inc({ kind: "key" });
+    });
+    agents.onChange((_name, action) => metrics.adminChanges.inc({ action }));
 
     const gatewayDeps = {
       authorize: {

@@ -35,6 +35,11 @@ export function createAgentsService(deps: { db: Db; store: AgentsStore; clock: C
     if (name === undefined) cache.clear();
     else cache.delete(name);
   };
+  const listeners: Array<(name: string, action: string) => void> = [];
+  const changed = (name: string, action: string) => {
+    forget(name);
+    for (const l of listeners) l(name, action);
+  };
   const MAX_CACHE = 100_000;
 
   function parseUpstream(upstream: string): URL {
@@ -77,7 +82,7 @@ export function createAgentsService(deps: { db: Db; store: AgentsStore; clock: C
         if (isUniqueViolation(err)) throw conflict(`agent ${input.name}`);
         throw err;
       }
-      forget(row.name);
+      changed(row.name, "agent.create");
       return row;
     },
 
@@ -104,7 +109,7 @@ export function createAgentsService(deps: { db: Db; store: AgentsStore; clock: C
         if (!updated) throw notFound(`agent ${name}`);
         return { result: updated, event: changeEvent(actor, "agent.update", `agent:${name}`, { upstream }) };
       });
-      forget(name);
+      changed(name, "agent.update");
       return row;
     },
 
@@ -113,7 +118,12 @@ export function createAgentsService(deps: { db: Db; store: AgentsStore; clock: C
         if (!(await store.delete(tx, name))) throw notFound(`agent ${name}`);
         return { result: undefined, event: changeEvent(actor, "agent.delete", `agent:${name}`) };
       });
-      forget(name);
+      changed(name, "agent.delete");
+    },
+
+    /** Hears every committed change (metrics now; replica invalidation later). */
+    onChange(listener: (name: string, action: string) => void): void {
+      listeners.push(listener);
     },
 
     /** Memory only: the agent, null (no such agent), or undefined when not cached yet. */

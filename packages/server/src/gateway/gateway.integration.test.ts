@@ -275,6 +275,9 @@ describe("operations", () => {
     expect(text).toContain("keyward_gateway_check_seconds_bucket");
     expect(text).toContain("keyward_audit_failures_total");
     expect(text).toMatch(/keyward_http_requests_total\{route="gateway",status="200"\}/);
+    expect(text).toMatch(/keyward_admin_changes_total\{action="key.create"\} [1-9]/);
+    expect(text).toMatch(/keyward_rotations_total\{kind="key"\} [1-9]/);
+    expect(text).toMatch(/keyward_tokens_issued_total\{kind="upstream"\} [1-9]/);
     expect(text).not.toContain(k.secret);
   });
 

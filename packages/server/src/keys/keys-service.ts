@@ -28,7 +28,7 @@ export interface KeyPatch {
 }
 
 /** Something that must hear about every key change before the admin call returns. */
-export type KeyChangeListener = (keyId: string) => void;
+export type KeyChangeListener = (keyId: string, action: string) => void;
 
 export function createKeysService(deps: {
   db: Db;
@@ -43,9 +43,9 @@ export function createKeysService(deps: {
   const loading = new Map<string, Promise<KeyEntry | null>>();
   const listeners: KeyChangeListener[] = [];
 
-  function changed(id: string): void {
+  function changed(id: string, action: string): void {
     cache.invalidate(id);
-    for (const l of listeners) l(id);
+    for (const l of listeners) l(id, action);
   }
 
   const keyEvent = (actor: Actor, action: string, key: KeyRow, details?: Record<string, unknown>) =>
@@ -65,7 +65,7 @@ export function createKeysService(deps: {
       if (!updated) throw notFound(`key ${id}`);
       return { result: updated, event: keyEvent(actor, action, updated, details) };
     });
-    changed(id);
+    changed(id, action);
     return row;
   }
 
@@ -115,6 +115,7 @@ export function createKeysService(deps: {
         return { result: undefined, event: keyEvent(actor, "key.create", created.row, { scopes: input.scopes }) };
       });
       cache.forgetHash(created.row.hash);
+      changed(created.row.id, "key.create");
       return created;
     },
 
@@ -192,7 +193,7 @@ export function createKeysService(deps: {
           event: keyEvent(actor, "key.rotate", previous, { new_key: next.row.id, grace_s: graceS }),
         };
       });
-      changed(id);
+      changed(id, "key.rotate");
       cache.forgetHash(result.row.hash);
       return result;
     },
@@ -235,8 +236,9 @@ export function createKeysService(deps: {
       return hit !== undefined ? hit : this.load(secret);
     },
 
+    /** Drops a key from the caches (another replica changed it). */
     invalidate(id: string): void {
-      changed(id);
+      changed(id, "invalidate");
     },
 
     cacheStats: () => ({ size: cache.size }),
