@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, statSync } from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
@@ -90,6 +90,31 @@ describe("keyward serve, as a process", () => {
     );
     second.child.kill("SIGINT");
     expect(await second.exited).toBe(0);
+  });
+
+  it("admin-token reset replaces the admin token, taking effect on the running server", async () => {
+    const dir = tempDir();
+    const server = serve(["--port", "0", "--data-dir", dir]);
+    const url = await listening(server);
+    const old = /admin token: (kwa_\w+)/.exec(server.stdout())?.[1];
+    const reset = spawnSync(process.execPath, [BIN, "admin-token", "reset", "--data-dir", dir], {
+      env: { PATH: process.env.PATH ?? "" },
+      encoding: "utf8",
+    });
+    expect(reset.status).toBe(0);
+    const fresh = /admin token: (kwa_\w+)/.exec(reset.stdout)?.[1];
+    expect(fresh).toBeDefined();
+    expect(fresh).not.toBe(old);
+    const agents = (token: string | undefined) =>
+      fetch(`${url}/admin/v1/agents`, { headers: { authorization: `Bearer ${token}` } }).then((r) => r.status);
+    expect(await agents(old)).toBe(401);
+    expect(await agents(fresh)).toBe(200);
+    const audit = await fetch(`${url}/admin/v1/audit?action=admin_token.reset`, {
+      headers: { authorization: `Bearer ${fresh}` },
+    }).then((r) => r.json());
+    expect(audit.events).toHaveLength(1);
+    server.child.kill("SIGTERM");
+    expect(await server.exited).toBe(0);
   });
 
   it.each([

@@ -28,6 +28,7 @@ import { createKeysStore } from "./keys/keys-store.js";
 import { createLogger, type Logger } from "./ops/logger.js";
 import { createMetrics } from "./ops/metrics.js";
 import { registerOpsRoutes } from "./ops/ops-routes.js";
+import type { Db } from "./store/db.js";
 import { isPostgresUrl, openStore } from "./store/open-store.js";
 
 export interface RunningKeyward {
@@ -79,11 +80,19 @@ export async function startKeyward(config: Config, opts: StartOptions = {}): Pro
     const { generated } = await adminAuth.bootstrap(config.admin_token);
     const requireAdmin = adminAuth.requireAdmin;
 
-    const agents = createAgentsService({ db, store: createAgentsStore(db), clock, audit });
-    const consumers = createConsumersService({ db, store: createConsumersStore(db), clock, audit });
+    const keysStore = createKeysStore(db);
+    // Deleting an owner revokes its keys; the key service (built below) drops them from its cache.
+    const ownedKeys = {
+      revokeIn: (tx: Db, owner: string) => keysStore.revokeOwnedBy(tx, owner, clock.now()),
+      revoked: (ids: readonly string[]) => {
+        for (const id of ids) keys.invalidate(id);
+      },
+    };
+    const agents = createAgentsService({ db, store: createAgentsStore(db), clock, audit, ownedKeys });
+    const consumers = createConsumersService({ db, store: createConsumersStore(db), clock, audit, ownedKeys });
     const keys = createKeysService({
       db,
-      store: createKeysStore(db),
+      store: keysStore,
       clock,
       audit,
       ownerExists: async (owner) => {

@@ -1,7 +1,8 @@
+import type { AuditSink } from "../audit/audit-sink.js";
 import type { Clock } from "../clock.js";
 import { KeywardError } from "../errors.js";
 import type { RequestContext } from "../http/router.js";
-import { generateSecret, hashSecret } from "../keys/key-format.js";
+import { generateSecret, hashSecret, randomBase62 } from "../keys/key-format.js";
 import type { Db } from "../store/db.js";
 import { isUniqueViolation } from "../store/db.js";
 import type { Actor } from "./admin-context.js";
@@ -10,18 +11,15 @@ const BOOTSTRAP_ID = "adm_bootstrap";
 
 /**
  * Admin tokens are stored as SHA-256 hashes and looked up by hash, so comparing a presented token
- * leaks nothing through timing (an attacker cannot steer the hash toward a stored one).
+ * leaks nothing through timing (an attacker cannot steer the hash toward a stored one). They are
+ * not cached: admin calls are rare, and a reset (`keyward admin-token reset`) must take effect at
+ * once on every running process.
  */
 export function createAdminAuth(deps: { db: Db; clock: Clock }) {
   const { db, clock } = deps;
-  const known = new Map<string, string>(); // hash → admin id
 
   async function lookup(hash: string): Promise<string | undefined> {
-    const hit = known.get(hash);
-    if (hit) return hit;
-    const row = (await db.query<{ id: string }>("SELECT id FROM admin_tokens WHERE hash = $1", [hash]))[0];
-    if (row) known.set(hash, row.id);
-    return row?.id;
+    return (await db.query<{ id: string }>("SELECT id FROM admin_tokens WHERE hash = $1", [hash]))[0]?.id;
   }
 
   return {
@@ -60,3 +58,28 @@ export function createAdminAuth(deps: { db: Db; clock: Clock }) {
 }
 
 export type AdminAuth = ReturnType<typeof createAdminAuth>;
+
+/**
+ * Replaces every admin token by one new `kwa_…` token (returned, to be shown once), in one
+ * transaction with its audit record. For an operator who lost the token: it needs access to the
+ * store itself (the data dir, or the database URL), not to the API.
+ */
+export async function resetAdminTokens(db: Db, audit: AuditSink, now: number): Promise<string> {
+  const token = generateSecret("kwa");
+  await db.transaction(async (tx) => {
+    const removed = await tx.exec("DELETE FROM admin_tokens");
+    await tx.exec("INSERT INTO admin_tokens (id, hash, name, created_at) VALUES ($1, $2, $3, $4)", [
+      `adm_${randomBase62(12)}`,
+      hashSecret(token),
+      "reset",
+      now,
+    ]);
+    await audit.recordIn(tx, {
+      actor: "operator:cli",
+      action: "admin_token.reset",
+      outcome: "success",
+      details: { removed },
+    });
+  });
+  return token;
+}

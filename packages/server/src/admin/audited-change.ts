@@ -35,3 +35,12 @@ export function auditedChange<T>(
     return result;
   });
 }
+
+/**
+ * What a service deleting an owner (a consumer, an agent) needs from keys: revoke the owner's keys
+ * in the same transaction, then drop them from the caches once it committed.
+ */
+export interface OwnedKeys {
+  revokeIn(tx: Db, owner: string): Promise<string[]>;
+  revoked(ids: readonly string[]): void;
+}

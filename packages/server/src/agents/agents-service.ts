@@ -1,5 +1,5 @@
 import type { Actor } from "../admin/admin-context.js";
-import { auditedChange, changeEvent } from "../admin/audited-change.js";
+import { auditedChange, changeEvent, type OwnedKeys } from "../admin/audited-change.js";
 import type { AuditSink } from "../audit/audit-sink.js";
 import type { Clock } from "../clock.js";
 import { conflict, invalidRequest, notFound } from "../errors.js";
@@ -26,7 +26,13 @@ export interface RoutableAgent {
  * Agents: the protected upstreams behind /agents/{name}/…. The gateway reads them through an
  * in-memory cache that every change invalidates before the admin call returns.
  */
-export function createAgentsService(deps: { db: Db; store: AgentsStore; clock: Clock; audit: AuditSink }) {
+export function createAgentsService(deps: {
+  db: Db;
+  store: AgentsStore;
+  clock: Clock;
+  audit: AuditSink;
+  ownedKeys: OwnedKeys;
+}) {
   const { db, store, clock, audit } = deps;
   const cache = new Map<string, RoutableAgent | null>();
   let cacheGeneration = 0;
@@ -113,11 +119,14 @@ export function createAgentsService(deps: { db: Db; store: AgentsStore; clock: C
       return row;
     },
 
+    /** Deletes the agent and revokes the keys it owns (its own caller keys), in one transaction. */
     async remove(actor: Actor, name: string): Promise<void> {
-      await auditedChange(db, audit, async (tx) => {
+      const revoked = await auditedChange(db, audit, async (tx) => {
         if (!(await store.delete(tx, name))) throw notFound(`agent ${name}`);
-        return { result: undefined, event: changeEvent(actor, "agent.delete", `agent:${name}`) };
+        const ids = await deps.ownedKeys.revokeIn(tx, `agent:${name}`);
+        return { result: ids, event: changeEvent(actor, "agent.delete", `agent:${name}`, { revoked_keys: ids }) };
       });
+      deps.ownedKeys.revoked(revoked);
       changed(name, "agent.delete");
     },
 

@@ -20,6 +20,7 @@ function mainUsage(): string {
     "",
     "commands:",
     "  serve      run the Keyward server (keyward serve --help)",
+    "  admin-token reset   replace every admin token (offline, on the store)",
     ...groups,
     "",
     "global flags (admin commands):",
@@ -57,6 +58,10 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       const { runServe } = await import("./serve.js");
       await runServe(rest);
       return 0;
+    }
+    if (name === "admin-token") {
+      const { runAdminToken } = await import("./admin-token.js");
+      return await runAdminToken(rest, io);
     }
     if (name === "help") return help(rest, io);
     const group = Object.hasOwn(GROUPS, name) ? GROUPS[name] : undefined;

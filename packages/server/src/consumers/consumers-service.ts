@@ -1,5 +1,5 @@
 import type { Actor } from "../admin/admin-context.js";
-import { auditedChange, changeEvent } from "../admin/audited-change.js";
+import { auditedChange, changeEvent, type OwnedKeys } from "../admin/audited-change.js";
 import { AGENT_NAME } from "../agents/agents-service.js";
 import type { AuditSink } from "../audit/audit-sink.js";
 import type { Clock } from "../clock.js";
@@ -17,7 +17,13 @@ export interface Consumer {
 const MAX_METADATA_BYTES = 16 * 1024;
 
 /** Consumers: the callers (a department, an app) that own API keys. */
-export function createConsumersService(deps: { db: Db; store: ConsumersStore; clock: Clock; audit: AuditSink }) {
+export function createConsumersService(deps: {
+  db: Db;
+  store: ConsumersStore;
+  clock: Clock;
+  audit: AuditSink;
+  ownedKeys: OwnedKeys;
+}) {
   const { db, store, clock, audit } = deps;
 
   const toConsumer = (r: { name: string; metadata: string; created_at: number; updated_at: number }): Consumer => ({
@@ -78,11 +84,17 @@ export function createConsumersService(deps: { db: Db; store: ConsumersStore; cl
       });
       return toConsumer(row);
     },
+    /** Deletes the consumer and revokes its keys, in one transaction: no key outlives its owner. */
     async remove(actor: Actor, name: string): Promise<void> {
-      await auditedChange(db, audit, async (tx) => {
+      const revoked = await auditedChange(db, audit, async (tx) => {
         if (!(await store.delete(tx, name))) throw notFound(`consumer ${name}`);
-        return { result: undefined, event: changeEvent(actor, "consumer.delete", `consumer:${name}`) };
+        const ids = await deps.ownedKeys.revokeIn(tx, `consumer:${name}`);
+        return {
+          result: ids,
+          event: changeEvent(actor, "consumer.delete", `consumer:${name}`, { revoked_keys: ids }),
+        };
       });
+      deps.ownedKeys.revoked(revoked);
     },
   };
 }

@@ -152,6 +152,17 @@ describe("gateway: every check, in order", () => {
     await expectDenied(await call("/agents/echo/x", { "x-api-key": k.secret }), 401, "key_revoked");
   });
 
+  it("deleting the owner revokes its keys on the next request", async () => {
+    expect((await kw.admin("POST", "/consumers", { name: "leaving" })).status).toBe(201);
+    const r = await kw.admin("POST", "/keys", { owner: "consumer:leaving", scopes: ["agent:echo"] });
+    expect((await call("/agents/echo/x", { "x-api-key": r.body.secret })).status).toBe(200);
+    expect((await kw.admin("DELETE", "/consumers/leaving")).status).toBe(204);
+    await expectDenied(await call("/agents/echo/x", { "x-api-key": r.body.secret }), 401, "key_revoked");
+    expect((await kw.admin("GET", `/keys/${r.body.key.id}`)).body.status).toBe("revoked");
+    // A new key for a deleted owner is refused.
+    expect((await kw.admin("POST", "/keys", { owner: "consumer:leaving", scopes: [] })).status).toBe(400);
+  });
+
   it("freeze and unfreeze", async () => {
     const k = await key({});
     expect((await call("/agents/echo/x", { "x-api-key": k.secret })).status).toBe(200);

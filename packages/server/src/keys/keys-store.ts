@@ -80,6 +80,14 @@ export function createKeysStore(db: Db) {
         limit + 1,
       ]);
     },
+    /** Revokes every live key of `owner` (its owner is being deleted); returns their ids. */
+    async revokeOwnedBy(tx: Db, owner: string, now: number): Promise<string[]> {
+      const rows = await tx.query<{ id: string }>(
+        "UPDATE api_keys SET status = 'revoked', revoked_at = $2, updated_at = $2 WHERE owner = $1 AND status <> 'revoked' RETURNING id",
+        [owner, now],
+      );
+      return rows.map((r) => r.id);
+    },
     async update(tx: Db, id: string, changes: KeyChanges, now: number): Promise<KeyRow | undefined> {
       const sets: string[] = [];
       const params: (string | number | null)[] = [id];
