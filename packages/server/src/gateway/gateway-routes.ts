@@ -153,7 +153,9 @@ export function createGatewayHandler(deps: GatewayDeps) {
  * auth_request into a 500) can still tell the caller what happened.
  */
 export function registerForwardAuthRoute(router: Router, deps: GatewayDeps): void {
-  router.get("/v1/verify", async (ctx) => {
+  // Envoy's ext_authz (and Traefik, depending on version) ask with the original request's method.
+  router.on(["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"], "/v1/verify", async (ctx) => {
+    ctx.req.resume(); // the body, if any, is the upstream's business
     const uri = ctx.req.headers["x-forwarded-uri"] ?? ctx.req.headers["x-original-uri"];
     const original = typeof uri === "string" ? (uri.split("?")[0] ?? "") : "";
     const parts = splitAgentPath(original);

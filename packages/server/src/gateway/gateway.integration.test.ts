@@ -249,6 +249,12 @@ describe("gateway: every check, in order", () => {
     const ok = await call("/v1/verify", { "x-api-key": k.secret, "x-original-uri": "/agents/echo/anything?q=1" });
     expect(ok.status).toBe(200);
     expect(ok.headers.get("authorization")?.startsWith("Bearer ey")).toBe(true);
+    const post = await fetch(`${kw.url}/v1/verify`, {
+      method: "POST",
+      headers: { "x-api-key": k.secret, "x-forwarded-uri": "/agents/echo/submit" },
+      body: "ignored",
+    });
+    expect(post.status).toBe(200);
     const no = await call("/v1/verify", { "x-original-uri": "/agents/echo/x" });
     await expectDenied(no, 401, "missing_credentials");
     expect(no.headers.get("x-keyward-code")).toBe("missing_credentials");
