@@ -92,6 +92,21 @@ describe("keyward serve, as a process", () => {
     expect(await second.exited).toBe(0);
   });
 
+  it("refuses a second server on the same SQLite data dir, and takes over a stale lock", async () => {
+    const dir = tempDir();
+    const first = serve(["--port", "0", "--data-dir", dir]);
+    await listening(first);
+    const second = serve(["--port", "0", "--data-dir", dir]);
+    expect(await second.exited).toBe(1);
+    expect(second.stderr()).toContain("SQLite supports one server process");
+    first.child.kill("SIGKILL"); // dies without releasing its lock
+    await first.exited;
+    const third = serve(["--port", "0", "--data-dir", dir]);
+    await listening(third);
+    third.child.kill("SIGTERM");
+    expect(await third.exited).toBe(0);
+  });
+
   it("admin-token reset replaces the admin token, taking effect on the running server", async () => {
     const dir = tempDir();
     const server = serve(["--port", "0", "--data-dir", dir]);

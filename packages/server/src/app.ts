@@ -1,4 +1,6 @@
+import { mkdirSync } from "node:fs";
 import type { AddressInfo } from "node:net";
+import { dirname } from "node:path";
 import { createAdminAuth } from "./admin/admin-auth.js";
 import { registerAgentRoutes } from "./agents/agents-routes.js";
 import { createAgentsService } from "./agents/agents-service.js";
@@ -29,7 +31,8 @@ import { createLogger, type Logger } from "./ops/logger.js";
 import { createMetrics } from "./ops/metrics.js";
 import { registerOpsRoutes } from "./ops/ops-routes.js";
 import type { Db } from "./store/db.js";
-import { isPostgresUrl, openStore } from "./store/open-store.js";
+import { isPostgresUrl, openStore, sqlitePath } from "./store/open-store.js";
+import { lockSqlite } from "./store/sqlite-lock.js";
 
 export interface RunningKeyward {
   /** `http://host:port` the server listens on. */
@@ -68,8 +71,24 @@ export async function startKeyward(config: Config, opts: StartOptions = {}): Pro
   const keyring = createKeyring({ active: masterKey });
   masterKey.fill(0);
 
-  const db = await openStore(config.database_url, config.data_dir);
-  const cleanups: Array<() => Promise<void> | void> = [() => db.close()];
+  const sqliteFile = sqlitePath(config.database_url, config.data_dir);
+  let lock: { release(): void } | undefined;
+  if (sqliteFile !== undefined && sqliteFile !== ":memory:") {
+    mkdirSync(dirname(sqliteFile), { recursive: true, mode: 0o700 });
+    try {
+      lock = lockSqlite(sqliteFile);
+    } catch (err) {
+      throw new ConfigError((err as Error).message);
+    }
+  }
+  let db: Db;
+  try {
+    db = await openStore(config.database_url, config.data_dir);
+  } catch (err) {
+    lock?.release();
+    throw err;
+  }
+  const cleanups: Array<() => Promise<void> | void> = [() => db.close(), () => lock?.release()];
   try {
     const audit = createAuditLog({ db, clock, logger, metrics, failClosed: config.audit_fail_closed });
     cleanups.unshift(() => audit.close());

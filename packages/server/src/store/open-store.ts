@@ -16,10 +16,16 @@ export async function openStore(databaseUrl: string | undefined, dataDir: string
   return db;
 }
 
+/** The SQLite file a configuration uses, or undefined for PostgreSQL. */
+export function sqlitePath(databaseUrl: string | undefined, dataDir: string): string | undefined {
+  if (!databaseUrl) return join(dataDir, "keyward.db");
+  if (databaseUrl.startsWith("sqlite:")) return databaseUrl.slice("sqlite:".length);
+  return undefined;
+}
+
 async function openRaw(databaseUrl: string | undefined, dataDir: string): Promise<Db> {
-  if (!databaseUrl) return openSqlite(join(dataDir, "keyward.db"));
-  if (databaseUrl.startsWith("sqlite:")) return openSqlite(databaseUrl.slice("sqlite:".length));
-  return openPostgres(databaseUrl);
+  const path = sqlitePath(databaseUrl, dataDir);
+  return path !== undefined ? openSqlite(path) : openPostgres(databaseUrl as string);
 }
 
 export function isPostgresUrl(url: string | undefined): boolean {
