@@ -37,6 +37,7 @@ const CPU_PROF = process.env.BENCH_CPU_PROF ? resolve(process.env.BENCH_CPU_PROF
 const LABELS = {
   upstream: "upstream direct",
   bare: "bare node:http proxy",
+  bareUndici: "bare proxy, undici client",
   nginx: "nginx proxy_pass",
   gateway: "Keyward gateway (full checks)",
 };
@@ -63,6 +64,10 @@ async function startServers() {
     env: { UPSTREAM_PORT: String(upstreamPort) },
     ready: /listening (\d+)/,
   });
+  const bareUndici = await startProcess("bare undici proxy", node, [join(ROOT, "bench/bare-undici-proxy.mjs")], {
+    env: { UPSTREAM_PORT: String(upstreamPort) },
+    ready: /listening (\d+)/,
+  });
   const nginx = findNginx();
   if (!nginx) log("nginx is not installed: the nginx scenario and its target are skipped");
   const ngx = nginx ? await startNginx(nginx.bin, await freePort(), upstreamPort) : undefined;
@@ -73,6 +78,7 @@ async function startServers() {
   const scenarios = [
     { id: "upstream", url: `${upstreamUrl}/hello`, pid: up.child.pid },
     { id: "bare", url: `http://127.0.0.1:${bare.match[1]}/hello`, pid: bare.child.pid },
+    { id: "bareUndici", url: `http://127.0.0.1:${bareUndici.match[1]}/hello`, pid: bareUndici.child.pid },
     ...(ngx ? [{ id: "nginx", url: `${ngx.url}/hello`, pid: ngx.pid }] : []),
     {
       id: "gateway",
