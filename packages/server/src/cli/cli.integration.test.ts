@@ -222,6 +222,29 @@ describe("keyward consumers and keys", () => {
   });
 });
 
+describe("keyward audit", () => {
+  it("lists recent events as a table and as JSON, filtered, and verifies the chain", async () => {
+    expect((await cli(["agents", "create", "audited", "--upstream", "http://127.0.0.1:9"])).code).toBe(0);
+    const table = await cli(["audit", "list", "--action", "agent.create", "--limit", "5"]);
+    expect(table.code).toBe(0);
+    expect(table.stdout).toMatch(/^SEQ\s+TIME\s+ACTOR\s+ACTION/);
+    expect(table.stdout).toContain("agent:audited");
+    const json = await cliJson<{ events: Array<{ action: string; target?: string }> }>([
+      "audit",
+      "list",
+      "--principal",
+      "agent:audited",
+    ]);
+    expect(json.events.map((e) => e.action)).toEqual(["agent.create"]);
+    const verify = await cli(["audit", "verify"]);
+    expect(verify.code).toBe(0);
+    expect(verify.stdout).toMatch(/^chain intact: \d+ events/);
+    const bad = await cli(["audit", "list", "--since", "yesterday"]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain("error: invalid_request");
+  });
+});
+
 describe("keyward errors", () => {
   it("reports a wrong token as unauthorized", async () => {
     const r = await cli(["agents", "list"], { KEYWARD_ADMIN_TOKEN: "wrong-token-wrong-token-wrong-token-1234" });

@@ -5,13 +5,14 @@ import { ApiError, UnreachableError } from "./admin-client.js";
 import { firstPositional, GLOBAL_OPTIONS, UsageError } from "./args.js";
 import { type CliIo, DEFAULT_URL, type Group, groupUsage, runGroup, wantsHelp } from "./command.js";
 import { agents } from "./commands/agents.js";
+import { audit } from "./commands/audit.js";
 import { consumers } from "./commands/consumers.js";
 import { keys } from "./commands/keys.js";
 
 export type { CliIo } from "./command.js";
 
 /** Admin command groups; a new group is one module and one line here. */
-const GROUPS: Record<string, Group> = { agents, consumers, keys };
+const GROUPS: Record<string, Group> = { agents, consumers, keys, audit };
 
 function mainUsage(): string {
   const groups = Object.values(GROUPS).map((g) => `  ${g.name.padEnd(11)}${g.summary}`);
