@@ -77,6 +77,63 @@ function hasBody(req: IncomingMessage): boolean {
 }
 
 /**
+ * One forwarded request's undici handler. A class rather than an object of closures: this runs
+ * for every request, and prototype methods cost no allocation.
+ */
+class ForwardHandler implements Dispatcher.DispatchHandlers {
+  private readonly started = performance.now();
+  private responded = false;
+  private abort: ((err?: Error) => void) | undefined;
+
+  constructor(
+    private readonly res: ServerResponse,
+    private readonly extraHeaders: Record<string, string>,
+    private readonly fail: (error: UpstreamError) => void,
+    private readonly onResponse: ((status: number, ms: number) => void) | undefined,
+  ) {}
+
+  /** The caller went away before the answer was complete: stop the upstream work too. */
+  callerClosed(): void {
+    if (!this.res.writableFinished) this.abort?.();
+  }
+
+  onConnect(abort: (err?: Error) => void): void {
+    this.abort = abort;
+  }
+
+  onHeaders(status: number, raw: Buffer[] | string[] | null, resume: () => void): boolean {
+    this.responded = true;
+    this.onResponse?.(status, performance.now() - this.started);
+    const headers = responseHeaders((raw ?? []) as Buffer[]);
+    Object.assign(headers, this.extraHeaders);
+    this.res.writeHead(status, headers);
+    // Node holds headers back until the first body byte. A stream (SSE, chunked) may not have
+    // one for a while, and the caller must see the response start.
+    if (headers["content-length"] === undefined) this.res.flushHeaders();
+    this.res.on("drain", resume);
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    return this.res.write(chunk);
+  }
+
+  onComplete(): void {
+    this.res.end();
+  }
+
+  onError(err: Error): void {
+    if (this.responded) {
+      // The response had started: all we can do is cut the caller's stream too.
+      this.res.destroy();
+      return;
+    }
+    if (this.res.destroyed) return;
+    this.fail(TIMEOUT_CODES.has((err as { code?: string }).code ?? "") ? "upstream_timeout" : "upstream_unavailable");
+  }
+}
+
+/**
  * Streams a request to an upstream and its response back, both ways, without buffering: SSE and
  * chunked responses reach the caller as the upstream produces them.
  *
@@ -125,56 +182,17 @@ export function createProxy(opts: { timeoutMs: number; onResponse?: (status: num
       extra: { request: Record<string, string>; response: Record<string, string>; peerIp: string },
       onError: (error: UpstreamError) => void,
     ): void {
-      const { upstream } = target;
-      const started = performance.now();
-      let responded = false;
-      let abort: ((err?: Error) => void) | undefined;
-      res.on("close", () => {
-        // The caller went away before the answer was complete: stop the upstream work too.
-        if (!res.writableFinished) abort?.();
-      });
+      const handler = new ForwardHandler(res, extra.response, onError, opts.onResponse);
+      res.on("close", () => handler.callerClosed());
       dispatcher.dispatch(
         {
-          origin: upstream.origin,
-          path: upstreamPath(upstream, target.rest) + target.search,
+          origin: target.upstream.origin,
+          path: upstreamPath(target.upstream, target.rest) + target.search,
           method: (req.method ?? "GET") as Dispatcher.HttpMethod,
           headers: outgoingHeaders(req, extra.request, extra.peerIp),
           body: hasBody(req) ? req : null,
         },
-        {
-          onConnect(a) {
-            abort = a;
-          },
-          onHeaders(status, raw, resume) {
-            responded = true;
-            opts.onResponse?.(status, performance.now() - started);
-            const headers = responseHeaders(raw as unknown as Buffer[]);
-            Object.assign(headers, extra.response);
-            res.writeHead(status, headers);
-            // Node holds headers back until the first body byte. A stream (SSE, chunked) may not
-            // have one for a while, and the caller must see the response start.
-            if (headers["content-length"] === undefined) res.flushHeaders();
-            res.on("drain", resume);
-            return true;
-          },
-          onData(chunk) {
-            return res.write(chunk);
-          },
-          onComplete() {
-            res.end();
-          },
-          onError(err) {
-            if (responded) {
-              // The response had started: all we can do is cut the caller's stream too.
-              res.destroy();
-              return;
-            }
-            if (res.destroyed) return;
-            onError(
-              TIMEOUT_CODES.has((err as { code?: string }).code ?? "") ? "upstream_timeout" : "upstream_unavailable",
-            );
-          },
-        },
+        handler,
       );
     },
     close(): void {

@@ -3,9 +3,21 @@ import type { QuotaPolicy } from "../keys/key-entry.js";
 import type { Logger } from "../ops/logger.js";
 import type { Db } from "../store/db.js";
 
+const TOTAL = { start: 0, end: null } as const;
+// The current day and month, computed once per period rather than per request.
+const current: Partial<Record<"day" | "month", { start: number; end: number }>> = {};
+
 /** The start and end (ms) of the quota period containing `now`, in UTC. */
 export function quotaPeriod(period: QuotaPolicy["period"], now: number): { start: number; end: number | null } {
-  if (period === "total") return { start: 0, end: null };
+  if (period === "total") return TOTAL;
+  const hit = current[period];
+  if (hit && now >= hit.start && now < hit.end) return hit;
+  const fresh = computePeriod(period, now);
+  current[period] = fresh;
+  return fresh;
+}
+
+function computePeriod(period: "day" | "month", now: number): { start: number; end: number } {
   const d = new Date(now);
   if (period === "day") {
     const start = Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate());
