@@ -56,12 +56,7 @@ export async function runServe(argv: string[]): Promise<void> {
     process.exit(1);
   }
 
-  if (running.generatedAdminToken) {
-    process.stdout.write(`admin token: ${running.generatedAdminToken}\n`);
-    process.stdout.write("  (shown once: store it now; it is kept only as a hash)\n");
-  }
-  process.stdout.write(`keyward listening on ${running.url}\n`);
-
+  // Handlers first: a supervisor may send SIGTERM the moment it reads the listening line.
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
@@ -77,4 +72,10 @@ export async function runServe(argv: string[]): Promise<void> {
   };
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
+
+  if (running.generatedAdminToken) {
+    process.stdout.write(`admin token: ${running.generatedAdminToken}\n`);
+    process.stdout.write("  (shown once: store it now; it is kept only as a hash)\n");
+  }
+  process.stdout.write(`keyward listening on ${running.url}\n`);
 }
