@@ -158,7 +158,9 @@ export function createAuditLog(deps: {
     if (entries.length === 0) return;
     failingUntil = clock.now() + FAILING_WINDOW_MS;
     metrics?.auditFailures.inc(entries.length);
-    logger.error({ err, events: entries.length }, "audit events could not be written");
+    // Message and code only: a driver error object can carry row values.
+    const e = err as { message?: string; code?: string };
+    logger.error({ err: e?.message, code: e?.code, events: entries.length }, "audit events could not be written");
     for (const q of entries) q.reject?.(new AuditWriteError("audit record could not be written", err));
   }
 

@@ -5,7 +5,7 @@ import { sendError, sendJson } from "../http/respond.js";
 import type { RequestContext, Router } from "../http/router.js";
 import type { Metrics } from "../ops/metrics.js";
 import { type AuthorizeDeps, authorize, type Decision } from "./authorize.js";
-import type { GatewayProxy } from "./proxy.js";
+import { assertNoDotSegments, type GatewayProxy } from "./proxy.js";
 import { rateLimitHeaders } from "./rate-limiter.js";
 import type { UpstreamTokens } from "./upstream-token.js";
 
@@ -139,6 +139,8 @@ export function createGatewayHandler(deps: GatewayDeps) {
   return (ctx: RequestContext): void | Promise<void> => {
     const parts = splitAgentPath(ctx.path);
     if (!parts) throw new KeywardError("not_found", "no such endpoint");
+    // Before the checks: a request that can never be forwarded is neither allowed nor given a token.
+    assertNoDotSegments(parts.rest);
     const started = performance.now();
     const decision = authorize(deps.authorize, { headers: ctx.req.headers, peerIp: ctx.peerIp }, parts.name);
     if (decision instanceof Promise) return decision.then((d) => decided(ctx, parts.name, parts.rest, d, started));

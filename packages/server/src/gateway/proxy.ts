@@ -36,13 +36,17 @@ export interface ForwardTarget {
   search: string;
 }
 
-/** Refuses `.`/`..` segments (also percent-encoded) so a path cannot climb out of the upstream's base. */
-export function upstreamPath(base: URL, rest: string): string {
-  const suspicious = rest.includes(".") || rest.includes("%");
-  for (const seg of suspicious ? rest.split("/") : []) {
+/** Refuses `.`/`..` segments (also percent-encoded), so a path cannot climb out of the upstream's base. */
+export function assertNoDotSegments(rest: string): void {
+  if (!rest.includes(".") && !rest.includes("%")) return;
+  for (const seg of rest.split("/")) {
     const s = seg.toLowerCase().replaceAll("%2e", ".");
     if (s === "." || s === "..") throw new KeywardError("invalid_request", "path must not contain . or .. segments");
   }
+}
+
+/** The upstream's base path joined with the rest of the request path (already checked). */
+export function upstreamPath(base: URL, rest: string): string {
   const prefix = base.pathname.endsWith("/") ? base.pathname.slice(0, -1) : base.pathname;
   return `${prefix}${rest === "" ? "/" : rest}`;
 }
