@@ -1,1 +1,2 @@
-export {};
+export { type ExchangedToken, ExchangeError, type ExchangeOptions, exchangeToken } from "./exchange.js";
+export * from "./verify/index.js";

@@ -19,15 +19,26 @@ import { createSigningKeys } from "./crypto/signing-keys.js";
 import { parseCidrList } from "./gateway/cidr.js";
 import { createGatewayHandler, registerForwardAuthRoute } from "./gateway/gateway-routes.js";
 import { createProxy } from "./gateway/proxy.js";
-import { createMemoryRateLimiter, type RateLimiter } from "./gateway/rate-limiter.js";
+import { createLimits } from "./gateway/limits.js";
+import type { RateLimiter } from "./gateway/rate-limiter.js";
 import { createUpstreamTokens } from "./gateway/upstream-token.js";
-import { createUsageTracker } from "./gateway/usage.js";
 import { Router } from "./http/router.js";
 import { createHttpServer } from "./http/server.js";
 import { registerKeyRoutes } from "./keys/keys-routes.js";
 import { createKeysService } from "./keys/keys-service.js";
 import { createKeysStore } from "./keys/keys-store.js";
 import { createLogger, type Logger } from "./ops/logger.js";
+import { createLocalChangeFeed } from "./cluster/change-feed.js";
+import { createAccessTokens } from "./tokens/access-tokens.js";
+import { createCallerAuth } from "./tokens/caller-auth.js";
+import { registerMetadataRoutes } from "./tokens/metadata-routes.js";
+import { createRefreshTokensStore } from "./tokens/refresh-tokens-store.js";
+import { registerSigningKeyRoutes } from "./tokens/signing-key-routes.js";
+import { createTokenExchange } from "./tokens/token-exchange.js";
+import { createTokenRevocations } from "./tokens/token-revocations.js";
+import { registerTokenRoutes } from "./tokens/token-routes.js";
+import { createTokensService } from "./tokens/tokens-service.js";
+import { clientIp } from "./gateway/cidr.js";
 import { createMetrics } from "./ops/metrics.js";
 import { registerOpsRoutes } from "./ops/ops-routes.js";
 import type { Db } from "./store/db.js";
@@ -47,6 +58,8 @@ export interface StartOptions {
   logger?: Logger;
   clock?: Clock;
   rateLimiter?: RateLimiter;
+  /** Namespace of Keyward's Redis keys (default `kw:`); tests sharing one Redis use one each. */
+  redisKeyPrefix?: string;
   /** Called with the master-key warning (first start on SQLite without KEYWARD_MASTER_KEY). */
   warn?: (msg: string) => void;
 }
@@ -123,10 +136,17 @@ export async function startKeyward(config: Config, opts: StartOptions = {}): Pro
       onLookup: (hit) => metrics.cacheLookups.inc(hit ? "hit" : "miss"),
     });
 
-    const usage = createUsageTracker({ db, clock, logger });
-    cleanups.unshift(() => usage.close());
-    const rateLimiter = opts.rateLimiter ?? createMemoryRateLimiter();
-    cleanups.unshift(() => rateLimiter.close());
+    const { rateLimiter, usage, ...limits } = await createLimits({
+      db,
+      clock,
+      logger,
+      metrics,
+      redisUrl: config.redis_url,
+      fallback: config.rate_limit_fallback,
+      ...(opts.redisKeyPrefix !== undefined ? { keyPrefix: opts.redisKeyPrefix } : {}),
+      ...(opts.rateLimiter ? { rateLimiter: opts.rateLimiter } : {}),
+    });
+    cleanups.unshift(() => limits.close());
     const proxy = createProxy({
       timeoutMs: config.upstream_timeout_ms,
       onResponse: (status, ms) => {
@@ -151,6 +171,66 @@ export async function startKeyward(config: Config, opts: StartOptions = {}): Pro
     });
     agents.onChange((_name, action) => metrics.adminChanges.inc({ action }));
 
+    const changes = createLocalChangeFeed();
+    cleanups.unshift(() => changes.close());
+    let lastKidReload = 0;
+    const revocations = createTokenRevocations({ db, now: () => clock.now() });
+    await revocations.load();
+    changes.on("token_revocation", (jti) => void revocations.reload(jti).catch(() => {}));
+    const access = createAccessTokens({
+      signer: signingKeys,
+      issuer: () => issuer,
+      now: () => clock.now(),
+      isRevoked: revocations.has,
+      onUnknownKid: () => {
+        // At most one reload per 5 s: garbage kids must not turn into store reads.
+        if (clock.now() - lastKidReload < 5000) return;
+        lastKidReload = clock.now();
+        void signingKeys.reload().catch((err: Error) => logger.warn({ err: err.message }, "signing key reload failed"));
+      },
+    });
+    const tokensService = createTokensService({
+      db,
+      now: () => clock.now(),
+      audit,
+      access,
+      refresh: createRefreshTokensStore(db),
+      revocations,
+      keys,
+      changes,
+      issuer: () => issuer,
+      config: {
+        maxLifetimeS: config.token_max_lifetime_s,
+        refreshLifetimeS: config.refresh_token_lifetime_s,
+        maxActDepth: config.max_delegation_depth,
+      },
+      onIssue: (kind) => metrics.tokensIssued.inc({ kind }),
+    });
+    const exchange = createTokenExchange({
+      now: () => clock.now(),
+      audit,
+      access,
+      tokens: tokensService,
+      lookupKey: (secret) => keys.lookup(secret),
+      agentExists: async (name) => (await agents.load(name)) !== null,
+      mayCall: async () => false,
+      maxLifetimeS: config.token_max_lifetime_s,
+      maxActDepth: config.max_delegation_depth,
+      onIssue: () => metrics.tokensIssued.inc({ kind: "exchange" }),
+    });
+    const callerAuth = createCallerAuth({
+      lookupKey: (secret) => keys.lookup(secret),
+      checkToken: access.asCallerCheck(),
+      now: () => clock.now(),
+    });
+    const trustedProxies = config.trusted_proxies.length > 0 ? parseCidrList(config.trusted_proxies) : null;
+    const maintenance = setInterval(() => {
+      void tokensService.purge().catch((err: Error) => logger.warn({ err: err.message }, "token purge failed"));
+      void signingKeys.reload().catch((err: Error) => logger.warn({ err: err.message }, "signing key reload failed"));
+    }, 60_000);
+    maintenance.unref();
+    cleanups.unshift(() => clearInterval(maintenance));
+
     const gatewayDeps = {
       authorize: {
         cachedKey: keys.cached,
@@ -159,8 +239,12 @@ export async function startKeyward(config: Config, opts: StartOptions = {}): Pro
         loadAgent: agents.load,
         rateLimiter,
         usage,
-        trustedProxies: config.trusted_proxies.length > 0 ? parseCidrList(config.trusted_proxies) : null,
+        trustedProxies,
         now: () => clock.now(),
+        checkToken: access.check,
+        cachedKeyById: keys.cachedById,
+        loadKeyById: keys.loadById,
+        issuer: () => issuer,
       },
       tokens,
       proxy,
@@ -175,6 +259,21 @@ export async function startKeyward(config: Config, opts: StartOptions = {}): Pro
     registerKeyRoutes(router, { keys, clock, requireAdmin });
     registerAuditRoutes(router, { audit, requireAdmin: async (ctx) => (await requireAdmin(ctx)).principal });
     registerForwardAuthRoute(router, gatewayDeps);
+    registerMetadataRoutes(router, { issuer: () => issuer });
+    registerTokenRoutes(router, {
+      tokens: tokensService,
+      exchange,
+      lookupKey: (secret) => keys.lookup(secret),
+      clientIp: (ctx) => clientIp(ctx.peerIp, ctx.req.headers["x-forwarded-for"], trustedProxies),
+    });
+    registerSigningKeyRoutes(router, {
+      signingKeys,
+      audit,
+      changes,
+      requireAdmin,
+      maxTokenLifetimeS: Math.max(config.token_max_lifetime_s, config.upstream_token_ttl_s),
+    });
+    void callerAuth;
 
     const http = createHttpServer({ router, gateway: createGatewayHandler(gatewayDeps), logger, metrics });
     const address = await http.listen(config.port, config.host);

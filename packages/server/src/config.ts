@@ -22,6 +22,8 @@ const schema = z
       .string()
       .regex(/^rediss?:\/\/.+/, "must be redis://…")
       .optional(),
+    /** Redis unreachable: refuse keys with a rate limit or quota (closed) or count per replica (local). */
+    rate_limit_fallback: z.enum(["closed", "local"]).default("closed"),
     master_key: z.string().optional(),
     admin_token: z.string().min(32, "must be at least 32 characters").optional(),
     issuer: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).optional(),
@@ -48,9 +50,19 @@ const schema = z
       .transform((v) => v === true || v === "true"),
     token_max_lifetime_s: z.coerce.number().int().min(60).max(86_400).default(3600),
     upstream_token_ttl_s: z.coerce.number().int().min(30).max(300).default(300),
+    refresh_token_lifetime_s: z.coerce.number().int().min(60).max(365 * 86_400).default(30 * 86_400),
+    max_delegation_depth: z.coerce.number().int().min(1).max(16).default(4),
     alert_webhook: z.url().optional(),
+    /** Replicas on PostgreSQL: how often each reads the change log for invalidations it missed. */
+    reconcile_interval_ms: z.coerce.number().int().min(50).max(60_000).default(1000),
+    /** How long cached keys are trusted while the change log cannot be read (PostgreSQL away). */
+    max_staleness_ms: z.coerce.number().int().min(200).max(3_600_000).default(30_000),
   })
-  .strict();
+  .strict()
+  .refine((c) => c.max_staleness_ms >= 2 * c.reconcile_interval_ms, {
+    path: ["max_staleness_ms"],
+    message: "must be at least twice reconcile_interval_ms",
+  });
 
 export type Config = z.infer<typeof schema> & { config_file?: string };
 
@@ -69,6 +81,7 @@ const ENV: Record<string, Field> = {
   KEYWARD_DATA_DIR: "data_dir",
   KEYWARD_DATABASE_URL: "database_url",
   KEYWARD_REDIS_URL: "redis_url",
+  KEYWARD_RATE_LIMIT_FALLBACK: "rate_limit_fallback",
   KEYWARD_MASTER_KEY: "master_key",
   KEYWARD_ADMIN_TOKEN: "admin_token",
   KEYWARD_ISSUER: "issuer",
@@ -78,7 +91,11 @@ const ENV: Record<string, Field> = {
   KEYWARD_UPSTREAM_TIMEOUT_MS: "upstream_timeout_ms",
   KEYWARD_AUDIT_FAIL_CLOSED: "audit_fail_closed",
   KEYWARD_TOKEN_MAX_LIFETIME_S: "token_max_lifetime_s",
+  KEYWARD_REFRESH_TOKEN_LIFETIME_S: "refresh_token_lifetime_s",
+  KEYWARD_MAX_DELEGATION_DEPTH: "max_delegation_depth",
   KEYWARD_ALERT_WEBHOOK: "alert_webhook",
+  KEYWARD_RECONCILE_INTERVAL_MS: "reconcile_interval_ms",
+  KEYWARD_MAX_STALENESS_MS: "max_staleness_ms",
 };
 
 const FLAGS: Record<string, Field> = { port: "port", host: "host", "data-dir": "data_dir" };

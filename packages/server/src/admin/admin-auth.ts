@@ -52,7 +52,14 @@ export function createAdminAuth(deps: { db: Db; clock: Clock }) {
       if (token.length > 512) throw new KeywardError("unauthorized", "invalid admin token");
       const id = await lookup(hashSecret(token));
       if (!id) throw new KeywardError("unauthorized", "invalid admin token");
-      return { principal: `admin:${id}`, ip: ctx.peerIp, requestId: ctx.requestId };
+      return {
+        principal: `admin:${id}`,
+        ip: ctx.peerIp,
+        requestId: ctx.requestId,
+        propagationPending: () => {
+          if (!ctx.res.headersSent) ctx.res.setHeader("keyward-propagation", "pending");
+        },
+      };
     },
   };
 }

@@ -3,4 +3,9 @@ export interface Actor {
   principal: string;
   ip?: string;
   requestId?: string;
+  /**
+   * Told when a change committed but telling the other replicas failed (they still apply it at
+   * their next reconciliation): the admin API then answers with `Keyward-Propagation: pending`.
+   */
+  propagationPending?: () => void;
 }

@@ -2,13 +2,22 @@ import type { IncomingHttpHeaders } from "node:http";
 import type { BlockList } from "node:net";
 import type { RoutableAgent } from "../agents/agents-service.js";
 import type { ErrorCode } from "../errors.js";
-import type { KeyEntry } from "../keys/key-entry.js";
+import type { KeyEntry, QuotaPolicy } from "../keys/key-entry.js";
+import type { CheckedToken, TokenCheckResult } from "../tokens/access-tokens.js";
 import { clientIp, ipMatches } from "./cidr.js";
-import { type RateLimiter, type RateLimitResult, rateLimitHeaders } from "./rate-limiter.js";
-import type { UsageTracker } from "./usage.js";
+import { LimiterUnavailableError, type RateLimiter, type RateLimitResult, rateLimitHeaders } from "./rate-limiter.js";
+import type { QuotaResult, UsageTracker } from "./usage.js";
 
 export type Decision =
-  | { ok: true; key: KeyEntry; agent: RoutableAgent; ip: string; rate: RateLimitResult | undefined }
+  | {
+      ok: true;
+      key: KeyEntry;
+      agent: RoutableAgent;
+      ip: string;
+      rate: RateLimitResult | undefined;
+      /** Set when the caller presented an access token; `key` is then the token's client key. */
+      token?: CheckedToken;
+    }
   | {
       ok: false;
       code: ErrorCode;
@@ -29,6 +38,13 @@ export interface AuthorizeDeps {
   usage: UsageTracker;
   trustedProxies: BlockList | null;
   now: () => number;
+  /** Access tokens (memory only once a token was seen); absent → every token is invalid_token. */
+  checkToken?: (token: string) => TokenCheckResult;
+  /** Tokens name their keys by id. */
+  cachedKeyById?: (id: string) => KeyEntry | undefined;
+  loadKeyById?: (id: string) => Promise<KeyEntry | null>;
+  /** A token whose `aud` is the issuer is good for any agent its scopes cover (SPEC §8). */
+  issuer?: () => string;
 }
 
 /** Extracts the presented credential: `Authorization: Bearer …` or `X-API-Key`. */
@@ -68,13 +84,67 @@ export function authorize(
     return deny(ip, "missing_credentials", "send Authorization: Bearer <key or token> or X-API-Key");
   }
   if (!credential.asKey) {
-    // Access tokens arrive with the token endpoints; until then anything else is not a valid token.
-    return deny(ip, "invalid_token", "the bearer value is not a valid Keyward key or access token");
+    const checked = deps.checkToken?.(credential.value);
+    if (!checked) return deny(ip, "invalid_token", "the bearer value is not a valid Keyward key or access token");
+    if (!checked.ok) return deny(ip, checked.code, checked.message);
+    return withToken(deps, ip, agentName, checked.token, undefined);
   }
   const key = deps.cachedKey(credential.value);
   if (key === undefined) return deps.loadKey(credential.value).then((k) => withKey(deps, ip, agentName, k));
   if (key === "malformed") return deny(ip, "invalid_key", "the API key is not valid");
   return withKey(deps, ip, agentName, key);
+}
+
+/**
+ * An access token: its audience, then every key its authority rests on (the client key and each
+ * actor's in a delegation chain) must still be usable — revoking or freezing a key ends its
+ * tokens on the next request. Limits and quotas are the client key's.
+ */
+function withToken(
+  deps: AuthorizeDeps,
+  ip: string,
+  agentName: string,
+  token: CheckedToken,
+  loaded: Map<string, KeyEntry> | undefined,
+): Decision | Promise<Decision> {
+  if (!token.audiences.includes(agentName) && !(deps.issuer && token.audiences.includes(deps.issuer()))) {
+    return deny(ip, "invalid_token", "the access token is not meant for this agent");
+  }
+  const now = deps.now();
+  let client: KeyEntry | undefined;
+  for (const id of token.keyIds) {
+    const key = deps.cachedKeyById?.(id) ?? loaded?.get(id);
+    if (key === undefined) {
+      if (!deps.loadKeyById) return deny(ip, "invalid_token", "the access token's key is unknown");
+      return deps.loadKeyById(id).then((k) => {
+        if (k === null) return deny(ip, "invalid_token", "the access token's key is unknown");
+        return withToken(deps, ip, agentName, token, new Map(loaded).set(id, k));
+      });
+    }
+    if (key.status !== "active" || (key.expiresAt !== null && key.expiresAt <= now)) {
+      return deny(ip, "invalid_token", `the access token is no longer valid: its key is ${key.status === "active" ? "expired" : key.status}`, key);
+    }
+    client ??= key;
+  }
+  if (client === undefined) return deny(ip, "invalid_token", "the access token's key is unknown");
+  if (client.ipAllow && !ipAllowed(client, ip)) {
+    return deny(ip, "ip_denied", "the caller's IP address is not allowed for this key", client);
+  }
+  if (!token.scopeSet.has(`agent:${agentName}`) && !token.scopeSet.has("agent:*")) {
+    return deny(ip, "scope_denied", `the token's scopes do not include agent:${agentName}`, client);
+  }
+  const key = client;
+  const agent = deps.cachedAgent(agentName);
+  const decision =
+    agent === undefined
+      ? deps.loadAgent(agentName).then((a) => withAgent(deps, ip, key, agentName, a, now))
+      : withAgent(deps, ip, key, agentName, agent, now);
+  return decision instanceof Promise ? decision.then((d) => withTokenOf(d, token)) : withTokenOf(decision, token);
+}
+
+function withTokenOf(decision: Decision, token: CheckedToken): Decision {
+  if (decision.ok) decision.token = token;
+  return decision;
 }
 
 function withKey(
@@ -110,8 +180,14 @@ function withAgent(
   if (agent === null) return deny(ip, "agent_not_found", `no agent named ${agentName}`, key);
 
   if (!key.rateLimit) return checkQuota(deps, key, agent, ip, undefined, now);
+  // Asked once per request: every continuation below resumes after this step, never before it.
   const rate = deps.rateLimiter.hit(key.lineage, key.rateLimit, now);
-  if (rate instanceof Promise) return rate.then((r) => afterRateLimit(deps, key, agent, ip, r, now));
+  if (rate instanceof Promise) {
+    return rate.then(
+      (r) => afterRateLimit(deps, key, agent, ip, r, now),
+      (err: unknown) => limitsUnavailable(ip, key, err),
+    );
+  }
   return afterRateLimit(deps, key, agent, ip, rate, now);
 }
 
@@ -140,19 +216,56 @@ function checkQuota(
   rate: RateLimitResult | undefined,
   now: number,
 ): Decision | Promise<Decision> {
-  if (key.quota) {
-    const loading = deps.usage.ensureLoaded(key.lineage, key.quota, now);
-    if (loading) return loading.then(() => checkQuota(deps, key, agent, ip, rate, now));
-    const q = deps.usage.take(key.lineage, key.quota, now);
-    if (!q.ok) {
-      return deny(ip, "quota_exceeded", `quota of ${key.quota.limit} per ${key.quota.period} exceeded`, key, {
-        ...(q.retryAfterS !== null ? { "retry-after": String(q.retryAfterS) } : {}),
-        ...(rate ? rateLimitHeaders(rate) : {}),
-      });
-    }
+  const quota = key.quota;
+  if (!quota) return allowed(deps, key, agent, ip, rate);
+  const q = deps.usage.check(key.lineage, quota, now);
+  if (q instanceof Promise) {
+    return q.then(
+      (r) => afterQuota(deps, key, agent, ip, rate, quota, r),
+      (err: unknown) => limitsUnavailable(ip, key, err),
+    );
   }
+  return afterQuota(deps, key, agent, ip, rate, quota, q);
+}
+
+function afterQuota(
+  deps: AuthorizeDeps,
+  key: KeyEntry,
+  agent: RoutableAgent,
+  ip: string,
+  rate: RateLimitResult | undefined,
+  quota: QuotaPolicy,
+  q: QuotaResult,
+): Decision {
+  if (!q.ok) {
+    return deny(ip, "quota_exceeded", `quota of ${quota.limit} per ${quota.period} exceeded`, key, {
+      ...(q.retryAfterS !== null ? { "retry-after": String(q.retryAfterS) } : {}),
+      ...(rate ? rateLimitHeaders(rate) : {}),
+    });
+  }
+  return allowed(deps, key, agent, ip, rate);
+}
+
+function allowed(
+  deps: AuthorizeDeps,
+  key: KeyEntry,
+  agent: RoutableAgent,
+  ip: string,
+  rate: RateLimitResult | undefined,
+): Decision {
   deps.usage.touch(key.id);
   return { ok: true, key, agent, ip, rate };
+}
+
+/**
+ * The shared counter (Redis) could not answer and `rate_limit_fallback` is `closed`: a key with a
+ * limit is refused rather than let through unchecked. Any other failure propagates as it is.
+ */
+function limitsUnavailable(ip: string, key: KeyEntry, err: unknown): Deny {
+  if (!(err instanceof LimiterUnavailableError)) throw err;
+  return deny(ip, "rate_limit_unavailable", "rate limits and quotas cannot be checked right now; try again", key, {
+    "retry-after": "1",
+  });
 }
 
 /** Allowlist decisions are cached per key and address: BlockList.check allocates on every call. */

@@ -57,15 +57,21 @@ type Allowed = Extract<Decision, { ok: true }>;
  * throws, and the token is dropped unused.
  */
 function upstreamToken(deps: GatewayDeps, ctx: RequestContext, decision: Allowed): string | Promise<string> {
-  const { token, fresh } = deps.tokens.get(
-    { keyId: decision.key.id, owner: decision.key.owner, scopes: decision.key.scopes },
-    decision.agent.name,
-    deps.authorize.now(),
-  );
+  const caller = decision.token
+    ? {
+        keyId: decision.key.id,
+        owner: decision.token.claims.sub,
+        scopes: decision.token.scopes,
+        act: decision.token.claims.act,
+        expCap: decision.token.claims.exp,
+        cacheKey: `jti:${decision.token.claims.jti}`,
+      }
+    : { keyId: decision.key.id, owner: decision.key.owner, scopes: decision.key.scopes };
+  const { token, fresh } = deps.tokens.get(caller, decision.agent.name, deps.authorize.now());
   if (!fresh) return token;
   return deps.audit
     .recordToken({
-      actor: decision.key.owner,
+      actor: caller.owner,
       action: "token.mint",
       target: `agent:${decision.agent.name}`,
       outcome: "success",
@@ -76,7 +82,7 @@ function upstreamToken(deps: GatewayDeps, ctx: RequestContext, decision: Allowed
     .then(
       () => token,
       (err) => {
-        deps.tokens.forgetKey(decision.key.id);
+        deps.tokens.forgetKey(caller.cacheKey ?? decision.key.id);
         throw err;
       },
     );
@@ -178,11 +184,11 @@ export function registerForwardAuthRoute(router: Router, deps: GatewayDeps): voi
     sendJson(
       ctx.res,
       200,
-      { ok: true, agent: decision.agent.name, subject: decision.key.owner },
+      { ok: true, agent: decision.agent.name, subject: decision.token?.claims.sub ?? decision.key.owner },
       {
         authorization: `Bearer ${token}`,
         ...allowedHeaders(decision, ctx.requestId),
-        "x-keyward-subject": decision.key.owner,
+        "x-keyward-subject": decision.token?.claims.sub ?? decision.key.owner,
       },
     );
   });

@@ -35,11 +35,21 @@ export function createUpstreamTokens(deps: {
   return {
     /** The token to send upstream, and whether it was signed just now (`fresh`) or reused. */
     get(
-      caller: { keyId: string; owner: string; scopes: readonly string[] },
+      caller: {
+        keyId: string;
+        owner: string;
+        scopes: readonly string[];
+        act?: unknown;
+        cacheKey?: string;
+        /** Epoch seconds the token must not outlive (the caller's own token's expiry). */
+        expCap?: number;
+      },
       agent: string,
       now: number,
     ): { token: string; fresh: MintedToken | undefined } {
-      let perAgent = byKey.get(caller.keyId);
+      // A token caller is cached by its jti: its scopes and act chain are its own, not its key's.
+      const cacheKey = caller.cacheKey ?? caller.keyId;
+      let perAgent = byKey.get(cacheKey);
       const hit = perAgent?.get(agent);
       if (hit && hit.reuseUntil > now) return { token: hit.token, fresh: undefined };
       const iat = Math.floor(now / 1000);
@@ -48,7 +58,7 @@ export function createUpstreamTokens(deps: {
         sub: caller.owner,
         aud: agent,
         client_id: caller.keyId,
-        exp: iat + deps.ttlS,
+        exp: caller.expCap === undefined ? iat + deps.ttlS : Math.min(iat + deps.ttlS, caller.expCap),
       };
       const token = deps.signer.sign({
         iss: deps.issuer(),
@@ -59,14 +69,15 @@ export function createUpstreamTokens(deps: {
         iat,
         exp: minted.exp,
         jti: minted.jti,
+        ...(caller.act !== undefined ? { act: caller.act } : {}),
       });
       deps.onMint?.(minted);
       if (!perAgent) {
         if (byKey.size >= 100_000) byKey.clear();
         perAgent = new Map();
-        byKey.set(caller.keyId, perAgent);
+        byKey.set(cacheKey, perAgent);
       }
-      perAgent.set(agent, { token, reuseUntil: now + reuseMs });
+      perAgent.set(agent, { token, reuseUntil: now + Math.min(reuseMs, Math.floor((minted.exp * 1000 - now) / 5)) });
       return { token, fresh: minted };
     },
     forgetKey(keyId: string): void {

@@ -2,6 +2,8 @@ import type { Clock } from "../clock.js";
 import type { QuotaPolicy } from "../keys/key-entry.js";
 import type { Logger } from "../ops/logger.js";
 import type { Db } from "../store/db.js";
+import { LimiterUnavailableError, type LimitsFallback } from "./rate-limiter.js";
+import type { SharedQuota } from "./redis-quota.js";
 
 const TOTAL = { start: 0, end: null } as const;
 // The current day and month, computed once per period rather than per request.
@@ -31,10 +33,28 @@ function computePeriod(period: "day" | "month", now: number): { start: number; e
 
 interface Counter {
   periodStart: number;
-  /** Used as of the last load or flush (what the store holds, plus what we flushed). */
+  /**
+   * Used as of the last load or flush (what the store holds, plus what we flushed); with a shared
+   * counter, the last count it reported (less what is pending here), so a local fallback starts
+   * from the global figure rather than from this replica's own.
+   */
   base: number;
-  /** Taken since the last flush: not yet in the store. */
+  /** Taken here since the last flush: not yet in the store. */
   pending: number;
+}
+
+export type QuotaResult = { ok: true } | { ok: false; retryAfterS: number | null };
+
+export interface UsageDeps {
+  db: Db;
+  clock: Clock;
+  logger: Logger;
+  flushIntervalMs?: number;
+  /**
+   * Quotas counted in a store every replica shares (Redis). Without it, quotas count in this
+   * process. `fallback` says what happens while the shared store cannot answer.
+   */
+  shared?: { quota: SharedQuota; fallback: LimitsFallback; onUnavailable: (err: LimiterUnavailableError) => void };
 }
 
 /**
@@ -42,28 +62,51 @@ interface Counter {
  * written in batches (every `flushIntervalMs` and on shutdown) as atomic increments, so no request
  * pays for a store write and a graceful shutdown loses nothing. A crash loses at most one interval
  * of counts (documented in docs/architecture.md).
+ *
+ * With a shared counter (Redis), the decision is the shared counter's (one atomic
+ * check-and-increment across all replicas) and each replica still writes what it admitted to the
+ * store as deltas, so the store keeps the durable total. A counter missing from Redis (first use,
+ * idle expiry, Redis restarted empty) is re-seeded from the store after this replica's own flush:
+ * the store lags by at most one flush interval of the other replicas' use, which is the most a
+ * lost Redis can re-grant.
  */
-export function createUsageTracker(deps: { db: Db; clock: Clock; logger: Logger; flushIntervalMs?: number }) {
-  const { db, clock, logger } = deps;
+export function createUsageTracker(deps: UsageDeps) {
+  const { db, clock, logger, shared } = deps;
   const counters = new Map<string, Counter>();
+  /** Deltas of a period that ended before they were flushed. */
+  const carried: Array<[string, number, number]> = [];
   const loading = new Map<string, Promise<void>>();
+  const seeding = new Map<string, Promise<number>>();
   const lastUsed = new Set<string>();
   let flushing: Promise<void> | undefined;
 
-  async function load(lineage: string, periodStart: number): Promise<void> {
+  /** Installs a counter; pending counts of the one it replaces (an older period) are kept for the flush. */
+  function replace(lineage: string, next: Counter): Counter {
+    const old = counters.get(lineage);
+    if (old && old.pending > 0) carried.push([lineage, old.periodStart, old.pending]);
+    counters.set(lineage, next);
+    return next;
+  }
+
+  async function readUsed(lineage: string, periodStart: number): Promise<number> {
     const row = (
       await db.query<{ used: number }>("SELECT used FROM quota_usage WHERE key_id = $1 AND period_start = $2", [
         lineage,
         periodStart,
       ])
     )[0];
+    return Number(row?.used ?? 0);
+  }
+
+  async function load(lineage: string, periodStart: number): Promise<void> {
+    const used = await readUsed(lineage, periodStart);
     const current = counters.get(lineage);
     if (current && current.periodStart === periodStart) return;
-    counters.set(lineage, { periodStart, base: Number(row?.used ?? 0), pending: 0 });
+    replace(lineage, { periodStart, base: used, pending: 0 });
   }
 
   async function flushOnce(): Promise<void> {
-    const batch: Array<[string, number, number]> = [];
+    const batch = carried.splice(0);
     for (const [lineage, c] of counters) {
       if (c.pending > 0) {
         batch.push([lineage, c.periodStart, c.pending]);
@@ -90,11 +133,14 @@ export function createUsageTracker(deps: { db: Db; clock: Clock; logger: Logger;
       );
     } catch (err) {
       // Put the deltas back so the next flush retries them: counts are never dropped.
-      for (const [lineage, start, delta] of batch) {
+      for (const entry of batch) {
+        const [lineage, start, delta] = entry;
         const c = counters.get(lineage);
         if (c && c.periodStart === start) {
           c.base -= delta;
           c.pending += delta;
+        } else {
+          carried.push(entry);
         }
       }
       for (const id of used) lastUsed.add(id);
@@ -112,34 +158,82 @@ export function createUsageTracker(deps: { db: Db; clock: Clock; logger: Logger;
   const timer = setInterval(() => void flush(), deps.flushIntervalMs ?? 1000);
   timer.unref();
 
-  return {
-    /** Undefined when the counter for the current period is in memory; else a promise to await once. */
-    ensureLoaded(lineage: string, policy: QuotaPolicy, now: number): Promise<void> | undefined {
-      const { start } = quotaPeriod(policy.period, now);
-      const c = counters.get(lineage);
-      if (c && c.periodStart === start) return undefined;
-      if (c && c.periodStart < start) {
-        // A new period: counts of the old one still pending are flushed under their own period.
-        void flush().then(() => counters.get(lineage)?.periodStart === c.periodStart && counters.delete(lineage));
-      }
-      let p = loading.get(lineage);
-      if (!p) {
-        p = load(lineage, start).finally(() => loading.delete(lineage));
-        loading.set(lineage, p);
-      }
-      return p;
-    },
+  /** Undefined when the counter for the current period is in memory; else a promise to await once. */
+  function ensureLoaded(lineage: string, policy: QuotaPolicy, now: number): Promise<void> | undefined {
+    const { start } = quotaPeriod(policy.period, now);
+    const c = counters.get(lineage);
+    if (c && c.periodStart === start) return undefined;
+    let p = loading.get(lineage);
+    if (!p) {
+      p = load(lineage, start).finally(() => loading.delete(lineage));
+      loading.set(lineage, p);
+    }
+    return p;
+  }
 
-    /** Takes one unit; call after ensureLoaded settled. */
-    take(lineage: string, policy: QuotaPolicy, now: number): { ok: true } | { ok: false; retryAfterS: number | null } {
-      const { start, end } = quotaPeriod(policy.period, now);
-      const c = counters.get(lineage);
-      if (!c || c.periodStart !== start) return { ok: false, retryAfterS: 1 };
-      if (c.base + c.pending >= policy.limit) {
-        return { ok: false, retryAfterS: end === null ? null : Math.max(1, Math.ceil((end - now) / 1000)) };
-      }
-      c.pending++;
-      return { ok: true };
+  function retryAfter(end: number | null, now: number): number | null {
+    return end === null ? null : Math.max(1, Math.ceil((end - now) / 1000));
+  }
+
+  /** Takes one unit from this process's counter; call after ensureLoaded settled. */
+  function take(lineage: string, policy: QuotaPolicy, now: number): QuotaResult {
+    const { start, end } = quotaPeriod(policy.period, now);
+    const c = counters.get(lineage);
+    if (!c || c.periodStart !== start) return { ok: false, retryAfterS: 1 };
+    if (c.base + c.pending >= policy.limit) return { ok: false, retryAfterS: retryAfter(end, now) };
+    c.pending++;
+    return { ok: true };
+  }
+
+  function localCheck(lineage: string, policy: QuotaPolicy, now: number): QuotaResult | Promise<QuotaResult> {
+    const loadingNow = ensureLoaded(lineage, policy, now);
+    if (loadingNow) return loadingNow.then(() => take(lineage, policy, now));
+    return take(lineage, policy, now);
+  }
+
+  /** The store's count once this replica's own pending counts are in it; one read per counter at a time. */
+  function seedFor(lineage: string, periodStart: number): Promise<number> {
+    const id = `${lineage}\u0000${periodStart}`;
+    let p = seeding.get(id);
+    if (!p) {
+      p = flush()
+        .then(() => readUsed(lineage, periodStart))
+        .finally(() => seeding.delete(id));
+      seeding.set(id, p);
+    }
+    return p;
+  }
+
+  async function sharedCheck(s: NonNullable<UsageDeps["shared"]>, lineage: string, policy: QuotaPolicy, now: number) {
+    const { start, end } = quotaPeriod(policy.period, now);
+    let r: Awaited<ReturnType<SharedQuota["take"]>>;
+    try {
+      r = await s.quota.take(lineage, start, policy.limit, undefined);
+      if (r.status === "unseeded") r = await s.quota.take(lineage, start, policy.limit, await seedFor(lineage, start));
+      if (r.status === "unseeded") throw new LimiterUnavailableError(new Error("quota counter not seeded"));
+    } catch (err) {
+      // Store failures (the seed read) are not the shared counter's: they propagate as they are.
+      if (!(err instanceof LimiterUnavailableError)) throw err;
+      s.onUnavailable(err);
+      if (s.fallback === "closed") throw err;
+      return localCheck(lineage, policy, now);
+    }
+    let c = counters.get(lineage);
+    if (!c || c.periodStart !== start) c = replace(lineage, { periodStart: start, base: 0, pending: 0 });
+    if (r.status === "allowed") c.pending++;
+    c.base = Math.max(c.base, r.used - c.pending);
+    return r.status === "allowed" ? { ok: true as const } : { ok: false as const, retryAfterS: retryAfter(end, now) };
+  }
+
+  return {
+    /**
+     * Takes one unit of the lineage's quota, or says why not. Synchronous when counting in memory
+     * with the counter loaded; a promise when it must be loaded or asked of the shared counter.
+     * Rejects with LimiterUnavailableError when the shared counter cannot answer and the
+     * fallback is `closed`; with store errors as they are.
+     */
+    check(lineage: string, policy: QuotaPolicy, now: number): QuotaResult | Promise<QuotaResult> {
+      return shared ? sharedCheck(shared, lineage, policy, now) : localCheck(lineage, policy, now);
     },
 
     touch(keyId: string): void {
@@ -157,7 +251,9 @@ export function createUsageTracker(deps: { db: Db; clock: Clock; logger: Logger;
     async close(): Promise<void> {
       clearInterval(timer);
       await flush();
-      if (lastUsed.size > 0 || [...counters.values()].some((c) => c.pending > 0)) await flushOnce();
+      if (lastUsed.size > 0 || carried.length > 0 || [...counters.values()].some((c) => c.pending > 0)) {
+        await flushOnce();
+      }
     },
   };
 }

@@ -65,6 +65,12 @@ export class KeyCache {
     return this.byHash.get(hash);
   }
 
+  /** A cached key by id (tokens name their key by id); undefined when not cached. */
+  getById(id: string): KeyEntry | undefined {
+    const hash = this.hashById.get(id);
+    return hash === undefined ? undefined : (this.byHash.get(hash) ?? undefined);
+  }
+
   set(hash: string, entry: KeyEntry | null): void {
     if (this.byHash.size >= this.max) this.evictOldest();
     this.byHash.set(hash, entry);

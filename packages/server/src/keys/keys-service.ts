@@ -230,6 +230,19 @@ export function createKeysService(deps: {
       return pending;
     },
 
+    /** Memory only: the key with this id, or undefined when not cached (then `loadById`). */
+    cachedById: (id: string): KeyEntry | undefined => cache.getById(id),
+
+    /** One store read by id; fills the cache. Used for the keys access tokens name. */
+    async loadById(id: string): Promise<KeyEntry | null> {
+      const generation = cache.generation;
+      const row = await store.get(id);
+      if (!row) return null;
+      const entry = toEntry(row);
+      if (cache.generation === generation) cache.set(row.hash, entry);
+      return entry;
+    },
+
     /** cached() then load() when needed, for callers off the hot path. */
     async lookup(secret: string): Promise<KeyEntry | null | "malformed"> {
       const hit = this.cached(secret);

@@ -82,6 +82,17 @@ export function createMetrics() {
       help: "Requests refused by a quota",
       registers: [registry],
     }),
+    limitsUnavailable: new Counter({
+      name: "keyward_limits_unavailable_total",
+      help: "Rate-limit and quota checks Redis could not answer, by check (rate, quota) and fallback (closed: refused, local: counted in this process)",
+      labelNames: ["check", "fallback"] as const,
+      registers: [registry],
+    }),
+    limitsRedisUp: new Gauge({
+      name: "keyward_limits_redis_up",
+      help: "1 while the Redis connection for rate limits and quotas is ready, 0 while it is not (stays 0 without Redis)",
+      registers: [registry],
+    }),
     cacheLookups: new HotCounter(
       registry,
       "keyward_key_cache_lookups_total",

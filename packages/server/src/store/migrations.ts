@@ -94,6 +94,98 @@ CREATE TABLE meta (
 );
 `,
   },
+  {
+    id: 2,
+    name: "tokens",
+    sql: `
+CREATE TABLE refresh_tokens (
+  id TEXT PRIMARY KEY,
+  hash TEXT NOT NULL UNIQUE,
+  family TEXT NOT NULL,
+  key_id TEXT NOT NULL,
+  subject TEXT NOT NULL,
+  scope TEXT NOT NULL,
+  audience TEXT,
+  created_at BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL,
+  used_at BIGINT,
+  revoked_at BIGINT
+);
+CREATE INDEX refresh_tokens_family ON refresh_tokens (family);
+CREATE INDEX refresh_tokens_key ON refresh_tokens (key_id);
+CREATE TABLE token_revocations (
+  jti TEXT PRIMARY KEY,
+  expires_at BIGINT NOT NULL,
+  revoked_at BIGINT NOT NULL
+);
+CREATE INDEX token_revocations_expiry ON token_revocations (expires_at);
+`,
+  },
+  {
+    id: 3,
+    name: "credentials",
+    // A deleted credential stays as a tombstone (deleted_at, no versions) so version numbers never
+    // repeat and `since` cursors can report it as removed; credential_clock is the one counter
+    // every credential and grant change takes, and locks (credentials/credentials-store.ts).
+    sql: `
+CREATE TABLE credential_clock (
+  id INTEGER PRIMARY KEY,
+  seq BIGINT NOT NULL
+);
+INSERT INTO credential_clock (id, seq) VALUES (1, 0);
+CREATE TABLE credentials (
+  name TEXT PRIMARY KEY,
+  type TEXT NOT NULL,
+  current_version INTEGER,
+  latest_version INTEGER NOT NULL,
+  egress TEXT,
+  provider TEXT,
+  provider_secret {{blob}},
+  config_seq BIGINT NOT NULL,
+  status TEXT NOT NULL,
+  status_message TEXT,
+  status_at BIGINT,
+  refresh_lease_until BIGINT,
+  change_seq BIGINT NOT NULL,
+  created_at BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL,
+  deleted_at BIGINT
+);
+CREATE TABLE credential_versions (
+  name TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  value_enc {{blob}} NOT NULL,
+  source TEXT NOT NULL,
+  rolled_back_from INTEGER,
+  expires_at BIGINT,
+  created_at BIGINT NOT NULL,
+  created_by TEXT NOT NULL,
+  PRIMARY KEY (name, version)
+);
+CREATE TABLE agent_grants (
+  agent TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  name TEXT NOT NULL,
+  mode TEXT NOT NULL,
+  change_seq BIGINT NOT NULL,
+  PRIMARY KEY (agent, kind, name)
+);
+CREATE INDEX agent_grants_by_name ON agent_grants (kind, name);
+`,
+  },
+  {
+    id: 4,
+    name: "cluster changes",
+    // The change log replicas reconcile from (cluster/changes-store.ts); unused on SQLite.
+    sql: `
+CREATE TABLE changes (
+  seq BIGINT PRIMARY KEY,
+  kind TEXT NOT NULL,
+  ref TEXT NOT NULL,
+  time BIGINT NOT NULL
+);
+`,
+  },
 ];
 
 function forEngine(sql: string, engine: Db["engine"]): string {

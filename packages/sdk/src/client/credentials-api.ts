@@ -1,0 +1,118 @@
+import { KeywardError } from "../errors.js";
+import type { ResolvedOptions } from "./options.js";
+
+/** A value as held in memory. Entries are replaced, never mutated, on a change. */
+export interface CredentialEntry {
+  readonly value: string;
+  readonly version: number;
+  /** Epoch ms; set for token providers (`oauth2_client_credentials`). */
+  readonly expiresAt: number | undefined;
+}
+
+/** `GET /v1/credentials` answered 200 (a full set without `since`, a delta with it). */
+export interface CredentialsPage {
+  credentials: Map<string, CredentialEntry>;
+  removed: string[];
+  cursor: string;
+  etag: string | undefined;
+}
+
+export interface CredentialsApi {
+  /** `undefined` means 304: nothing changed since `etag`. */
+  fetchCredentials(q: { since?: string | undefined; etag?: string | undefined }): Promise<CredentialsPage | undefined>;
+  /** Opens `GET /v1/credentials/events`; the caller reads (or cancels) the body. */
+  openEvents(lastEventId: string, signal: AbortSignal): Promise<Response>;
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+
+/** A request to the server failed before an answer: down, refused, reset, timed out. */
+export function unreachable(url: URL, cause: unknown): KeywardError {
+  const timedOut = cause instanceof Error && cause.name === "TimeoutError";
+  const why = timedOut ? "timed out" : cause instanceof Error ? cause.message : "request failed";
+  return new KeywardError("server_unreachable", `cannot reach Keyward at ${url.origin}: ${why}`, { cause });
+}
+
+/** True for failures that say nothing about this agent's rights: the server is down or unwell. */
+export function isOutage(err: unknown): boolean {
+  return err instanceof KeywardError && (err.code === "server_unreachable" || (err.status ?? 0) >= 500);
+}
+
+/** The §4 error body as a KeywardError; the server's message never holds a secret. */
+export async function httpError(res: Response): Promise<KeywardError> {
+  const body: unknown = await res.json().catch(() => undefined);
+  const e = isObject(body) && isObject(body.error) ? body.error : {};
+  const code = typeof e.code === "string" ? e.code : `http_${res.status}`;
+  const message = typeof e.message === "string" ? e.message : `Keyward answered HTTP ${res.status}`;
+  const requestId = typeof e.request_id === "string" ? e.request_id : (res.headers.get("x-request-id") ?? undefined);
+  return new KeywardError(code, message, { status: res.status, requestId });
+}
+
+function invalid(why: string): KeywardError {
+  return new KeywardError("invalid_response", `unexpected answer from GET /v1/credentials: ${why}`);
+}
+
+/** Checks the §6 shape field by field: a server that answers something else must not poison the cache. */
+export function parsePage(body: unknown, etag: string | undefined): CredentialsPage {
+  if (!isObject(body) || !isObject(body.credentials)) throw invalid("no credentials object");
+  const credentials = new Map<string, CredentialEntry>();
+  for (const [name, raw] of Object.entries(body.credentials)) {
+    if (!isObject(raw) || typeof raw.value !== "string" || !Number.isSafeInteger(raw.version)) {
+      throw invalid(`credential "${name}" has no string value or integer version`);
+    }
+    let expiresAt: number | undefined;
+    if (raw.expires_at !== undefined && raw.expires_at !== null) {
+      expiresAt = typeof raw.expires_at === "string" ? Date.parse(raw.expires_at) : Number.NaN;
+      if (Number.isNaN(expiresAt)) throw invalid(`credential "${name}" has an unreadable expires_at`);
+    }
+    credentials.set(name, { value: raw.value, version: raw.version as number, expiresAt });
+  }
+  const removed = body.removed ?? [];
+  if (!Array.isArray(removed) || !removed.every((n) => typeof n === "string")) throw invalid("removed is not a list");
+  if (typeof body.cursor !== "string" && typeof body.cursor !== "number") throw invalid("no cursor");
+  return { credentials, removed, cursor: String(body.cursor), etag };
+}
+
+export function createCredentialsApi(opts: ResolvedOptions, closed: AbortSignal): CredentialsApi {
+  const credentialsUrl = new URL("v1/credentials", opts.url);
+  const eventsUrl = new URL("v1/credentials/events", opts.url);
+
+  async function send(url: URL, headers: Record<string, string>, signal: AbortSignal): Promise<Response> {
+    const token = await opts.token();
+    try {
+      return await opts.fetch(url, { headers: { ...headers, authorization: `Bearer ${token}` }, signal });
+    } catch (err) {
+      if (closed.aborted) throw new KeywardError("closed", "the Keyward client is closed", { cause: err });
+      throw unreachable(opts.url, err);
+    }
+  }
+
+  return {
+    async fetchCredentials({ since, etag }) {
+      const url = new URL(credentialsUrl);
+      if (since !== undefined) url.searchParams.set("since", since);
+      const headers: Record<string, string> = { accept: "application/json" };
+      if (etag !== undefined) headers["if-none-match"] = etag;
+      const signal = AbortSignal.any([closed, AbortSignal.timeout(opts.requestTimeoutMs)]);
+      const res = await send(url, headers, signal);
+      if (res.status === 304) {
+        await res.body?.cancel();
+        return undefined;
+      }
+      if (!res.ok) throw await httpError(res);
+      let body: unknown;
+      try {
+        body = await res.json();
+      } catch (err) {
+        throw closed.aborted || signal.aborted ? unreachable(opts.url, err) : invalid("not JSON");
+      }
+      return parsePage(body, res.headers.get("etag") ?? undefined);
+    },
+
+    openEvents(lastEventId, signal) {
+      const headers: Record<string, string> = { accept: "text/event-stream", "cache-control": "no-cache" };
+      if (lastEventId !== "") headers["last-event-id"] = lastEventId;
+      return send(eventsUrl, headers, signal);
+    },
+  };
+}

@@ -1,0 +1,140 @@
+/**
+ * Time as the client sees it. The default is the wall clock with unref'd timers (no background
+ * timer keeps a process alive); tests pass a manual clock so nothing really sleeps.
+ */
+export interface Clock {
+  /** Epoch milliseconds. */
+  now(): number;
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+export type FetchLike = (input: string | URL, init?: RequestInit) => Promise<Response>;
+
+/** Options of {@link Keyward.connect}. Only `url` and `token` are required. */
+export interface ConnectOptions {
+  /** Keyward's base URL, e.g. `https://keyward.internal:8080` (a path prefix is kept). */
+  url: string | URL;
+  /**
+   * The agent's own key (`kwk_…`) or an access token whose `sub` is the agent. A function is
+   * called before each request, so a short-lived access token can be renewed by the caller.
+   */
+  token: string | (() => string | Promise<string>);
+  /**
+   * How long the last good values are served while Keyward is unreachable, in ms after the last
+   * successful contact (a response or a heartbeat). Then `get` throws `StaleCredentialError`.
+   * Default 24 h.
+   */
+  maxStale?: number;
+  /** The fetch implementation (default: the global `fetch`). */
+  fetch?: FetchLike;
+  /**
+   * An encrypted copy of the values on disk, so the agent can start while Keyward is down. Off by
+   * default. Requires `cacheKey`. See the README for the trade-off.
+   */
+  cacheFile?: string;
+  /** 32 bytes (or their base64), e.g. from an environment variable; AES-256-GCM key of `cacheFile`. */
+  cacheKey?: Uint8Array | string;
+  /** Polling period while the event stream is not connected. Default 15 s. */
+  pollIntervalMs?: number;
+  /** A stream silent for this long (no event, no heartbeat) is treated as dead. Default 45 s. */
+  heartbeatTimeoutMs?: number;
+  /** First retry delay after a failure; doubles per failure, with full jitter. Default 500 ms. */
+  backoffBaseMs?: number;
+  /** Upper bound of the retry delay. Default 30 s. */
+  backoffCapMs?: number;
+  /** Time limit of one request (not of the event stream). Default 10 s. */
+  requestTimeoutMs?: number;
+  /** Aborting it cancels `connect` and later closes the client. */
+  signal?: AbortSignal;
+  /** For tests: the clock and timers. */
+  clock?: Clock;
+  /** For tests: a uniform random number in [0, 1) (the backoff jitter). */
+  random?: () => number;
+}
+
+export interface ResolvedOptions {
+  url: URL;
+  token: () => string | Promise<string>;
+  maxStale: number;
+  fetch: FetchLike;
+  cache: { file: string; key: Buffer } | undefined;
+  pollIntervalMs: number;
+  heartbeatTimeoutMs: number;
+  backoffBaseMs: number;
+  backoffCapMs: number;
+  requestTimeoutMs: number;
+  signal: AbortSignal | undefined;
+  clock: Clock;
+  random: () => number;
+}
+
+export const realClock: Clock = {
+  now: () => Date.now(),
+  setTimeout(fn, ms) {
+    const handle = setTimeout(fn, ms);
+    handle.unref();
+    return handle;
+  },
+  clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+};
+
+const HOUR = 3_600_000;
+
+function positive(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !Number.isFinite(value) || value <= 0) {
+    throw new TypeError(`Keyward.connect: ${name} must be a positive number of milliseconds`);
+  }
+  return value;
+}
+
+function cacheKeyBytes(key: Uint8Array | string): Buffer {
+  const bytes = typeof key === "string" ? Buffer.from(key, "base64") : Buffer.from(key);
+  if (bytes.length !== 32) throw new TypeError("Keyward.connect: cacheKey must be 32 bytes (or their base64)");
+  return bytes;
+}
+
+/** Validates the options once, so a typo fails at start with the setting's name. */
+export function resolveOptions(o: ConnectOptions): ResolvedOptions {
+  if (o === null || typeof o !== "object") throw new TypeError("Keyward.connect: options are required");
+  let url: URL;
+  try {
+    url = new URL(String(o.url));
+  } catch {
+    throw new TypeError("Keyward.connect: url must be an absolute http(s) URL");
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new TypeError("Keyward.connect: url must be an absolute http(s) URL");
+  }
+  // Relative request paths resolve under the base, so a path prefix (a reverse proxy) is kept.
+  if (!url.pathname.endsWith("/")) url.pathname += "/";
+  url.search = "";
+  url.hash = "";
+
+  const { token } = o;
+  if (!(typeof token === "function" || (typeof token === "string" && token.length > 0))) {
+    throw new TypeError("Keyward.connect: token must be a non-empty string or a function");
+  }
+  if ((o.cacheFile === undefined) !== (o.cacheKey === undefined)) {
+    throw new TypeError("Keyward.connect: cacheFile and cacheKey go together");
+  }
+  const fetchImpl = o.fetch ?? globalThis.fetch;
+  if (typeof fetchImpl !== "function") throw new TypeError("Keyward.connect: no fetch available");
+
+  return {
+    url,
+    token: typeof token === "function" ? token : () => token,
+    maxStale: positive("maxStale", o.maxStale, 24 * HOUR),
+    fetch: fetchImpl,
+    cache: o.cacheFile === undefined ? undefined : { file: o.cacheFile, key: cacheKeyBytes(o.cacheKey!) },
+    pollIntervalMs: positive("pollIntervalMs", o.pollIntervalMs, 15_000),
+    heartbeatTimeoutMs: positive("heartbeatTimeoutMs", o.heartbeatTimeoutMs, 45_000),
+    backoffBaseMs: positive("backoffBaseMs", o.backoffBaseMs, 500),
+    backoffCapMs: positive("backoffCapMs", o.backoffCapMs, 30_000),
+    requestTimeoutMs: positive("requestTimeoutMs", o.requestTimeoutMs, 10_000),
+    signal: o.signal,
+    clock: o.clock ?? realClock,
+    random: o.random ?? Math.random,
+  };
+}

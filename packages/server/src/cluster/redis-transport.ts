@@ -1,0 +1,76 @@
+import { Redis } from "ioredis";
+import type { Logger } from "../ops/logger.js";
+import { type ChangeTransport, describeError } from "./change-message.js";
+
+/** Reconnect after 50 ms, doubling up to 2 s, forever: Redis coming back must be noticed quickly. */
+const retryStrategy = (times: number) => Math.min(50 * 2 ** Math.min(times, 6), 2000);
+
+/**
+ * Redis pub/sub. Two connections: a subscribed connection can run nothing else. Publishing never
+ * queues: with Redis away an admin change must not wait for it, so a publish fails at once (or
+ * after `commandTimeout` on a hung server) and the change travels by reconciliation instead.
+ */
+export function createRedisTransport(url: string, channel: string, logger: Logger): ChangeTransport {
+  const log = logger.child({ component: "cluster", transport: "redis" });
+  const pub = new Redis(url, {
+    lazyConnect: true,
+    retryStrategy,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    commandTimeout: 1000,
+    connectionName: "keyward-changes-pub",
+  });
+  // We subscribe ourselves on every "ready": ioredis's own resubscription gives no signal of when
+  // it has taken effect, and reconciliation must run after it has (or it could miss a message).
+  const sub = new Redis(url, {
+    lazyConnect: true,
+    retryStrategy,
+    autoResubscribe: false,
+    maxRetriesPerRequest: null,
+    connectionName: "keyward-changes-sub",
+  });
+  let down = false;
+  let closed = false;
+
+  // Without "error" listeners ioredis reports every failed reconnect on stderr; we log the first.
+  const onError = (err: unknown) => {
+    if (closed || down) return;
+    down = true;
+    log.warn(
+      { err: describeError(err) },
+      "redis unreachable: changes from other replicas arrive by reconciliation until it is back",
+    );
+  };
+  pub.on("error", onError);
+  sub.on("error", onError);
+
+  return {
+    name: "redis",
+    async send(payload) {
+      await pub.publish(channel, payload);
+    },
+    start(onMessage, onSubscribed) {
+      sub.on("message", (ch: string, payload: string) => {
+        if (ch === channel) onMessage(payload);
+      });
+      sub.on("ready", () => {
+        sub.subscribe(channel).then(
+          () => {
+            if (down) log.info("redis reachable again");
+            down = false;
+            onSubscribed();
+          },
+          (err: unknown) => onError(err),
+        );
+      });
+      // Failures are retried by retryStrategy and reported through "error".
+      sub.connect().catch(() => {});
+      pub.connect().catch(() => {});
+    },
+    async close() {
+      closed = true;
+      sub.disconnect();
+      pub.disconnect();
+    },
+  };
+}

@@ -1,0 +1,162 @@
+import { randomUUID } from "node:crypto";
+import type { SigningKeys } from "../crypto/signing-keys.js";
+import type { AccessClaims, AccessTokenCheck, ActLink as ActClaim } from "./caller-auth.js";
+
+export type { ActLink as ActClaim } from "./caller-auth.js";
+
+export interface MintInput {
+  sub: string;
+  aud: string;
+  scopes: readonly string[];
+  clientId: string;
+  /** Absolute expiry, epoch seconds. */
+  exp: number;
+  act?: ActClaim | undefined;
+}
+
+/** A verified token as the gateway keeps it: parsed once, then read from memory. */
+export interface CheckedToken {
+  claims: AccessClaims;
+  scopes: readonly string[];
+  scopeSet: ReadonlySet<string>;
+  audiences: readonly string[];
+  /** Every key the token's authority rests on: its client and each actor in the chain. */
+  keyIds: readonly string[];
+  expMs: number;
+}
+
+export type TokenCheckResult =
+  | { ok: true; token: CheckedToken }
+  | { ok: false; code: "invalid_token" | "token_expired"; message: string };
+
+const MAX_CACHED = 100_000;
+
+/**
+ * Keyward's access tokens (RFC 9068 JWTs, `typ: at+jwt`, ES256): minting, and checking with a
+ * cache so a token is verified once and then costs a map lookup, like an API key.
+ * Keyward's own tokens get no clock leeway (SPEC §4).
+ */
+export function createAccessTokens(deps: {
+  signer: Pick<SigningKeys, "sign" | "verify">;
+  issuer: () => string;
+  now: () => number;
+  isRevoked: (jti: string) => boolean;
+  /** A token signed by a key we do not hold: another replica may have rotated. */
+  onUnknownKid?: () => void;
+}) {
+  const cache = new Map<string, CheckedToken>();
+
+  function verifyUncached(token: string): TokenCheckResult {
+    const verified = deps.signer.verify(token, { typ: "at+jwt" });
+    if (!verified.ok) {
+      if (verified.reason === "unknown kid") deps.onUnknownKid?.();
+      return invalid("the access token is not valid");
+    }
+    const claims = verified.value.payload;
+    const { iss, sub, aud, exp, iat, jti, client_id, scope } = claims;
+    if (iss !== deps.issuer()) return invalid("the access token was not issued by this Keyward");
+    if (typeof sub !== "string" || typeof jti !== "string" || typeof client_id !== "string") {
+      return invalid("the access token lacks required claims");
+    }
+    if (typeof exp !== "number" || typeof iat !== "number" || typeof scope !== "string") {
+      return invalid("the access token lacks required claims");
+    }
+    const audiences = typeof aud === "string" ? [aud] : Array.isArray(aud) ? aud : undefined;
+    if (!audiences || audiences.length === 0 || audiences.some((a) => typeof a !== "string")) {
+      return invalid("the access token has no valid audience");
+    }
+    if (claims.nbf !== undefined && (typeof claims.nbf !== "number" || claims.nbf * 1000 > deps.now())) {
+      return invalid("the access token is not valid yet");
+    }
+    const keyIds = [client_id];
+    for (let act = claims.act as ActClaim | undefined; act !== undefined; act = act.act) {
+      if (typeof act !== "object" || act === null || typeof act.sub !== "string") {
+        return invalid("the access token has a malformed act claim");
+      }
+      if (act.client_id !== undefined) keyIds.push(act.client_id);
+    }
+    return {
+      ok: true,
+      token: {
+        claims: claims as AccessClaims,
+        scopes: scope.split(" ").filter(Boolean),
+        scopeSet: new Set(scope.split(" ").filter(Boolean)),
+        audiences: audiences as string[],
+        keyIds,
+        expMs: exp * 1000,
+      },
+    };
+  }
+
+  function check(token: string): TokenCheckResult {
+    let checked = cache.get(token);
+    if (checked === undefined) {
+      const result = verifyUncached(token);
+      if (!result.ok) return result;
+      checked = result.token;
+      if (checked.expMs > deps.now()) {
+        if (cache.size >= MAX_CACHED) evictTenth(cache);
+        cache.set(token, checked);
+      }
+    }
+    if (checked.expMs <= deps.now()) {
+      cache.delete(token);
+      return { ok: false, code: "token_expired", message: "the access token has expired" };
+    }
+    if (deps.isRevoked(checked.claims.jti)) return invalid("the access token has been revoked");
+    return { ok: true, token: checked };
+  }
+
+  return {
+    mint(input: MintInput): { token: string; claims: AccessClaims } {
+      const claims: AccessClaims = {
+        iss: deps.issuer(),
+        sub: input.sub,
+        aud: input.aud,
+        exp: input.exp,
+        iat: Math.floor(deps.now() / 1000),
+        jti: randomUUID(),
+        client_id: input.clientId,
+        scope: input.scopes.join(" "),
+        ...(input.act ? { act: input.act } : {}),
+      };
+      return { token: deps.signer.sign(claims, "at+jwt"), claims };
+    },
+
+    check,
+
+    /** The same check in the shape API endpoints take (`createCallerAuth`'s `checkToken`). */
+    asCallerCheck(): AccessTokenCheck {
+      return (token) => {
+        const r = check(token);
+        return r.ok ? { ok: true, claims: r.token.claims } : r;
+      };
+    },
+
+    /** Drops every cached verification (e.g. after a signing key was removed). */
+    clear(): void {
+      cache.clear();
+    },
+  };
+}
+
+function invalid(message: string): TokenCheckResult {
+  return { ok: false, code: "invalid_token", message };
+}
+
+function evictTenth(map: Map<string, unknown>): void {
+  let n = Math.ceil(map.size / 10);
+  for (const k of map.keys()) {
+    if (n-- <= 0) break;
+    map.delete(k);
+  }
+}
+
+export type AccessTokens = ReturnType<typeof createAccessTokens>;
+
+/** The `act` chain's depth: 0 for a token nobody acted on. */
+export function actDepth(act: ActClaim | undefined): number {
+  let depth = 0;
+  for (let a = act; a !== undefined; a = a.act) depth++;
+  return depth;
+}

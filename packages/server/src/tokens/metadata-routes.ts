@@ -1,0 +1,31 @@
+import { sendJson } from "../http/respond.js";
+import type { Router } from "../http/router.js";
+import { GRANT_CLIENT_CREDENTIALS, GRANT_REFRESH_TOKEN, GRANT_TOKEN_EXCHANGE } from "./token-routes.js";
+
+/** RFC 8414 authorization server metadata, served at both well-known paths (SPEC §5). */
+export function authorizationServerMetadata(issuer: string): Record<string, unknown> {
+  const base = issuer.replace(/\/+$/, "");
+  const authMethods = ["client_secret_basic", "client_secret_post"];
+  return {
+    issuer,
+    token_endpoint: `${base}/oauth/token`,
+    jwks_uri: `${base}/.well-known/jwks.json`,
+    introspection_endpoint: `${base}/oauth/introspect`,
+    revocation_endpoint: `${base}/oauth/revoke`,
+    grant_types_supported: [GRANT_CLIENT_CREDENTIALS, GRANT_REFRESH_TOKEN, GRANT_TOKEN_EXCHANGE],
+    // There is no authorization endpoint: no browser flows, so no response types.
+    response_types_supported: [],
+    token_endpoint_auth_methods_supported: authMethods,
+    introspection_endpoint_auth_methods_supported: [...authMethods, "bearer"],
+    revocation_endpoint_auth_methods_supported: [...authMethods, "none"],
+    access_token_signing_alg_values_supported: ["ES256"],
+  };
+}
+
+export function registerMetadataRoutes(router: Router, deps: { issuer: () => string }): void {
+  for (const path of ["/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"]) {
+    router.get(path, (ctx) =>
+      sendJson(ctx.res, 200, authorizationServerMetadata(deps.issuer()), { "cache-control": "public, max-age=300" }),
+    );
+  }
+}

@@ -1,0 +1,166 @@
+import type { AuditSink } from "../audit/audit-sink.js";
+import type { KeyEntry } from "../keys/key-entry.js";
+import type { AccessTokens, ActClaim, CheckedToken } from "./access-tokens.js";
+import { actDepth } from "./access-tokens.js";
+import { OAuthError } from "./oauth-errors.js";
+import { covers, firstUncovered } from "./scopes.js";
+import {
+  ACCESS_TOKEN_TYPE,
+  type RequestMeta,
+  type TokenResponse,
+  type TokensService,
+  unusable,
+} from "./tokens-service.js";
+
+export interface ExchangeRequest {
+  subjectToken: string;
+  subjectTokenType: string;
+  actorToken?: string | undefined;
+  actorTokenType?: string | undefined;
+  audience: string;
+  scopes?: string[] | undefined;
+}
+
+export interface ExchangeDeps {
+  now: () => number;
+  audit: AuditSink;
+  access: AccessTokens;
+  tokens: TokensService;
+  lookupKey: (secret: string) => Promise<KeyEntry | null | "malformed">;
+  agentExists: (name: string) => Promise<boolean>;
+  /** The calling agent's `may_call` grant (SPEC §3 grants). */
+  mayCall: (from: string, to: string) => Promise<boolean>;
+  maxLifetimeS: number;
+  maxActDepth: number;
+  onIssue?: () => void;
+}
+
+interface Actor {
+  agent: string;
+  keyId: string;
+  /** The actor token's expiry (ms), when the actor presented a token rather than its key. */
+  expMs: number | undefined;
+}
+
+/**
+ * RFC 8693 token exchange (SPEC §5): agent W, holding a token for caller C, gets a token for
+ * agent D — only if W may call D, D is in C's scopes and the scope asked for is C's or less. The
+ * result carries C as `sub`, W in `act` (nested for longer chains), and never outlives the
+ * subject token. A user's token may be exchanged for an agent audience with no actor (SPEC §8).
+ */
+export function createTokenExchange(deps: ExchangeDeps) {
+  async function actorOf(req: ExchangeRequest, client: KeyEntry | undefined): Promise<Actor | undefined> {
+    if (req.actorToken === undefined) {
+      if (req.actorTokenType !== undefined)
+        throw new OAuthError("invalid_request", "actor_token_type without actor_token");
+      return client ? agentActor(client, undefined) : undefined;
+    }
+    if (req.actorTokenType !== ACCESS_TOKEN_TYPE) {
+      throw new OAuthError("invalid_request", `actor_token_type: must be ${ACCESS_TOKEN_TYPE}`);
+    }
+    if (req.actorToken.startsWith("kwk_")) {
+      const key = await deps.lookupKey(req.actorToken);
+      const why = unusable(key, deps.now());
+      if (why || key === null || key === "malformed") throw new OAuthError("invalid_grant", `actor_token: ${why}`);
+      if (client && client.id !== key.id)
+        throw new OAuthError("invalid_grant", "actor_token does not match the client");
+      return agentActor(key, undefined);
+    }
+    const checked = deps.access.check(req.actorToken);
+    if (!checked.ok) throw new OAuthError("invalid_grant", "actor_token is not a valid access token");
+    if (!(await deps.tokens.keysLive(checked.token.keyIds))) {
+      throw new OAuthError("invalid_grant", "actor_token has been revoked");
+    }
+    const { sub, client_id } = checked.token.claims;
+    if (!sub.startsWith("agent:")) throw new OAuthError("invalid_grant", "actor_token must belong to an agent");
+    return { agent: sub.slice("agent:".length), keyId: client_id, expMs: checked.token.expMs };
+  }
+
+  function agentActor(key: KeyEntry, expMs: number | undefined): Actor {
+    if (!key.owner.startsWith("agent:")) throw new OAuthError("invalid_grant", "the actor must be an agent's key");
+    return { agent: key.owner.slice("agent:".length), keyId: key.id, expMs };
+  }
+
+  async function subjectOf(req: ExchangeRequest): Promise<CheckedToken> {
+    if (req.subjectTokenType !== ACCESS_TOKEN_TYPE) {
+      throw new OAuthError("invalid_request", `subject_token_type: must be ${ACCESS_TOKEN_TYPE}`);
+    }
+    const checked = deps.access.check(req.subjectToken);
+    if (!checked.ok) throw new OAuthError("invalid_grant", "subject_token is not a valid access token");
+    if (!(await deps.tokens.keysLive(checked.token.keyIds))) {
+      throw new OAuthError("invalid_grant", "subject_token has been revoked");
+    }
+    return checked.token;
+  }
+
+  return async function exchange(
+    req: ExchangeRequest,
+    client: KeyEntry | undefined,
+    meta: RequestMeta,
+  ): Promise<TokenResponse> {
+    const subject = await subjectOf(req);
+    const actor = await actorOf(req, client);
+    const { claims } = subject;
+    const target = req.audience;
+
+    let act: ActClaim | undefined;
+    if (actor) {
+      if (!subject.audiences.includes(actor.agent)) {
+        throw new OAuthError("invalid_grant", `subject_token was not issued to agent ${actor.agent}`);
+      }
+      if (!(await deps.mayCall(actor.agent, target))) {
+        throw new OAuthError("invalid_target", `agent ${actor.agent} may not call ${target}`);
+      }
+      const previous = claims.act as ActClaim | undefined;
+      if (actDepth(previous) + 1 > deps.maxActDepth) {
+        throw new OAuthError("invalid_request", `the delegation chain would be longer than ${deps.maxActDepth}`);
+      }
+      act = { sub: `agent:${actor.agent}`, client_id: actor.keyId, ...(previous ? { act: previous } : {}) };
+    } else if (!claims.sub.startsWith("user:")) {
+      throw new OAuthError("invalid_request", "actor_token: required (the calling agent's key)");
+    }
+    if (!covers(subject.scopeSet, `agent:${target}`)) {
+      throw new OAuthError("invalid_target", `the subject's scopes do not include agent:${target}`);
+    }
+    if (!(await deps.agentExists(target))) throw new OAuthError("invalid_target", `no agent named ${target}`);
+    const scopes = req.scopes ?? [...subject.scopeSet];
+    const missing = firstUncovered(subject.scopeSet, scopes);
+    if (missing !== undefined)
+      throw new OAuthError("invalid_scope", `the subject token does not hold scope ${missing}`);
+
+    const nowMs = deps.now();
+    let expMs = Math.min(subject.expMs, nowMs + deps.maxLifetimeS * 1000);
+    if (actor?.expMs !== undefined) expMs = Math.min(expMs, actor.expMs);
+    const exp = Math.floor(expMs / 1000);
+    const expiresIn = exp - Math.floor(nowMs / 1000);
+    if (expiresIn <= 0) throw new OAuthError("invalid_grant", "subject_token expires too soon");
+
+    const { token, claims: minted } = deps.access.mint({
+      sub: claims.sub,
+      aud: target,
+      scopes,
+      clientId: claims.client_id,
+      exp,
+      act,
+    });
+    await deps.audit.recordToken({
+      actor: actor ? `agent:${actor.agent}` : claims.sub,
+      action: "token.exchange",
+      target: `agent:${target}`,
+      outcome: "success",
+      ip: meta.ip,
+      requestId: meta.requestId,
+      details: { sub: claims.sub, jti: minted.jti, subject_jti: claims.jti, depth: actDepth(act), exp },
+    });
+    deps.onIssue?.();
+    return {
+      access_token: token,
+      issued_token_type: ACCESS_TOKEN_TYPE,
+      token_type: "Bearer",
+      expires_in: expiresIn,
+      scope: minted.scope,
+    };
+  };
+}
+
+export type TokenExchange = ReturnType<typeof createTokenExchange>;

@@ -1,0 +1,185 @@
+import { z } from "zod";
+import { KeywardError } from "../errors.js";
+import { readJson } from "../http/body.js";
+import type { RequestContext, Router } from "../http/router.js";
+import type { KeyEntry } from "../keys/key-entry.js";
+import { presentedClient } from "./client-auth.js";
+import { OAuthError, sendOAuthError, sendOAuthJson } from "./oauth-errors.js";
+import { parseScope, readOAuthParams, required } from "./oauth-form.js";
+import type { TokenExchange } from "./token-exchange.js";
+import { ACCESS_TOKEN_TYPE, type RequestMeta, type TokensService } from "./tokens-service.js";
+
+export const GRANT_CLIENT_CREDENTIALS = "client_credentials";
+export const GRANT_REFRESH_TOKEN = "refresh_token";
+export const GRANT_TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange";
+
+export interface TokenRoutesDeps {
+  tokens: TokensService;
+  exchange: TokenExchange;
+  lookupKey: (secret: string) => Promise<KeyEntry | null | "malformed">;
+  clientIp: (ctx: RequestContext) => string;
+}
+
+const dify = z.strictObject({
+  api_key: z.string().min(1).max(512),
+  duration_secs: z
+    .number()
+    .int()
+    .min(1)
+    .max(10 * 365 * 86_400)
+    .optional(),
+  scope: z.string().max(8192).optional(),
+  audience: z.string().min(1).max(63).optional(),
+});
+
+/**
+ * Runs an OAuth handler, answering RFC 6749 errors in their own body. Infrastructure failures
+ * (store or audit down) keep the SPEC §4 body and status.
+ */
+function oauth(handler: (ctx: RequestContext, basicTried: { value: boolean }) => Promise<void>) {
+  return async (ctx: RequestContext) => {
+    const basicTried = { value: /^Basic\b/i.test(ctx.req.headers.authorization ?? "") };
+    try {
+      await handler(ctx, basicTried);
+    } catch (err) {
+      if (
+        err instanceof KeywardError &&
+        ["payload_too_large", "unsupported_media_type", "invalid_request"].includes(err.code)
+      ) {
+        sendOAuthJson(ctx.res, err.code === "payload_too_large" ? 413 : 400, {
+          error: "invalid_request",
+          error_description: err.message,
+        });
+        return;
+      }
+      if (!(err instanceof OAuthError)) throw err;
+      sendOAuthError(ctx.res, err, basicTried.value);
+    }
+  };
+}
+
+/** `POST /v1/auth/token`, `/oauth/token`, `/oauth/introspect`, `/oauth/revoke` (SPEC §5). */
+export function registerTokenRoutes(router: Router, deps: TokenRoutesDeps): void {
+  const meta = (ctx: RequestContext): RequestMeta => ({ ip: deps.clientIp(ctx), requestId: ctx.requestId });
+
+  async function authenticatedClient(ctx: RequestContext, params: Map<string, string>): Promise<KeyEntry | undefined> {
+    const client = presentedClient(ctx.req.headers, params);
+    return client ? deps.tokens.clientKey(client) : undefined;
+  }
+
+  router.post(
+    "/v1/auth/token",
+    oauth(async (ctx) => {
+      const body = await readJson(ctx.req, dify);
+      const key = await deps.tokens.grantKey(body.api_key);
+      const scopes = parseScope(body.scope);
+      const response = await deps.tokens.issueForKey(
+        key,
+        {
+          grant: "api_key",
+          ...(body.duration_secs !== undefined ? { lifetimeS: body.duration_secs } : {}),
+          ...(scopes ? { scopes } : {}),
+          ...(body.audience ? { audience: body.audience } : {}),
+        },
+        meta(ctx),
+        true,
+      );
+      sendOAuthJson(ctx.res, 200, response);
+    }),
+  );
+
+  router.post(
+    "/oauth/token",
+    oauth(async (ctx) => {
+      const params = await readOAuthParams(ctx.req);
+      const grant = required(params, "grant_type");
+      const scopes = parseScope(params.get("scope"));
+      if (grant === GRANT_CLIENT_CREDENTIALS) {
+        const client = await authenticatedClient(ctx, params);
+        if (!client) throw new OAuthError("invalid_client", "client authentication is required");
+        const audience = params.get("audience");
+        const response = await deps.tokens.issueForKey(
+          client,
+          { grant, ...(scopes ? { scopes } : {}), ...(audience ? { audience } : {}) },
+          meta(ctx),
+          false,
+        );
+        sendOAuthJson(ctx.res, 200, response);
+        return;
+      }
+      if (grant === GRANT_REFRESH_TOKEN) {
+        const client = await authenticatedClient(ctx, params);
+        const response = await deps.tokens.refresh(
+          required(params, "refresh_token"),
+          client,
+          scopes ? { scopes } : {},
+          meta(ctx),
+        );
+        sendOAuthJson(ctx.res, 200, response);
+        return;
+      }
+      if (grant === GRANT_TOKEN_EXCHANGE) {
+        const requested = params.get("requested_token_type");
+        if (requested !== undefined && requested !== ACCESS_TOKEN_TYPE) {
+          throw new OAuthError("invalid_request", `requested_token_type: only ${ACCESS_TOKEN_TYPE} is issued`);
+        }
+        const client = await authenticatedClient(ctx, params);
+        const response = await deps.exchange(
+          {
+            subjectToken: required(params, "subject_token"),
+            subjectTokenType: required(params, "subject_token_type"),
+            actorToken: params.get("actor_token"),
+            actorTokenType: params.get("actor_token_type"),
+            audience: required(params, "audience"),
+            scopes,
+          },
+          client,
+          meta(ctx),
+        );
+        sendOAuthJson(ctx.res, 200, response);
+        return;
+      }
+      throw new OAuthError("unsupported_grant_type", "grant_type is not supported");
+    }),
+  );
+
+  router.post(
+    "/oauth/introspect",
+    oauth(async (ctx, basicTried) => {
+      const params = await readOAuthParams(ctx.req);
+      let caller = await authenticatedClient(ctx, params);
+      if (!caller) {
+        const bearer = /^Bearer[ \t]+(kwk_\S+)[ \t]*$/i.exec(ctx.req.headers.authorization ?? "")?.[1];
+        if (bearer !== undefined) {
+          basicTried.value = false;
+          const key = await deps.lookupKey(bearer);
+          caller =
+            key === null || key === "malformed"
+              ? undefined
+              : await deps.tokens.clientKey({ id: key.id, secret: bearer });
+          if (!caller) throw new OAuthError("invalid_client", "client authentication failed");
+        }
+      }
+      if (!caller) throw new OAuthError("invalid_client", "introspection requires an agent's key");
+      if (!caller.owner.startsWith("agent:"))
+        throw new OAuthError("invalid_client", "introspection requires an agent's key");
+      const result = await deps.tokens.introspect(required(params, "token"), caller);
+      sendOAuthJson(ctx.res, 200, result);
+    }),
+  );
+
+  router.post(
+    "/oauth/revoke",
+    oauth(async (ctx) => {
+      const params = await readOAuthParams(ctx.req);
+      const client = await authenticatedClient(ctx, params);
+      const hint = params.get("token_type_hint");
+      if (hint !== undefined && hint !== "access_token" && hint !== "refresh_token") {
+        throw new OAuthError("unsupported_token_type", "token_type_hint must be access_token or refresh_token");
+      }
+      await deps.tokens.revoke(required(params, "token"), client, meta(ctx));
+      ctx.res.writeHead(200, { "cache-control": "no-store", "content-length": 0 });
+      ctx.res.end();
+    }),
+  );
+}
