@@ -40,6 +40,7 @@ const LABELS = {
   bareUndici: "bare proxy, undici client",
   nginx: "nginx proxy_pass",
   gateway: "Keyward gateway (full checks)",
+  gatewayJwt: "Keyward gateway, access token",
 };
 
 const log = (msg) => process.stderr.write(`bench: ${msg}\n`);
@@ -74,6 +75,7 @@ async function startServers() {
   const kw = await startKeyward(ROOT, { cpuProfDir: CPU_PROF });
   const upstreamUrl = `http://127.0.0.1:${upstreamPort}`;
   const secret = await setUpGateway(kw, upstreamUrl);
+  const accessToken = await accessTokenFor(kw, secret);
   // `pid`: the process whose CPU time is charged to the scenario (the proxy, or the upstream alone).
   const scenarios = [
     { id: "upstream", url: `${upstreamUrl}/hello`, pid: up.child.pid },
@@ -86,6 +88,12 @@ async function startServers() {
       headers: { authorization: `Bearer ${secret}` },
       pid: kw.pid,
     },
+    {
+      id: "gatewayJwt",
+      url: `${kw.url}/agents/bench/hello`,
+      headers: { authorization: `Bearer ${accessToken}` },
+      pid: kw.pid,
+    },
   ];
   // Each path must really answer 200 with the agent's body before it is timed.
   for (const s of scenarios) {
@@ -96,6 +104,18 @@ async function startServers() {
     }
   }
   return { kw, secret, scenarios, nginxVersion: nginx?.version };
+}
+
+/** The same key exchanged for an access token (`POST /v1/auth/token`): the JWT scenario's credential. */
+async function accessTokenFor(kw, secret) {
+  const res = await fetch(`${kw.url}/v1/auth/token`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ api_key: secret }),
+  });
+  const body = await res.json();
+  if (res.status !== 200) throw new Error(`/v1/auth/token answered ${res.status} ${JSON.stringify(body)}`);
+  return body.access_token;
 }
 
 /** Every scenario, ROUNDS times (alternating order, so drift on a shared machine hits all alike). */

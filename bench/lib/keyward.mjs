@@ -5,7 +5,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { removeLater, startProcess } from "./procs.mjs";
 
-export async function startKeyward(root, { cpuProfDir } = {}) {
+/** `env`: more KEYWARD_* settings for this server (e.g. KEYWARD_REDIS_URL). */
+export async function startKeyward(root, { cpuProfDir, env = {} } = {}) {
   const dataDir = removeLater(mkdtempSync(join(tmpdir(), "keyward-bench-data-")));
   const adminToken = `bench-admin-${randomBytes(24).toString("hex")}`;
   const nodeArgs = cpuProfDir ? ["--cpu-prof", "--cpu-prof-dir", cpuProfDir] : [];
@@ -18,6 +19,7 @@ export async function startKeyward(root, { cpuProfDir } = {}) {
         KEYWARD_ADMIN_TOKEN: adminToken,
         KEYWARD_MASTER_KEY: randomBytes(32).toString("base64"),
         KEYWARD_LOG_LEVEL: "warn",
+        ...env,
       },
       ready: /listening on (http:\/\/\S+)/,
     },

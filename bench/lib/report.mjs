@@ -26,6 +26,10 @@ export function evaluate({ best, cache, checks, inproc }) {
       result: "INFO",
     });
   }
+  if (best.gatewayJwt) {
+    const rJwt = best.gatewayJwt.c50.rps / g.c50.rps;
+    add("throughput gateway with access token ÷ with API key", "≥ 0.90", rJwt, "×", rJwt >= 0.9);
+  }
   const added50 = g.c50.latencyMs.p99 - best.bare.c50.latencyMs.p99;
   add(`added p99 gateway − bare (${g.c50.connections} connections)`, "≤ 0.50 ms", added50, "ms", added50 <= 0.5);
   const added1 = g.c1.latencyMs.p99 - best.bare.c1.latencyMs.p99;

@@ -57,9 +57,13 @@ export class ExchangeError extends KeywardError {
   readonly errorDescription: string | undefined;
   declare readonly status: number;
   constructor(error: string, status: number, errorDescription?: string) {
-    super(error, errorDescription ? `token exchange failed: ${error}: ${errorDescription}` : `token exchange failed: ${error}`, {
-      status,
-    });
+    super(
+      error,
+      errorDescription ? `token exchange failed: ${error}: ${errorDescription}` : `token exchange failed: ${error}`,
+      {
+        status,
+      },
+    );
     this.name = "ExchangeError";
     this.error = error;
     this.errorDescription = errorDescription;
@@ -117,7 +121,11 @@ export async function exchangeToken(options: ExchangeOptions): Promise<Exchanged
   }
   const { access_token, expires_in, issued_token_type } = body ?? {};
   if (typeof access_token !== "string" || access_token.length === 0 || typeof expires_in !== "number") {
-    throw new ExchangeError("invalid_response", res.status, "the token endpoint's answer has no access_token or expires_in");
+    throw new ExchangeError(
+      "invalid_response",
+      res.status,
+      "the token endpoint's answer has no access_token or expires_in",
+    );
   }
   return {
     accessToken: access_token,
@@ -143,7 +151,8 @@ function validate(options: ExchangeOptions): { endpoint: string; scope: string |
       throw new TypeError(`exchangeToken: ${name} must be a non-empty string`);
     }
   }
-  const scope = typeof options.scope === "string" || options.scope === undefined ? options.scope : options.scope.join(" ");
+  const scope =
+    typeof options.scope === "string" || options.scope === undefined ? options.scope : options.scope.join(" ");
   if (typeof options.fetch !== "function" && typeof globalThis.fetch !== "function") {
     throw new TypeError("exchangeToken: no fetch available; pass options.fetch");
   }

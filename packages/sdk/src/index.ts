@@ -1,2 +1,5 @@
+export { type AccessToken, Keyward, type KeywardEvents, type TokenCredential } from "./client/index.js";
+export type { Clock, ConnectOptions } from "./client/index.js";
+export { KeywardError, type SdkErrorCode, StaleCredentialError, UnknownCredentialError } from "./errors.js";
 export { type ExchangedToken, ExchangeError, type ExchangeOptions, exchangeToken } from "./exchange.js";
 export * from "./verify/index.js";

@@ -13,13 +13,17 @@ import { ConfigError } from "./config.js";
 import { registerConsumerRoutes } from "./consumers/consumers-routes.js";
 import { createConsumersService } from "./consumers/consumers-service.js";
 import { createConsumersStore } from "./consumers/consumers-store.js";
+import { createCredentialsModule, type CredentialsModuleOptions } from "./credentials/credentials-module.js";
 import { createKeyring } from "./crypto/keyring.js";
+import { SIGNING_KEYS_SEALED } from "./crypto/master-key-rotation.js";
+import { registerMasterKeyRoutes } from "./crypto/master-key-routes.js";
+import { parsePreviousMasterKeys } from "./crypto/previous-master-keys.js";
 import { loadMasterKey } from "./crypto/master-key.js";
 import { createSigningKeys } from "./crypto/signing-keys.js";
 import { parseCidrList } from "./gateway/cidr.js";
 import { createGatewayHandler, registerForwardAuthRoute } from "./gateway/gateway-routes.js";
-import { createProxy } from "./gateway/proxy.js";
 import { createLimits } from "./gateway/limits.js";
+import { createProxy } from "./gateway/proxy.js";
 import type { RateLimiter } from "./gateway/rate-limiter.js";
 import { createUpstreamTokens } from "./gateway/upstream-token.js";
 import { Router } from "./http/router.js";
@@ -28,7 +32,7 @@ import { registerKeyRoutes } from "./keys/keys-routes.js";
 import { createKeysService } from "./keys/keys-service.js";
 import { createKeysStore } from "./keys/keys-store.js";
 import { createLogger, type Logger } from "./ops/logger.js";
-import { createLocalChangeFeed } from "./cluster/change-feed.js";
+import { openChangeFeed } from "./cluster/open-change-feed.js";
 import { createAccessTokens } from "./tokens/access-tokens.js";
 import { createCallerAuth } from "./tokens/caller-auth.js";
 import { registerMetadataRoutes } from "./tokens/metadata-routes.js";
@@ -62,6 +66,8 @@ export interface StartOptions {
   redisKeyPrefix?: string;
   /** Called with the master-key warning (first start on SQLite without KEYWARD_MASTER_KEY). */
   warn?: (msg: string) => void;
+  /** SSE heartbeat, token-provider fetch (tests). */
+  credentials?: CredentialsModuleOptions;
 }
 
 /** Builds every part from the configuration, wires them, and starts listening. */
@@ -81,8 +87,10 @@ export async function startKeyward(config: Config, opts: StartOptions = {}): Pro
   } catch (err) {
     throw new ConfigError((err as Error).message);
   }
-  const keyring = createKeyring({ active: masterKey });
+  const retired = parsePreviousMasterKeys(config.master_key_previous, "KEYWARD_MASTER_KEY_PREVIOUS");
+  const keyring = createKeyring({ active: masterKey, retired });
   masterKey.fill(0);
+  for (const k of retired) k.fill(0);
 
   const sqliteFile = sqlitePath(config.database_url, config.data_dir);
   let lock: { release(): void } | undefined;
@@ -105,6 +113,17 @@ export async function startKeyward(config: Config, opts: StartOptions = {}): Pro
   try {
     const audit = createAuditLog({ db, clock, logger, metrics, failClosed: config.audit_fail_closed });
     cleanups.unshift(() => audit.close());
+    // Every cache below is invalidated through this feed, on every replica (see cluster/).
+    const changes = await openChangeFeed({
+      db,
+      databaseUrl: config.database_url,
+      redisUrl: config.redis_url,
+      clock,
+      logger,
+      reconcileIntervalMs: config.reconcile_interval_ms,
+      maxStalenessMs: config.max_staleness_ms,
+    });
+    cleanups.unshift(() => changes.close());
     const signingKeys = createSigningKeys({ db, keyring, clock });
     await signingKeys.init();
 
@@ -120,13 +139,41 @@ export async function startKeyward(config: Config, opts: StartOptions = {}): Pro
         for (const id of ids) keys.invalidate(id);
       },
     };
-    const agents = createAgentsService({ db, store: createAgentsStore(db), clock, audit, ownedKeys });
-    const consumers = createConsumersService({ db, store: createConsumersStore(db), clock, audit, ownedKeys });
+    const credentials = createCredentialsModule(
+      { db, keyring, clock, audit, changes, logger, metrics },
+      opts.credentials,
+    );
+    cleanups.unshift(() => credentials.close());
+    // An agent's delete also removes its grants, in the same transaction.
+    const agentOwned = {
+      ...ownedKeys,
+      revokeIn: async (tx: Db, owner: string) => {
+        await credentials.removeAgentIn(tx, owner.slice("agent:".length));
+        return ownedKeys.revokeIn(tx, owner);
+      },
+    };
+    const agents = createAgentsService({
+      db,
+      store: createAgentsStore(db),
+      clock,
+      audit,
+      ownedKeys: agentOwned,
+      feed: changes,
+    });
+    const consumers = createConsumersService({
+      db,
+      store: createConsumersStore(db),
+      clock,
+      audit,
+      ownedKeys,
+      feed: changes,
+    });
     const keys = createKeysService({
       db,
       store: keysStore,
       clock,
       audit,
+      feed: changes,
       ownerExists: async (owner) => {
         const [kind, name] = owner.split(/:(.*)/s) as [string, string];
         if (kind === "consumer") return consumers.exists(name);
@@ -170,13 +217,24 @@ export async function startKeyward(config: Config, opts: StartOptions = {}): Pro
       if (action === "key.rotate") metrics.rotations.inc({ kind: "key" });
     });
     agents.onChange((_name, action) => metrics.adminChanges.inc({ action }));
-
-    const changes = createLocalChangeFeed();
-    cleanups.unshift(() => changes.close());
+    const reloadSigningKeys = () =>
+      void signingKeys.reload().catch((err: Error) => logger.warn({ err: err.message }, "signing key reload failed"));
+    changes.on("key", (id) => keys.invalidate(id));
+    changes.on("agent", (name) => agents.invalidate(name));
+    changes.on("signing_key", reloadSigningKeys);
     let lastKidReload = 0;
     const revocations = createTokenRevocations({ db, now: () => clock.now() });
     await revocations.load();
     changes.on("token_revocation", (jti) => void revocations.reload(jti).catch(() => {}));
+    // This replica may have missed changes (the change log was unreadable too long, or pruned
+    // past it): drop everything cached; what is still valid is read again on next use.
+    changes.onReset(() => {
+      keys.invalidateAll();
+      tokens.clear();
+      agents.invalidate();
+      reloadSigningKeys();
+      void revocations.load().catch(() => {});
+    });
     const access = createAccessTokens({
       signer: signingKeys,
       issuer: () => issuer,
@@ -213,7 +271,7 @@ export async function startKeyward(config: Config, opts: StartOptions = {}): Pro
       tokens: tokensService,
       lookupKey: (secret) => keys.lookup(secret),
       agentExists: async (name) => (await agents.load(name)) !== null,
-      mayCall: async () => false,
+      mayCall: (from, to) => credentials.grants.mayCall(from, to),
       maxLifetimeS: config.token_max_lifetime_s,
       maxActDepth: config.max_delegation_depth,
       onIssue: () => metrics.tokensIssued.inc({ kind: "exchange" }),
@@ -273,7 +331,15 @@ export async function startKeyward(config: Config, opts: StartOptions = {}): Pro
       requireAdmin,
       maxTokenLifetimeS: Math.max(config.token_max_lifetime_s, config.upstream_token_ttl_s),
     });
-    void callerAuth;
+    credentials.register(router, { requireAdmin, authenticate: callerAuth });
+    registerMasterKeyRoutes(router, {
+      db,
+      keyring,
+      columns: () => [SIGNING_KEYS_SEALED, ...credentials.sealedColumns],
+      audit,
+      requireAdmin,
+    });
+    await credentials.start();
 
     const http = createHttpServer({ router, gateway: createGatewayHandler(gatewayDeps), logger, metrics });
     const address = await http.listen(config.port, config.host);
@@ -290,7 +356,11 @@ export async function startKeyward(config: Config, opts: StartOptions = {}): Pro
       close() {
         closing ??= (async () => {
           logger.info("keyward stopping: draining in-flight requests");
+          // Event streams never finish on their own: end them first, or they hold the drain open.
+          credentials.close();
+          const dbgT = Date.now();
           await http.close(config.shutdown_timeout_ms);
+          console.log("DEBUG http.close took", Date.now() - dbgT);
           for (const c of cleanups) await c();
         })();
         return closing;

@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
+import { parsePreviousMasterKeys } from "./crypto/previous-master-keys.js";
 import { parseCidrList } from "./gateway/cidr.js";
 
 /**
@@ -25,6 +26,17 @@ const schema = z
     /** Redis unreachable: refuse keys with a rate limit or quota (closed) or count per replica (local). */
     rate_limit_fallback: z.enum(["closed", "local"]).default("closed"),
     master_key: z.string().optional(),
+    /** Retired master keys, still able to open what they sealed (crypto/README.md, rotation). */
+    master_key_previous: z
+      .union([z.string(), z.array(z.string())])
+      .optional()
+      .superRefine((v, ctx) => {
+        try {
+          parsePreviousMasterKeys(v, "");
+        } catch (err) {
+          ctx.addIssue({ code: "custom", message: (err as Error).message });
+        }
+      }),
     admin_token: z.string().min(32, "must be at least 32 characters").optional(),
     issuer: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).optional(),
     trusted_proxies: z
@@ -83,6 +95,7 @@ const ENV: Record<string, Field> = {
   KEYWARD_REDIS_URL: "redis_url",
   KEYWARD_RATE_LIMIT_FALLBACK: "rate_limit_fallback",
   KEYWARD_MASTER_KEY: "master_key",
+  KEYWARD_MASTER_KEY_PREVIOUS: "master_key_previous",
   KEYWARD_ADMIN_TOKEN: "admin_token",
   KEYWARD_ISSUER: "issuer",
   KEYWARD_TRUSTED_PROXIES: "trusted_proxies",
@@ -101,7 +114,14 @@ const ENV: Record<string, Field> = {
 const FLAGS: Record<string, Field> = { port: "port", host: "host", "data-dir": "data_dir" };
 
 /** Settings that must never be echoed in an error message. */
-const SECRET_FIELDS = new Set<Field>(["master_key", "admin_token", "metrics_token", "database_url", "redis_url"]);
+const SECRET_FIELDS = new Set<Field>([
+  "master_key",
+  "master_key_previous",
+  "admin_token",
+  "metrics_token",
+  "database_url",
+  "redis_url",
+]);
 
 export interface ConfigSources {
   flags?: Record<string, string | undefined>;

@@ -73,6 +73,27 @@ export function parsePage(body: unknown, etag: string | undefined): CredentialsP
   return { credentials, removed, cursor: String(body.cursor), etag };
 }
 
+/**
+ * A signal that aborts when the client closes or after `ms`. Not `AbortSignal.any` with
+ * `AbortSignal.timeout`: on Node 20 the combined signal can be garbage-collected with its timeout
+ * source and then never fires, leaving a request to a silent server hanging forever.
+ */
+function requestDeadline(closed: AbortSignal, ms: number): { signal: AbortSignal; done(): void } {
+  const ctrl = new AbortController();
+  const onClose = () => ctrl.abort(closed.reason);
+  const timer = setTimeout(() => ctrl.abort(new DOMException("request timed out", "TimeoutError")), ms);
+  timer.unref();
+  closed.addEventListener("abort", onClose, { once: true });
+  if (closed.aborted) onClose();
+  return {
+    signal: ctrl.signal,
+    done() {
+      clearTimeout(timer);
+      closed.removeEventListener("abort", onClose);
+    },
+  };
+}
+
 export function createCredentialsApi(opts: ResolvedOptions, closed: AbortSignal): CredentialsApi {
   const credentialsUrl = new URL("v1/credentials", opts.url);
   const eventsUrl = new URL("v1/credentials/events", opts.url);
@@ -93,20 +114,24 @@ export function createCredentialsApi(opts: ResolvedOptions, closed: AbortSignal)
       if (since !== undefined) url.searchParams.set("since", since);
       const headers: Record<string, string> = { accept: "application/json" };
       if (etag !== undefined) headers["if-none-match"] = etag;
-      const signal = AbortSignal.any([closed, AbortSignal.timeout(opts.requestTimeoutMs)]);
-      const res = await send(url, headers, signal);
-      if (res.status === 304) {
-        await res.body?.cancel();
-        return undefined;
-      }
-      if (!res.ok) throw await httpError(res);
-      let body: unknown;
+      const deadline = requestDeadline(closed, opts.requestTimeoutMs);
       try {
-        body = await res.json();
-      } catch (err) {
-        throw closed.aborted || signal.aborted ? unreachable(opts.url, err) : invalid("not JSON");
+        const res = await send(url, headers, deadline.signal);
+        if (res.status === 304) {
+          await res.body?.cancel();
+          return undefined;
+        }
+        if (!res.ok) throw await httpError(res);
+        let body: unknown;
+        try {
+          body = await res.json();
+        } catch (err) {
+          throw deadline.signal.aborted ? unreachable(opts.url, err) : invalid("not JSON");
+        }
+        return parsePage(body, res.headers.get("etag") ?? undefined);
+      } finally {
+        deadline.done();
       }
-      return parsePage(body, res.headers.get("etag") ?? undefined);
     },
 
     openEvents(lastEventId, signal) {

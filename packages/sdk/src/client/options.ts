@@ -1,6 +1,6 @@
 /**
- * Time as the client sees it. The default is the wall clock with unref'd timers (no background
- * timer keeps a process alive); tests pass a manual clock so nothing really sleeps.
+ * Time as the client sees it: the wall clock and real timers by default; tests pass a manual
+ * clock so nothing really sleeps.
  */
 export interface Clock {
   /** Epoch milliseconds. */
@@ -9,7 +9,7 @@ export interface Clock {
   clearTimeout(handle: unknown): void;
 }
 
-export type FetchLike = (input: string | URL, init?: RequestInit) => Promise<Response>;
+export type FetchLike = typeof globalThis.fetch;
 
 /** Options of {@link Keyward.connect}. Only `url` and `token` are required. */
 export interface ConnectOptions {
@@ -69,13 +69,13 @@ export interface ResolvedOptions {
   random: () => number;
 }
 
+/**
+ * Timers are not unref'd: like a database pool, an open client keeps the process alive (its event
+ * stream's socket does anyway; polling must not behave differently) until `close()`.
+ */
 export const realClock: Clock = {
   now: () => Date.now(),
-  setTimeout(fn, ms) {
-    const handle = setTimeout(fn, ms);
-    handle.unref();
-    return handle;
-  },
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
   clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
 };
 

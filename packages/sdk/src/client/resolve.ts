@@ -18,7 +18,8 @@ export function resolvePlaceholders<T>(input: T, lookup: (name: string) => strin
   const replace = (_: string, name: string) => lookup(name);
 
   function walk(value: unknown): unknown {
-    if (typeof value === "string") return value.includes("${credentials.") ? value.replace(PLACEHOLDER, replace) : value;
+    if (typeof value === "string")
+      return value.includes("${credentials.") ? value.replace(PLACEHOLDER, replace) : value;
     if (typeof value !== "object" || value === null) return value;
     const done = seen.get(value);
     if (done !== undefined) return done;

@@ -64,8 +64,14 @@ export class SseParser {
   }
 
   #line(line: string): void {
-    if (line === "") return this.#dispatch();
-    if (line.charCodeAt(0) === 58 /* ':' */) return this.handlers.comment();
+    if (line === "") {
+      this.#dispatch();
+      return;
+    }
+    if (line.charCodeAt(0) === 58 /* ':' */) {
+      this.handlers.comment();
+      return;
+    }
     const colon = line.indexOf(":");
     const field = colon === -1 ? line : line.slice(0, colon);
     let value = colon === -1 ? "" : line.slice(colon + 1);

@@ -50,4 +50,5 @@ export class JwksUnavailableError extends KeywardError {
   }
 }
 
-export const invalid = (message: string): TokenVerificationError => new TokenVerificationError("invalid_token", message);
+export const invalid = (message: string): TokenVerificationError =>
+  new TokenVerificationError("invalid_token", message);

@@ -53,12 +53,21 @@ const FIRST_LOAD_RETRY_MS = 1000;
 export function createJwksCache(opts: JwksCacheOptions): JwksCache {
   let keys: Map<string, JwksKey & { material: string }> | undefined;
   let loadedAt = 0;
+  /** Start of the last fetch of any kind: paces retries of a first load that failed. */
   let lastAttemptAt = Number.NEGATIVE_INFINITY;
+  /**
+   * Start of the last refetch (not the first load): the cooldown runs from here, so a rotation
+   * just after start-up is picked up at once, and made-up kids still cost one fetch per cooldown.
+   */
+  let lastRefetchAt = Number.NEGATIVE_INFINITY;
   let inFlight: Promise<void> | undefined;
+  // A function, not `keys.get` inline: TypeScript would keep `keys` narrowed across the await.
+  const lookup = (kid: string) => keys?.get(kid);
 
   function startFetch(): Promise<void> {
     if (inFlight) return inFlight;
     lastAttemptAt = opts.now();
+    if (keys !== undefined) lastRefetchAt = lastAttemptAt;
     inFlight = fetchKeySet(opts, keys)
       .then((next) => {
         keys = next;
@@ -71,7 +80,7 @@ export function createJwksCache(opts: JwksCacheOptions): JwksCache {
   }
 
   function refreshInBackground(): void {
-    if (inFlight || opts.now() - lastAttemptAt < opts.cooldownMs) return;
+    if (inFlight || opts.now() - lastRefetchAt < opts.cooldownMs) return;
     // A failed background refresh keeps the current keys; the next stale lookup tries again.
     startFetch().catch(() => {});
   }
@@ -93,14 +102,14 @@ export function createJwksCache(opts: JwksCacheOptions): JwksCache {
         } catch (err) {
           throw new JwksUnavailableError(`the issuer's JWKS at ${opts.uri} could not be loaded`, { cause: err });
         }
-        return keys?.get(kid);
+        return lookup(kid);
       }
       if (!REFETCHABLE_KID.test(kid)) return undefined;
-      if (!inFlight && opts.now() - lastAttemptAt < opts.cooldownMs) return undefined;
+      if (!inFlight && opts.now() - lastRefetchAt < opts.cooldownMs) return undefined;
       // With a key set in hand, a failed refetch leaves the kid unknown rather than failing the
       // request as an outage: the token is refused as it would be without the refetch.
       await startFetch().catch(() => {});
-      return keys.get(kid);
+      return lookup(kid);
     },
 
     refresh: startFetch,

@@ -40,7 +40,7 @@ export interface ChangePublishing {
 export async function auditedChange<T>(
   db: Db,
   audit: AuditSink,
-  fn: (tx: Db) => Promise<{ result: T; event: AuditEventInput; changes?: readonly Change[] }>,
+  fn: ChangeFn<T>,
   publishing?: ChangePublishing,
 ): Promise<T> {
   const { result, changes } = await db.transaction(async (tx) => {
@@ -57,6 +57,13 @@ export async function auditedChange<T>(
     publishing.actor.propagationPending?.();
   }
   return result;
+}
+
+export type ChangeFn<T> = (tx: Db) => Promise<{ result: T; event: AuditEventInput; changes?: readonly Change[] }>;
+
+/** `auditedChange` bound to a service's store, audit log and change feed: `change(actor, fn)`. */
+export function changeRunner(db: Db, audit: AuditSink, feed: ChangeFeed) {
+  return <T>(actor: Actor, fn: ChangeFn<T>): Promise<T> => auditedChange(db, audit, fn, { feed, actor });
 }
 
 /**

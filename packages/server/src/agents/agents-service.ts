@@ -1,7 +1,8 @@
 import type { Actor } from "../admin/admin-context.js";
-import { auditedChange, changeEvent, type OwnedKeys } from "../admin/audited-change.js";
+import { changeEvent, changeRunner, type OwnedKeys } from "../admin/audited-change.js";
 import type { AuditSink } from "../audit/audit-sink.js";
 import type { Clock } from "../clock.js";
+import { type ChangeFeed, createLocalChangeFeed } from "../cluster/change-feed.js";
 import { conflict, invalidRequest, notFound } from "../errors.js";
 import { type Db, isUniqueViolation } from "../store/db.js";
 import type { AgentRow, AgentsStore } from "./agents-store.js";
@@ -32,8 +33,11 @@ export function createAgentsService(deps: {
   clock: Clock;
   audit: AuditSink;
   ownedKeys: OwnedKeys;
+  /** Where agent changes are announced to every replica (this one included). */
+  feed?: ChangeFeed;
 }) {
   const { db, store, clock, audit } = deps;
+  const change = changeRunner(db, audit, deps.feed ?? createLocalChangeFeed());
   const cache = new Map<string, RoutableAgent | null>();
   let cacheGeneration = 0;
   const forget = (name?: string) => {
@@ -77,11 +81,13 @@ export function createAgentsService(deps: {
         updated_at: now,
       };
       try {
-        await auditedChange(db, audit, async (tx) => {
+        await change(actor, async (tx) => {
           await store.insert(tx, row);
           return {
             result: row,
             event: changeEvent(actor, "agent.create", `agent:${row.name}`, { upstream: row.upstream }),
+            // Replicas may have cached "no such agent" under this name.
+            changes: [{ kind: "agent", ref: row.name }],
           };
         });
       } catch (err) {
@@ -106,14 +112,18 @@ export function createAgentsService(deps: {
       patch: { upstream?: string | undefined; description?: string | null | undefined },
     ): Promise<Agent> {
       if (patch.upstream !== undefined) parseUpstream(patch.upstream);
-      const row = await auditedChange(db, audit, async (tx) => {
+      const row = await change(actor, async (tx) => {
         const current = await store.get(name, tx);
         if (!current) throw notFound(`agent ${name}`);
         const upstream = patch.upstream ?? current.upstream;
         const description = patch.description === undefined ? current.description : patch.description;
         const updated = await store.update(tx, name, upstream, description, clock.now());
         if (!updated) throw notFound(`agent ${name}`);
-        return { result: updated, event: changeEvent(actor, "agent.update", `agent:${name}`, { upstream }) };
+        return {
+          result: updated,
+          event: changeEvent(actor, "agent.update", `agent:${name}`, { upstream }),
+          changes: [{ kind: "agent", ref: name }],
+        };
       });
       changed(name, "agent.update");
       return row;
@@ -121,16 +131,20 @@ export function createAgentsService(deps: {
 
     /** Deletes the agent and revokes the keys it owns (its own caller keys), in one transaction. */
     async remove(actor: Actor, name: string): Promise<void> {
-      const revoked = await auditedChange(db, audit, async (tx) => {
+      const revoked = await change(actor, async (tx) => {
         if (!(await store.delete(tx, name))) throw notFound(`agent ${name}`);
         const ids = await deps.ownedKeys.revokeIn(tx, `agent:${name}`);
-        return { result: ids, event: changeEvent(actor, "agent.delete", `agent:${name}`, { revoked_keys: ids }) };
+        return {
+          result: ids,
+          event: changeEvent(actor, "agent.delete", `agent:${name}`, { revoked_keys: ids }),
+          changes: [{ kind: "agent", ref: name }, ...ids.map((id) => ({ kind: "key" as const, ref: id }))],
+        };
       });
       deps.ownedKeys.revoked(revoked);
       changed(name, "agent.delete");
     },
 
-    /** Hears every committed change (metrics now; replica invalidation later). */
+    /** Hears every committed change made here (metrics); other replicas hear through the feed. */
     onChange(listener: (name: string, action: string) => void): void {
       listeners.push(listener);
     },

@@ -278,3 +278,20 @@ async function closedPort(): Promise<number> {
   await new Promise<void>((resolve) => probe.close(() => resolve()));
   return port;
 }
+
+describe("keyward signing-keys", () => {
+  it("lists the keys and rotates: the old key stays listed as retired", async () => {
+    const before = await cliJson<{ active_kid: string; keys: Array<{ kid: string }> }>(["signing-keys", "list"]);
+    const r = await cli(["signing-keys", "rotate"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`stays in JWKS`));
+    const after = await cliJson<{ active_kid: string; keys: Array<{ kid: string; active: boolean }> }>([
+      "signing-keys",
+      "list",
+    ]);
+    expect(after.active_kid).not.toBe(before.active_kid);
+    expect(after.keys.find((k) => k.kid === before.active_kid)?.active).toBe(false);
+    const table = await cli(["signing-keys", "list"]);
+    expect(table.stdout).toContain("retired");
+  });
+});

@@ -16,6 +16,8 @@ export interface CliIo {
   stdout: { write(chunk: string): unknown };
   stderr: { write(chunk: string): unknown };
   env: Record<string, string | undefined>;
+  /** Secrets piped in (`--value-stdin`), so they stay out of shell history and `ps`. */
+  stdin?: AsyncIterable<Buffer | string>;
 }
 
 export const DEFAULT_URL = "http://127.0.0.1:8080";
@@ -29,6 +31,8 @@ export interface Context {
   print(response: unknown, human: () => string): void;
   /** Notes for people (e.g. "more results"); stderr, so stdout stays clean for pipes. */
   note(text: string): void;
+  /** Everything on stdin, as UTF-8. */
+  readStdin(): Promise<string>;
 }
 
 export interface Command {
@@ -95,6 +99,12 @@ export async function runGroup(group: Group, argv: string[], io: CliIo): Promise
     print: (response, human) =>
       io.stdout.write(values.json ? `${JSON.stringify(response ?? null, null, 2)}\n` : human()),
     note: (text) => io.stderr.write(`${text}\n`),
+    readStdin: async () => {
+      if (!io.stdin) throw new UsageError("no stdin to read from");
+      const chunks: Buffer[] = [];
+      for await (const chunk of io.stdin) chunks.push(typeof chunk === "string" ? Buffer.from(chunk) : chunk);
+      return Buffer.concat(chunks).toString("utf8");
+    },
   });
 }
 

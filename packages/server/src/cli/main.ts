@@ -7,15 +7,28 @@ import { type CliIo, DEFAULT_URL, type Group, groupUsage, runGroup, wantsHelp } 
 import { agents } from "./commands/agents.js";
 import { audit } from "./commands/audit.js";
 import { consumers } from "./commands/consumers.js";
+import { credentials } from "./commands/credentials.js";
+import { grants } from "./commands/grants.js";
 import { keys } from "./commands/keys.js";
+import { masterKey } from "./commands/master-key.js";
+import { signingKeys } from "./commands/signing-keys.js";
 
 export type { CliIo } from "./command.js";
 
 /** Admin command groups; a new group is one module and one line here. */
-const GROUPS: Record<string, Group> = { agents, consumers, keys, audit };
+const GROUPS: Record<string, Group> = {
+  agents,
+  consumers,
+  keys,
+  credentials,
+  grants,
+  audit,
+  "signing-keys": signingKeys,
+  "master-key": masterKey,
+};
 
 function mainUsage(): string {
-  const groups = Object.values(GROUPS).map((g) => `  ${g.name.padEnd(11)}${g.summary}`);
+  const groups = Object.values(GROUPS).map((g) => `  ${g.name.padEnd(14)}${g.summary}`);
   return [
     "usage: keyward <command> [flags]",
     "",
@@ -128,6 +141,7 @@ if (isEntryPoint()) {
     stdout: process.stdout,
     stderr: process.stderr,
     env: process.env,
+    stdin: process.stdin,
   });
   // exitCode rather than exit(): pending stdout is flushed, and `serve` keeps the process alive
   // after runServe resolves, until its own signal handling ends it.

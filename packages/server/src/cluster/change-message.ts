@@ -19,19 +19,26 @@ export interface ChangeTransport {
 /** NOTIFY payloads must stay under 8000 bytes; Redis has no such limit, but one rule is simpler. */
 const MAX_PAYLOAD = 7000;
 
+/** A change as sent: with its seq in the change log when the sender knows it. */
+export interface SentChange extends Change {
+  seq?: number;
+}
+
+type Item = [ChangeKind, string] | [ChangeKind, string, number];
+
 interface Message {
   /** The sending replica, so it can skip its own messages (it ran its handlers already). */
   o: string;
-  c: Array<[ChangeKind, string]>;
+  c: Item[];
 }
 
 /** Splits changes into messages that each fit in one NOTIFY payload. */
-export function encodeChanges(origin: string, changes: readonly Change[]): string[] {
+export function encodeChanges(origin: string, changes: readonly SentChange[]): string[] {
   const out: string[] = [];
-  let batch: Array<[ChangeKind, string]> = [];
+  let batch: Item[] = [];
   let size = 0;
   for (const c of changes) {
-    const item: [ChangeKind, string] = [c.kind, c.ref];
+    const item: Item = c.seq === undefined ? [c.kind, c.ref] : [c.kind, c.ref, c.seq];
     const itemSize = JSON.stringify(item).length + 1;
     if (batch.length > 0 && size + itemSize > MAX_PAYLOAD) {
       out.push(JSON.stringify({ o: origin, c: batch } satisfies Message));
@@ -49,7 +56,7 @@ export function encodeChanges(origin: string, changes: readonly Change[]): strin
  * Parses a message; anything malformed gives undefined. Whoever can publish on the channel can at
  * most make replicas drop cache entries (handlers only invalidate), never grant anything.
  */
-export function decodeChanges(payload: string): { origin: string; changes: Change[] } | undefined {
+export function decodeChanges(payload: string): { origin: string; changes: SentChange[] } | undefined {
   let msg: unknown;
   try {
     msg = JSON.parse(payload);
@@ -59,12 +66,15 @@ export function decodeChanges(payload: string): { origin: string; changes: Chang
   if (typeof msg !== "object" || msg === null) return undefined;
   const { o, c } = msg as Partial<Message>;
   if (typeof o !== "string" || !Array.isArray(c)) return undefined;
-  const changes: Change[] = [];
+  const changes: SentChange[] = [];
   for (const item of c) {
-    if (!Array.isArray(item) || item.length !== 2) return undefined;
-    const [kind, ref] = item as unknown[];
+    if (!Array.isArray(item) || item.length < 2 || item.length > 3) return undefined;
+    const [kind, ref, seq] = item as unknown[];
     if (typeof ref !== "string" || !CHANGE_KINDS.has(kind as ChangeKind)) return undefined;
-    changes.push({ kind: kind as ChangeKind, ref });
+    if (seq !== undefined && !Number.isSafeInteger(seq)) return undefined;
+    changes.push(
+      seq === undefined ? { kind: kind as ChangeKind, ref } : { kind: kind as ChangeKind, ref, seq: seq as number },
+    );
   }
   return { origin: o, changes };
 }

@@ -22,13 +22,14 @@ export interface ChangeRow {
  */
 export function createChangesStore(db: Db) {
   return {
-    /** Inside the change's transaction. */
-    async append(tx: Db, change: Change, now: number): Promise<void> {
+    /** Inside the change's transaction; returns the change's seq. */
+    async append(tx: Db, change: Change, now: number): Promise<number> {
       await tx.query("SELECT pg_advisory_xact_lock($1)", [AUDIT_APPEND_LOCK]);
-      await tx.exec(
-        "INSERT INTO changes (seq, kind, ref, time) SELECT COALESCE(MAX(seq), 0) + 1, $1, $2, $3 FROM changes",
+      const rows = await tx.query<{ seq: number }>(
+        "INSERT INTO changes (seq, kind, ref, time) SELECT COALESCE(MAX(seq), 0) + 1, $1, $2, $3 FROM changes RETURNING seq",
         [change.kind, change.ref, now],
       );
+      return Number(rows[0]?.seq);
     },
 
     /** The highest committed seq (0 for an empty log). */
@@ -39,10 +40,10 @@ export function createChangesStore(db: Db) {
 
     /** Committed changes after `seq`, oldest first. */
     async after(seq: number, limit: number): Promise<ChangeRow[]> {
-      const rows = await db.query<ChangeRow>("SELECT seq, kind, ref FROM changes WHERE seq > $1 ORDER BY seq LIMIT $2", [
-        seq,
-        limit,
-      ]);
+      const rows = await db.query<ChangeRow>(
+        "SELECT seq, kind, ref FROM changes WHERE seq > $1 ORDER BY seq LIMIT $2",
+        [seq, limit],
+      );
       return rows.map((r) => ({ seq: Number(r.seq), kind: r.kind, ref: r.ref }));
     },
 

@@ -2,13 +2,20 @@ import { randomBytes } from "node:crypto";
 import type { Clock } from "../clock.js";
 import type { Logger } from "../ops/logger.js";
 import type { Change, ChangeFeed, ChangeKind } from "./change-feed.js";
-import { type ChangeTransport, decodeChanges, describeError, encodeChanges } from "./change-message.js";
+import {
+  type ChangeTransport,
+  decodeChanges,
+  describeError,
+  encodeChanges,
+  type SentChange,
+} from "./change-message.js";
 import type { ChangesStore } from "./changes-store.js";
 
 /** Changes are kept this long; a replica that falls further behind starts over (a reset). */
 export const CHANGE_RETENTION_MS = 24 * 3600_000;
 const PRUNE_EVERY_MS = 10 * 60_000;
 const PAGE = 1000;
+const MAX_APPLIED_AHEAD = 100_000;
 
 export interface ClusterFeedOptions {
   store: ChangesStore;
@@ -49,6 +56,11 @@ export function createClusterChangeFeed(opts: ClusterFeedOptions): ClusterChange
   const resetHandlers: Array<() => void> = [];
 
   let last: number | undefined;
+  // Seqs above `last` already applied from a message (or published here): reconciliation skips
+  // them, so a key loaded again right after its invalidation is not dropped a second time.
+  const appliedAhead = new Set<number>();
+  // The seq `record` got for each change, so `publish` can send it along.
+  const seqOf = new WeakMap<Change, number>();
   let confirmedAt = clock.now();
   let failing = false;
   let stale = false;
@@ -89,11 +101,12 @@ export function createClusterChangeFeed(opts: ClusterFeedOptions): ClusterChange
           const rows = await store.after(last, PAGE);
           // Seqs are dense; a hole at the start means the rows were pruned before we read them.
           if (rows[0] && rows[0].seq !== last + 1) reset(`change log pruned past seq ${last}`);
-          for (const r of rows) apply(r.kind, r.ref);
+          for (const r of rows) if (!appliedAhead.delete(r.seq)) apply(r.kind, r.ref);
           const tail = rows.at(-1);
           if (tail) last = tail.seq;
           if (rows.length < PAGE || closed) break;
         }
+        for (const seq of appliedAhead) if (seq <= last) appliedAhead.delete(seq);
       }
       confirmedAt = startedAt;
       if (failing) log.info("change log readable again");
@@ -147,6 +160,17 @@ export function createClusterChangeFeed(opts: ClusterFeedOptions): ClusterChange
     }
   }
 
+  /** False when reconciliation (or an earlier message) applied this change already. */
+  function firstTime(seq: number | undefined): boolean {
+    if (seq === undefined) return true;
+    if (last !== undefined && seq <= last) return false;
+    if (appliedAhead.has(seq)) return false;
+    // Forgetting costs a second invalidation, never a missed one.
+    if (appliedAhead.size >= MAX_APPLIED_AHEAD) appliedAhead.clear();
+    appliedAhead.add(seq);
+    return true;
+  }
+
   function onMessage(payload: string): void {
     const msg = decodeChanges(payload);
     if (!msg) {
@@ -154,19 +178,23 @@ export function createClusterChangeFeed(opts: ClusterFeedOptions): ClusterChange
       return;
     }
     if (msg.origin === origin) return;
-    for (const c of msg.changes) apply(c.kind, c.ref);
+    for (const c of msg.changes) if (firstTime(c.seq)) apply(c.kind, c.ref);
   }
 
   return {
     async record(tx, change) {
-      await store.append(tx, change, clock.now());
+      seqOf.set(change, await store.append(tx, change, clock.now()));
     },
 
     async publish(changes: readonly Change[]) {
-      for (const c of changes) apply(c.kind, c.ref);
+      const sent: SentChange[] = changes.map((c) => {
+        const seq = seqOf.get(c);
+        return seq === undefined ? c : { ...c, seq };
+      });
+      for (const c of sent) if (firstTime(c.seq)) apply(c.kind, c.ref);
       if (changes.length === 0 || closed) return true;
       try {
-        for (const payload of encodeChanges(origin, changes)) await transport.send(payload);
+        for (const payload of encodeChanges(origin, sent)) await transport.send(payload);
         return true;
       } catch (err) {
         log.warn(

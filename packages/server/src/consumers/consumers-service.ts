@@ -1,8 +1,9 @@
 import type { Actor } from "../admin/admin-context.js";
-import { auditedChange, changeEvent, type OwnedKeys } from "../admin/audited-change.js";
+import { changeEvent, changeRunner, type OwnedKeys } from "../admin/audited-change.js";
 import { AGENT_NAME } from "../agents/agents-service.js";
 import type { AuditSink } from "../audit/audit-sink.js";
 import type { Clock } from "../clock.js";
+import { type ChangeFeed, createLocalChangeFeed } from "../cluster/change-feed.js";
 import { conflict, invalidRequest, notFound } from "../errors.js";
 import { type Db, isUniqueViolation } from "../store/db.js";
 import type { ConsumersStore } from "./consumers-store.js";
@@ -23,8 +24,11 @@ export function createConsumersService(deps: {
   clock: Clock;
   audit: AuditSink;
   ownedKeys: OwnedKeys;
+  /** Where consumer changes (and the keys a deletion revokes) are announced to every replica. */
+  feed?: ChangeFeed;
 }) {
   const { db, store, clock, audit } = deps;
+  const change = changeRunner(db, audit, deps.feed ?? createLocalChangeFeed());
 
   const toConsumer = (r: { name: string; metadata: string; created_at: number; updated_at: number }): Consumer => ({
     name: r.name,
@@ -54,9 +58,13 @@ export function createConsumersService(deps: {
       const now = clock.now();
       const row = { name: input.name, metadata: encodeMetadata(input.metadata), created_at: now, updated_at: now };
       try {
-        await auditedChange(db, audit, async (tx) => {
+        await change(actor, async (tx) => {
           await store.insert(tx, row);
-          return { result: undefined, event: changeEvent(actor, "consumer.create", `consumer:${row.name}`) };
+          return {
+            result: undefined,
+            event: changeEvent(actor, "consumer.create", `consumer:${row.name}`),
+            changes: [{ kind: "consumer", ref: row.name }],
+          };
         });
       } catch (err) {
         if (isUniqueViolation(err)) throw conflict(`consumer ${input.name}`);
@@ -77,21 +85,26 @@ export function createConsumersService(deps: {
     },
     async update(actor: Actor, name: string, metadata: Record<string, unknown>): Promise<Consumer> {
       const encoded = encodeMetadata(metadata);
-      const row = await auditedChange(db, audit, async (tx) => {
+      const row = await change(actor, async (tx) => {
         const updated = await store.update(tx, name, encoded, clock.now());
         if (!updated) throw notFound(`consumer ${name}`);
-        return { result: updated, event: changeEvent(actor, "consumer.update", `consumer:${name}`) };
+        return {
+          result: updated,
+          event: changeEvent(actor, "consumer.update", `consumer:${name}`),
+          changes: [{ kind: "consumer", ref: name }],
+        };
       });
       return toConsumer(row);
     },
     /** Deletes the consumer and revokes its keys, in one transaction: no key outlives its owner. */
     async remove(actor: Actor, name: string): Promise<void> {
-      const revoked = await auditedChange(db, audit, async (tx) => {
+      const revoked = await change(actor, async (tx) => {
         if (!(await store.delete(tx, name))) throw notFound(`consumer ${name}`);
         const ids = await deps.ownedKeys.revokeIn(tx, `consumer:${name}`);
         return {
           result: ids,
           event: changeEvent(actor, "consumer.delete", `consumer:${name}`, { revoked_keys: ids }),
+          changes: [{ kind: "consumer", ref: name }, ...ids.map((id) => ({ kind: "key" as const, ref: id }))],
         };
       });
       deps.ownedKeys.revoked(revoked);

@@ -6,9 +6,12 @@ import { KeywardError } from "../errors.js";
  * break a URL path, a header or a JSON body later.
  */
 
-/** Slug-like, and never only dots: `.` and `..` cannot be addressed as a URL path segment. */
-export const CREDENTIAL_NAME = /^(?!\.+$)[A-Za-z0-9_.-]{1,128}$/;
-export const CREDENTIAL_NAME_HINT = "must be 1-128 characters of A-Z a-z 0-9 _ . - (not only dots)";
+/**
+ * Slug-like. Never only dots (`.` and `..` cannot be a URL path segment), never `__proto__` (as an
+ * object key in a client it would replace the object's prototype instead of naming a value).
+ */
+export const CREDENTIAL_NAME = /^(?!\.+$)(?!__proto__$)[A-Za-z0-9_.-]{1,128}$/;
+export const CREDENTIAL_NAME_HINT = "must be 1-128 characters of A-Z a-z 0-9 _ . - (not only dots, not __proto__)";
 
 /** A value is a secret string, not a file: 64 KiB covers PEM bundles and long JWTs. */
 export const MAX_VALUE_BYTES = 64 * 1024;

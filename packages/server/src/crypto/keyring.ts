@@ -18,6 +18,8 @@ export { DecryptError } from "./envelope.js";
 export interface Keyring {
   /** Fingerprint of the active master key (safe to log and store; it is not the key). */
   readonly activeKeyId: string;
+  /** Ids of every loaded master key, the active one first (retired keys can only open). */
+  readonly keyIds: readonly string[];
   /** Encrypts `plaintext` for the record named by `aad` (e.g. `signing_keys:<kid>:private`). */
   seal(plaintext: Buffer, aad: string): Buffer;
   /** Decrypts a sealed value; throws DecryptError unless it was sealed for exactly this `aad`. */
@@ -80,6 +82,7 @@ export function createKeyring(opts: { active: Buffer; retired?: readonly Buffer[
 
   return {
     activeKeyId,
+    keyIds: [...keys.keys()],
     seal: (plaintext, aad) => sealEnvelope(activeKey, activeKeyId, plaintext, aad),
     open: (sealed, aad) => withOpened(sealed, aad, (plaintext) => plaintext),
     rewrap: (sealed, aad) =>

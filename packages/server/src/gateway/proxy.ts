@@ -3,7 +3,7 @@ import { type Dispatcher, Agent as UndiciAgent } from "undici";
 import { KeywardError } from "../errors.js";
 
 /** Headers that describe one connection, never forwarded (RFC 9110 §7.6.1). */
-const HOP_BY_HOP = new Set([
+export const HOP_BY_HOP = new Set([
   "connection",
   "keep-alive",
   "proxy-authenticate",
@@ -55,8 +55,13 @@ export type UpstreamError = "upstream_unavailable" | "upstream_timeout";
 
 const TIMEOUT_CODES = new Set(["UND_ERR_HEADERS_TIMEOUT", "UND_ERR_CONNECT_TIMEOUT"]);
 
+/** What a failed upstream request (no response) is answered with. */
+export function upstreamError(err: Error): UpstreamError {
+  return TIMEOUT_CODES.has((err as { code?: string }).code ?? "") ? "upstream_timeout" : "upstream_unavailable";
+}
+
 /** Raw header pairs from undici → a header object, without hop-by-hop headers. */
-function responseHeaders(raw: Buffer[]): OutgoingHttpHeaders {
+export function responseHeaders(raw: Buffer[]): OutgoingHttpHeaders {
   const headers: Record<string, string | string[]> = {};
   let connection: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
@@ -75,7 +80,7 @@ function responseHeaders(raw: Buffer[]): OutgoingHttpHeaders {
   return headers;
 }
 
-function hasBody(req: IncomingMessage): boolean {
+export function hasBody(req: IncomingMessage): boolean {
   const length = req.headers["content-length"];
   return req.headers["transfer-encoding"] !== undefined || (length !== undefined && length !== "0");
 }
@@ -133,8 +138,34 @@ class ForwardHandler implements Dispatcher.DispatchHandlers {
       return;
     }
     if (this.res.destroyed) return;
-    this.fail(TIMEOUT_CODES.has((err as { code?: string }).code ?? "") ? "upstream_timeout" : "upstream_unavailable");
+    this.fail(upstreamError(err));
   }
+}
+
+/** Pooled keep-alive connections to upstreams, with the gateway's timeouts. */
+export function createUpstreamDispatcher(timeoutMs: number): UndiciAgent {
+  return new UndiciAgent({
+    connections: 512,
+    keepAliveTimeout: 60_000,
+    headersTimeout: timeoutMs,
+    bodyTimeout: timeoutMs,
+    connect: { timeout: Math.min(timeoutMs, 10_000) },
+  });
+}
+
+/**
+ * A request's headers an upstream may see: without hop-by-hop headers (and those `Connection`
+ * names), the caller's Keyward credentials, and what the proxy sets itself.
+ */
+export function passThroughHeaders(h: IncomingHttpHeaders): Record<string, string | string[]> {
+  const drop = connectionListed(h);
+  const out: Record<string, string | string[]> = {};
+  for (const name in h) {
+    if (HOP_BY_HOP.has(name) || CALLER_CREDENTIALS.has(name) || drop.has(name)) continue;
+    if (name === "host" || name === "x-request-id" || name === "x-forwarded-for" || name === "expect") continue;
+    out[name] = h[name] as string | string[];
+  }
+  return out;
 }
 
 /**
@@ -146,27 +177,15 @@ class ForwardHandler implements Dispatcher.DispatchHandlers {
  * checks. Backpressure is kept: when the caller's socket is full, undici is paused until it drains.
  */
 export function createProxy(opts: { timeoutMs: number; onResponse?: (status: number, ms: number) => void }) {
-  const dispatcher = new UndiciAgent({
-    connections: 512,
-    keepAliveTimeout: 60_000,
-    headersTimeout: opts.timeoutMs,
-    bodyTimeout: opts.timeoutMs,
-    connect: { timeout: Math.min(opts.timeoutMs, 10_000) },
-  });
+  const dispatcher = createUpstreamDispatcher(opts.timeoutMs);
 
   function outgoingHeaders(
     req: IncomingMessage,
     extra: Record<string, string>,
     peerIp: string,
   ): Record<string, string | string[]> {
-    const drop = connectionListed(req.headers);
-    const out: Record<string, string | string[]> = {};
     const h = req.headers;
-    for (const name in h) {
-      if (HOP_BY_HOP.has(name) || CALLER_CREDENTIALS.has(name) || drop.has(name)) continue;
-      if (name === "host" || name === "x-request-id" || name === "x-forwarded-for" || name === "expect") continue;
-      out[name] = h[name] as string | string[];
-    }
+    const out = passThroughHeaders(h);
     const prior = h["x-forwarded-for"];
     out["x-forwarded-for"] = prior ? `${prior}, ${peerIp}` : peerIp;
     if (h.host) out["x-forwarded-host"] = h.host;

@@ -236,6 +236,10 @@ export function createUsageTracker(deps: UsageDeps) {
       return shared ? sharedCheck(shared, lineage, policy, now) : localCheck(lineage, policy, now);
     },
 
+    /** The in-process counter in two steps (load it, then take from it): what `check` does without Redis. */
+    ensureLoaded,
+    take,
+
     touch(keyId: string): void {
       lastUsed.add(keyId);
     },

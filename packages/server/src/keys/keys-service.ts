@@ -1,7 +1,8 @@
 import type { Actor } from "../admin/admin-context.js";
-import { auditedChange, changeEvent } from "../admin/audited-change.js";
+import { changeEvent, changeRunner } from "../admin/audited-change.js";
 import type { AuditSink } from "../audit/audit-sink.js";
 import type { Clock } from "../clock.js";
+import { type ChangeFeed, createLocalChangeFeed } from "../cluster/change-feed.js";
 import { invalidRequest, KeywardError, notFound } from "../errors.js";
 import type { Db } from "../store/db.js";
 import { KeyCache, type KeyEntry, type QuotaPolicy, type RateLimitPolicy, toEntry } from "./key-entry.js";
@@ -37,8 +38,11 @@ export function createKeysService(deps: {
   audit: AuditSink;
   ownerExists: (owner: string) => Promise<boolean>;
   onLookup?: (cacheHit: boolean) => void;
+  /** Where key changes are announced to every replica (this one included). */
+  feed?: ChangeFeed;
 }) {
   const { db, store, clock, audit } = deps;
+  const change = changeRunner(db, audit, deps.feed ?? createLocalChangeFeed());
   const cache = new KeyCache();
   const loading = new Map<string, Promise<KeyEntry | null>>();
   const listeners: KeyChangeListener[] = [];
@@ -58,12 +62,12 @@ export function createKeysService(deps: {
     decide: (row: KeyRow) => KeyChanges,
     details?: Record<string, unknown>,
   ): Promise<KeyRow> {
-    const row = await auditedChange(db, audit, async (tx) => {
+    const row = await change(actor, async (tx) => {
       const current = await store.getForUpdate(tx, id);
       if (!current) throw notFound(`key ${id}`);
       const updated = await store.update(tx, id, decide(current), clock.now());
       if (!updated) throw notFound(`key ${id}`);
-      return { result: updated, event: keyEvent(actor, action, updated, details) };
+      return { result: updated, event: keyEvent(actor, action, updated, details), changes: [{ kind: "key", ref: id }] };
     });
     changed(id, action);
     return row;
@@ -110,8 +114,9 @@ export function createKeysService(deps: {
       if (!(await deps.ownerExists(input.owner))) throw invalidRequest(`owner: ${input.owner} does not exist`);
       rejectPast(input.expires_at);
       const created = fresh(input);
-      await auditedChange(db, audit, async (tx) => {
+      await change(actor, async (tx) => {
         await store.insert(tx, created.row);
+        // No replica can have cached a key whose id and secret are new: nothing to announce.
         return { result: undefined, event: keyEvent(actor, "key.create", created.row, { scopes: input.scopes }) };
       });
       cache.forgetHash(created.row.hash);
@@ -166,7 +171,7 @@ export function createKeysService(deps: {
      */
     async rotate(actor: Actor, id: string, graceS: number): Promise<{ row: KeyRow; secret: string; previous: KeyRow }> {
       const now = clock.now();
-      const result = await auditedChange(db, audit, async (tx) => {
+      const result = await change(actor, async (tx) => {
         const old = await store.getForUpdate(tx, id);
         if (!old) throw notFound(`key ${id}`);
         if (old.status !== "active") throw new KeywardError("conflict", `key is ${old.status}`);
@@ -191,6 +196,7 @@ export function createKeysService(deps: {
         return {
           result: { ...next, previous },
           event: keyEvent(actor, "key.rotate", previous, { new_key: next.row.id, grace_s: graceS }),
+          changes: [{ kind: "key", ref: id }],
         };
       });
       changed(id, "key.rotate");
@@ -252,6 +258,11 @@ export function createKeysService(deps: {
     /** Drops a key from the caches (another replica changed it). */
     invalidate(id: string): void {
       changed(id, "invalidate");
+    },
+
+    /** Drops every cached key (this replica may have missed changes; see cluster/cluster-feed.ts). */
+    invalidateAll(): void {
+      cache.clear();
     },
 
     cacheStats: () => ({ size: cache.size }),

@@ -1,0 +1,198 @@
+// Rate limits and quotas in Redis (issue 5): the same gateway, same key (rate limit + quota + the
+// other checks, none refusing), once with in-memory limits and once with KEYWARD_REDIS_URL, side
+// by side in this run. Targets: throughput with Redis ≥ 0.7 × in memory (wrk, 50 connections), and
+// a Redis-backed check adds ≤ 1 ms to the p99 of a request (sequential requests on one keep-alive
+// connection, so each sample is the server's own time). Run after `npm run build`.
+//
+// Env: BENCH_SECONDS (10) per wrk run, BENCH_ROUNDS (2), BENCH_CONNECTIONS (50), BENCH_SAMPLES
+// (5000) sequential requests per gateway. Redis: a redis-server of our own (nothing on disk).
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Redis } from "ioredis";
+import { cpuSeconds } from "./lib/cpu.mjs";
+import { setUpGateway, startKeyward } from "./lib/keyward.mjs";
+import { freePort } from "./lib/net.mjs";
+import { killAllNow, startProcess, stopAll } from "./lib/procs.mjs";
+import { closeAgent, summarize, timedGet } from "./lib/sequential.mjs";
+import { runWrk } from "./lib/wrk.mjs";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const env = (name, fallback) => {
+  const v = process.env[name];
+  if (v === undefined || v === "") return fallback;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, got "${v}"`);
+  return n;
+};
+const SECONDS = env("BENCH_SECONDS", 10);
+const ROUNDS = env("BENCH_ROUNDS", 2);
+const CONNECTIONS = env("BENCH_CONNECTIONS", 50);
+const SAMPLES = env("BENCH_SAMPLES", 5000);
+
+const log = (msg) => process.stderr.write(`bench(redis-limits): ${msg}\n`);
+const fmt = (n, d = 2) => (Number.isFinite(n) ? n.toFixed(d) : "n/a");
+
+async function startServers() {
+  const node = process.execPath;
+  const up = await startProcess("upstream", node, [join(ROOT, "bench/upstream.mjs")], { ready: /listening (\d+)/ });
+  const upstreamUrl = `http://127.0.0.1:${up.match[1]}`;
+  const redisPort = await freePort();
+  const redis = await startProcess(
+    "redis-server",
+    "redis-server",
+    ["--port", String(redisPort), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+    { ready: /Ready to accept connections/ },
+  );
+  const redisUrl = `redis://127.0.0.1:${redisPort}`;
+  const memory = await startKeyward(ROOT);
+  const shared = await startKeyward(ROOT, { env: { KEYWARD_REDIS_URL: redisUrl } });
+  const scenarios = [];
+  for (const [id, kw] of [
+    ["memory", memory],
+    ["redis", shared],
+  ]) {
+    const secret = await setUpGateway(kw, upstreamUrl);
+    const s = { id, url: `${kw.url}/agents/bench/hello`, headers: { authorization: `Bearer ${secret}` }, pid: kw.pid };
+    const res = await fetch(s.url, { headers: s.headers });
+    const text = await res.text();
+    if (res.status !== 200 || !text.includes("hello from the agent")) {
+      throw new Error(`${id}: expected 200 from the agent, got ${res.status} ${text.slice(0, 200)}`);
+    }
+    scenarios.push(s);
+  }
+  return { scenarios, redisUrl, redisPid: redis.child.pid };
+}
+
+/** Both gateways, ROUNDS times in alternating order; the best round of each. */
+async function throughput(scenarios, redisPid) {
+  const warm = Math.max(1, Math.round(SECONDS / 4));
+  const best = {};
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const s of round % 2 === 0 ? scenarios : [...scenarios].reverse()) {
+      log(`round ${round + 1}/${ROUNDS}: ${s.id} limits`);
+      await runWrk(s.url, { seconds: warm, connections: CONNECTIONS, headers: s.headers });
+      const cpu0 = cpuSeconds(s.pid);
+      const r0 = cpuSeconds(redisPid);
+      const r = await runWrk(s.url, { seconds: SECONDS, connections: CONNECTIONS, headers: s.headers });
+      const cpu1 = cpuSeconds(s.pid);
+      const r1 = cpuSeconds(redisPid);
+      if (cpu0 !== undefined && cpu1 !== undefined) r.cpuUsPerRequest = ((cpu1 - cpu0) * 1e6) / r.requests;
+      if (r0 !== undefined && r1 !== undefined) r.redisCpuUsPerRequest = ((r1 - r0) * 1e6) / r.requests;
+      if (!best[s.id] || r.rps > best[s.id].rps) best[s.id] = r;
+    }
+  }
+  return best;
+}
+
+/** Sequential requests, alternating blocks between the gateways so drift hits both alike. */
+async function sequential(scenarios) {
+  const samples = Object.fromEntries(scenarios.map((s) => [s.id, []]));
+  const block = 250;
+  for (const s of scenarios) for (let i = 0; i < 500; i++) await timedGet(s.url, s.headers); // warm-up
+  for (let done = 0; done < SAMPLES; done += block) {
+    for (const s of scenarios) {
+      for (let i = 0; i < block; i++) {
+        const r = await timedGet(s.url, s.headers);
+        if (r.status !== 200) throw new Error(`${s.id}: answered ${r.status}`);
+        samples[s.id].push(r.ms);
+      }
+    }
+  }
+  closeAgent();
+  return Object.fromEntries(Object.entries(samples).map(([id, xs]) => [id, summarize(xs)]));
+}
+
+/** Proof that the Redis gateway really counted in Redis: script calls per request. */
+async function redisScriptCalls(redisUrl) {
+  const r = new Redis(redisUrl);
+  try {
+    const info = await r.info("commandstats");
+    let calls = 0;
+    for (const m of info.matchAll(/^cmdstat_(evalsha|eval):calls=(\d+)/gm)) calls += Number(m[2]);
+    return calls;
+  } finally {
+    r.disconnect();
+  }
+}
+
+function table(rows) {
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)));
+  const line = (r) => `| ${r.map((c, i) => String(c).padEnd(widths[i])).join(" | ")} |`;
+  return [line(rows[0]), `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`, ...rows.slice(1).map(line)].join("\n");
+}
+
+async function main() {
+  if (spawnSync("wrk", ["-v"]).error) throw new Error("wrk is not installed (apt-get install -y wrk)");
+  if (!existsSync(join(ROOT, "packages/server/dist/cli/main.js"))) throw new Error("run `npm run build` first");
+  if (spawnSync("redis-server", ["--version"]).error) {
+    log("redis-server is not installed: SKIP (both targets)");
+    return;
+  }
+  const { scenarios, redisUrl, redisPid } = await startServers();
+  const best = await throughput(scenarios, redisPid);
+  const calls0 = await redisScriptCalls(redisUrl);
+  const seq = await sequential(scenarios);
+  const calls = (await redisScriptCalls(redisUrl)) - calls0;
+  const totalSeq = seq.redis.n + 500;
+
+  console.log(
+    `\n${table([
+      ["limits", `req/s (c${CONNECTIONS})`, "p99 ms (c50)", "Keyward CPU µs/req", "redis-server CPU µs/req"],
+      ...["memory", "redis"].map((id) => [
+        id,
+        fmt(best[id].rps, 0),
+        fmt(best[id].latencyMs.p99, 3),
+        fmt(best[id].cpuUsPerRequest, 1),
+        id === "redis" ? fmt(best[id].redisCpuUsPerRequest, 1) : "—",
+      ]),
+    ])}`,
+  );
+  console.log(
+    `\n${table([
+      ["sequential (1 connection)", "n", "p50 ms", "p90 ms", "p99 ms", "max ms"],
+      ...["memory", "redis"].map((id) => [
+        id,
+        seq[id].n,
+        fmt(seq[id].p50, 3),
+        fmt(seq[id].p90, 3),
+        fmt(seq[id].p99, 3),
+        fmt(seq[id].max, 3),
+      ]),
+    ])}`,
+  );
+  console.log(`Redis script calls per sequential request (rate limit + quota): ${fmt(calls / totalSeq)}`);
+
+  const ratio = best.redis.rps / best.memory.rps;
+  const addedP99 = seq.redis.p99 - seq.memory.p99;
+  const targets = [
+    ["throughput, Redis limits ÷ in-memory limits", "≥ 0.70", `${fmt(ratio)} ×`, ratio >= 0.7],
+    ["added p99 of a Redis-backed check (sequential)", "≤ 1.00 ms", `${fmt(addedP99, 3)} ms`, addedP99 <= 1],
+  ];
+  console.log(
+    `\nSummary\n${table([
+      ["target", "goal", "measured", "result"],
+      ...targets.map(([n, g, v, ok]) => [n, g, v, ok ? "PASS" : "FAIL"]),
+    ])}`,
+  );
+}
+
+let interrupted = false;
+process.on("exit", killAllNow);
+for (const signal of ["SIGINT", "SIGTERM"]) {
+  process.once(signal, () => {
+    interrupted = true;
+    log(`${signal}: stopping`);
+    stopAll(2_000).finally(() => process.exit(130));
+  });
+}
+
+try {
+  await main();
+} catch (err) {
+  if (!interrupted) log(`failed: ${err instanceof Error ? err.message : err}`);
+  process.exitCode = 1;
+} finally {
+  await stopAll();
+}

@@ -1,0 +1,13 @@
+import type { KeywardEvents } from "../emitter.js";
+import type { Keyward } from "../keyward.js";
+
+/** The next `event` the client emits. */
+export function nextEvent<E extends keyof KeywardEvents>(kw: Keyward, event: E): Promise<KeywardEvents[E]> {
+  return new Promise((resolve) => {
+    const listener = (payload: KeywardEvents[E]) => {
+      kw.off(event, listener);
+      resolve(payload);
+    };
+    kw.on(event, listener);
+  });
+}

@@ -1,0 +1,91 @@
+import type { AuditSink } from "../audit/audit-sink.js";
+import { KeywardError } from "../errors.js";
+import type { RequestContext, Router } from "../http/router.js";
+import type { Metrics } from "../ops/metrics.js";
+import type { Caller, CallerAuth } from "../tokens/caller-auth.js";
+import { type AgentViews, parseCursor } from "./agent-view.js";
+import type { CredentialEvents } from "./credential-events.js";
+
+/** The agent behind a caller; anyone else (a consumer, a user) has no outbound grants to read. */
+export function agentOf(caller: Caller): string {
+  if (!caller.principal.startsWith("agent:")) {
+    throw new KeywardError("forbidden", "only an agent's own key or access token can read its credentials");
+  }
+  return caller.principal.slice("agent:".length);
+}
+
+/** RFC 9110 §13.1.2: If-None-Match compares weakly; `*` matches any current representation. */
+export function etagMatches(header: string | undefined, etag: string): boolean {
+  if (header === undefined) return false;
+  if (header.trim() === "*") return true;
+  return header.split(",").some((t) => t.trim().replace(/^W\//, "") === etag);
+}
+
+/**
+ * SPEC §6: GET /v1/credentials and GET /v1/credentials/events, authenticated with the agent's own
+ * key or an access token whose `sub` is the agent; its grants decide what it gets.
+ */
+export function registerAgentCredentialRoutes(
+  router: Router,
+  deps: {
+    authenticate: CallerAuth;
+    views: AgentViews;
+    events: CredentialEvents;
+    audit: AuditSink;
+    metrics: Metrics;
+  },
+): void {
+  const { views, events, audit, metrics } = deps;
+
+  router.get("/v1/credentials", async (ctx) => {
+    const caller = await deps.authenticate(ctx.req.headers);
+    const agent = agentOf(caller);
+    const since = parseCursor(ctx.query.get("since"), "query.since");
+    const view = await views.get(agent);
+    const rep = since === undefined ? view.full() : view.since(since);
+    if (etagMatches(ctx.req.headers["if-none-match"], rep.etag)) {
+      ctx.res.writeHead(304, { etag: rep.etag, "cache-control": "no-store" }).end();
+      return;
+    }
+    if (rep.served.length > 0) {
+      // Fails closed like an issued token: while the audit log is failing, no value goes out.
+      await audit.recordToken({
+        actor: caller.principal,
+        action: "credential.read",
+        outcome: "success",
+        ip: ctx.peerIp,
+        requestId: ctx.requestId,
+        details: { read: rep.served, via: caller.via, key_id: caller.keyId },
+      });
+      metrics.credentialReads.inc({ mode: "read" }, rep.served.length);
+    }
+    ctx.res.writeHead(200, {
+      "content-type": "application/json; charset=utf-8",
+      "content-length": Buffer.byteLength(rep.body),
+      "cache-control": "no-store",
+      etag: rep.etag,
+    });
+    ctx.res.end(ctx.method === "HEAD" ? undefined : rep.body);
+  });
+
+  router.get("/v1/credentials/events", async (ctx: RequestContext) => {
+    const caller = await deps.authenticate(ctx.req.headers);
+    const agent = agentOf(caller);
+    const lastEventId = ctx.req.headers["last-event-id"];
+    const since =
+      typeof lastEventId === "string" && lastEventId !== ""
+        ? parseCursor(lastEventId.trim(), "Last-Event-ID")
+        : parseCursor(ctx.query.get("since"), "query.since");
+    if (ctx.method === "HEAD") {
+      ctx.res.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-store" }).end();
+      return;
+    }
+    events.attach({
+      agent,
+      keyId: caller.keyId,
+      res: ctx.res,
+      since,
+      expiresAt: caller.claims ? caller.claims.exp * 1000 : null,
+    });
+  });
+}

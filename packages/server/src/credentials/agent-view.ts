@@ -1,0 +1,253 @@
+import { createHash } from "node:crypto";
+import type { Clock } from "../clock.js";
+import { KeywardError } from "../errors.js";
+import type { Logger } from "../ops/logger.js";
+import type { AgentCredentialRow, GrantsStore } from "./grants-store.js";
+
+/**
+ * What one agent can read, as of one snapshot of the store, and the responses built from it.
+ *
+ * Cursors: every credential and grant change takes a value of the credential clock (a counter
+ * that serializes writers, see credentials-store nextSeq) and stamps the rows it changed. An
+ * entry's `seq` is the latest stamp on its grant row or its credential row; the view's cursor is
+ * the highest `seq` among them. Because writers commit in clock order, a snapshot that shows stamp
+ * n shows every earlier stamp too, so "entries with seq > cursor" is exactly what changed since,
+ * on any replica sharing the database. The cursor depends on this agent's rows only: other
+ * agents' changes leave it, the body and its ETag alone, so polling clients get 304s.
+ */
+export interface ViewEntry {
+  name: string;
+  seq: number;
+  /** Granted in read mode and the credential has a current version. */
+  readable: boolean;
+  version: number | null;
+  value: string | null;
+  expiresAt: number | null;
+  /** Why a readable credential cannot be served right now. */
+  unavailable: string | null;
+}
+
+export interface Representation {
+  body: string;
+  etag: string;
+  /** `name@version` of every value in the body, for the audit record. */
+  served: string[];
+}
+
+export interface AgentView {
+  agent: string;
+  cursor: number;
+  entries: readonly ViewEntry[];
+  names: ReadonlySet<string>;
+  /** When a served token expires: the view must be rebuilt then. */
+  staleAt: number;
+  full(): Representation;
+  since(cursor: number): Representation;
+}
+
+const MAX_VALUES = 50_000;
+const MAX_VIEWS = 10_000;
+const DELTA_MEMO = 8;
+
+export function createAgentViews(deps: {
+  store: GrantsStore;
+  open: (v: { name: string; version: number; value_enc: Buffer }) => string;
+  clock: Clock;
+  logger: Logger;
+}) {
+  const { store, clock, logger } = deps;
+  /** Decrypted values by `name\0version`: a version never changes, so entries never go stale. */
+  const values = new Map<string, string>();
+  const views = new Map<string, AgentView>();
+  const loading = new Map<string, Promise<AgentView>>();
+  // Bumped by every invalidation: a load that began before one is not cached.
+  let epoch = 0;
+
+  function openValue(row: AgentCredentialRow): { value: string | null; error: string | null } {
+    const key = `${row.name}\0${row.version}`;
+    const hit = values.get(key);
+    if (hit !== undefined) return { value: hit, error: null };
+    if (!row.value_enc) return { value: null, error: "its current version is missing" };
+    try {
+      const value = deps.open({ name: row.name, version: row.version as number, value_enc: row.value_enc });
+      if (values.size >= MAX_VALUES) values.clear();
+      values.set(key, value);
+      return { value, error: null };
+    } catch (err) {
+      // One damaged row must not take the agent's other credentials down with it: it is left
+      // out, named in `unavailable`, and logged by record (never by content).
+      logger.error(
+        { credential: row.name, version: row.version, err: (err as Error).message },
+        "credential unreadable",
+      );
+      return { value: null, error: "it cannot be decrypted" };
+    }
+  }
+
+  function build(agent: string, rows: readonly AgentCredentialRow[]): AgentView {
+    const now = clock.now();
+    let cursor = 0;
+    let staleAt = Number.POSITIVE_INFINITY;
+    const entries: ViewEntry[] = [];
+    for (const row of rows) {
+      const seq = Math.max(row.grant_seq, row.cred_seq ?? 0);
+      cursor = Math.max(cursor, seq);
+      const readable = row.mode === "read" && row.deleted_at === null && row.version !== null;
+      const entry: ViewEntry = {
+        name: row.name,
+        seq,
+        readable,
+        version: readable ? row.version : null,
+        value: null,
+        expiresAt: readable ? row.expires_at : null,
+        unavailable: null,
+      };
+      if (readable) {
+        if (row.expires_at !== null && row.expires_at <= now) {
+          entry.unavailable = "its token expired and could not be refreshed";
+        } else {
+          const { value, error } = openValue(row);
+          entry.value = value;
+          entry.unavailable = error;
+          if (value !== null && row.expires_at !== null) staleAt = Math.min(staleAt, row.expires_at);
+        }
+      }
+      entries.push(entry);
+    }
+    return makeView(agent, cursor, entries, staleAt);
+  }
+
+  return {
+    /** The agent's current view: from memory, or one store read. */
+    get(agent: string): Promise<AgentView> {
+      const hit = views.get(agent);
+      if (hit && clock.now() < hit.staleAt) return Promise.resolve(hit);
+      let pending = loading.get(agent);
+      if (!pending) {
+        const started = epoch;
+        pending = store
+          .agentCredentials(agent)
+          .then((rows) => {
+            const view = build(agent, rows);
+            if (epoch === started) {
+              if (views.size >= MAX_VIEWS) views.clear();
+              views.set(agent, view);
+            }
+            return view;
+          })
+          .finally(() => {
+            if (loading.get(agent) === pending) loading.delete(agent);
+          });
+        loading.set(agent, pending);
+      }
+      return pending;
+    },
+
+    /** `credential` change handler: drops the views that mention `name`; answers those agents. */
+    credentialChanged(name: string): string[] {
+      epoch++;
+      loading.clear();
+      for (const key of values.keys()) if (key.startsWith(`${name}\0`)) values.delete(key);
+      const agents: string[] = [];
+      for (const [agent, view] of views) {
+        if (view.names.has(name)) {
+          views.delete(agent);
+          agents.push(agent);
+        }
+      }
+      return agents;
+    },
+
+    /** `grant` and `agent` change handler. */
+    grantChanged(agent: string): void {
+      epoch++;
+      loading.clear();
+      views.delete(agent);
+    },
+
+    /** This replica may have missed changes: forget everything. */
+    reset(): void {
+      epoch++;
+      loading.clear();
+      views.clear();
+      values.clear();
+    },
+  };
+}
+
+function makeView(agent: string, cursor: number, entries: ViewEntry[], staleAt: number): AgentView {
+  const unavailable = entries.filter((e) => e.unavailable !== null);
+  let full: Representation | undefined;
+  const memo = new Map<number, Representation>();
+  const render = (changed: readonly ViewEntry[], removed: readonly string[], at: number): Representation => {
+    // Null prototype: a credential may be called `constructor`, and `__proto__` is refused by name.
+    const credentials: Record<string, { value: string; version: number; expires_at?: string }> = Object.create(null);
+    const served: string[] = [];
+    for (const e of changed) {
+      if (e.value === null || e.version === null) continue;
+      credentials[e.name] =
+        e.expiresAt === null
+          ? { value: e.value, version: e.version }
+          : { value: e.value, version: e.version, expires_at: new Date(e.expiresAt).toISOString() };
+      served.push(`${e.name}@${e.version}`);
+    }
+    const body: Record<string, unknown> = { credentials, removed, cursor: String(at) };
+    if (unavailable.length > 0) {
+      const why: Record<string, { code: string; message: string }> = Object.create(null);
+      for (const e of unavailable) {
+        why[e.name] = {
+          code: "credential_unavailable",
+          message: `credential ${e.name} is unavailable: ${e.unavailable}`,
+        };
+      }
+      body.unavailable = why;
+    }
+    const text = JSON.stringify(body);
+    return { body: text, etag: etagOf(text), served };
+  };
+  return {
+    agent,
+    cursor,
+    entries,
+    names: new Set(entries.map((e) => e.name)),
+    staleAt,
+    full() {
+      full ??= render(
+        entries.filter((e) => e.readable),
+        [],
+        cursor,
+      );
+      return full;
+    },
+    since(after) {
+      let rep = memo.get(after);
+      if (!rep) {
+        const newer = entries.filter((e) => e.seq > after);
+        rep = render(
+          newer.filter((e) => e.readable),
+          newer.filter((e) => !e.readable).map((e) => e.name),
+          // A cursor ahead of this view (a replica that has not caught up yet) is kept, so the
+          // client never goes back and is not sent again what it already has.
+          Math.max(after, cursor),
+        );
+        if (memo.size >= DELTA_MEMO) memo.clear();
+        memo.set(after, rep);
+      }
+      return rep;
+    },
+  };
+}
+
+/** A strong validator: the body's own hash, so equal bodies (and only those) share it. */
+function etagOf(body: string): string {
+  return `"${createHash("sha256").update(body).digest("base64url").slice(0, 32)}"`;
+}
+
+/** `?since=` and `Last-Event-ID`: the decimal cursor a response or event gave out. */
+export function parseCursor(raw: string | null | undefined, where: string): number | undefined {
+  if (raw === null || raw === undefined) return undefined;
+  if (!/^(0|[1-9][0-9]{0,15})$/.test(raw)) throw new KeywardError("invalid_request", `${where}: not a valid cursor`);
+  return Number(raw);
+}
+
+export type AgentViews = ReturnType<typeof createAgentViews>;

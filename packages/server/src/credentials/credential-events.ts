@@ -1,0 +1,214 @@
+import type { ServerResponse } from "node:http";
+import type { Clock } from "../clock.js";
+import type { Logger } from "../ops/logger.js";
+import type { AgentView, AgentViews } from "./agent-view.js";
+
+/**
+ * The SSE hub behind GET /v1/credentials/events.
+ *
+ * Change notifications only say "look again": the hub reloads the agent's view (one store read
+ * per agent, however many of its clients are connected) and sends each client what changed since
+ * the last event it got. So an event is never invented from a message, a missed or doubled
+ * notification costs nothing, and replay after `Last-Event-ID` is the same code path as a live
+ * change. Event ids are cursors: the id of the last event sent for one clock value, so a client
+ * cut off in the middle of a group gets the whole group again.
+ *
+ * Writes never wait for a client: a client whose unsent bytes pass `maxBufferBytes` is dropped
+ * (it reconnects with Last-Event-ID and loses nothing).
+ */
+interface Client {
+  agent: string;
+  keyId: string;
+  res: ServerResponse;
+  /** The cursor this client has everything up to; undefined until its first sync ("from now"). */
+  lastSeq: number | undefined;
+  /** When the credential it connected with stops being valid (key expiry, token exp). */
+  expiresAt: number | null;
+}
+
+interface AgentState {
+  clients: Set<Client>;
+  /** The names of the last view synced: a credential change matters to this agent only if listed. */
+  names: ReadonlySet<string> | undefined;
+  running: boolean;
+  again: boolean;
+  retry: NodeJS.Timeout | undefined;
+}
+
+export interface AttachOptions {
+  agent: string;
+  keyId: string;
+  res: ServerResponse;
+  since: number | undefined;
+  expiresAt: number | null;
+}
+
+const RETRY_MS = 1000;
+
+export function createCredentialEvents(deps: {
+  views: AgentViews;
+  clock: Clock;
+  logger: Logger;
+  heartbeatMs: number;
+  maxBufferBytes?: number;
+}) {
+  const { views, clock, logger } = deps;
+  const maxBuffer = deps.maxBufferBytes ?? 1024 * 1024;
+  const agents = new Map<string, AgentState>();
+  let closed = false;
+
+  const heartbeat = setInterval(() => {
+    const now = clock.now();
+    for (const state of agents.values()) {
+      for (const c of state.clients) {
+        if (c.expiresAt !== null && c.expiresAt <= now) c.res.end();
+        else write(c, ": keep-alive\n\n");
+      }
+    }
+  }, deps.heartbeatMs);
+  heartbeat.unref();
+
+  function write(c: Client, chunk: string): void {
+    if (c.res.destroyed || c.res.writableEnded) return;
+    c.res.write(chunk);
+    if (c.res.writableLength > maxBuffer) {
+      logger.warn({ agent: c.agent, buffered: c.res.writableLength }, "credential event client too slow: dropped");
+      c.res.destroy();
+    }
+  }
+
+  function send(c: Client, view: AgentView): void {
+    if (c.lastSeq === undefined) {
+      c.lastSeq = view.cursor;
+      return;
+    }
+    const after = c.lastSeq;
+    if (view.cursor <= after) return;
+    const newer = view.entries.filter((e) => e.seq > after).sort((a, b) => a.seq - b.seq || cmp(a.name, b.name));
+    let out = "";
+    for (let i = 0; i < newer.length; i++) {
+      const e = newer[i]!;
+      let event: string;
+      if (!e.readable) event = `event: removed\ndata: ${JSON.stringify({ name: e.name })}\n`;
+      else if (e.value !== null)
+        event = `event: changed\ndata: ${JSON.stringify({ name: e.name, version: e.version })}\n`;
+      else continue; // readable but unavailable: nothing to fetch yet
+      const lastOfGroup = newer[i + 1]?.seq !== e.seq;
+      out += lastOfGroup ? `${event}id: ${e.seq}\n\n` : `${event}\n`;
+    }
+    c.lastSeq = view.cursor;
+    if (out) write(c, out);
+  }
+
+  async function sync(agent: string): Promise<void> {
+    const state = agents.get(agent);
+    if (!state || closed) return;
+    if (state.running) {
+      state.again = true;
+      return;
+    }
+    state.running = true;
+    try {
+      do {
+        state.again = false;
+        const view = await views.get(agent);
+        state.names = view.names;
+        for (const c of state.clients) send(c, view);
+      } while (state.again && !closed);
+    } catch (err) {
+      // The store is unreachable: clients keep their connection and heartbeats; try again soon.
+      logger.warn({ agent, err: (err as Error).message }, "credential events: cannot load view; retrying");
+      clearTimeout(state.retry);
+      state.retry = setTimeout(() => void sync(agent), RETRY_MS);
+      state.retry.unref();
+    } finally {
+      state.running = false;
+    }
+  }
+
+  return {
+    /** Starts an event stream on `res` (the request is already authenticated). */
+    attach(opts: AttachOptions): void {
+      const { res } = opts;
+      res.writeHead(200, {
+        "content-type": "text/event-stream; charset=utf-8",
+        "cache-control": "no-store",
+        "x-accel-buffering": "no",
+        // A stream is its connection's last response: ending it (shutdown, key change) must close
+        // the socket too, or an idle keep-alive connection holds the server's drain open.
+        connection: "close",
+      });
+      res.socket?.setNoDelay(true);
+      res.write(": connected\n\n");
+      if (closed) {
+        res.end();
+        return;
+      }
+      const client: Client = {
+        agent: opts.agent,
+        keyId: opts.keyId,
+        res,
+        lastSeq: opts.since,
+        expiresAt: opts.expiresAt,
+      };
+      let state = agents.get(opts.agent);
+      if (!state) {
+        state = { clients: new Set(), names: undefined, running: false, again: false, retry: undefined };
+        agents.set(opts.agent, state);
+      }
+      state.clients.add(client);
+      const owner = state;
+      res.on("close", () => {
+        console.log("DEBUG res close", res.socket?.destroyed, res.writableEnded, res.socket === null);
+        owner.clients.delete(client);
+        if (owner.clients.size === 0 && agents.get(client.agent) === owner) {
+          clearTimeout(owner.retry);
+          agents.delete(client.agent);
+        }
+      });
+      void sync(opts.agent);
+    },
+
+    /** A credential changed (on any replica): agents whose view lists it look again. */
+    credentialChanged(name: string): void {
+      for (const [agent, state] of agents) {
+        if (state.names === undefined || state.names.has(name)) void sync(agent);
+      }
+    },
+
+    grantChanged(agent: string): void {
+      if (agents.has(agent)) void sync(agent);
+    },
+
+    /** After a change-feed reset: every connected agent looks again. */
+    resyncAll(): void {
+      for (const agent of agents.keys()) void sync(agent);
+    },
+
+    /** A key changed (revoked, frozen, rotated…): its streams end; a client still allowed reconnects. */
+    dropKey(keyId: string): void {
+      for (const state of agents.values()) for (const c of state.clients) if (c.keyId === keyId) c.res.end();
+    },
+
+    clients(): number {
+      let n = 0;
+      for (const s of agents.values()) n += s.clients.size;
+      return n;
+    },
+
+    /** Ends every stream (shutdown: they would otherwise hold the drain for its whole timeout). */
+    close(): void {
+      console.log("DEBUG events.close", [...agents.values()].map((s) => [...s.clients].map((c) => [c.res.destroyed, c.res.writableEnded, c.res.socket?.destroyed])));
+      closed = true;
+      clearInterval(heartbeat);
+      for (const state of agents.values()) {
+        clearTimeout(state.retry);
+        for (const c of state.clients) c.res.end();
+      }
+    },
+  };
+}
+
+const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+export type CredentialEvents = ReturnType<typeof createCredentialEvents>;

@@ -1,0 +1,133 @@
+import type { Actor } from "../admin/admin-context.js";
+import { createAgentsStore } from "../agents/agents-store.js";
+import type { AuditSink } from "../audit/audit-sink.js";
+import type { Clock } from "../clock.js";
+import type { ChangeFeed } from "../cluster/change-feed.js";
+import type { Keyring } from "../crypto/keyring.js";
+import type { RequestContext, Router } from "../http/router.js";
+import type { Logger } from "../ops/logger.js";
+import type { Metrics } from "../ops/metrics.js";
+import type { Db } from "../store/db.js";
+import type { CallerAuth } from "../tokens/caller-auth.js";
+import { registerAgentCredentialRoutes } from "./agent-credentials-routes.js";
+import { createAgentViews } from "./agent-view.js";
+import { createCredentialEvents } from "./credential-events.js";
+import { registerCredentialRoutes } from "./credentials-routes.js";
+import { createCredentialsService } from "./credentials-service.js";
+import { CREDENTIAL_SEALED_COLUMNS, createCredentialsStore } from "./credentials-store.js";
+import { registerGrantRoutes } from "./grants-routes.js";
+import { createGrantsService } from "./grants-service.js";
+import { createGrantsStore } from "./grants-store.js";
+import { createTokenProviders } from "./token-providers.js";
+
+export interface CredentialsModuleOptions {
+  /** SSE heartbeat interval (default 15 s; tests shorten it). */
+  heartbeatMs?: number;
+  /** The fetch token providers use (tests may point it elsewhere). */
+  fetch?: typeof fetch;
+  tokenTimeoutMs?: number;
+}
+
+/**
+ * The outbound-credentials domain, wired: the store and its services, the agent views and SSE
+ * hub, token providers, and the change handlers that keep all of them fresh on every replica.
+ */
+export function createCredentialsModule(
+  deps: {
+    db: Db;
+    keyring: Keyring;
+    clock: Clock;
+    audit: AuditSink;
+    changes: ChangeFeed;
+    logger: Logger;
+    metrics: Metrics;
+  },
+  opts: CredentialsModuleOptions = {},
+) {
+  const { db, keyring, clock, audit, changes, logger } = deps;
+  const store = createCredentialsStore(db);
+  const grantsStore = createGrantsStore(db);
+  const agentsStore = createAgentsStore(db);
+  const credentials = createCredentialsService({ db, store, grants: grantsStore, keyring, clock, audit, changes });
+  const grants = createGrantsService({
+    db,
+    store: grantsStore,
+    credentials: store,
+    agentExists: async (tx, name) => (await agentsStore.get(name, tx)) !== undefined,
+    audit,
+    changes,
+  });
+  const views = createAgentViews({ store: grantsStore, open: credentials.openVersion, clock, logger });
+  const events = createCredentialEvents({ views, clock, logger, heartbeatMs: opts.heartbeatMs ?? 15_000 });
+  const providers = createTokenProviders({
+    store,
+    service: credentials,
+    clock,
+    logger,
+    audit,
+    ...(opts.fetch ? { fetch: opts.fetch } : {}),
+    ...(opts.tokenTimeoutMs ? { timeoutMs: opts.tokenTimeoutMs } : {}),
+  });
+
+  changes.on("credential", (name) => {
+    views.credentialChanged(name);
+    events.credentialChanged(name);
+    providers.credentialChanged(name);
+  });
+  const grantChanged = (agent: string) => {
+    grants.invalidate(agent);
+    views.grantChanged(agent);
+    events.grantChanged(agent);
+  };
+  changes.on("grant", grantChanged);
+  // A deleted agent's grants went with it (removeAgentIn); its change is the agent's own.
+  changes.on("agent", grantChanged);
+  changes.on("key", (id) => events.dropKey(id));
+  changes.onReset(() => {
+    grants.invalidate();
+    views.reset();
+    events.resyncAll();
+    void providers.start().catch((err: Error) => logger.warn({ err: err.message }, "cannot plan token refreshes"));
+  });
+
+  return {
+    credentials,
+    grants,
+    views,
+    events,
+    providers,
+    sealedColumns: CREDENTIAL_SEALED_COLUMNS,
+
+    register(
+      router: Router,
+      auth: { requireAdmin: (ctx: RequestContext) => Promise<Actor>; authenticate: CallerAuth },
+    ) {
+      registerCredentialRoutes(router, { credentials, providers, requireAdmin: auth.requireAdmin });
+      registerGrantRoutes(router, { grants, requireAdmin: auth.requireAdmin });
+      registerAgentCredentialRoutes(router, {
+        authenticate: auth.authenticate,
+        views,
+        events,
+        audit,
+        metrics: deps.metrics,
+      });
+    },
+
+    /** Plans every token provider's next refresh. */
+    start: () => providers.start(),
+
+    /**
+     * Inside an agent's delete transaction: its grants go too, so an agent created later under
+     * the same name starts with none. The delete's own `agent` change drops the caches.
+     */
+    removeAgentIn: (tx: Db, agent: string) => grants.removeAgentIn(tx, agent),
+
+    /** First step of shutdown: event streams end (they would hold the drain open), refreshes stop. */
+    close(): void {
+      events.close();
+      providers.close();
+    },
+  };
+}
+
+export type CredentialsModule = ReturnType<typeof createCredentialsModule>;

@@ -1,0 +1,119 @@
+import { KeywardError } from "../errors.js";
+
+/**
+ * Where an egress request may go: the credential's `base_url` and below, nowhere else.
+ *
+ * The upstream URL is never parsed out of what the agent sent. Its origin comes from `base_url`
+ * alone (undici gets it separately from the path), and its path is `base_url`'s path with the
+ * agent's path appended. What could make an upstream resolve the path to somewhere above the base
+ * is refused before anything is sent: dot segments (also percent-encoded, double-encoded, or
+ * Tomcat's `..;`), empty segments (`//host` reads as an authority), backslashes (WHATWG parsers
+ * read them as slashes), control characters and non-ASCII bytes. Then the joined URL is parsed
+ * once more and must still have base_url's origin and lie under its path.
+ *
+ * `@` is allowed in the path (`/users/@me`, npm's `/@scope/pkg`): after a path's leading single
+ * slash it cannot be read as userinfo, and the origin check above holds whatever follows.
+ */
+export interface EgressBase {
+  readonly origin: string;
+  /** base_url's path without a trailing slash ("" for the root). */
+  readonly prefix: string;
+}
+
+export function egressBase(baseUrl: string): EgressBase {
+  const url = new URL(baseUrl);
+  const prefix = url.pathname.endsWith("/") ? url.pathname.slice(0, -1) : url.pathname;
+  return { origin: url.origin, prefix };
+}
+
+/** Splits `/egress/{credential}/rest…` into the decoded name and the raw rest (with its leading slash). */
+export function splitEgressPath(path: string): { name: string; rest: string } | undefined {
+  if (!path.startsWith("/egress/")) return undefined;
+  const after = path.slice("/egress/".length);
+  const slash = after.indexOf("/");
+  const raw = slash === -1 ? after : after.slice(0, slash);
+  if (raw === "") return undefined;
+  let name: string;
+  try {
+    name = decodeURIComponent(raw);
+  } catch {
+    // Undecodable: no credential has such a name. Answered like any unknown one (no probing).
+    name = "\0";
+  }
+  return { name, rest: slash === -1 ? "" : after.slice(slash) };
+}
+
+/** Visible ASCII except backslash and `#`, with `%` only as the start of an escape. */
+const RAW_PATH = /^(?:[!"$&-[\]-~]|%[0-9A-Fa-f]{2})*$/;
+const RAW_QUERY = /^[!-"$-~]*$/;
+/** Decoding layers checked: an upstream (or a proxy in front of it) may decode more than once. */
+const MAX_LAYERS = 4;
+
+/**
+ * The path (with query) to request from the upstream, or a 400 naming why the path was refused.
+ * `rest` is the raw path after `/egress/{credential}` ("" or starting with "/"), `search` the raw
+ * query including its "?" ("" when none).
+ */
+export function egressTargetPath(base: EgressBase, rest: string, search: string): string {
+  if (!RAW_PATH.test(rest)) {
+    throw refused("the path may hold only visible ASCII characters and valid %-escapes, and no backslash");
+  }
+  if (!RAW_QUERY.test(search.slice(1))) throw refused("the query may hold only visible ASCII characters");
+  let layer = rest;
+  for (let i = 0; i < MAX_LAYERS; i++) {
+    checkLayer(layer);
+    if (!layer.includes("%")) break;
+    layer = percentDecode(layer);
+  }
+  const path = `${base.prefix}${rest}` || "/";
+  // Belt and braces: what a WHATWG parser makes of the joined URL must still be under base_url.
+  const parsed = new URL(path + search, base.origin);
+  if (parsed.origin !== base.origin || !under(base, parsed.pathname)) {
+    throw refused("the path leaves the credential's base URL");
+  }
+  return path + search;
+}
+
+function checkLayer(path: string): void {
+  for (let i = 0; i < path.length; i++) {
+    const c = path.charCodeAt(i);
+    if (c < 0x20 || c === 0x7f) throw refused("the path must not contain control characters (CR, LF, NUL…)");
+    if (c === 0x5c) throw refused("the path must not contain a backslash");
+  }
+  const segments = path.split("/");
+  for (let i = 1; i < segments.length; i++) {
+    const seg = segments[i] as string;
+    // `..;x` is `..` to Tomcat and others that strip path parameters before resolving.
+    const bare = seg.split(";")[0] as string;
+    if (bare === "." || bare === "..") throw refused("the path must not contain . or .. segments");
+    if (seg === "" && i < segments.length - 1) throw refused("the path must not contain empty segments (//)");
+  }
+}
+
+/** One layer of %-decoding, byte-wise into latin1 (the checks are about ASCII). Bad escapes stay. */
+function percentDecode(s: string): string {
+  return s.replace(/%([0-9A-Fa-f]{2})/g, (_, hex: string) => String.fromCharCode(Number.parseInt(hex, 16)));
+}
+
+function under(base: EgressBase, pathname: string): boolean {
+  return base.prefix === "" || pathname === base.prefix || pathname.startsWith(`${base.prefix}/`);
+}
+
+/**
+ * The Location to give the agent for an upstream's Location: one under base_url becomes the same
+ * place under `/egress/{credential}` (the agent follows it back through egress, where the secret
+ * is injected again); anything else (another origin, or outside base_url's path) is dropped, so
+ * an upstream cannot bounce the agent's client (and the Keyward key it sends) elsewhere.
+ */
+export function agentLocation(location: string, requested: URL, base: EgressBase, egressPath: string): string | null {
+  let u: URL;
+  try {
+    u = new URL(location, requested);
+  } catch {
+    return null;
+  }
+  if (u.origin !== base.origin || u.username !== "" || u.password !== "" || !under(base, u.pathname)) return null;
+  return `${egressPath}${u.pathname.slice(base.prefix.length)}${u.search}${u.hash}`;
+}
+
+const refused = (message: string) => new KeywardError("invalid_request", message);

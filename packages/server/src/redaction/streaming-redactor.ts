@@ -1,0 +1,122 @@
+import { createPatternMatcher, type PatternMatcher } from "./pattern-matcher.js";
+import { secretEncodings } from "./secret-encodings.js";
+
+/**
+ * Removes secrets (and their raw, base64, base64url, URL, form, hex and JSON-escaped forms) from
+ * text and byte streams: upstream responses at the egress proxy (SPEC §6), tool results (§7, §8).
+ *
+ * Streaming: an occurrence may straddle chunks, so a stream holds back the bytes at the end of a
+ * chunk that could begin one — at most the longest pattern minus one byte, and only while they
+ * could. Output therefore follows input as closely as it safely can: a chunk that ends with bytes
+ * no pattern begins with (an SSE event's blank line) goes out whole, at once. Nothing else is
+ * buffered, so a response of any size streams in constant memory.
+ */
+
+export const DEFAULT_MARKER = "[redacted]";
+
+export interface RedactionStream {
+  /** Bytes of `chunk` (and of earlier held-back bytes) that are safe to send, redacted. */
+  push(chunk: Uint8Array): Buffer;
+  /** The held-back rest, redacted; the stream is done. */
+  end(): Buffer;
+  /** Occurrences redacted so far. */
+  readonly count: number;
+}
+
+export interface Redactor {
+  /** False when there is nothing to redact (no secrets): callers may skip the work. */
+  readonly active: boolean;
+  /** How many byte patterns the secrets expanded to. */
+  readonly patternCount: number;
+  /** The longest pattern: the most a stream ever holds back is one byte less. */
+  readonly maxPatternLength: number;
+  redact(input: Uint8Array): { output: Buffer; count: number };
+  redactString(input: string): { output: string; count: number };
+  stream(): RedactionStream;
+}
+
+/** Compiles once per set of secrets; reuse the result (compiling costs far more than a scan). */
+export function createRedactor(secrets: readonly string[], opts: { marker?: string } = {}): Redactor {
+  const patterns = new Map<string, Buffer>();
+  for (const s of secrets) for (const p of secretEncodings(s)) patterns.set(p.toString("latin1"), p);
+  const matcher = createPatternMatcher([...patterns.values()]);
+  const marker = Buffer.from(opts.marker ?? DEFAULT_MARKER, "utf8");
+  const active = matcher.patternCount > 0;
+
+  const redact = (input: Uint8Array) => {
+    const data = toBuffer(input);
+    if (!active) return { output: data, count: 0 };
+    const { ranges } = matcher.scan(data, true);
+    return { output: assemble(data, ranges, data.length, marker), count: ranges.length / 2 };
+  };
+
+  return {
+    active,
+    patternCount: matcher.patternCount,
+    maxPatternLength: matcher.maxLength,
+    redact,
+    redactString(input) {
+      if (!active) return { output: input, count: 0 };
+      const { output, count } = redact(Buffer.from(input, "utf8"));
+      return { output: count === 0 ? input : output.toString("utf8"), count };
+    },
+    stream: () => createStream(matcher, marker, active),
+  };
+}
+
+function createStream(matcher: PatternMatcher, marker: Buffer, active: boolean): RedactionStream {
+  let pending: Buffer = Buffer.alloc(0);
+  let count = 0;
+  let ended = false;
+  return {
+    get count() {
+      return count;
+    },
+    push(chunk) {
+      if (ended) throw new Error("redaction stream already ended");
+      const input = toBuffer(chunk);
+      if (!active) return input;
+      const data = pending.length === 0 ? input : Buffer.concat([pending, input]);
+      const { ranges, undecidedFrom } = matcher.scan(data, false);
+      let cut = undecidedFrom;
+      let emitted = 0;
+      for (let i = 0; i < ranges.length; i += 2) {
+        const from = ranges[i] as number;
+        if (from >= cut) break;
+        // A match that began before the cut is complete (it was found): it goes out whole.
+        cut = Math.max(cut, ranges[i + 1] as number);
+        emitted += 2;
+      }
+      count += emitted / 2;
+      pending = data.subarray(cut);
+      return assemble(data, emitted === ranges.length ? ranges : ranges.slice(0, emitted), cut, marker);
+    },
+    end() {
+      if (ended) return Buffer.alloc(0);
+      ended = true;
+      const data = pending;
+      pending = Buffer.alloc(0);
+      if (!active || data.length === 0) return data;
+      const { ranges } = matcher.scan(data, true);
+      count += ranges.length / 2;
+      return assemble(data, ranges, data.length, marker);
+    },
+  };
+}
+
+/** `data[0, cut)` with each range replaced by the marker; no copy when there is no range. */
+function assemble(data: Buffer, ranges: readonly number[], cut: number, marker: Buffer): Buffer {
+  if (ranges.length === 0) return cut === data.length ? data : data.subarray(0, cut);
+  const parts: Buffer[] = [];
+  let at = 0;
+  for (let i = 0; i < ranges.length; i += 2) {
+    parts.push(data.subarray(at, ranges[i] as number), marker);
+    at = ranges[i + 1] as number;
+  }
+  parts.push(data.subarray(at, cut));
+  return Buffer.concat(parts);
+}
+
+function toBuffer(b: Uint8Array): Buffer {
+  return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+}
