@@ -123,6 +123,22 @@ export function propagationCases(label: string, opts: { redis: boolean; env: () 
       for (const k of keys) await seenEverywhere(k.secret, { status: 401, code: "key_revoked" });
     });
 
+    it("a signing-key rotation on A reaches the JWKS of B and C", async () => {
+      const res = await a.admin("POST", "/signing-keys/rotate");
+      expect(res.status).toBe(201);
+      const kid = (res.body.keys as Array<{ kid: string; active: boolean }>).find((k) => k.active)?.kid;
+      expect(kid).toBeDefined();
+      for (const r of [b, c]) {
+        await until(
+          `${r.name} publishes the new signing key`,
+          async () =>
+            (await (await fetch(`${r.url}/.well-known/jwks.json`)).json()) as { keys: Array<{ kid: string }> },
+          (jwks) => jwks.keys.some((k) => k.kid === kid),
+          DEADLINE_MS,
+        );
+      }
+    });
+
     it("an agent created on A is found on B and C, which had cached its absence", async () => {
       const k = await newKey(a);
       for (const r of [b, c]) expect(await r.call(k.secret, "late")).toEqual({ status: 404, code: "agent_not_found" });

@@ -14,6 +14,7 @@ import { registerConsumerRoutes } from "./consumers/consumers-routes.js";
 import { createConsumersService } from "./consumers/consumers-service.js";
 import { createConsumersStore } from "./consumers/consumers-store.js";
 import { createCredentialsModule, type CredentialsModuleOptions } from "./credentials/credentials-module.js";
+import { createCredentialsStore } from "./credentials/credentials-store.js";
 import { createKeyring } from "./crypto/keyring.js";
 import { SIGNING_KEYS_SEALED } from "./crypto/master-key-rotation.js";
 import { registerMasterKeyRoutes } from "./crypto/master-key-routes.js";
@@ -21,6 +22,7 @@ import { parsePreviousMasterKeys } from "./crypto/previous-master-keys.js";
 import { loadMasterKey } from "./crypto/master-key.js";
 import { createSigningKeys } from "./crypto/signing-keys.js";
 import { parseCidrList } from "./gateway/cidr.js";
+import { createEgressModule } from "./egress/egress-module.js";
 import { createGatewayHandler, registerForwardAuthRoute } from "./gateway/gateway-routes.js";
 import { createLimits } from "./gateway/limits.js";
 import { createProxy } from "./gateway/proxy.js";
@@ -340,8 +342,27 @@ export async function startKeyward(config: Config, opts: StartOptions = {}): Pro
       requireAdmin,
     });
     await credentials.start();
+    const egress = createEgressModule({
+      store: createCredentialsStore(db),
+      credentialMode: (agent, name) => credentials.grants.credentialMode(agent, name),
+      open: (v) => credentials.credentials.openVersion(v),
+      authenticate: callerAuth,
+      audit,
+      changes,
+      metrics,
+      logger,
+      clock,
+      timeoutMs: config.upstream_timeout_ms,
+    });
+    cleanups.unshift(() => egress.close());
 
-    const http = createHttpServer({ router, gateway: createGatewayHandler(gatewayDeps), logger, metrics });
+    const http = createHttpServer({
+      router,
+      gateway: createGatewayHandler(gatewayDeps),
+      egress: egress.handler,
+      logger,
+      metrics,
+    });
     const address = await http.listen(config.port, config.host);
     const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
     const url = `http://${host}:${address.port}`;
@@ -358,9 +379,7 @@ export async function startKeyward(config: Config, opts: StartOptions = {}): Pro
           logger.info("keyward stopping: draining in-flight requests");
           // Event streams never finish on their own: end them first, or they hold the drain open.
           credentials.close();
-          const dbgT = Date.now();
           await http.close(config.shutdown_timeout_ms);
-          console.log("DEBUG http.close took", Date.now() - dbgT);
           for (const c of cleanups) await c();
         })();
         return closing;

@@ -28,10 +28,26 @@ const SIGNATURE_BYTES = 64;
 const FORBIDDEN_HEADERS = ["jku", "x5u", "jwk", "x5c", "crit"] as const;
 const SEGMENT = /^[A-Za-z0-9_-]+$/;
 const OPAQUE_CREDENTIAL = /^kw[kra]_/;
-const utf8 = new TextDecoder("utf-8", { fatal: true });
 
-/** Splits a compact JWS and checks its header against the pinned algorithms and `at+jwt`. */
-export function parseCompact(token: unknown, algorithms: ReadonlySet<VerifyAlgorithm>): ParsedCompact {
+/** Accepted headers kept per parser; cleared when full, so made-up kids cannot grow it. */
+const MAX_ACCEPTED_HEADERS = 64;
+
+/**
+ * A parser for one verifier: splits a compact JWS and checks its header against the pinned
+ * algorithms and `at+jwt`. Every token signed with one key has the same encoded header, so a header
+ * that passed is remembered by its encoded form and not parsed again; only accepted headers are
+ * kept, and the checks depend on nothing but `algorithms`, fixed for the parser's life.
+ */
+export function createCompactParser(algorithms: ReadonlySet<VerifyAlgorithm>): (token: unknown) => ParsedCompact {
+  const acceptedHeaders = new Map<string, { alg: VerifyAlgorithm; kid: string }>();
+  return (token) => parseCompact(token, algorithms, acceptedHeaders);
+}
+
+function parseCompact(
+  token: unknown,
+  algorithms: ReadonlySet<VerifyAlgorithm>,
+  acceptedHeaders: Map<string, { alg: VerifyAlgorithm; kid: string }>,
+): ParsedCompact {
   if (typeof token !== "string" || token.length === 0) throw invalid("the access token is missing or not a string");
   if (token.length > MAX_TOKEN_CHARS) throw invalid("the access token is too long");
   if (OPAQUE_CREDENTIAL.test(token)) {
@@ -49,6 +65,28 @@ export function parseCompact(token: unknown, algorithms: ReadonlySet<VerifyAlgor
     throw invalid("the access token is not base64url-encoded");
   }
 
+  let header = acceptedHeaders.get(headerSegment);
+  if (header === undefined) {
+    header = checkHeader(headerSegment, algorithms);
+    if (acceptedHeaders.size >= MAX_ACCEPTED_HEADERS) acceptedHeaders.clear();
+    acceptedHeaders.set(headerSegment, header);
+  }
+
+  const signature = strictBase64url(signatureSegment);
+  if (!signature || signature.length !== SIGNATURE_BYTES) throw invalid("the access token signature is malformed");
+  return {
+    alg: header.alg,
+    kid: header.kid,
+    signingInput: token.slice(0, lastDot),
+    payloadSegment,
+    signature,
+  };
+}
+
+function checkHeader(
+  headerSegment: string,
+  algorithms: ReadonlySet<VerifyAlgorithm>,
+): { alg: VerifyAlgorithm; kid: string } {
   const header = decodeJsonSegment(headerSegment);
   if (!header) throw invalid("the access token header is not a JSON object");
   const alg = header.alg;
@@ -63,16 +101,7 @@ export function parseCompact(token: unknown, algorithms: ReadonlySet<VerifyAlgor
   }
   const kid = header.kid;
   if (typeof kid !== "string" || kid.length === 0) throw invalid("the access token header has no kid");
-
-  const signature = strictBase64url(signatureSegment);
-  if (!signature || signature.length !== SIGNATURE_BYTES) throw invalid("the access token signature is malformed");
-  return {
-    alg: alg as VerifyAlgorithm,
-    kid,
-    signingInput: token.slice(0, lastDot),
-    payloadSegment,
-    signature,
-  };
+  return { alg: alg as VerifyAlgorithm, kid };
 }
 
 /** `typ` is a media type: case-insensitive, and `application/` may be left out (RFC 7515 §4.1.9). */
@@ -84,7 +113,9 @@ function isAccessTokenTyp(typ: string): boolean {
 /** A base64url segment as a JSON object, or `undefined` for anything else. */
 export function decodeJsonSegment(segment: string): Record<string, unknown> | undefined {
   try {
-    const value: unknown = JSON.parse(utf8.decode(Buffer.from(segment, "base64url")));
+    // Invalid UTF-8 becomes U+FFFD rather than an error: harmless in a header that must still pass
+    // every check, and a payload is only read once its signature holds.
+    const value: unknown = JSON.parse(Buffer.from(segment, "base64url").toString("utf8"));
     if (typeof value !== "object" || value === null || Array.isArray(value)) return undefined;
     return value as Record<string, unknown>;
   } catch {

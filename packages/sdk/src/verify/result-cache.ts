@@ -35,6 +35,8 @@ export function createResultCache(maxEntries: number) {
 
   return {
     get(token: string): Entry | undefined {
+      // Even an empty Map hashes the whole token string to answer: skip it when caching is off.
+      if (maxEntries === 0) return undefined;
       const hit = current.get(token);
       if (hit !== undefined || previous.size === 0) return hit;
       const old = previous.get(token);

@@ -67,6 +67,7 @@ describe("verifier", () => {
     expect((await v.verifyHeader(`bearer  ${raw} `)).subject).toBe("consumer:billing");
     expect((await rejection(v.verifyHeader(undefined))).code).toBe("missing_credentials");
     expect((await rejection(v.verifyHeader("   "))).code).toBe("missing_credentials");
+    expect((await rejection(v.verifyHeader(["a", "b"] as unknown as string))).code).toBe("missing_credentials");
     expect((await rejection(v.verifyHeader(`Basic ${raw}`))).code).toBe("invalid_token");
     expect((await rejection(v.verifyHeader(`Bearer ${raw} extra`))).code).toBe("invalid_token");
   });

@@ -1,6 +1,6 @@
 import { verify as verifySignature } from "node:crypto";
 import { checkClaims, type VerifiedToken } from "./claims.js";
-import { decodeJsonSegment, parseCompact, type VerifyAlgorithm } from "./compact.js";
+import { createCompactParser, decodeJsonSegment, type VerifyAlgorithm } from "./compact.js";
 import { invalid, TokenVerificationError } from "./errors.js";
 import { createJwksCache, type JwksKey } from "./jwks.js";
 import { createResultCache } from "./result-cache.js";
@@ -84,6 +84,7 @@ export function verifier(options: VerifierOptions): Verifier {
   });
   const rules = { issuer: options.issuer, audiences: new Set(o.audiences), toleranceS: o.toleranceS };
   const results = createResultCache(o.cacheSize);
+  const parseCompact = createCompactParser(algorithms);
 
   async function verify(token: string): Promise<VerifiedToken> {
     const hit = results.get(token);
@@ -96,7 +97,7 @@ export function verifier(options: VerifierOptions): Verifier {
       results.delete(token);
     }
 
-    const parsed = parseCompact(token, algorithms);
+    const parsed = parseCompact(token);
     const key = jwks.get(parsed.kid) ?? (await jwks.resolveMissing(parsed.kid));
     if (!key) throw invalid("the access token is signed by a key the issuer does not publish");
     if (key.alg !== parsed.alg) throw invalid("the access token's algorithm does not match its key");
@@ -114,7 +115,8 @@ export function verifier(options: VerifierOptions): Verifier {
   return {
     verify,
     verifyHeader(authorization) {
-      if (authorization === undefined || authorization === null || authorization.trim() === "") {
+      // Not a string: absent, or a repeated header some frameworks hand over as an array.
+      if (typeof authorization !== "string" || authorization.trim() === "") {
         return Promise.reject(
           new TokenVerificationError("missing_credentials", "send Authorization: Bearer <access token>"),
         );
@@ -172,7 +174,7 @@ function validate(options: VerifierOptions) {
     cacheSize: Math.floor(nonNegative("cacheSize", options.cacheSize, DEFAULT_CACHE_SIZE)),
     cooldownS: nonNegative("jwksCooldownS", options.jwksCooldownS, 30),
     maxAgeS: nonNegative("jwksMaxAgeS", options.jwksMaxAgeS, 600),
-    timeoutMs: nonNegative("jwksTimeoutMs", options.jwksTimeoutMs, 5000),
+    timeoutMs: Math.max(1, nonNegative("jwksTimeoutMs", options.jwksTimeoutMs, 5000)),
   };
 }
 

@@ -1,5 +1,4 @@
 import { randomBytes } from "node:crypto";
-import pg from "pg";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { auditedChange, changeEvent } from "../admin/audited-change.js";
 import { createAuditLog } from "../audit/audit-log.js";
@@ -85,35 +84,37 @@ describe.skipIf(!pgUrl)("the replicated change feed (PostgreSQL)", () => {
   });
 
   it("numbers changes in commit order: a later transaction waits for an earlier one's commit", async () => {
+    const pidOf = async (tx: Db) => (await tx.query<{ pid: number }>("SELECT pg_backend_pid() AS pid"))[0]?.pid;
+    // Advisory locks are database-wide (other test files use them too): look at our backends only.
+    const lockOf = async (pid: number | undefined, granted: boolean) =>
+      Number(
+        (
+          await db.query<{ n: number }>(
+            "SELECT COUNT(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND pid = $1 AND granted = $2",
+            [pid ?? -1, granted],
+          )
+        )[0]?.n,
+      );
     let release: () => void = () => {};
     const held = new Promise<void>((r) => (release = r));
+    let firstPid: number | undefined;
     const first = db.transaction(async (tx) => {
+      firstPid = await pidOf(tx);
       await store.append(tx, { kind: "key", ref: "first" }, Date.now());
       await held;
     });
-    // Wait (on the server's own view) until the first transaction holds the lock.
-    const locks = async () =>
-      Number(
-        (
-          await db.query<{ n: number }>(
-            "SELECT COUNT(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND granted AND objid = 7201002",
-          )
-        )[0]?.n,
-      );
-    while ((await locks()) === 0) await new Promise((r) => setImmediate(r));
+    while ((await lockOf(firstPid, true)) === 0) await new Promise((r) => setImmediate(r));
+    let secondPid: number | undefined;
     let secondDone = false;
-    const second = commit({ kind: "key", ref: "second" }).then(() => {
-      secondDone = true;
-    });
-    const waiting = async () =>
-      Number(
-        (
-          await db.query<{ n: number }>(
-            "SELECT COUNT(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND objid = 7201002",
-          )
-        )[0]?.n,
-      );
-    while ((await waiting()) === 0) await new Promise((r) => setImmediate(r));
+    const second = db
+      .transaction(async (tx) => {
+        secondPid = await pidOf(tx);
+        await store.append(tx, { kind: "key", ref: "second" }, Date.now());
+      })
+      .then(() => {
+        secondDone = true;
+      });
+    while ((await lockOf(secondPid, false)) === 0) await new Promise((r) => setImmediate(r));
     expect(secondDone).toBe(false);
     release();
     await Promise.all([first, second]);

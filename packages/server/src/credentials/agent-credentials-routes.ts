@@ -84,7 +84,9 @@ export function registerAgentCredentialRoutes(
       agent,
       keyId: caller.keyId,
       res: ctx.res,
-      since,
+      // Without a cursor the stream starts at the current one, taken before `: connected` is
+      // written: every change after that comment is sent.
+      since: since ?? (await views.get(agent)).cursor,
       expiresAt: caller.claims ? caller.claims.exp * 1000 : null,
     });
   });

@@ -90,7 +90,8 @@ export function createAgentViews(deps: {
     let staleAt = Number.POSITIVE_INFINITY;
     const entries: ViewEntry[] = [];
     for (const row of rows) {
-      const seq = Math.max(row.grant_seq, row.cred_seq ?? 0);
+      // A credential's own changes count only where the agent can read it.
+      const seq = row.mode === "read" ? Math.max(row.grant_seq, row.cred_seq ?? 0) : row.grant_seq;
       cursor = Math.max(cursor, seq);
       const readable = row.mode === "read" && row.deleted_at === null && row.version !== null;
       const entry: ViewEntry = {

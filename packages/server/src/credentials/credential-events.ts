@@ -159,7 +159,6 @@ export function createCredentialEvents(deps: {
       state.clients.add(client);
       const owner = state;
       res.on("close", () => {
-        console.log("DEBUG res close", res.socket?.destroyed, res.writableEnded, res.socket === null);
         owner.clients.delete(client);
         if (owner.clients.size === 0 && agents.get(client.agent) === owner) {
           clearTimeout(owner.retry);
@@ -198,7 +197,6 @@ export function createCredentialEvents(deps: {
 
     /** Ends every stream (shutdown: they would otherwise hold the drain for its whole timeout). */
     close(): void {
-      console.log("DEBUG events.close", [...agents.values()].map((s) => [...s.clients].map((c) => [c.res.destroyed, c.res.writableEnded, c.res.socket?.destroyed])));
       closed = true;
       clearInterval(heartbeat);
       for (const state of agents.values()) {

@@ -18,7 +18,7 @@ import { CREDENTIAL_SEALED_COLUMNS, createCredentialsStore } from "./credentials
 import { registerGrantRoutes } from "./grants-routes.js";
 import { createGrantsService } from "./grants-service.js";
 import { createGrantsStore } from "./grants-store.js";
-import { createTokenProviders } from "./token-providers.js";
+import { createTokenProviders, type RefreshTimers } from "./token-providers.js";
 
 export interface CredentialsModuleOptions {
   /** SSE heartbeat interval (default 15 s; tests shorten it). */
@@ -26,6 +26,8 @@ export interface CredentialsModuleOptions {
   /** The fetch token providers use (tests may point it elsewhere). */
   fetch?: typeof fetch;
   tokenTimeoutMs?: number;
+  /** Refresh timers; tests that drive `providers.runDue()` with a frozen clock pass inert ones. */
+  refreshTimers?: RefreshTimers;
 }
 
 /**
@@ -67,6 +69,7 @@ export function createCredentialsModule(
     audit,
     ...(opts.fetch ? { fetch: opts.fetch } : {}),
     ...(opts.tokenTimeoutMs ? { timeoutMs: opts.tokenTimeoutMs } : {}),
+    ...(opts.refreshTimers ? { timers: opts.refreshTimers } : {}),
   });
 
   changes.on("credential", (name) => {

@@ -27,6 +27,21 @@ const BACKOFF_MAX_MS = 60_000;
 /** setTimeout's ceiling is ~24.8 days; a longer wait is re-planned when it fires. */
 const MAX_TIMER_MS = 6 * 3600_000;
 
+/** How refreshes are timed: real (unref'd) timers, or none at all when a test drives runDue(). */
+export interface RefreshTimers {
+  set(fn: () => void, ms: number): unknown;
+  clear(handle: unknown): void;
+}
+
+const realTimers: RefreshTimers = {
+  set(fn, ms) {
+    const t = setTimeout(fn, ms);
+    t.unref();
+    return t;
+  },
+  clear: (t) => clearTimeout(t as NodeJS.Timeout),
+};
+
 export function createTokenProviders(deps: {
   store: CredentialsStore;
   service: CredentialsService;
@@ -38,33 +53,34 @@ export function createTokenProviders(deps: {
   /** How long a replica may hold the refresh of one credential before another may take over. */
   leaseMs?: number;
   random?: () => number;
+  timers?: RefreshTimers;
 }) {
   const { store, service, clock, logger } = deps;
   const timeoutMs = deps.timeoutMs ?? 10_000;
   const leaseMs = deps.leaseMs ?? timeoutMs * 3;
   const random = deps.random ?? Math.random;
-  const timers = new Map<string, NodeJS.Timeout>();
+  const clockTimers = deps.timers ?? realTimers;
+  const timers = new Map<string, unknown>();
   const due = new Map<string, number>();
   const failures = new Map<string, number>();
   const inflight = new Map<string, Promise<RefreshOutcome>>();
   let closed = false;
 
   function schedule(name: string, at: number): void {
-    clearTimeout(timers.get(name));
+    clockTimers.clear(timers.get(name));
     if (closed) return;
     due.set(name, at);
     const delay = Math.min(Math.max(0, at - clock.now()), MAX_TIMER_MS);
-    const timer = setTimeout(() => {
+    const timer = clockTimers.set(() => {
       timers.delete(name);
       if (clock.now() >= (due.get(name) ?? 0)) void refresh(name, false);
       else plan(name).catch(() => schedule(name, clock.now() + BACKOFF_MAX_MS));
     }, delay);
-    timer.unref();
     timers.set(name, timer);
   }
 
   function forget(name: string): void {
-    clearTimeout(timers.get(name));
+    clockTimers.clear(timers.get(name));
     timers.delete(name);
     due.delete(name);
     failures.delete(name);
@@ -200,7 +216,7 @@ export function createTokenProviders(deps: {
 
     close(): void {
       closed = true;
-      for (const t of timers.values()) clearTimeout(t);
+      for (const t of timers.values()) clockTimers.clear(t);
       timers.clear();
     },
   };

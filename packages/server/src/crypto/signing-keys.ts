@@ -55,7 +55,31 @@ export function createSigningKeys(deps: { db: Db; keyring: Keyring; clock: Clock
   // Swapped whole, so a request never sees half of a reload.
   let state = EMPTY;
 
-  async function reload(): Promise<void> {
+  let reloading: Promise<void> | undefined;
+  let reloadAgain = false;
+
+  /**
+   * Reloads run one at a time: replicas announce rotations (a `signing_key` change) and the
+   * maintenance timer reloads too, and a slower, older read finishing last must not undo a newer
+   * one. A reload asked for while one runs gets one more read after it.
+   */
+  function reload(): Promise<void> {
+    if (reloading) {
+      reloadAgain = true;
+      return reloading;
+    }
+    reloading = (async () => {
+      do {
+        reloadAgain = false;
+        await reloadOnce();
+      } while (reloadAgain);
+    })().finally(() => {
+      reloading = undefined;
+    });
+    return reloading;
+  }
+
+  async function reloadOnce(): Promise<void> {
     const rows = await store.listLive(deps.clock.now());
     const byKid = new Map<string, LoadedKey>();
     for (const row of rows) {

@@ -1,7 +1,7 @@
 import type { Clock } from "../clock.js";
-import type { CredentialMode } from "../credentials/grants-store.js";
 import { isCredentialName } from "../credentials/credential-rules.js";
 import type { CredentialRow, VersionRow } from "../credentials/credentials-store.js";
+import type { CredentialMode } from "../credentials/grants-store.js";
 import { KeywardError } from "../errors.js";
 import type { Logger } from "../ops/logger.js";
 import { createRedactor, type Redactor } from "../redaction/streaming-redactor.js";
@@ -67,7 +67,10 @@ export function createEgressCredentials(deps: { source: EgressCredentialSource; 
       value = source.open(version);
     } catch (err) {
       // Named by record, never by content.
-      logger.error({ credential: name, version: version.version, err: (err as Error).message }, "egress: credential unreadable");
+      logger.error(
+        { credential: name, version: version.version, err: (err as Error).message },
+        "egress: credential unreadable",
+      );
       return fail("credential_unavailable", `credential ${name} cannot be decrypted`);
     }
     const egress = JSON.parse(row.egress) as { base_url: string; header: string; format: string };
@@ -120,7 +123,10 @@ export function createEgressCredentials(deps: { source: EgressCredentialSource; 
       const entry = await cached(name);
       if (!entry.ok) throw entry.error;
       if (clock.now() >= entry.staleAt) {
-        throw new KeywardError("credential_unavailable", `credential ${name}: its token expired and could not be refreshed`);
+        throw new KeywardError(
+          "credential_unavailable",
+          `credential ${name}: its token expired and could not be refreshed`,
+        );
       }
       return entry.credential;
     },

@@ -1,5 +1,6 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
-import { createBrotliDecompress, createGunzip, createInflate, type Transform } from "node:zlib";
+import type { Transform } from "node:stream";
+import { createBrotliDecompress, createGunzip, createInflate } from "node:zlib";
 import type { Dispatcher } from "undici";
 import {
   createUpstreamDispatcher,
@@ -95,7 +96,10 @@ class EgressHandler implements Dispatcher.DispatchHandlers {
     if (encoding !== "identity" && encoding !== "") {
       const decoder = DECODERS[encoding];
       if (!decoder) {
-        this.fail("upstream_unavailable", `the upstream answered with content-encoding ${encoding.slice(0, 40)}, which Keyward cannot scan for the secret`);
+        this.fail(
+          "upstream_unavailable",
+          `the upstream answered with content-encoding ${encoding.slice(0, 40)}, which Keyward cannot scan for the secret`,
+        );
         return false;
       }
       this.decoder = this.pipeDecoder(decoder());

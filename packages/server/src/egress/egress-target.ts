@@ -46,6 +46,7 @@ export function splitEgressPath(path: string): { name: string; rest: string } | 
 /** Visible ASCII except backslash and `#`, with `%` only as the start of an escape. */
 const RAW_PATH = /^(?:[!"$&-[\]-~]|%[0-9A-Fa-f]{2})*$/;
 const RAW_QUERY = /^[!-"$-~]*$/;
+const FULLWIDTH_DOT = "\xef\xbc\x8e";
 /** Decoding layers checked: an upstream (or a proxy in front of it) may decode more than once. */
 const MAX_LAYERS = 4;
 
@@ -79,12 +80,15 @@ function checkLayer(path: string): void {
     const c = path.charCodeAt(i);
     if (c < 0x20 || c === 0x7f) throw refused("the path must not contain control characters (CR, LF, NUL…)");
     if (c === 0x5c) throw refused("the path must not contain a backslash");
+    // Lead bytes of overlong UTF-8 (`%c0%ae` is a dot to decoders that accept it): never valid.
+    if (c === 0xc0 || c === 0xc1) throw refused("the path must not contain overlong UTF-8");
   }
   const segments = path.split("/");
   for (let i = 1; i < segments.length; i++) {
     const seg = segments[i] as string;
-    // `..;x` is `..` to Tomcat and others that strip path parameters before resolving.
-    const bare = seg.split(";")[0] as string;
+    // `..;x` is `..` to Tomcat and others that strip path parameters before resolving; a
+    // fullwidth dot (U+FF0E, here as its UTF-8 bytes) is a dot after NFKC normalization.
+    const bare = (seg.split(";")[0] as string).replaceAll(FULLWIDTH_DOT, ".");
     if (bare === "." || bare === "..") throw refused("the path must not contain . or .. segments");
     if (seg === "" && i < segments.length - 1) throw refused("the path must not contain empty segments (//)");
   }

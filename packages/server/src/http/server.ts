@@ -17,6 +17,7 @@ export interface HttpServer {
 
 function routeGroup(path: string): string {
   if (path.startsWith("/agents/")) return "gateway";
+  if (path.startsWith("/egress/")) return "egress";
   if (path.startsWith("/admin/")) return "admin";
   if (path === "/v1/verify") return "verify";
   if (path.startsWith("/.well-known/")) return "well-known";
@@ -57,6 +58,8 @@ function handleError(err: unknown, ctx: RequestContext, logger: Logger): void {
 export function createHttpServer(deps: {
   router: Router;
   gateway: Handler;
+  /** `ANY /egress/{credential}/{path…}`: a prefix route, like the gateway's. */
+  egress?: Handler;
   logger: Logger;
   metrics: Metrics;
 }): HttpServer {
@@ -103,7 +106,10 @@ export function createHttpServer(deps: {
   async function route(ctx: RequestContext): Promise<void> {
     try {
       assertQueryClean(ctx);
-      const { handler, params } = router.match(ctx.method, ctx.path);
+      const { handler, params } =
+        deps.egress && ctx.path.startsWith("/egress/")
+          ? { handler: deps.egress, params: {} }
+          : router.match(ctx.method, ctx.path);
       ctx.params = params;
       await handler(ctx);
     } catch (err) {

@@ -61,8 +61,15 @@ function textEscapes(secret: string): string[] {
     const lower = url.replace(/%[0-9A-F]{2}/g, (m) => m.toLowerCase());
     // Form encoding (application/x-www-form-urlencoded) writes a space as "+", and encodes the
     // characters encodeURIComponent leaves alone except *-._
-    const form = url.replaceAll("%20", "+").replace(/[!'()~]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
-    variants.push(url, lower, form, form.replace(/%[0-9A-F]{2}/g, (m) => m.toLowerCase()));
+    const form = url
+      .replaceAll("%20", "+")
+      .replace(/[!'()~]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+    variants.push(
+      url,
+      lower,
+      form,
+      form.replace(/%[0-9A-F]{2}/g, (m) => m.toLowerCase()),
+    );
   }
   const json = JSON.stringify(secret).slice(1, -1);
   variants.push(json, json.replace(/\//g, "\\/"));

@@ -129,7 +129,9 @@ describe("access tokens at the gateway", () => {
     expect((await res.json()).error.code).toBe("scope_denied");
     const forOther = await authToken({ api_key: k.secret, audience: "other" });
     expect((await gateway(forOther.body.access_token)).status).toBe(401);
-    const ok = await fetch(`${kw.url}/agents/other/x`, { headers: { authorization: `Bearer ${forOther.body.access_token}` } });
+    const ok = await fetch(`${kw.url}/agents/other/x`, {
+      headers: { authorization: `Bearer ${forOther.body.access_token}` },
+    });
     expect(ok.status).toBe(200);
   });
 
@@ -147,7 +149,11 @@ describe("access tokens at the gateway", () => {
 describe("POST /oauth/token", () => {
   it("client_credentials with HTTP Basic and with body credentials", async () => {
     const k = await key();
-    const viaBasic = await form("/oauth/token", { grant_type: "client_credentials" }, { authorization: basic(k.id, k.secret) });
+    const viaBasic = await form(
+      "/oauth/token",
+      { grant_type: "client_credentials" },
+      { authorization: basic(k.id, k.secret) },
+    );
     expect(viaBasic.status).toBe(200);
     expect(viaBasic.body.refresh_token).toBeUndefined();
     expect(decodeJwt(viaBasic.body.access_token).client_id).toBe(k.id);
@@ -165,7 +171,11 @@ describe("POST /oauth/token", () => {
     });
     expect(wrongId.status).toBe(401);
     expect(wrongId.body.error).toBe("invalid_client");
-    const badBasic = await form("/oauth/token", { grant_type: "client_credentials" }, { authorization: basic(k.id, "kwk_x") });
+    const badBasic = await form(
+      "/oauth/token",
+      { grant_type: "client_credentials" },
+      { authorization: basic(k.id, "kwk_x") },
+    );
     expect(badBasic.status).toBe(401);
     expect(badBasic.headers.get("www-authenticate")).toMatch(/^Basic/);
   });
@@ -213,7 +223,11 @@ describe("POST /oauth/token", () => {
     });
     expect(dup.status).toBe(400);
     expect((await dup.json()).error).toBe("invalid_request");
-    const xml = await fetch(`${kw.url}/oauth/token`, { method: "POST", headers: { "content-type": "text/xml" }, body: "<a/>" });
+    const xml = await fetch(`${kw.url}/oauth/token`, {
+      method: "POST",
+      headers: { "content-type": "text/xml" },
+      body: "<a/>",
+    });
     expect(xml.status).toBe(400);
     const huge = await fetch(`${kw.url}/oauth/token`, {
       method: "POST",
@@ -233,17 +247,29 @@ describe("introspection and revocation", () => {
     const active = await form("/oauth/introspect", { token: body.access_token }, { authorization: auth });
     expect(active.status).toBe(200);
     expect(active.body).toMatchObject({ active: true, sub: "consumer:acme", client_id: k.id });
-    const bearer = await form("/oauth/introspect", { token: body.access_token }, { authorization: `Bearer ${agentKey.body.secret}` });
+    const bearer = await form(
+      "/oauth/introspect",
+      { token: body.access_token },
+      { authorization: `Bearer ${agentKey.body.secret}` },
+    );
     expect(bearer.body.active).toBe(true);
     const narrow = await authToken({ api_key: k.secret, scope: "read:docs" });
-    expect((await form("/oauth/introspect", { token: narrow.body.access_token }, { authorization: auth })).body).toEqual({
+    expect(
+      (await form("/oauth/introspect", { token: narrow.body.access_token }, { authorization: auth })).body,
+    ).toEqual({
       active: false,
     });
-    expect((await form("/oauth/introspect", { token: "garbage" }, { authorization: auth })).body).toEqual({ active: false });
+    expect((await form("/oauth/introspect", { token: "garbage" }, { authorization: auth })).body).toEqual({
+      active: false,
+    });
     const anonymous = await form("/oauth/introspect", { token: body.access_token });
     expect(anonymous.status).toBe(401);
     expect(anonymous.body.error).toBe("invalid_client");
-    const consumer = await form("/oauth/introspect", { token: body.access_token }, { authorization: basic(k.id, k.secret) });
+    const consumer = await form(
+      "/oauth/introspect",
+      { token: body.access_token },
+      { authorization: basic(k.id, k.secret) },
+    );
     expect(consumer.status).toBe(401);
   });
 
@@ -297,7 +323,11 @@ describe("discovery by third-party clients", () => {
     const result = await oauth.processClientCredentialsResponse(as, client, response);
     expect(result.token_type).toBe("bearer");
     const jwks = createRemoteJWKSet(new URL(as.jwks_uri as string));
-    const { payload } = await jwtVerify(result.access_token, jwks, { issuer: kw.url, typ: "at+jwt", algorithms: ["ES256"] });
+    const { payload } = await jwtVerify(result.access_token, jwks, {
+      issuer: kw.url,
+      typ: "at+jwt",
+      algorithms: ["ES256"],
+    });
     expect(payload.scope).toBe("agent:echo");
     expect((await gateway(result.access_token)).status).toBe(200);
   });
@@ -312,7 +342,9 @@ describe("signing-key rotation", () => {
     expect(rotated.status).toBe(201);
     expect(rotated.body.active_kid).not.toBe(oldKid);
     const jwks = await (await fetch(`${kw.url}/.well-known/jwks.json`)).json();
-    expect(jwks.keys.map((x: { kid: string }) => x.kid)).toEqual(expect.arrayContaining([oldKid, rotated.body.active_kid]));
+    expect(jwks.keys.map((x: { kid: string }) => x.kid)).toEqual(
+      expect.arrayContaining([oldKid, rotated.body.active_kid]),
+    );
     const after = await authToken({ api_key: k.secret });
     expect(decodeProtectedHeader(after.body.access_token).kid).toBe(rotated.body.active_kid);
     expect((await gateway(before.body.access_token)).status).toBe(200);

@@ -33,7 +33,12 @@ describe("access token checks (forged with the real signing key)", () => {
     db = await openStore("sqlite::memory:", "/tmp");
     signing = createSigningKeys({ db, keyring: createKeyring({ active: randomBytes(32) }), clock });
     await signing.init();
-    access = createAccessTokens({ signer: signing, issuer: () => ISSUER, now: () => clock.now(), isRevoked: () => false });
+    access = createAccessTokens({
+      signer: signing,
+      issuer: () => ISSUER,
+      now: () => clock.now(),
+      isRevoked: () => false,
+    });
   });
   afterAll(async () => db?.close());
 
@@ -81,7 +86,8 @@ describe("gateway and token endpoints under attack", () => {
   let kid: string;
   let jwk: Record<string, string>;
 
-  const gateway = (token: string) => fetch(`${kw.url}/agents/echo/x`, { headers: { authorization: `Bearer ${token}` } });
+  const gateway = (token: string) =>
+    fetch(`${kw.url}/agents/echo/x`, { headers: { authorization: `Bearer ${token}` } });
   async function expectInvalidToken(token: string) {
     const res = await gateway(token);
     expect(res.status).toBe(401);
@@ -162,7 +168,9 @@ describe("gateway and token endpoints under attack", () => {
     const refresh = await fetch(`${kw.url}/v1/auth/token`, {
       method: "POST",
       headers: { "content-type": "application/json" },
-      body: JSON.stringify({ api_key: (await kw.admin("POST", "/keys", { owner: "consumer:acme", scopes: ["agent:echo"] })).body.secret }),
+      body: JSON.stringify({
+        api_key: (await kw.admin("POST", "/keys", { owner: "consumer:acme", scopes: ["agent:echo"] })).body.secret,
+      }),
     });
     await expectInvalidToken((await refresh.json()).refresh_token);
     // An access token presented as a refresh token is not a grant either.
@@ -200,7 +208,11 @@ describe("gateway and token endpoints under attack", () => {
       expect((await res.json()).error, `${type} ${body}`).toBe(error);
     }
     for (const path of ["/oauth/introspect", "/oauth/revoke", "/v1/auth/token"]) {
-      const res = await fetch(`${kw.url}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: "{x" });
+      const res = await fetch(`${kw.url}${path}`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: "{x",
+      });
       expect(res.status).toBeLessThan(500);
     }
     expect((await fetch(`${kw.url}/oauth/token`)).status).toBe(405);
