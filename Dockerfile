@@ -30,10 +30,17 @@ COPY packages/sdk/tsconfig.json packages/sdk/
 COPY packages/sdk/src packages/sdk/src
 COPY packages/server/tsconfig.json packages/server/
 COPY packages/server/src packages/server/src
-# Compile, drop dev dependencies (TypeScript, vitest, …) from node_modules, and make the CLI
-# executable for the `keyward` link below.
+# Compile, drop dev dependencies (TypeScript, vitest, …) from node_modules, keep only the compiled
+# addon of better-sqlite3 (its sources and object files are ~25 MB), and make the CLI executable
+# for the `keyward` link below.
 RUN npm run build \
  && npm prune --omit=dev --no-audit --no-fund --ignore-scripts \
+ && cd node_modules/better-sqlite3 \
+ && mv build/Release/better_sqlite3.node /tmp/ \
+ && rm -rf build deps src \
+ && mkdir -p build/Release \
+ && mv /tmp/better_sqlite3.node build/Release/ \
+ && cd /src \
  && chmod 0755 packages/server/dist/cli/main.js
 
 FROM node:20-bookworm-slim AS runtime

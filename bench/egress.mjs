@@ -5,11 +5,13 @@
 //    holding some of them in several encodings, one-shot and streamed in 16 KiB chunks; ≥ 100 MB/s.
 //    Baseline: one Buffer.indexOf pass per pattern (it finds, it does not replace), for scale.
 // 2. (info) Requests through `/egress/{credential}/…` (auth, grant, injection, redaction of the
-//    response) against the upstream called directly, with wrk.
+//    response, an audit record per use) against the upstream called directly and against the
+//    gateway (`/agents/…`) in front of the same upstream, with wrk.
 //
 // Env: BENCH_EGRESS_SECONDS (5) per wrk run, BENCH_EGRESS_CONNECTIONS (50), BENCH_REDACT_SECONDS (2).
-import { randomBytes } from "node:crypto";
+
 import { spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startKeyward } from "./lib/keyward.mjs";
@@ -112,7 +114,11 @@ async function egressOverHttp() {
   const upstream = `http://127.0.0.1:${up.match[1]}`;
   const kw = await startKeyward(ROOT);
   await kw.admin("POST", "/agents", { name: "bench-egress", upstream });
-  const { secret } = await kw.admin("POST", "/keys", { owner: "agent:bench-egress", scopes: [] });
+  // The agent's key may also call the agent through the gateway: the same request, for scale.
+  const { secret } = await kw.admin("POST", "/keys", {
+    owner: "agent:bench-egress",
+    scopes: ["agent:bench-egress"],
+  });
   await kw.admin("PUT", "/credentials/bench-api", {
     value: `sk-${randomBytes(30).toString("base64url")}`,
     egress: { base_url: `${upstream}/v1` },
@@ -124,6 +130,7 @@ async function egressOverHttp() {
   const best = {};
   const runs = [
     ["direct", `${upstream}/v1/x`, {}],
+    ["gateway", `${kw.url}/agents/bench-egress/v1/x`, { authorization: `Bearer ${secret}` }],
     ["egress", `${kw.url}/egress/bench-api/x`, { authorization: `Bearer ${secret}` }],
   ];
   for (let round = 0; round < 2; round++) {
@@ -165,8 +172,14 @@ async function main() {
     ["(info) redactor compile, 10 secrets", "—", `${fmt(red.compileMs, 2)} ms`, "INFO"],
   ];
   if (http) {
-    const { direct, egress } = http;
+    const { direct, gateway, egress } = http;
     rows.push(
+      [
+        "(info) throughput egress ÷ gateway (same key, same upstream; egress audits every use)",
+        "—",
+        `${fmt(egress.rps / gateway.rps, 2)}× (${fmt(egress.rps, 0)} vs ${fmt(gateway.rps, 0)} req/s)`,
+        "INFO",
+      ],
       [
         `(info) throughput egress ÷ upstream direct (${CONNECTIONS} connections)`,
         "—",

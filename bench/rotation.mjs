@@ -23,9 +23,6 @@ const SELF = fileURLToPath(import.meta.url);
 const now = () => performance.timeOrigin + performance.now();
 const log = (msg) => process.stderr.write(`bench(rotation): ${msg}\n`);
 
-if (process.argv[2] === "worker") await worker();
-else await mainWithCleanup();
-
 // ---------------------------------------------------------------- worker: holds the clients
 
 async function worker() {
@@ -268,3 +265,6 @@ async function main() {
     console.log(`| ${label} | ${goal} | ${ms(value)} | ${pass ? "PASS" : "FAIL"} |`);
   }
 }
+
+if (process.argv[2] === "worker") await worker();
+else await mainWithCleanup();

@@ -29,7 +29,6 @@ export async function freshSchema(): Promise<{
   name: string;
   urlVia(host: string, port: number): string;
   url: string;
-  query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
   drop(): Promise<void>;
 }> {
   const name = `kwt_rep_${randomBytes(5).toString("hex")}`;
@@ -48,10 +47,6 @@ export async function freshSchema(): Promise<{
     name,
     urlVia,
     url: urlVia(target.hostname, Number(target.port || 5432)),
-    async query<T>(sql: string, params: unknown[] = []) {
-      await client.query(`SET search_path TO ${name}`);
-      return (await client.query(sql, params)).rows as T[];
-    },
     async drop() {
       await client.query(`DROP SCHEMA IF EXISTS ${name} CASCADE`).catch(() => {});
       await client.end();

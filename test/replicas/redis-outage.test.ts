@@ -102,7 +102,7 @@ describe.skipIf(skip !== undefined)("three replicas, Redis stopped and restarted
     for (const r of replicas) {
       await until(
         `${r.name} resubscribed`,
-        async () => r.stderr().includes("redis reachable again"),
+        async () => r.stderr().includes('"connection":"sub","msg":"redis reachable again"'),
         (v) => v,
         10_000,
       );

@@ -299,6 +299,7 @@ export async function startKeyward(config: Config, opts: StartOptions = {}): Pro
         loadAgent: agents.load,
         rateLimiter,
         usage,
+        ...(limits.shared ? { sharedLimits: limits.shared } : {}),
         trustedProxies,
         now: () => clock.now(),
         checkToken: access.check,

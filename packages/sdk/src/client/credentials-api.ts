@@ -15,6 +15,8 @@ export interface CredentialsPage {
   removed: string[];
   cursor: string;
   etag: string | undefined;
+  /** Granted but not servable right now (e.g. a token provider failing), as the server explains. */
+  unavailable: { name: string; code: string; message: string }[];
 }
 
 export interface CredentialsApi {
@@ -70,7 +72,15 @@ export function parsePage(body: unknown, etag: string | undefined): CredentialsP
   const removed = body.removed ?? [];
   if (!Array.isArray(removed) || !removed.every((n) => typeof n === "string")) throw invalid("removed is not a list");
   if (typeof body.cursor !== "string" && typeof body.cursor !== "number") throw invalid("no cursor");
-  return { credentials, removed, cursor: String(body.cursor), etag };
+  const unavailable: CredentialsPage["unavailable"] = [];
+  if (isObject(body.unavailable)) {
+    for (const [name, why] of Object.entries(body.unavailable)) {
+      const code = isObject(why) && typeof why.code === "string" ? why.code : "credential_unavailable";
+      const message = isObject(why) && typeof why.message === "string" ? why.message : `${name} is unavailable`;
+      unavailable.push({ name, code, message });
+    }
+  }
+  return { credentials, removed, cursor: String(body.cursor), etag, unavailable };
 }
 
 /**

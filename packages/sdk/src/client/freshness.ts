@@ -102,7 +102,9 @@ export class Freshness {
       full = true;
     }
     this.#d.contact();
-    if (page !== undefined && set.apply(page, full)) this.#d.changed();
+    if (page === undefined) return;
+    if (set.apply(page, full)) this.#d.changed();
+    for (const u of page.unavailable) this.#d.error(new KeywardError(u.code, u.message));
   }
 
   /** A sync whose failure is retried with backoff until one succeeds. */

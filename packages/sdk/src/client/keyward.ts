@@ -10,6 +10,12 @@ import { resolvePlaceholders } from "./resolve.js";
 import { Staleness } from "./staleness.js";
 import { type AccessToken, createTokenGetter, type TokenCredential, toAccessToken } from "./token-credential.js";
 
+const expired = (name: string) =>
+  new KeywardError(
+    "credential_expired",
+    `the token of credential "${name}" has expired and Keyward has no newer one yet`,
+  );
+
 const OK = 0;
 const STALE = 1;
 const CLOSED = 2;
@@ -22,6 +28,13 @@ const CACHE_TOUCH_MS = 60 * 60_000;
  * by Keyward's event stream (polling as fallback). Create one with {@link Keyward.connect} at
  * start-up, read values with {@link Keyward.get} wherever they are needed, and
  * {@link Keyward.close} it on shutdown.
+ *
+ * @example
+ * ```ts
+ * const kw = await Keyward.connect({ url: process.env.KEYWARD_URL!, token: process.env.KEYWARD_AGENT_KEY! });
+ * const db = new pg.Pool(kw.resolve({ connectionString: "postgres://app:${credentials.db_password}@db/app" }));
+ * process.once("SIGTERM", () => void kw.close());
+ * ```
  */
 export class Keyward {
   readonly #opts: ResolvedOptions;
@@ -138,6 +151,8 @@ export class Keyward {
    *
    * @throws {@link UnknownCredentialError} for a name the agent cannot read.
    * @throws {@link StaleCredentialError} when the server has been unreachable for longer than `maxStale`.
+   * @throws {@link KeywardError} `credential_expired` for a token provider's token past its expiry
+   *   (Keyward refreshes tokens ahead of time; use {@link Keyward.tokenProvider} to wait for the new one).
    * @example
    * ```ts
    * const client = new OpenAI({ apiKey: kw.get("openai") });
@@ -147,6 +162,8 @@ export class Keyward {
     if (this.#state !== OK) this.#throwState();
     const entry = this.#entries.get(name);
     if (entry === undefined) throw new UnknownCredentialError(name);
+    // Only token providers' values expire, so only they pay for reading the clock.
+    if (entry.expiresAt !== undefined && entry.expiresAt <= this.#opts.clock.now()) throw expired(name);
     return entry.value;
   }
 

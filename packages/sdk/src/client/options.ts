@@ -29,8 +29,13 @@ export interface ConnectOptions {
   /** The fetch implementation (default: the global `fetch`). */
   fetch?: FetchLike;
   /**
-   * An encrypted copy of the values on disk, so the agent can start while Keyward is down. Off by
-   * default. Requires `cacheKey`. See the README for the trade-off.
+   * An encrypted copy of the values on disk (AES-256-GCM, mode 0600, replaced atomically after each
+   * fetch that changed something), read only when Keyward is unreachable at `connect` and only if
+   * younger than `maxStale`. Off by default; requires `cacheKey`.
+   *
+   * The trade-off: the agent can start while Keyward is down, but the secrets then also exist on
+   * disk (whoever has the file and the key has them), and a credential revoked while the agent was
+   * down stays usable from the cache until Keyward is reachable again or `maxStale` passes.
    */
   cacheFile?: string;
   /** 32 bytes (or their base64), e.g. from an environment variable; AES-256-GCM key of `cacheFile`. */

@@ -79,6 +79,27 @@ describe("tokenProvider", () => {
     await expect(kw.tokenProvider("azure")()).rejects.toMatchObject({ code: "credential_expired" });
   });
 
+  it("get throws credential_expired for an expired token instead of returning it", async () => {
+    const clock = new ManualClock(T0);
+    const kw = await quietClient(clock);
+    clock.advance(3_599_999);
+    expect(kw.get("azure")).toBe("tok-1");
+    clock.advance(1);
+    expect(() => kw.get("azure")).toThrow(expect.objectContaining({ code: "credential_expired" }));
+    expect(kw.get("static")).toBe("sk-static");
+  });
+
+  it("reports a credential the server says it cannot serve as an error event", async () => {
+    const kw = await connect();
+    await fake.waitForStreams(1);
+    const reported = nextEvent(kw, "error");
+    fake.unavailable = {
+      azure: { code: "credential_unavailable", message: "azure: its token could not be refreshed" },
+    };
+    fake.set("static", "sk-static-2");
+    expect(await reported).toMatchObject({ code: "credential_unavailable", message: expect.stringContaining("azure") });
+  });
+
   it("rejects an unknown name with UnknownCredentialError", async () => {
     const kw = await connect();
     await expect(kw.tokenProvider("nope")()).rejects.toBeInstanceOf(UnknownCredentialError);

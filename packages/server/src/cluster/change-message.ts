@@ -13,6 +13,8 @@ export interface ChangeTransport {
    * `onSubscribed` runs after every (re)subscription, when messages may have been missed.
    */
   start(onMessage: (payload: string) => void, onSubscribed: () => void): void;
+  /** Resolves once it can both send and receive for the first time (never rejects). */
+  ready(): Promise<void>;
   close(): Promise<void>;
 }
 

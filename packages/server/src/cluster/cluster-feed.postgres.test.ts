@@ -21,7 +21,7 @@ if (!pgUrl) console.warn("[cluster] change feed tests skipped: KEYWARD_TEST_DATA
 
 /** A transport that delivers nothing: only reconciliation can bring changes. */
 function deafTransport(): ChangeTransport {
-  return { name: "redis", send: async () => {}, start: () => {}, close: async () => {} };
+  return { name: "redis", send: async () => {}, start: () => {}, ready: async () => {}, close: async () => {} };
 }
 
 /** Resolves with the refs a feed's handler sees, once `count` arrived. */
@@ -90,8 +90,8 @@ describe.skipIf(!pgUrl)("the replicated change feed (PostgreSQL)", () => {
       Number(
         (
           await db.query<{ n: number }>(
-            "SELECT COUNT(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND pid = $1 AND granted = $2",
-            [pid ?? -1, granted],
+            "SELECT COUNT(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND pid = $1 AND granted = ($2 = 1)",
+            [pid ?? -1, granted ? 1 : 0],
           )
         )[0]?.n,
       );

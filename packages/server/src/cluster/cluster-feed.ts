@@ -16,6 +16,8 @@ export const CHANGE_RETENTION_MS = 24 * 3600_000;
 const PRUNE_EVERY_MS = 10 * 60_000;
 const PAGE = 1000;
 const MAX_APPLIED_AHEAD = 100_000;
+/** How long startup waits for pub/sub before serving anyway (reconciliation covers the gap). */
+const START_WAIT_MS = 3000;
 
 export interface ClusterFeedOptions {
   store: ChangesStore;
@@ -222,6 +224,17 @@ export function createClusterChangeFeed(opts: ClusterFeedOptions): ClusterChange
       transport.start(onMessage, () => void reconcile());
       timer = setInterval(tick, opts.reconcileIntervalMs);
       timer.unref();
+      let wait: NodeJS.Timeout | undefined;
+      const up = await Promise.race([
+        transport.ready().then(() => true),
+        new Promise<false>((resolve) => {
+          wait = setTimeout(() => resolve(false), START_WAIT_MS);
+        }),
+      ]);
+      clearTimeout(wait);
+      if (!up) {
+        log.warn("starting without pub/sub: changes reach this replica by reconciliation until it connects");
+      }
     },
 
     reconcile,

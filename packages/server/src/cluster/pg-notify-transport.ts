@@ -22,6 +22,8 @@ export function createPgNotifyTransport(url: string, channel: string, db: Db, lo
   let backoff = MIN_BACKOFF_MS;
   let retryTimer: NodeJS.Timeout | undefined;
   let probeTimer: NodeJS.Timeout | undefined;
+  let listening: () => void = () => {};
+  const firstListen = new Promise<void>((resolve) => (listening = resolve));
 
   function connect(onMessage: (payload: string) => void, onSubscribed: () => void): void {
     if (closed) return;
@@ -65,6 +67,7 @@ export function createPgNotifyTransport(url: string, channel: string, db: Db, lo
         Promise.race([c.query("SELECT 1"), timeout]).catch(fail);
       }, PROBE_EVERY_MS);
       probeTimer.unref();
+      listening();
       onSubscribed();
     })().catch(fail);
   }
@@ -77,6 +80,7 @@ export function createPgNotifyTransport(url: string, channel: string, db: Db, lo
     start(onMessage, onSubscribed) {
       connect(onMessage, onSubscribed);
     },
+    ready: () => firstListen,
     async close() {
       closed = true;
       clearTimeout(retryTimer);

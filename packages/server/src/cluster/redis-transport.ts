@@ -29,20 +29,31 @@ export function createRedisTransport(url: string, channel: string, logger: Logge
     maxRetriesPerRequest: null,
     connectionName: "keyward-changes-sub",
   });
-  let down = false;
   let closed = false;
+  const down = { pub: false, sub: false };
 
-  // Without "error" listeners ioredis reports every failed reconnect on stderr; we log the first.
-  const onError = (err: unknown) => {
-    if (closed || down) return;
-    down = true;
+  // Without "error" listeners ioredis reports every failed reconnect on stderr; we log the first
+  // of each outage, per connection.
+  const onError = (conn: keyof typeof down) => (err: unknown) => {
+    if (closed || down[conn]) return;
+    down[conn] = true;
     log.warn(
-      { err: describeError(err) },
-      "redis unreachable: changes from other replicas arrive by reconciliation until it is back",
+      { connection: conn, err: describeError(err) },
+      conn === "sub"
+        ? "redis unreachable: changes from other replicas arrive by reconciliation until it is back"
+        : "redis unreachable: changes made here reach other replicas by reconciliation until it is back",
     );
   };
-  pub.on("error", onError);
-  sub.on("error", onError);
+  const onUp = (conn: keyof typeof down) => {
+    if (down[conn]) log.info({ connection: conn }, "redis reachable again");
+    down[conn] = false;
+  };
+  pub.on("error", onError("pub"));
+  sub.on("error", onError("sub"));
+  const pubReady = new Promise<void>((resolve) => pub.once("ready", () => resolve()));
+  let subscribedOnce: () => void = () => {};
+  const subReady = new Promise<void>((resolve) => (subscribedOnce = resolve));
+  pub.on("ready", () => onUp("pub"));
 
   return {
     name: "redis",
@@ -56,17 +67,18 @@ export function createRedisTransport(url: string, channel: string, logger: Logge
       sub.on("ready", () => {
         sub.subscribe(channel).then(
           () => {
-            if (down) log.info("redis reachable again");
-            down = false;
+            onUp("sub");
+            subscribedOnce();
             onSubscribed();
           },
-          (err: unknown) => onError(err),
+          (err: unknown) => onError("sub")(err),
         );
       });
       // Failures are retried by retryStrategy and reported through "error".
       sub.connect().catch(() => {});
       pub.connect().catch(() => {});
     },
+    ready: () => Promise.all([pubReady, subReady]).then(() => {}),
     async close() {
       closed = true;
       sub.disconnect();

@@ -47,7 +47,7 @@ export function registerAgentCredentialRoutes(
       ctx.res.writeHead(304, { etag: rep.etag, "cache-control": "no-store" }).end();
       return;
     }
-    if (rep.served.length > 0) {
+    if (rep.count > 0) {
       // Fails closed like an issued token: while the audit log is failing, no value goes out.
       await audit.recordToken({
         actor: caller.principal,
@@ -57,11 +57,11 @@ export function registerAgentCredentialRoutes(
         requestId: ctx.requestId,
         details: { read: rep.served, via: caller.via, key_id: caller.keyId },
       });
-      metrics.credentialReads.inc({ mode: "read" }, rep.served.length);
+      metrics.credentialReads.inc({ mode: "read" }, rep.count);
     }
     ctx.res.writeHead(200, {
       "content-type": "application/json; charset=utf-8",
-      "content-length": Buffer.byteLength(rep.body),
+      "content-length": rep.body.length,
       "cache-control": "no-store",
       etag: rep.etag,
     });

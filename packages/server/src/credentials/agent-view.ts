@@ -28,10 +28,12 @@ export interface ViewEntry {
 }
 
 export interface Representation {
-  body: string;
+  /** Encoded once per view: the bytes every request for it is sent. */
+  body: Buffer;
   etag: string;
-  /** `name@version` of every value in the body, for the audit record. */
-  served: string[];
+  /** `name@version` of every value in the body, comma-separated, for the audit record. */
+  served: string;
+  count: number;
 }
 
 export interface AgentView {
@@ -203,8 +205,8 @@ function makeView(agent: string, cursor: number, entries: ViewEntry[], staleAt: 
       }
       body.unavailable = why;
     }
-    const text = JSON.stringify(body);
-    return { body: text, etag: etagOf(text), served };
+    const bytes = Buffer.from(JSON.stringify(body), "utf8");
+    return { body: bytes, etag: etagOf(bytes), served: served.join(","), count: served.length };
   };
   return {
     agent,
@@ -240,7 +242,7 @@ function makeView(agent: string, cursor: number, entries: ViewEntry[], staleAt: 
 }
 
 /** A strong validator: the body's own hash, so equal bodies (and only those) share it. */
-function etagOf(body: string): string {
+function etagOf(body: Buffer): string {
   return `"${createHash("sha256").update(body).digest("base64url").slice(0, 32)}"`;
 }
 

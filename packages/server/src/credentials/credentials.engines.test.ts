@@ -204,7 +204,7 @@ describe.each(testEngines)("credentials on $name", ({ skip, open: openDb }) => {
           { name: "other", mode: "read" },
         ],
       });
-      const body = JSON.parse((await kw.views.get("bot")).full().body);
+      const body = JSON.parse((await kw.views.get("bot")).full().body.toString());
       expect(Object.keys(body.credentials)).toEqual(["other"]);
       expect(body.unavailable.k.code).toBe("credential_unavailable");
       expect(JSON.stringify(body)).not.toContain("kappa");
@@ -228,12 +228,12 @@ describe.each(testEngines)("credentials on $name", ({ skip, open: openDb }) => {
           { name: "inject-me", mode: "inject" },
         ],
       });
-      const full = JSON.parse((await kw.views.get("bot")).full().body);
+      const full = JSON.parse((await kw.views.get("bot")).full().body.toString());
       expect(full.credentials).toEqual({ "read-me": { value: "r1", version: 1 } });
       expect(full.removed).toEqual([]);
       expect(await kw.grants.credentialMode("bot", "inject-me")).toBe("inject");
       expect(await kw.grants.credentialMode("bot", "not-granted")).toBeNull();
-      expect(JSON.parse((await kw.views.get("peer")).full().body).credentials).toEqual({});
+      expect(JSON.parse((await kw.views.get("peer")).full().body.toString()).credentials).toEqual({});
     });
 
     it("answers `since` with exactly what changed, removals included, on any process", async () => {
@@ -245,7 +245,7 @@ describe.each(testEngines)("credentials on $name", ({ skip, open: openDb }) => {
       });
       const v0 = await kw.views.get("bot");
       const c0 = v0.cursor;
-      expect(JSON.parse(v0.since(c0).body)).toEqual({ credentials: {}, removed: [], cursor: String(c0) });
+      expect(JSON.parse(v0.since(c0).body.toString())).toEqual({ credentials: {}, removed: [], cursor: String(c0) });
 
       // Changes that are not this agent's leave its cursor and ETag alone.
       await set("not-granted", "n2");
@@ -263,7 +263,7 @@ describe.each(testEngines)("credentials on $name", ({ skip, open: openDb }) => {
         ],
       });
       const v2 = await kw.views.get("bot");
-      const delta = JSON.parse(v2.since(c0).body);
+      const delta = JSON.parse(v2.since(c0).body.toString());
       expect(delta.credentials).toEqual({ "inject-me": { value: "i2", version: 2 } });
       expect(delta.removed.sort()).toEqual(["not-granted", "read-me"]);
       expect(Number(delta.cursor)).toBeGreaterThan(c0);
@@ -271,7 +271,7 @@ describe.each(testEngines)("credentials on $name", ({ skip, open: openDb }) => {
       // Another process on the same store, with empty caches, answers the same.
       const other = open(db, audit);
       try {
-        expect((await other.views.get("bot")).since(c0).body).toBe(v2.since(c0).body);
+        expect((await other.views.get("bot")).since(c0).body.toString()).toBe(v2.since(c0).body.toString());
         expect((await other.views.get("bot")).full().etag).toBe(v2.full().etag);
       } finally {
         other.close();
@@ -279,12 +279,12 @@ describe.each(testEngines)("credentials on $name", ({ skip, open: openDb }) => {
 
       await kw.credentials.remove(actor, "inject-me");
       const v3 = await kw.views.get("bot");
-      const after = JSON.parse(v3.since(Number(delta.cursor)).body);
+      const after = JSON.parse(v3.since(Number(delta.cursor)).body.toString());
       expect(after).toMatchObject({ credentials: {}, removed: ["inject-me"] });
-      expect(JSON.parse(v3.full().body).credentials).toEqual({});
+      expect(JSON.parse(v3.full().body.toString()).credentials).toEqual({});
       // A deleted credential's grants are gone too: recreating it grants nothing.
       await set("inject-me", "i3");
-      expect(JSON.parse((await kw.views.get("bot")).full().body).credentials).toEqual({});
+      expect(JSON.parse((await kw.views.get("bot")).full().body.toString()).credentials).toEqual({});
       expect((await kw.grants.get("bot")).credentials).toEqual([{ name: "not-granted", mode: "inject" }]);
     });
 
@@ -333,7 +333,7 @@ describe.each(testEngines)("credentials on $name", ({ skip, open: openDb }) => {
       const fresh = open(db, audit);
       try {
         expect(await fresh.grants.get("bot")).toEqual({ agent: "bot", credentials: [], user_credentials: [], may_call: [] });
-        expect(JSON.parse((await fresh.views.get("bot")).full().body).credentials).toEqual({});
+        expect(JSON.parse((await fresh.views.get("bot")).full().body.toString()).credentials).toEqual({});
       } finally {
         fresh.close();
       }

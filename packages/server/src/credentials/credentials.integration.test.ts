@@ -204,7 +204,7 @@ describe("GET /v1/credentials", () => {
       actor: `agent:${bot.name}`,
       action: "credential.read",
       outcome: "success",
-      details: { read: [`${bot.name}-audited@1`], via: "key" },
+      details: { read: `${bot.name}-audited@1`, via: "key" },
     });
     expect(JSON.stringify(audit.body)).not.toContain("audited-secret-value");
   });

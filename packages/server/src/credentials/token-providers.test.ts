@@ -63,7 +63,7 @@ describe.each(testEngines)("token providers on $name", ({ skip, open }) => {
       },
       undefined,
     );
-  const served = async () => JSON.parse((await kw.views.get("bot")).full().body);
+  const served = async () => JSON.parse((await kw.views.get("bot")).full().body.toString());
   const meta = async () => (await kw.credentials.get("azure")).credential;
 
   beforeEach(async () => {

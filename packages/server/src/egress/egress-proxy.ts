@@ -43,6 +43,8 @@ export interface EgressRequest {
   refused: (err: unknown) => void;
   /** No response: connection failure, timeout, an encoding that cannot be scanned. Called at most once. */
   failed: (error: UpstreamError, message: string) => void;
+  /** The agent went away before the upstream answered (the request was sent). */
+  abandoned: () => void;
 }
 
 const DECODERS: Record<string, () => Transform> = {
@@ -64,6 +66,7 @@ class EgressHandler implements Dispatcher.DispatchHandlers {
   private decoder: Transform | undefined;
   private redaction: RedactionStream | undefined;
   private completed = false;
+  private corked = false;
 
   constructor(
     private readonly res: ServerResponse,
@@ -71,6 +74,7 @@ class EgressHandler implements Dispatcher.DispatchHandlers {
   ) {
     res.on("close", () => {
       if (res.writableFinished) return;
+      if (this.state === "waiting") r.abandoned();
       this.state = "done";
       this.abort?.();
       this.decoder?.destroy();
@@ -105,7 +109,9 @@ class EgressHandler implements Dispatcher.DispatchHandlers {
       this.decoder = this.pipeDecoder(decoder());
       delete headers["content-encoding"];
     }
-    // Redaction may change the body's length.
+    // Redaction may change the body's length. A response of known length is no stream: its
+    // headers can wait for its first bytes and leave in the same packet.
+    const streaming = headers["content-length"] === undefined;
     delete headers["content-length"];
     this.placeLocations(headers);
     const head = this.redactHeaders(headers);
@@ -118,7 +124,7 @@ class EgressHandler implements Dispatcher.DispatchHandlers {
         this.state = "streaming";
         this.res.writeHead(status, head);
         // SSE and other streams must start at once, not with their first body byte.
-        this.res.flushHeaders();
+        if (streaming) this.res.flushHeaders();
         if (this.completed) this.finish();
         else resume();
       },
@@ -160,7 +166,17 @@ class EgressHandler implements Dispatcher.DispatchHandlers {
 
   private send(chunk: Buffer): boolean {
     const out = (this.redaction as RedactionStream).push(chunk);
-    return out.length === 0 || this.res.write(out);
+    if (out.length === 0) return true;
+    if (!this.corked) {
+      // What is written in this turn (headers, chunks, the final chunk) leaves in one packet.
+      this.corked = true;
+      this.res.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        this.res.uncork();
+      });
+    }
+    return this.res.write(out);
   }
 
   private finish(): void {
@@ -222,6 +238,10 @@ export function createEgressProxy(opts: { timeoutMs: number }) {
       const headers = passThroughHeaders(req.headers);
       // Asked plain so the body can be scanned (see above).
       headers["accept-encoding"] = "identity";
+      // Whole bodies only: a byte range could cut the secret where the redactor cannot see it,
+      // and once redaction changes a body its Content-Range offsets would be wrong anyway.
+      delete headers.range;
+      delete headers["if-range"];
       headers[r.inject.name] = r.inject.value;
       const handler = new EgressHandler(res, r);
       dispatcher.dispatch(

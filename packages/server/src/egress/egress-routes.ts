@@ -75,6 +75,9 @@ export function createEgressHandler(deps: EgressDeps): Handler {
         );
         sendError(ctx.res, code, "the audit log is unavailable; the upstream's answer was withheld", ctx.requestId);
       },
+      abandoned: () => {
+        audit.recordLater(record(ctx, caller, { target, outcome: "failure", code: "client_closed", details: use }));
+      },
       failed: (error, message) => {
         audit.recordLater(record(ctx, caller, { target, outcome: "failure", code: error, details: use }));
         const fallback =

@@ -14,7 +14,7 @@ let botKey: string;
 beforeAll(async () => {
   up = await startEgressUpstream();
   trap = await startTrap();
-  kw = await startTestServer({ KEYWARD_UPSTREAM_TIMEOUT_MS: "400" });
+  kw = await startTestServer({ KEYWARD_UPSTREAM_TIMEOUT_MS: "1000" });
   botKey = await agentWithKey(kw, "bot");
   await putCredential(kw, "openai", SECRET, { base_url: `${up.url}/api/v1` });
   await putCredential(kw, "tickets", "tk-0123456789abcdef", {
@@ -79,6 +79,18 @@ describe("egress: forwarding", () => {
     expect(last.headers["x-api-key"]).toBeUndefined();
     expect(last.headers.authorization).toBeUndefined();
     expect(await res.text()).not.toContain("tk-0123456789abcdef");
+  });
+
+  it("asks for whole, uncompressed bodies: Range and Accept-Encoding are not the agent's to choose", async () => {
+    const res = await egressCall(kw, botKey, "openai/doc", {
+      headers: { range: "bytes=0-9", "if-range": '"x"', "accept-encoding": "gzip, br" },
+    });
+    expect(res.status).toBe(200);
+    await res.text();
+    const last = up.seen.at(-1)!;
+    expect(last.headers.range).toBeUndefined();
+    expect(last.headers["if-range"]).toBeUndefined();
+    expect(last.headers["accept-encoding"]).toBe("identity");
   });
 
   it("accepts an access token whose sub is the agent", async () => {
@@ -259,6 +271,20 @@ describe("egress: refusals", () => {
   it("502 when the upstream is unreachable, 504 when it does not answer in time", async () => {
     await expectError(await egressCall(kw, botKey, "dead/x"), 502, "upstream_unavailable");
     await expectError(await egressCall(kw, botKey, "slow"), 504, "upstream_timeout");
+  });
+
+  it("audits a use whose caller left before the upstream answered", async () => {
+    const before = up.seen.length;
+    const abort = new AbortController();
+    const pending = egressCall(kw, botKey, "slow", { signal: abort.signal }).catch((err: Error) => err);
+    while (up.seen.length === before) await new Promise((r) => setImmediate(r));
+    abort.abort();
+    expect(await pending).toBeInstanceOf(Error);
+    for (let i = 0; i < 200; i++) {
+      const audit = await kw.admin("GET", "/audit?action=credential.inject&limit=5");
+      if (audit.body.events.some((e: { code?: string }) => e.code === "client_closed")) return;
+    }
+    throw new Error("no client_closed record");
   });
 
   it("a removed grant takes effect on the next request", async () => {

@@ -5,7 +5,8 @@ import type { ErrorCode } from "../errors.js";
 import type { KeyEntry, QuotaPolicy } from "../keys/key-entry.js";
 import type { CheckedToken, TokenCheckResult } from "../tokens/access-tokens.js";
 import { clientIp, ipMatches } from "./cidr.js";
-import { LimiterUnavailableError, type RateLimiter, type RateLimitResult, rateLimitHeaders } from "./rate-limiter.js";
+import { type RateLimiter, type RateLimitResult, rateLimitHeaders } from "./rate-limiter.js";
+import { LimiterUnavailableError, type LimitsOutcome, type SharedLimits } from "./shared-limits.js";
 import type { QuotaResult, UsageTracker } from "./usage.js";
 
 export type Decision =
@@ -36,6 +37,8 @@ export interface AuthorizeDeps {
   loadAgent: (name: string) => Promise<RoutableAgent | null>;
   rateLimiter: RateLimiter;
   usage: UsageTracker;
+  /** With Redis: limits and quotas global across replicas (one round trip); else the two above. */
+  sharedLimits?: SharedLimits;
   trustedProxies: BlockList | null;
   now: () => number;
   /** Access tokens (memory only once a token was seen); absent → every token is invalid_token. */
@@ -179,16 +182,36 @@ function withAgent(
 ): Decision | Promise<Decision> {
   if (agent === null) return deny(ip, "agent_not_found", `no agent named ${agentName}`, key);
 
-  if (!key.rateLimit) return checkQuota(deps, key, agent, ip, undefined, now);
-  // Asked once per request: every continuation below resumes after this step, never before it.
-  const rate = deps.rateLimiter.hit(key.lineage, key.rateLimit, now);
-  if (rate instanceof Promise) {
-    return rate.then(
-      (r) => afterRateLimit(deps, key, agent, ip, r, now),
+  if (deps.sharedLimits && (key.rateLimit || key.quota)) {
+    // Asked once per request: every continuation resumes after this step, never before it.
+    return deps.sharedLimits.check(key, now).then(
+      (outcome) => afterSharedLimits(deps, key, agent, ip, outcome),
       (err: unknown) => limitsUnavailable(ip, key, err),
     );
   }
+  if (!key.rateLimit) return checkQuota(deps, key, agent, ip, undefined, now);
+  const rate = deps.rateLimiter.hit(key.lineage, key.rateLimit, now);
+  if (rate instanceof Promise) return rate.then((r) => afterRateLimit(deps, key, agent, ip, r, now));
   return afterRateLimit(deps, key, agent, ip, rate, now);
+}
+
+function afterSharedLimits(
+  deps: AuthorizeDeps,
+  key: KeyEntry,
+  agent: RoutableAgent,
+  ip: string,
+  { rate, quota }: LimitsOutcome,
+): Decision {
+  if (rate && !rate.allowed) return rateLimited(ip, key, rate);
+  if (quota && key.quota) return afterQuota(deps, key, agent, ip, rate, key.quota, quota);
+  return allowed(deps, key, agent, ip, rate);
+}
+
+function rateLimited(ip: string, key: KeyEntry, rate: RateLimitResult): Deny {
+  return deny(ip, "rate_limited", "rate limit exceeded", key, {
+    ...rateLimitHeaders(rate),
+    "retry-after": String(rate.resetS),
+  });
 }
 
 function afterRateLimit(
@@ -199,12 +222,7 @@ function afterRateLimit(
   rate: RateLimitResult,
   now: number,
 ): Decision | Promise<Decision> {
-  if (!rate.allowed) {
-    return deny(ip, "rate_limited", "rate limit exceeded", key, {
-      ...rateLimitHeaders(rate),
-      "retry-after": String(rate.resetS),
-    });
-  }
+  if (!rate.allowed) return rateLimited(ip, key, rate);
   return checkQuota(deps, key, agent, ip, rate, now);
 }
 
@@ -219,12 +237,7 @@ function checkQuota(
   const quota = key.quota;
   if (!quota) return allowed(deps, key, agent, ip, rate);
   const q = deps.usage.check(key.lineage, quota, now);
-  if (q instanceof Promise) {
-    return q.then(
-      (r) => afterQuota(deps, key, agent, ip, rate, quota, r),
-      (err: unknown) => limitsUnavailable(ip, key, err),
-    );
-  }
+  if (q instanceof Promise) return q.then((r) => afterQuota(deps, key, agent, ip, rate, quota, r));
   return afterQuota(deps, key, agent, ip, rate, quota, q);
 }
 

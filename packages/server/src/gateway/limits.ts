@@ -2,20 +2,18 @@ import type { Clock } from "../clock.js";
 import type { Logger } from "../ops/logger.js";
 import type { Metrics } from "../ops/metrics.js";
 import type { Db } from "../store/db.js";
-import {
-  createFallbackRateLimiter,
-  createMemoryRateLimiter,
-  type LimitsFallback,
-  type RateLimiter,
-} from "./rate-limiter.js";
+import { createMemoryRateLimiter, type RateLimiter } from "./rate-limiter.js";
 import { connectLimitsRedis } from "./redis-client.js";
-import { createRedisQuota } from "./redis-quota.js";
-import { createRedisRateLimiter } from "./redis-rate-limiter.js";
+import { createRedisLimits } from "./redis-limits.js";
+import { createSharedLimits, type LimitsFallback, type SharedLimits } from "./shared-limits.js";
 import { createUsageTracker, type UsageTracker } from "./usage.js";
 
 export interface Limits {
+  /** In this process: the limiter without Redis, the fallback with it. */
   rateLimiter: RateLimiter;
   usage: UsageTracker;
+  /** Set with Redis: every limit and quota is checked there first. */
+  shared: SharedLimits | undefined;
   /** Flushes usage to the store, then lets go of Redis. */
   close(): Promise<void>;
 }
@@ -33,18 +31,19 @@ export async function createLimits(deps: {
   fallback: LimitsFallback;
   /** Namespace of every Redis key (tests use one per run). */
   keyPrefix?: string;
-  /** Replaces the rate limiter (tests). */
+  /** Replaces the in-process rate limiter (tests). */
   rateLimiter?: RateLimiter;
   /** How long startup waits for Redis before serving anyway (requests then take the fallback). */
   connectWaitMs?: number;
 }): Promise<Limits> {
   const { db, clock, logger, metrics, fallback } = deps;
+  const rateLimiter = deps.rateLimiter ?? createMemoryRateLimiter();
+  const usage = createUsageTracker({ db, clock, logger });
   if (!deps.redisUrl) {
-    const rateLimiter = deps.rateLimiter ?? createMemoryRateLimiter();
-    const usage = createUsageTracker({ db, clock, logger });
     return {
       rateLimiter,
       usage,
+      shared: undefined,
       async close() {
         rateLimiter.close();
         await usage.close();
@@ -57,21 +56,12 @@ export async function createLimits(deps: {
     logger,
     onStatus: (up) => metrics.limitsRedisUp.set(up ? 1 : 0),
   });
-  const prefix = deps.keyPrefix ?? "kw:";
-  const unavailable = (check: "rate" | "quota") => () => metrics.limitsUnavailable.inc({ check, fallback });
-  const rateLimiter =
-    deps.rateLimiter ??
-    createFallbackRateLimiter({
-      shared: createRedisRateLimiter({ redis: conn.redis, prefix }),
-      local: createMemoryRateLimiter(),
-      fallback,
-      onUnavailable: unavailable("rate"),
-    });
-  const usage = createUsageTracker({
-    db,
-    clock,
-    logger,
-    shared: { quota: createRedisQuota({ redis: conn.redis, prefix }), fallback, onUnavailable: unavailable("quota") },
+  const shared = createSharedLimits({
+    redis: createRedisLimits({ redis: conn.redis, prefix: deps.keyPrefix ?? "kw:" }),
+    usage,
+    local: rateLimiter,
+    fallback,
+    onUnavailable: () => metrics.limitsUnavailable.inc({ fallback }),
   });
   if (!(await conn.ready(deps.connectWaitMs ?? 2000))) {
     logger.warn(
@@ -84,6 +74,7 @@ export async function createLimits(deps: {
   return {
     rateLimiter,
     usage,
+    shared,
     async close() {
       rateLimiter.close();
       try {

@@ -17,50 +17,6 @@ export interface RateLimiter {
   close(): void;
 }
 
-/**
- * The shared counter (Redis) could not answer. Not a denial: the caller decides by
- * `rate_limit_fallback` — refuse with `rate_limit_unavailable` (closed) or count locally (local).
- */
-export class LimiterUnavailableError extends Error {
-  constructor(cause: unknown) {
-    super("the shared rate-limit store is unavailable", { cause });
-    this.name = "LimiterUnavailableError";
-  }
-}
-
-export type LimitsFallback = "closed" | "local";
-
-/**
- * Asks `shared` and, when it cannot answer, either rethrows (closed) or asks `local` (local: the
- * limit then holds per replica until the shared store answers again). The local limiter is asked
- * only for requests the shared one failed on, so a request is counted once by the pair (a command
- * that timed out may still have run in Redis: that request is then counted twice, never zero times).
- */
-export function createFallbackRateLimiter(deps: {
-  shared: RateLimiter;
-  local: RateLimiter;
-  fallback: LimitsFallback;
-  onUnavailable: (err: LimiterUnavailableError) => void;
-}): RateLimiter {
-  const { shared, local, fallback, onUnavailable } = deps;
-  return {
-    hit(bucket, policy, now) {
-      const r = shared.hit(bucket, policy, now);
-      if (!(r instanceof Promise)) return r;
-      return r.catch((err: unknown) => {
-        if (!(err instanceof LimiterUnavailableError)) throw err;
-        onUnavailable(err);
-        if (fallback === "closed") throw err;
-        return local.hit(bucket, policy, now);
-      });
-    },
-    close() {
-      shared.close();
-      local.close();
-    },
-  };
-}
-
 /** Fixed windows aligned to the epoch, so every replica and every client agree on the reset time. */
 export function createMemoryRateLimiter(opts: { sweepIntervalMs?: number } = {}): RateLimiter {
   const windows = new Map<string, { start: number; windowMs: number; count: number }>();

@@ -101,9 +101,14 @@ export function script(lua: string): Script {
  * EVALSHA, then EVAL on NOSCRIPT (a restarted Redis has an empty script cache). Sending the
  * script again is safe: NOSCRIPT means it did not run.
  */
-export function runScript(redis: Redis, s: Script, key: string, args: Array<string | number>): Promise<unknown> {
-  return redis.evalsha(s.sha, 1, key, ...args).catch((err: unknown) => {
+export function runScript(
+  redis: Redis,
+  s: Script,
+  keys: readonly string[],
+  args: ReadonlyArray<string | number>,
+): Promise<unknown> {
+  return redis.evalsha(s.sha, keys.length, ...keys, ...args).catch((err: unknown) => {
     if (!(err instanceof Error) || !err.message.startsWith("NOSCRIPT")) throw err;
-    return redis.eval(s.lua, 1, key, ...args);
+    return redis.eval(s.lua, keys.length, ...keys, ...args);
   });
 }

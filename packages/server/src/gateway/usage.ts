@@ -2,8 +2,6 @@ import type { Clock } from "../clock.js";
 import type { QuotaPolicy } from "../keys/key-entry.js";
 import type { Logger } from "../ops/logger.js";
 import type { Db } from "../store/db.js";
-import { LimiterUnavailableError, type LimitsFallback } from "./rate-limiter.js";
-import type { SharedQuota } from "./redis-quota.js";
 
 const TOTAL = { start: 0, end: null } as const;
 // The current day and month, computed once per period rather than per request.
@@ -31,6 +29,11 @@ function computePeriod(period: "day" | "month", now: number): { start: number; e
   };
 }
 
+/** Seconds until the period ends (Retry-After), or null for a quota in total (it never resets). */
+export function quotaRetryAfter(end: number | null, now: number): number | null {
+  return end === null ? null : Math.max(1, Math.ceil((end - now) / 1000));
+}
+
 interface Counter {
   periodStart: number;
   /**
@@ -50,11 +53,6 @@ export interface UsageDeps {
   clock: Clock;
   logger: Logger;
   flushIntervalMs?: number;
-  /**
-   * Quotas counted in a store every replica shares (Redis). Without it, quotas count in this
-   * process. `fallback` says what happens while the shared store cannot answer.
-   */
-  shared?: { quota: SharedQuota; fallback: LimitsFallback; onUnavailable: (err: LimiterUnavailableError) => void };
 }
 
 /**
@@ -63,15 +61,12 @@ export interface UsageDeps {
  * pays for a store write and a graceful shutdown loses nothing. A crash loses at most one interval
  * of counts (documented in docs/architecture.md).
  *
- * With a shared counter (Redis), the decision is the shared counter's (one atomic
- * check-and-increment across all replicas) and each replica still writes what it admitted to the
- * store as deltas, so the store keeps the durable total. A counter missing from Redis (first use,
- * idle expiry, Redis restarted empty) is re-seeded from the store after this replica's own flush:
- * the store lags by at most one flush interval of the other replicas' use, which is the most a
- * lost Redis can re-grant.
+ * With Redis (shared-limits.ts), Redis decides and this tracker only records what this replica
+ * admitted (`recordShared`), writing it to the store as deltas exactly as above, so the store
+ * keeps the durable total; `seed` gives the store's count to a Redis counter that lost its value.
  */
 export function createUsageTracker(deps: UsageDeps) {
-  const { db, clock, logger, shared } = deps;
+  const { db, clock, logger } = deps;
   const counters = new Map<string, Counter>();
   /** Deltas of a period that ended before they were flushed. */
   const carried: Array<[string, number, number]> = [];
@@ -171,69 +166,51 @@ export function createUsageTracker(deps: UsageDeps) {
     return p;
   }
 
-  function retryAfter(end: number | null, now: number): number | null {
-    return end === null ? null : Math.max(1, Math.ceil((end - now) / 1000));
-  }
-
   /** Takes one unit from this process's counter; call after ensureLoaded settled. */
   function take(lineage: string, policy: QuotaPolicy, now: number): QuotaResult {
     const { start, end } = quotaPeriod(policy.period, now);
     const c = counters.get(lineage);
     if (!c || c.periodStart !== start) return { ok: false, retryAfterS: 1 };
-    if (c.base + c.pending >= policy.limit) return { ok: false, retryAfterS: retryAfter(end, now) };
+    if (c.base + c.pending >= policy.limit) return { ok: false, retryAfterS: quotaRetryAfter(end, now) };
     c.pending++;
     return { ok: true };
   }
 
-  function localCheck(lineage: string, policy: QuotaPolicy, now: number): QuotaResult | Promise<QuotaResult> {
-    const loadingNow = ensureLoaded(lineage, policy, now);
-    if (loadingNow) return loadingNow.then(() => take(lineage, policy, now));
-    return take(lineage, policy, now);
-  }
-
-  /** The store's count once this replica's own pending counts are in it; one read per counter at a time. */
-  function seedFor(lineage: string, periodStart: number): Promise<number> {
-    const id = `${lineage}\u0000${periodStart}`;
-    let p = seeding.get(id);
-    if (!p) {
-      p = flush()
-        .then(() => readUsed(lineage, periodStart))
-        .finally(() => seeding.delete(id));
-      seeding.set(id, p);
-    }
-    return p;
-  }
-
-  async function sharedCheck(s: NonNullable<UsageDeps["shared"]>, lineage: string, policy: QuotaPolicy, now: number) {
-    const { start, end } = quotaPeriod(policy.period, now);
-    let r: Awaited<ReturnType<SharedQuota["take"]>>;
-    try {
-      r = await s.quota.take(lineage, start, policy.limit, undefined);
-      if (r.status === "unseeded") r = await s.quota.take(lineage, start, policy.limit, await seedFor(lineage, start));
-      if (r.status === "unseeded") throw new LimiterUnavailableError(new Error("quota counter not seeded"));
-    } catch (err) {
-      // Store failures (the seed read) are not the shared counter's: they propagate as they are.
-      if (!(err instanceof LimiterUnavailableError)) throw err;
-      s.onUnavailable(err);
-      if (s.fallback === "closed") throw err;
-      return localCheck(lineage, policy, now);
-    }
-    let c = counters.get(lineage);
-    if (!c || c.periodStart !== start) c = replace(lineage, { periodStart: start, base: 0, pending: 0 });
-    if (r.status === "allowed") c.pending++;
-    c.base = Math.max(c.base, r.used - c.pending);
-    return r.status === "allowed" ? { ok: true as const } : { ok: false as const, retryAfterS: retryAfter(end, now) };
-  }
-
   return {
     /**
-     * Takes one unit of the lineage's quota, or says why not. Synchronous when counting in memory
-     * with the counter loaded; a promise when it must be loaded or asked of the shared counter.
-     * Rejects with LimiterUnavailableError when the shared counter cannot answer and the
-     * fallback is `closed`; with store errors as they are.
+     * Takes one unit of the lineage's quota from this process's counter, or says why not:
+     * synchronous when the counter is loaded, else a promise (one store read). Rejects with store
+     * errors as they are.
      */
     check(lineage: string, policy: QuotaPolicy, now: number): QuotaResult | Promise<QuotaResult> {
-      return shared ? sharedCheck(shared, lineage, policy, now) : localCheck(lineage, policy, now);
+      const loadingNow = ensureLoaded(lineage, policy, now);
+      if (loadingNow) return loadingNow.then(() => take(lineage, policy, now));
+      return take(lineage, policy, now);
+    },
+
+    /**
+     * What Redis answered for a request of this replica: an admitted unit is pending for the
+     * store; the count becomes this counter's base, so a local fallback goes on from the global
+     * figure rather than from this replica's own.
+     */
+    recordShared(lineage: string, periodStart: number, admitted: boolean, used: number): void {
+      let c = counters.get(lineage);
+      if (!c || c.periodStart !== periodStart) c = replace(lineage, { periodStart, base: 0, pending: 0 });
+      if (admitted) c.pending++;
+      c.base = Math.max(c.base, used - c.pending);
+    },
+
+    /** The store's count once this replica's own pending counts are in it; one read per counter at a time. */
+    seed(lineage: string, periodStart: number): Promise<number> {
+      const id = `${lineage}\u0000${periodStart}`;
+      let p = seeding.get(id);
+      if (!p) {
+        p = flush()
+          .then(() => readUsed(lineage, periodStart))
+          .finally(() => seeding.delete(id));
+        seeding.set(id, p);
+      }
+      return p;
     },
 
     /** The in-process counter in two steps (load it, then take from it): what `check` does without Redis. */

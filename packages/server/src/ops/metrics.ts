@@ -84,8 +84,8 @@ export function createMetrics() {
     }),
     limitsUnavailable: new Counter({
       name: "keyward_limits_unavailable_total",
-      help: "Rate-limit and quota checks Redis could not answer, by check (rate, quota) and fallback (closed: refused, local: counted in this process)",
-      labelNames: ["check", "fallback"] as const,
+      help: "Rate-limit and quota checks Redis could not answer, by fallback (closed: refused, local: counted in this process)",
+      labelNames: ["fallback"] as const,
       registers: [registry],
     }),
     limitsRedisUp: new Gauge({

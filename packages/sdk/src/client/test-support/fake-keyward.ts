@@ -39,6 +39,8 @@ export class FakeKeyward {
   /** Send heartbeats on open streams (false: a silent stream). */
   heartbeats = true;
   heartbeatMs: number;
+  /** Sent as the body's `unavailable` (the real server names credentials it cannot serve there). */
+  unavailable: Record<string, { code: string; message: string }> | undefined;
   #seq = 0;
   #log: Change[] = [];
   #server: Server | undefined;
@@ -206,11 +208,10 @@ export class FakeKeyward {
     return error(404, "not_found");
   }
 
-  #page(
-    since: string | null,
-  ): { credentials: Record<string, FakeCredential>; removed: string[]; cursor: string } | undefined {
+  #page(since: string | null): Record<string, unknown> | undefined {
+    const extra = this.unavailable === undefined ? {} : { unavailable: this.unavailable };
     if (since === null) {
-      return { credentials: Object.fromEntries(this.credentials), removed: [], cursor: String(this.#seq) };
+      return { credentials: Object.fromEntries(this.credentials), removed: [], cursor: String(this.#seq), ...extra };
     }
     const from = Number(since);
     if (!Number.isInteger(from) || from < 0 || from > this.#seq) return undefined;
@@ -226,6 +227,6 @@ export class FakeKeyward {
         removed.delete(c.name);
       }
     }
-    return { credentials, removed: [...removed], cursor: String(this.#seq) };
+    return { credentials, removed: [...removed], cursor: String(this.#seq), ...extra };
   }
 }
