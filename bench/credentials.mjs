@@ -5,11 +5,11 @@
 //
 // Env: BENCH_SECONDS (10) per wrk run, BENCH_CONNECTIONS (50), BENCH_CREDENTIALS (100),
 // BENCH_SSE_CLIENTS (1000), BENCH_SSE_ROUNDS (20).
-import http from "node:http";
+
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import http from "node:http";
 import { cpus } from "node:os";
-import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startKeyward } from "./lib/keyward.mjs";
 import { killAllNow, startProcess, stopAll } from "./lib/procs.mjs";
@@ -185,7 +185,12 @@ async function main() {
   );
 
   const targets = [
-    [`GET /v1/credentials, ${CREDENTIALS} credentials`, `≥ ${TARGET_RPS} req/s`, `${fmt(full.rps)} req/s`, full.rps >= TARGET_RPS],
+    [
+      `GET /v1/credentials, ${CREDENTIALS} credentials`,
+      `≥ ${TARGET_RPS} req/s`,
+      `${fmt(full.rps)} req/s`,
+      full.rps >= TARGET_RPS,
+    ],
     [
       `SSE fan-out to ${SSE_CLIENTS} streams, p99 of the last stream`,
       `≤ ${TARGET_FANOUT_P99_MS} ms`,

@@ -33,8 +33,8 @@ async function worker() {
   let count = 0;
   const record = (value) => {
     const t = now();
-    let times = seen.get(value);
-    if (!times) seen.set(value, (times = []));
+    const times = seen.get(value) ?? [];
+    seen.set(value, times);
     times.push(t);
     if (times.length === count) process.send({ type: "done", value, times });
   };
@@ -75,10 +75,13 @@ async function worker() {
       count = msg.count;
       const connect = msg.mode === "sdk" ? connectSdk : connectRaw;
       // In batches, as a fleet of agents would start: not a thousand connects in one instant.
-      for (let i = 0; i < msg.count; i += 50) {
-        await Promise.all(
-          Array.from({ length: Math.min(50, msg.count - i) }, (_, j) => connect(msg.target, i + j)),
-        );
+      try {
+        for (let i = 0; i < msg.count; i += 50) {
+          await Promise.all(Array.from({ length: Math.min(50, msg.count - i) }, (_, j) => connect(msg.target, i + j)));
+        }
+      } catch (err) {
+        process.stderr.write(`worker: connect failed: ${err.code ?? ""} ${err.message}\n`);
+        process.exit(1);
       }
       process.send({ type: "ready" });
     } else if (msg.type === "close") {
@@ -198,7 +201,7 @@ async function measure(label, workers, rotations, clients, push) {
 
 async function baseline(clients, rotations, nWorkers) {
   const streams = new Set();
-  const server = createServer((req, res) => {
+  const server = createServer((_req, res) => {
     res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-store" });
     res.write(": connected\n\n");
     streams.add(res);

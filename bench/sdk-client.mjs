@@ -65,8 +65,14 @@ function measure(kw, map) {
   let base = 0;
   let sdk = 0;
   for (let r = 0; r < ROUNDS; r++) {
-    base = Math.max(base, rate(() => loopMap(map, NAMES, CALLS)));
-    sdk = Math.max(sdk, rate(() => loopKw(kw, NAMES, CALLS)));
+    base = Math.max(
+      base,
+      rate(() => loopMap(map, NAMES, CALLS)),
+    );
+    sdk = Math.max(
+      sdk,
+      rate(() => loopKw(kw, NAMES, CALLS)),
+    );
   }
   return { base, sdk };
 }
@@ -97,7 +103,9 @@ const ns = (x) => `${(1e9 / x).toFixed(1)} ns`;
 console.log("\n| case | Map.get (baseline) | kw.get | kw.get ÷ Map.get | ns per kw.get |");
 console.log("|---|---|---|---|---|");
 console.log(`| server up | ${m(up.base)} | ${m(up.sdk)} | ${(up.sdk / up.base).toFixed(2)} × | ${ns(up.sdk)} |`);
-console.log(`| server down | ${m(down.base)} | ${m(down.sdk)} | ${(down.sdk / down.base).toFixed(2)} × | ${ns(down.sdk)} |`);
+console.log(
+  `| server down | ${m(down.base)} | ${m(down.sdk)} | ${(down.sdk / down.base).toFixed(2)} × | ${ns(down.sdk)} |`,
+);
 
 const targets = [
   ["kw.get() calls/s (server up)", "≥ 10,000,000", m(up.sdk), up.sdk >= 10_000_000],
@@ -112,4 +120,5 @@ const targets = [
 ];
 console.log("\n| target | goal | measured | result |");
 console.log("|---|---|---|---|");
-for (const [name, goal, value, pass] of targets) console.log(`| ${name} | ${goal} | ${value} | ${pass ? "PASS" : "FAIL"} |`);
+for (const [name, goal, value, pass] of targets)
+  console.log(`| ${name} | ${goal} | ${value} | ${pass ? "PASS" : "FAIL"} |`);

@@ -278,12 +278,14 @@ export async function startKeyward(config: Config, opts: StartOptions = {}): Pro
       maxActDepth: config.max_delegation_depth,
       onIssue: () => metrics.tokensIssued.inc({ kind: "exchange" }),
     });
+    const trustedProxies = config.trusted_proxies.length > 0 ? parseCidrList(config.trusted_proxies) : null;
     const callerAuth = createCallerAuth({
       lookupKey: (secret) => keys.lookup(secret),
       checkToken: access.asCallerCheck(),
+      keyById: async (id) => keys.cachedById(id) ?? keys.loadById(id),
+      trustedProxies,
       now: () => clock.now(),
     });
-    const trustedProxies = config.trusted_proxies.length > 0 ? parseCidrList(config.trusted_proxies) : null;
     const maintenance = setInterval(() => {
       void tokensService.purge().catch((err: Error) => logger.warn({ err: err.message }, "token purge failed"));
       void signingKeys.reload().catch((err: Error) => logger.warn({ err: err.message }, "signing key reload failed"));

@@ -105,7 +105,7 @@ describe.each(engines)("Keyward SDK against the real server ($name)", ({ name, s
     await admin("PUT", `/credentials/${cred("openai")}`, { value: "sk-two" });
     expect(await rotated).toEqual({ name: cred("openai"), version: 2 });
     expect(kw.get(cred("openai"))).toBe("sk-two");
-    expect(kw.resolve({ auth: "Bearer ${credentials." + cred("openai") + "}" })).toEqual({ auth: "Bearer sk-two" });
+    expect(kw.resolve({ auth: `Bearer \${credentials.${cred("openai")}}` })).toEqual({ auth: "Bearer sk-two" });
 
     const rolledBack = nextEvent(kw, "change");
     await admin("POST", `/credentials/${cred("openai")}/rollback`, { version: 1 });

@@ -138,7 +138,8 @@ export class Keyward {
       const cached = await readCache(cache.file, cache.key, this.#opts.url);
       if (cached === undefined || this.#staleness.tooOld(cached.savedAt)) {
         const why = cached === undefined ? "no disk cache yet" : "the disk cache is older than maxStale";
-        throw new KeywardError((err as KeywardError).code, `${(err as Error).message} (${why})`, { cause: err });
+        const { code, status } = err as KeywardError;
+        throw new KeywardError(code, `${(err as Error).message} (${why})`, { status, cause: err });
       }
       this.#set.load(cached);
       this.#cacheSavedAt = cached.savedAt;

@@ -4,8 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ConfigError, loadConfig } from "../config.js";
-import { startTestServerAt } from "../test-support/server-at.js";
 import { TEST_ADMIN_TOKEN, type TestServer } from "../test-support/server.js";
+import { startTestServerAt } from "../test-support/server-at.js";
 import { runCli } from "./main.js";
 
 /** `keyward credentials|grants|master-key` in-process against a real Keyward, as an operator types them. */
@@ -46,7 +46,10 @@ afterAll(async () => {
 
 describe("keyward credentials", () => {
   it("sets a value from stdin (one trailing newline dropped), never printing it", async () => {
-    const r = await cli(["credentials", "set", "openai", "--value-stdin", "--egress-base-url", "https://api.openai.com/v1"], "sk-from-stdin\n");
+    const r = await cli(
+      ["credentials", "set", "openai", "--value-stdin", "--egress-base-url", "https://api.openai.com/v1"],
+      "sk-from-stdin\n",
+    );
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toBe("");
     expect(r.stdout).toMatch(/name\s+openai/);
@@ -93,7 +96,19 @@ describe("keyward credentials", () => {
 
   it("configures a token provider with its client secret from stdin", async () => {
     const r = await cli(
-      ["credentials", "set", "azure", "--type", "oauth2_client_credentials", "--token-url", "http://127.0.0.1:9/token", "--client-id", "app", "--client-secret-stdin", "--json"],
+      [
+        "credentials",
+        "set",
+        "azure",
+        "--type",
+        "oauth2_client_credentials",
+        "--token-url",
+        "http://127.0.0.1:9/token",
+        "--client-id",
+        "app",
+        "--client-secret-stdin",
+        "--json",
+      ],
       "client-secret-value\n",
     );
     expect(r.code, r.stderr).toBe(0);
@@ -110,7 +125,19 @@ describe("keyward credentials", () => {
 describe("keyward grants", () => {
   it("replaces an agent's grants from flags and shows them", async () => {
     await cli(["credentials", "set", "db", "--value-stdin"], "db-pass");
-    const r = await cli(["grants", "set", "bot", "--read", "openai", "--inject", "db", "--may-call", "peer", "--user-credentials", "github,jira"]);
+    const r = await cli([
+      "grants",
+      "set",
+      "bot",
+      "--read",
+      "openai",
+      "--inject",
+      "db",
+      "--may-call",
+      "peer",
+      "--user-credentials",
+      "github,jira",
+    ]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/read\s+openai/);
     expect(r.stdout).toMatch(/inject\s+db/);
@@ -167,6 +194,8 @@ describe("keyward master-key", () => {
       expect((err as Error).message).not.toContain(NEW_KEY);
     }
     const short = Buffer.alloc(16).toString("base64");
-    expect(() => loadConfig({ env: { KEYWARD_MASTER_KEY_PREVIOUS: short } })).toThrow(/key 1 must be base64 of exactly 32 bytes/);
+    expect(() => loadConfig({ env: { KEYWARD_MASTER_KEY_PREVIOUS: short } })).toThrow(
+      /key 1 must be base64 of exactly 32 bytes/,
+    );
   });
 });

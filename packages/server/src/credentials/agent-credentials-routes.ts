@@ -38,7 +38,7 @@ export function registerAgentCredentialRoutes(
   const { views, events, audit, metrics } = deps;
 
   router.get("/v1/credentials", async (ctx) => {
-    const caller = await deps.authenticate(ctx.req.headers);
+    const caller = await deps.authenticate(ctx.req.headers, ctx.peerIp);
     const agent = agentOf(caller);
     const since = parseCursor(ctx.query.get("since"), "query.since");
     const view = await views.get(agent);
@@ -69,7 +69,7 @@ export function registerAgentCredentialRoutes(
   });
 
   router.get("/v1/credentials/events", async (ctx: RequestContext) => {
-    const caller = await deps.authenticate(ctx.req.headers);
+    const caller = await deps.authenticate(ctx.req.headers, ctx.peerIp);
     const agent = agentOf(caller);
     const lastEventId = ctx.req.headers["last-event-id"];
     const since =

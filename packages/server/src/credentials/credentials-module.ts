@@ -50,7 +50,21 @@ export function createCredentialsModule(
   const store = createCredentialsStore(db);
   const grantsStore = createGrantsStore(db);
   const agentsStore = createAgentsStore(db);
-  const credentials = createCredentialsService({ db, store, grants: grantsStore, keyring, clock, audit, changes });
+  const credentials = createCredentialsService({
+    db,
+    store,
+    grants: grantsStore,
+    keyring,
+    clock,
+    audit,
+    changes,
+    onCommitted: (action) => {
+      if (action !== "credential.refresh") deps.metrics.adminChanges.inc({ action });
+      if (action === "credential.update" || action === "credential.rollback" || action === "credential.refresh") {
+        deps.metrics.rotations.inc({ kind: "credential" });
+      }
+    },
+  });
   const grants = createGrantsService({
     db,
     store: grantsStore,

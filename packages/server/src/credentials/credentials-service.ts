@@ -56,6 +56,8 @@ export function createCredentialsService(deps: {
   clock: Clock;
   audit: AuditSink;
   changes: ChangeFeed;
+  /** Hears every committed write by its audit action (metrics). */
+  onCommitted?: (action: string) => void;
 }) {
   const { db, store, keyring, clock, audit, changes } = deps;
 
@@ -85,11 +87,18 @@ export function createCredentialsService(deps: {
 
   const change = changeRunner(db, audit, changes);
   /** One audited write on the credential clock; what it changed is published once it committed. */
-  function write<T>(
+  async function write<T>(
     actor: Actor,
     fn: (tx: Db, seq: number) => Promise<{ result: T; event: AuditEventInput; changes: Change[] }>,
   ): Promise<T> {
-    return change(actor, async (tx) => fn(tx, await store.nextSeq(tx)));
+    let action = "";
+    const result = await change(actor, async (tx) => {
+      const out = await fn(tx, await store.nextSeq(tx));
+      action = out.changes.length > 0 ? out.event.action : "";
+      return out;
+    });
+    if (action) deps.onCommitted?.(action);
+    return result;
   }
 
   return {
@@ -160,7 +169,7 @@ export function createCredentialsService(deps: {
           }
           row.provider = JSON.stringify(config);
           row.status = "pending";
-          row.status_message = "waiting for the first token";
+          row.status_message = "fetching a token with this configuration";
           row.status_at = now;
           if (row.current_version !== null) {
             expiresAt = (await store.getVersion(name, row.current_version, tx))?.expires_at ?? null;

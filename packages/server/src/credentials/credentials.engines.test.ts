@@ -2,8 +2,8 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { Actor } from "../admin/admin-context.js";
 import { createAgentsStore } from "../agents/agents-store.js";
 import { type AuditLog, createAuditLog } from "../audit/audit-log.js";
-import { createLocalChangeFeed } from "../cluster/change-feed.js";
 import { frozenClock } from "../clock.js";
+import { createLocalChangeFeed } from "../cluster/change-feed.js";
 import { createKeyring } from "../crypto/keyring.js";
 import { KeywardError } from "../errors.js";
 import { silentLogger } from "../ops/logger.js";
@@ -53,7 +53,7 @@ describe.each(testEngines)("credentials on $name", ({ skip, open: openDb }) => {
   let audit: AuditLog;
   let kw: CredentialsModule;
   const set = (name: string, value: string) => kw.credentials.set(actor, name, { type: "static", value }, undefined);
-  const valueOf = async (name: string, version: number, via = kw) => {
+  const storedValue = async (name: string, version: number, via = kw) => {
     const row = await db.query<{ value_enc: Buffer }>(
       "SELECT value_enc FROM credential_versions WHERE name = $1 AND version = $2",
       [name, version],
@@ -61,7 +61,13 @@ describe.each(testEngines)("credentials on $name", ({ skip, open: openDb }) => {
     return via.credentials.openVersion({ name, version, value_enc: row[0]!.value_enc });
   };
   const addAgent = (name: string) =>
-    createAgentsStore(db).insert(db, { name, upstream: "http://127.0.0.1:9", description: null, created_at: 0, updated_at: 0 });
+    createAgentsStore(db).insert(db, {
+      name,
+      upstream: "http://127.0.0.1:9",
+      description: null,
+      created_at: 0,
+      updated_at: 0,
+    });
 
   beforeEach(async () => {
     if (skip) return;
@@ -96,8 +102,8 @@ describe.each(testEngines)("credentials on $name", ({ skip, open: openDb }) => {
         expect(text).not.toContain("sk-one");
         expect(text).not.toContain("sk-two");
       }
-      expect(await valueOf("openai", 1)).toBe("sk-one");
-      expect(await valueOf("openai", 2)).toBe("sk-two");
+      expect(await storedValue("openai", 1)).toBe("sk-one");
+      expect(await storedValue("openai", 2)).toBe("sk-two");
       // Sealed at rest: the value's bytes appear nowhere in the row.
       const raw = await db.query<{ value_enc: Buffer }>("SELECT value_enc FROM credential_versions");
       for (const r of raw) expect(r.value_enc.includes(Buffer.from("sk-"))).toBe(false);
@@ -110,11 +116,11 @@ describe.each(testEngines)("credentials on $name", ({ skip, open: openDb }) => {
       const { credential, versions } = await kw.credentials.get("busy");
       expect(versions.map((v) => v.version).sort((a, b) => a - b)).toEqual(values.map((_, i) => i + 1));
       expect(credential.row.current_version).toBe(50);
-      const stored = await Promise.all(versions.map((v) => valueOf("busy", v.version)));
+      const stored = await Promise.all(versions.map((v) => storedValue("busy", v.version)));
       expect(stored.sort()).toEqual([...values].sort());
       // The version each writer was told is the one holding its value.
       for (let i = 0; i < values.length; i++) {
-        expect(await valueOf("busy", results[i]!.credential.row.current_version!)).toBe(values[i]);
+        expect(await storedValue("busy", results[i]!.credential.row.current_version!)).toBe(values[i]);
       }
       await audit.flush();
       const events = await audit.list({ action: "credential.update", limit: 100 });
@@ -122,11 +128,13 @@ describe.each(testEngines)("credentials on $name", ({ skip, open: openDb }) => {
     });
 
     it("stores any string up to 64 KiB byte for byte: binary-looking, control characters, emoji", async () => {
-      const binary = Buffer.from(Array.from({ length: 256 }, (_, i) => i)).toString("latin1").replace("\0", "\u0001");
+      const binary = Buffer.from(Array.from({ length: 256 }, (_, i) => i))
+        .toString("latin1")
+        .replace("\0", "\u0001");
       const values = ["ünïcødé ✓ 🔑 日本", binary, "line1\nline2\r\n\ttab", "é".repeat(32 * 1024)];
       for (const [i, v] of values.entries()) {
         await set(`v${i}`, v);
-        expect(await valueOf(`v${i}`, 1)).toBe(v);
+        expect(await storedValue(`v${i}`, 1)).toBe(v);
       }
       await expectCode(set("big", "x".repeat(64 * 1024 + 1)), "payload_too_large");
       await expectCode(set("lone", "a\uD800b"), "invalid_request");
@@ -139,7 +147,7 @@ describe.each(testEngines)("credentials on $name", ({ skip, open: openDb }) => {
       await set("db", "beta");
       const rolled = await kw.credentials.rollback(actor, "db", 1);
       expect(rolled.row.current_version).toBe(3);
-      expect(await valueOf("db", 3)).toBe("alpha");
+      expect(await storedValue("db", 3)).toBe("alpha");
       const { versions } = await kw.credentials.get("db");
       expect(versions[0]).toMatchObject({ version: 3, source: "rollback", rolled_back_from: 1 });
       await expectCode(kw.credentials.rollback(actor, "db", 9), "not_found");
@@ -166,32 +174,34 @@ describe.each(testEngines)("credentials on $name", ({ skip, open: openDb }) => {
       await set("a", "alpha-secret");
       await set("a", "alpha-second");
       await set("b", "beta-secret");
-      const v1 = (await db.query<{ value_enc: Buffer }>(
-        "SELECT value_enc FROM credential_versions WHERE name = 'a' AND version = 1",
-      ))[0]!.value_enc;
+      const v1 = (
+        await db.query<{ value_enc: Buffer }>(
+          "SELECT value_enc FROM credential_versions WHERE name = 'a' AND version = 1",
+        )
+      )[0]!.value_enc;
       await db.exec("UPDATE credential_versions SET value_enc = $1 WHERE name = 'a' AND version = 2", [v1]);
       await db.exec("UPDATE credential_versions SET value_enc = $1 WHERE name = 'b' AND version = 1", [v1]);
       for (const [name, version] of [
         ["a", 2],
         ["b", 1],
       ] as const) {
-        const err = await expectCode(valueOf(name, version), "credential_unavailable");
+        const err = await expectCode(storedValue(name, version), "credential_unavailable");
         expect(err.message).toContain(`credential_versions:${name}:${version}:value`);
         expect(err.message).not.toContain("alpha");
       }
-      expect(await valueOf("a", 1)).toBe("alpha-secret");
+      expect(await storedValue("a", 1)).toBe("alpha-secret");
     });
 
     it("a flipped bit in the wrapped data key gives a clear error, no output, and no new version", async () => {
       await set("k", "kappa-secret");
       await set("other", "other-secret");
-      const sealed = (await db.query<{ value_enc: Buffer }>(
-        "SELECT value_enc FROM credential_versions WHERE name = 'k'",
-      ))[0]!.value_enc;
+      const sealed = (
+        await db.query<{ value_enc: Buffer }>("SELECT value_enc FROM credential_versions WHERE name = 'k'")
+      )[0]!.value_enc;
       const damaged = Buffer.from(sealed);
       damaged[30] = (damaged[30] as number) ^ 0x01; // inside the wrapped data key (bytes 21-52)
       await db.exec("UPDATE credential_versions SET value_enc = $1 WHERE name = 'k'", [damaged]);
-      const err = await expectCode(valueOf("k", 1), "credential_unavailable");
+      const err = await expectCode(storedValue("k", 1), "credential_unavailable");
       expect(err.message).toMatch(/authentication failed/);
       await expectCode(kw.credentials.rollback(actor, "k", 1), "credential_unavailable");
       expect((await kw.credentials.get("k")).credential.row.latest_version).toBe(1);
@@ -304,7 +314,10 @@ describe.each(testEngines)("credentials on $name", ({ skip, open: openDb }) => {
       expect(await kw.grants.mayCall("peer", "bot")).toBe(false);
       expect(await kw.grants.userCredentials("bot")).toEqual(["github", "jira"]);
 
-      await expectCode(kw.grants.replace(actor, "bot", { credentials: [{ name: "missing", mode: "read" }] }), "invalid_request");
+      await expectCode(
+        kw.grants.replace(actor, "bot", { credentials: [{ name: "missing", mode: "read" }] }),
+        "invalid_request",
+      );
       await expectCode(kw.grants.replace(actor, "bot", { credentials: [], may_call: ["ghost"] }), "invalid_request");
       await expectCode(
         kw.grants.replace(actor, "bot", {
@@ -332,7 +345,12 @@ describe.each(testEngines)("credentials on $name", ({ skip, open: openDb }) => {
       await addAgent("bot");
       const fresh = open(db, audit);
       try {
-        expect(await fresh.grants.get("bot")).toEqual({ agent: "bot", credentials: [], user_credentials: [], may_call: [] });
+        expect(await fresh.grants.get("bot")).toEqual({
+          agent: "bot",
+          credentials: [],
+          user_credentials: [],
+          may_call: [],
+        });
         expect(JSON.parse((await fresh.views.get("bot")).full().body.toString()).credentials).toEqual({});
       } finally {
         fresh.close();

@@ -96,7 +96,14 @@ describe("PUT /admin/v1/credentials/{name}", () => {
       "invalid_request",
       /credentials/,
     ],
-    ["a query in the egress URL", "x", { value: "v", egress: { base_url: "https://h/?a=1" } }, 400, "invalid_request", /query/],
+    [
+      "a query in the egress URL",
+      "x",
+      { value: "v", egress: { base_url: "https://h/?a=1" } },
+      400,
+      "invalid_request",
+      /query/,
+    ],
     [
       "an invalid header name",
       "x",
@@ -105,7 +112,13 @@ describe("PUT /admin/v1/credentials/{name}", () => {
       "invalid_request",
       /header/,
     ],
-    ["the Host header", "x", { value: "v", egress: { base_url: "https://h/", header: "Host" } }, 400, "invalid_request"],
+    [
+      "the Host header",
+      "x",
+      { value: "v", egress: { base_url: "https://h/", header: "Host" } },
+      400,
+      "invalid_request",
+    ],
     [
       "a format without {value}",
       "x",
@@ -124,7 +137,12 @@ describe("PUT /admin/v1/credentials/{name}", () => {
     [
       "an http token URL off loopback",
       "x",
-      { type: "oauth2_client_credentials", token_url: "http://login.example.com/t", client_id: "c", client_secret: "s" },
+      {
+        type: "oauth2_client_credentials",
+        token_url: "http://login.example.com/t",
+        client_id: "c",
+        client_secret: "s",
+      },
       400,
       "invalid_request",
       /https/,
@@ -155,7 +173,11 @@ describe("PUT /admin/v1/credentials/{name}", () => {
   });
 
   it("refuses a body over 1 MiB, malformed JSON, NUL and a non-JSON content type", async () => {
-    expectError(await send("PUT", "/admin/v1/credentials/x", JSON.stringify({ value: "x".repeat(1_100_000) })), 413, "payload_too_large");
+    expectError(
+      await send("PUT", "/admin/v1/credentials/x", JSON.stringify({ value: "x".repeat(1_100_000) })),
+      413,
+      "payload_too_large",
+    );
     expectError(await send("PUT", "/admin/v1/credentials/x", '{"value": "v"'), 400, "invalid_request");
     expectError(await send("PUT", "/admin/v1/credentials/x", '{"value": "a\\u0000b"}'), 400, "invalid_request");
     expectError(
@@ -167,8 +189,16 @@ describe("PUT /admin/v1/credentials/{name}", () => {
   });
 
   it("refuses admin calls without the admin token", async () => {
-    expectError(await send("PUT", "/admin/v1/credentials/x", '{"value":"v"}', { authorization: "Bearer nope" }), 401, "unauthorized");
-    expectError(await send("GET", "/admin/v1/credentials", undefined, { authorization: `Bearer ${agentKey}` }), 401, "unauthorized");
+    expectError(
+      await send("PUT", "/admin/v1/credentials/x", '{"value":"v"}', { authorization: "Bearer nope" }),
+      401,
+      "unauthorized",
+    );
+    expectError(
+      await send("GET", "/admin/v1/credentials", undefined, { authorization: `Bearer ${agentKey}` }),
+      401,
+      "unauthorized",
+    );
     expect(await snapshot()).toBe(baseline);
   });
 });
@@ -180,7 +210,11 @@ describe("rollback and delete", () => {
     ["no version", {}],
     ["a fractional version", { version: 1.5 }],
   ])("refuses %s", async (_, body) => {
-    expectError(await send("POST", "/admin/v1/credentials/known/rollback", JSON.stringify(body)), 400, "invalid_request");
+    expectError(
+      await send("POST", "/admin/v1/credentials/known/rollback", JSON.stringify(body)),
+      400,
+      "invalid_request",
+    );
     expect(await snapshot()).toBe(baseline);
   });
 
@@ -221,7 +255,13 @@ describe("PUT /admin/v1/agents/{name}/grants", () => {
     ["an unknown agent in may_call", "bot", { credentials: [], may_call: ["ghost"] }, 400, "invalid_request"],
     ["a bad user credential name", "bot", { credentials: [], user_credentials: ["a b"] }, 400, "invalid_request"],
     ["an unknown field", "bot", { credentials: [], read: ["known"] }, 400, "invalid_request"],
-    ["more than 1000 grants", "bot", { credentials: [], user_credentials: Array.from({ length: 1001 }, (_, i) => `u${i}`) }, 400, "invalid_request"],
+    [
+      "more than 1000 grants",
+      "bot",
+      { credentials: [], user_credentials: Array.from({ length: 1001 }, (_, i) => `u${i}`) },
+      400,
+      "invalid_request",
+    ],
   ];
 
   it.each(bad)("refuses %s", async (_, agent, body, status, code) => {

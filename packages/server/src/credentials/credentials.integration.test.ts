@@ -52,7 +52,11 @@ const data = (e: { data: string }) => JSON.parse(e.data) as { name: string; vers
 
 describe("admin API", () => {
   it("creates (201), updates (200), lists, shows versions, rolls back and deletes, never echoing a value", async () => {
-    const created = await put("admin-openai", { value: "sk-created", egress: { base_url: "https://api.example.com/v1" } }, 201);
+    const created = await put(
+      "admin-openai",
+      { value: "sk-created", egress: { base_url: "https://api.example.com/v1" } },
+      201,
+    );
     expect(created.body).toMatchObject({
       name: "admin-openai",
       type: "static",
@@ -68,7 +72,11 @@ describe("admin API", () => {
       { value: "sk-third", egress: { base_url: "https://api.example.com", header: "X-Api-Key" } },
       200,
     );
-    expect(custom.body.egress).toEqual({ base_url: "https://api.example.com/", header: "X-Api-Key", format: "{value}" });
+    expect(custom.body.egress).toEqual({
+      base_url: "https://api.example.com/",
+      header: "X-Api-Key",
+      format: "{value}",
+    });
 
     const one = await kw.admin("GET", "/credentials/admin-openai");
     expect(one.body.versions.map((v: { version: number }) => v.version)).toEqual([3, 2, 1]);
@@ -173,9 +181,9 @@ describe("GET /v1/credentials", () => {
     const quietBody = await quiet.json();
     expect(quietBody).toEqual({ credentials: {}, removed: [], cursor: first.cursor });
     // Polling with the delta's ETag is a 304 until something changes.
-    expect((await read(agentKey, `?since=${first.cursor}`, { "if-none-match": quiet.headers.get("etag")! })).status).toBe(
-      304,
-    );
+    expect(
+      (await read(agentKey, `?since=${first.cursor}`, { "if-none-match": quiet.headers.get("etag")! })).status,
+    ).toBe(304);
 
     await put(a, { value: "v-a-2" });
     await kw.admin("DELETE", `/credentials/${b}`);
@@ -256,7 +264,12 @@ describe("GET /v1/credentials/events", () => {
   });
 
   it("sends changed on update and rollback, removed on delete and ungrant, only for read grants, with heartbeats", async () => {
-    const [a, b, inj, other] = ["a", "b", "inj", "other"].map((x) => `${bot.name}-${x}`) as [string, string, string, string];
+    const [a, b, inj, other] = ["a", "b", "inj", "other"].map((x) => `${bot.name}-${x}`) as [
+      string,
+      string,
+      string,
+      string,
+    ];
     for (const name of [a, b, inj, other]) await put(name, { value: `v-${name}` });
     await grant(bot.name, [a, b], [inj]);
     const s = await events(bot.key);

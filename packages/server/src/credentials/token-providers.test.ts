@@ -2,8 +2,8 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { Actor } from "../admin/admin-context.js";
 import { createAgentsStore } from "../agents/agents-store.js";
 import { type AuditLog, createAuditLog } from "../audit/audit-log.js";
-import { createLocalChangeFeed } from "../cluster/change-feed.js";
 import { frozenClock } from "../clock.js";
+import { createLocalChangeFeed } from "../cluster/change-feed.js";
 import { createKeyring } from "../crypto/keyring.js";
 import { silentLogger } from "../ops/logger.js";
 import { createMetrics } from "../ops/metrics.js";
@@ -154,14 +154,15 @@ describe.each(testEngines)("token providers on $name", ({ skip, open }) => {
       expect((await meta()).expiresAt).toBe(T0 + 300_000);
     });
 
-    it("discards a token fetched for a config that changed meanwhile", async () => {
+    it("discards a token fetched for a config that changed meanwhile, and fetches with the new one", async () => {
       const release = fake.hold();
       const pending = kw.providers.refreshNow("azure");
       await fake.arrivedCount(1);
       await configure("s3cret", "other-scope");
       release();
-      expect((await pending).state).toBe("gone");
-      expect((await meta()).row.current_version).toBeNull();
+      expect(await pending).toEqual({ state: "refreshed", version: 1 });
+      expect(fake.requests.map((r) => r.form.get("scope"))).toEqual(["api://x/.default", "other-scope"]);
+      expect((await served()).credentials.azure.value).toBe("tok-2");
     });
   });
 
@@ -170,7 +171,11 @@ describe.each(testEngines)("token providers on $name", ({ skip, open }) => {
       ["is down (connection reset)", { kind: "reset" }, /unreachable|closed the connection/],
       ["answers 500", { kind: "status", status: 500, body: "oops" }, /answered 500/],
       ["answers HTML", { kind: "status", status: 200, body: "<html>", contentType: "text/html" }, /not JSON/],
-      ["answers JSON without a token", { kind: "status", status: 200, body: '{"token_type":"Bearer"}' }, /without an access_token/],
+      [
+        "answers JSON without a token",
+        { kind: "status", status: 200, body: '{"token_type":"Bearer"}' },
+        /without an access_token/,
+      ],
       [
         "answers a negative lifetime",
         { kind: "status", status: 200, body: '{"access_token":"t","expires_in":-5}' },
@@ -183,35 +188,38 @@ describe.each(testEngines)("token providers on $name", ({ skip, open }) => {
       ],
     ];
 
-    it.each(failures)("keeps serving the old token with a clear status when it %s, then refuses it once expired", async (_, behaviour, why) => {
-      fake.behave({ kind: "token", expiresIn: 600 });
-      await kw.providers.refreshNow("azure");
-      fake.behave(behaviour);
-      clock.set(T0 + 400_000); // past the refresh point (600 - 200)
-      const [outcome] = await kw.providers.runDue();
-      expect(outcome?.state).toBe("failed");
-      const m = await meta();
-      expect(m.row.status).toBe("error");
-      expect(m.row.status_message).toMatch(why);
-      expect((await served()).credentials.azure.value).toBe("tok-1");
-      // Retries back off: the next attempt is planned, not immediate.
-      expect(kw.providers.nextRefresh("azure")!).toBeGreaterThan(clock.now());
+    it.each(failures)(
+      "keeps serving the old token with a clear status when it %s, then refuses it once expired",
+      async (_, behaviour, why) => {
+        fake.behave({ kind: "token", expiresIn: 600 });
+        await kw.providers.refreshNow("azure");
+        fake.behave(behaviour);
+        clock.set(T0 + 400_000); // past the refresh point (600 - 200)
+        const [outcome] = await kw.providers.runDue();
+        expect(outcome?.state).toBe("failed");
+        const m = await meta();
+        expect(m.row.status).toBe("error");
+        expect(m.row.status_message).toMatch(why);
+        expect((await served()).credentials.azure.value).toBe("tok-1");
+        // Retries back off: the next attempt is planned, not immediate.
+        expect(kw.providers.nextRefresh("azure")!).toBeGreaterThan(clock.now());
 
-      clock.set(T0 + 600_000);
-      const body = await served();
-      expect(body.credentials).toEqual({});
-      expect(body.unavailable.azure).toEqual({
-        code: "credential_unavailable",
-        message: "credential azure is unavailable: its token expired and could not be refreshed",
-      });
-      expect(JSON.stringify(body)).not.toContain("tok-1");
+        clock.set(T0 + 600_000);
+        const body = await served();
+        expect(body.credentials).toEqual({});
+        expect(body.unavailable.azure).toEqual({
+          code: "credential_unavailable",
+          message: "credential azure is unavailable: its token expired and could not be refreshed",
+        });
+        expect(JSON.stringify(body)).not.toContain("tok-1");
 
-      fake.behave({ kind: "token", expiresIn: 600 });
-      clock.set(kw.providers.nextRefresh("azure")!);
-      await kw.providers.runDue();
-      expect((await meta()).row.status).toBe("ok");
-      expect((await served()).credentials.azure).toMatchObject({ value: "tok-2", version: 2 });
-    });
+        fake.behave({ kind: "token", expiresIn: 600 });
+        clock.set(kw.providers.nextRefresh("azure")!);
+        await kw.providers.runDue();
+        expect((await meta()).row.status).toBe("ok");
+        expect((await served()).credentials.azure).toMatchObject({ value: "tok-2", version: 2 });
+      },
+    );
 
     it("reports a rejected client (401 invalid_client) without ever showing the secret", async () => {
       await configure("wrong-secret");

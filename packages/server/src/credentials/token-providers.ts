@@ -196,8 +196,14 @@ export function createTokenProviders(deps: {
       for (const row of await store.listProviders()) await plan(row.name);
     },
 
-    /** Fetches a token now (after a PUT), unless a refresh is already running; resolves when done. */
-    refreshNow: (name: string) => refresh(name, true),
+    /**
+     * Fetches a token now (after a PUT) and resolves when done. A refresh already running is
+     * joined; if it was for a config that has just been replaced, a fetch with the new one follows.
+     */
+    async refreshNow(name: string): Promise<RefreshOutcome> {
+      const outcome = await refresh(name, true);
+      return outcome.state === "gone" ? refresh(name, true) : outcome;
+    },
 
     /** Refreshes every provider whose time has come (tests drive a frozen clock with this). */
     async runDue(): Promise<RefreshOutcome[]> {

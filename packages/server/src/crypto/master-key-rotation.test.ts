@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createAuditLog } from "../audit/audit-log.js";
-import { createLocalChangeFeed } from "../cluster/change-feed.js";
 import { frozenClock } from "../clock.js";
+import { createLocalChangeFeed } from "../cluster/change-feed.js";
 import { createCredentialsModule } from "../credentials/credentials-module.js";
 import { PROVIDER_TYPE } from "../credentials/credentials-service.js";
 import { CREDENTIAL_SEALED_COLUMNS } from "../credentials/credentials-store.js";
@@ -74,7 +74,8 @@ describe.each(testEngines)("master-key rotation on $name", ({ skip, open }) => {
     await createSigningKeys({ db, keyring: old, clock: frozenClock() }).init();
     const m = module(old);
     const actor = { principal: "admin:test" };
-    for (let i = 0; i < 7; i++) await m.credentials.set(actor, `cred-${i % 3}`, { type: "static", value: `v${i}` }, undefined);
+    for (let i = 0; i < 7; i++)
+      await m.credentials.set(actor, `cred-${i % 3}`, { type: "static", value: `v${i}` }, undefined);
     await m.credentials.set(
       actor,
       "provider",
@@ -88,42 +89,49 @@ describe.each(testEngines)("master-key rotation on $name", ({ skip, open }) => {
     await db.close();
   });
 
-  it.skipIf(skip)("re-wraps every sealed column under the new key without touching the values' ciphertext", async () => {
-    const before = await sealedRows();
-    expect(before).toHaveLength(9); // 1 signing key, 7 versions, 1 client secret
-    const expected = await values(createKeyring({ active: OLD }));
-    const rotating = createKeyring({ active: NEW, retired: [OLD] });
-    const loaded = new Set(rotating.keyIds);
-    const pending = await sealedInventory(db, rotating, COLUMNS, loaded);
-    expect(pending.keys).toEqual([
-      { id: masterKeyId(NEW), active: true, loaded: true, values: 0 },
-      { id: masterKeyId(OLD), active: false, loaded: true, values: 9 },
-    ]);
+  it.skipIf(skip)(
+    "re-wraps every sealed column under the new key without touching the values' ciphertext",
+    async () => {
+      const before = await sealedRows();
+      expect(before).toHaveLength(9); // 1 signing key, 7 versions, 1 client secret
+      const expected = await values(createKeyring({ active: OLD }));
+      const rotating = createKeyring({ active: NEW, retired: [OLD] });
+      const loaded = new Set(rotating.keyIds);
+      const pending = await sealedInventory(db, rotating, COLUMNS, loaded);
+      expect(pending.keys).toEqual([
+        { id: masterKeyId(NEW), active: true, loaded: true, values: 0 },
+        { id: masterKeyId(OLD), active: false, loaded: true, values: 9 },
+      ]);
 
-    const report = await rewrapAll(db, rotating, COLUMNS);
-    expect(report).toEqual({ active_key_id: masterKeyId(NEW), rewrapped: 9, current: 0, raced: 0, failed: [] });
-    const after = await sealedRows();
-    for (const [i, row] of after.entries()) {
-      const was = before[i]!;
-      expect(row.k).toBe(was.k);
-      expect(rotating.keyIdOf(row.v)).toBe(masterKeyId(NEW));
-      expect(row.v.subarray(69).equals(was.v.subarray(69))).toBe(true); // value iv, tag, ciphertext
-      expect(row.v.subarray(1, 69).equals(was.v.subarray(1, 69))).toBe(false); // key id and wrapped key
-    }
-    // The old key is no longer needed for anything.
-    const onlyNew = createKeyring({ active: NEW });
-    expect(await values(onlyNew)).toEqual(expected);
-    await createSigningKeys({ db, keyring: onlyNew, clock: frozenClock() }).init();
-    const provider = (await db.query<{ provider_secret: Buffer; config_seq: number }>(
-      "SELECT provider_secret, config_seq FROM credentials WHERE name = 'provider'",
-    ))[0]!;
-    const m = module(onlyNew);
-    const row = (await m.credentials.get("provider")).credential.row;
-    expect(m.credentials.clientSecret({ ...row, provider_secret: provider.provider_secret }).toString()).toBe("client-s");
+      const report = await rewrapAll(db, rotating, COLUMNS);
+      expect(report).toEqual({ active_key_id: masterKeyId(NEW), rewrapped: 9, current: 0, raced: 0, failed: [] });
+      const after = await sealedRows();
+      for (const [i, row] of after.entries()) {
+        const was = before[i]!;
+        expect(row.k).toBe(was.k);
+        expect(rotating.keyIdOf(row.v)).toBe(masterKeyId(NEW));
+        expect(row.v.subarray(69).equals(was.v.subarray(69))).toBe(true); // value iv, tag, ciphertext
+        expect(row.v.subarray(1, 69).equals(was.v.subarray(1, 69))).toBe(false); // key id and wrapped key
+      }
+      // The old key is no longer needed for anything.
+      const onlyNew = createKeyring({ active: NEW });
+      expect(await values(onlyNew)).toEqual(expected);
+      await createSigningKeys({ db, keyring: onlyNew, clock: frozenClock() }).init();
+      const provider = (
+        await db.query<{ provider_secret: Buffer; config_seq: number }>(
+          "SELECT provider_secret, config_seq FROM credentials WHERE name = 'provider'",
+        )
+      )[0]!;
+      const m = module(onlyNew);
+      const row = (await m.credentials.get("provider")).credential.row;
+      expect(m.credentials.clientSecret({ ...row, provider_secret: provider.provider_secret }).toString()).toBe(
+        "client-s",
+      );
 
-    // Idempotent: a second run finds nothing to do.
-    expect(await rewrapAll(db, rotating, COLUMNS)).toMatchObject({ rewrapped: 0, current: 9, failed: [] });
-  });
+      // Idempotent: a second run finds nothing to do.
+      expect(await rewrapAll(db, rotating, COLUMNS)).toMatchObject({ rewrapped: 0, current: 9, failed: [] });
+    },
+  );
 
   it.skipIf(skip)("keeps every value readable mid-way, and a run after a crash finishes the job", async () => {
     const rotating = createKeyring({ active: NEW, retired: [OLD] });
@@ -147,9 +155,11 @@ describe.each(testEngines)("master-key rotation on $name", ({ skip, open }) => {
   });
 
   it.skipIf(skip)("reports a damaged row by record name, leaves it as it is, and rewraps the rest", async () => {
-    const row = (await db.query<{ value_enc: Buffer }>(
-      "SELECT value_enc FROM credential_versions WHERE name = 'cred-1' AND version = 1",
-    ))[0]!;
+    const row = (
+      await db.query<{ value_enc: Buffer }>(
+        "SELECT value_enc FROM credential_versions WHERE name = 'cred-1' AND version = 1",
+      )
+    )[0]!;
     const damaged = Buffer.from(row.value_enc);
     damaged[40] = (damaged[40] as number) ^ 0x80;
     await db.exec("UPDATE credential_versions SET value_enc = $1 WHERE name = 'cred-1' AND version = 1", [damaged]);
@@ -159,9 +169,11 @@ describe.each(testEngines)("master-key rotation on $name", ({ skip, open }) => {
     expect(report.failed).toEqual([
       { record: "credential_versions:cred-1:1:value", reason: expect.stringMatching(/authentication failed/) },
     ]);
-    const still = (await db.query<{ value_enc: Buffer }>(
-      "SELECT value_enc FROM credential_versions WHERE name = 'cred-1' AND version = 1",
-    ))[0]!;
+    const still = (
+      await db.query<{ value_enc: Buffer }>(
+        "SELECT value_enc FROM credential_versions WHERE name = 'cred-1' AND version = 1",
+      )
+    )[0]!;
     expect(still.value_enc.equals(damaged)).toBe(true);
   });
 

@@ -92,7 +92,7 @@ export function createEgressHandler(deps: EgressDeps): Handler {
     if (!parts) throw new KeywardError("not_found", "no such endpoint");
     let caller: Caller | undefined;
     try {
-      caller = await deps.authenticate(ctx.req.headers);
+      caller = await deps.authenticate(ctx.req.headers, ctx.peerIp);
       if (!caller.principal.startsWith("agent:")) {
         throw new KeywardError(
           "forbidden",

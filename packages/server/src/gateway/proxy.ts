@@ -3,7 +3,7 @@ import { type Dispatcher, Agent as UndiciAgent } from "undici";
 import { KeywardError } from "../errors.js";
 
 /** Headers that describe one connection, never forwarded (RFC 9110 §7.6.1). */
-export const HOP_BY_HOP = new Set([
+const HOP_BY_HOP = new Set([
   "connection",
   "keep-alive",
   "proxy-authenticate",

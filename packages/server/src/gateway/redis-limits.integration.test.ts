@@ -168,6 +168,28 @@ describe.skipIf(skip)("rate limits and quotas in Redis, one gateway", () => {
       expect((await call(kw, limited.secret)).headers.get("ratelimit-remaining")).toBe("2");
     });
 
+    it("a Redis that hangs: refused within the command timeout, served again once it answers", async () => {
+      await redis.restart();
+      const kw = await start({ KEYWARD_REDIS_URL: redis.url });
+      await redisUp(kw);
+      const k = await newKey(kw, { rate_limit: { limit: 100, window_s: 60 } });
+      expect((await call(kw, k.secret)).status).toBe(200);
+      redis.pause();
+      try {
+        const started = performance.now();
+        const a = await call(kw, k.secret);
+        expect([a.status, a.code]).toEqual([503, "rate_limit_unavailable"]);
+        // Bounded by commandTimeout (500 ms), with room for a busy machine; without it: never.
+        expect(performance.now() - started).toBeLessThan(5000);
+      } finally {
+        redis.resume();
+      }
+      const back = await call(kw, k.secret);
+      expect(back.status).toBe(200);
+      // The timed-out command ran once Redis woke up: counted in Redis, refused here (never resent).
+      expect(back.headers.get("ratelimit-remaining")).toBe("97");
+    });
+
     it("Redis killed in the middle of a burst: every answer is 200 or 503 rate_limit_unavailable, never a 500", async () => {
       await redis.restart();
       const kw = await start({ KEYWARD_REDIS_URL: redis.url });

@@ -115,7 +115,7 @@ export function createPatternMatcher(patterns: readonly Uint8Array[]): PatternMa
   const anchorLengths = Int32Array.from(anchors, (a) => a.length);
   const maxLength = pats.reduce((m, p) => Math.max(m, p.length), 0);
 
-  return {
+  const matcher: PatternMatcher = {
     maxLength,
     patternCount: pats.length,
     scan(input, final) {
@@ -142,6 +142,16 @@ export function createPatternMatcher(patterns: readonly Uint8Array[]): PatternMa
       return { ranges: normalize(ranges), undecidedFrom };
     },
   };
+  // Run every path of scan once before real input does. Without this the optimizing compiler
+  // sees a match path that never ran, compiles it as "never", and the first real match throws
+  // the whole loop back to the interpreter for the rest of the input (measured: 2-4× slower on
+  // 1 MiB inputs with a few matches).
+  if (pats.length > 0) {
+    const sample = Buffer.concat(pats.flatMap((p) => [Buffer.from(" "), p]));
+    matcher.scan(sample, true);
+    matcher.scan(sample.subarray(0, sample.length - 1), false);
+  }
+  return matcher;
 }
 
 /** Does `input[from + anchor, until)` agree with `pattern` after its anchor? */

@@ -63,6 +63,13 @@ export async function startRedisServer() {
         proc.kill("SIGKILL");
       });
     },
+    /** SIGSTOP / SIGCONT: a Redis that keeps its connections open but stops answering. */
+    pause(): void {
+      child?.kill("SIGSTOP");
+    },
+    resume(): void {
+      child?.kill("SIGCONT");
+    },
     /** Starts again on the same port, empty (nothing to do while it runs). */
     restart: start,
     async close(): Promise<void> {

@@ -1,6 +1,8 @@
 import type { IncomingHttpHeaders } from "node:http";
+import type { BlockList } from "node:net";
 import { KeywardError } from "../errors.js";
 import { presentedCredential } from "../gateway/authorize.js";
+import { clientIp, ipMatches } from "../gateway/cidr.js";
 import type { KeyEntry } from "../keys/key-entry.js";
 
 /** Who is calling a Keyward API endpoint (not the gateway): a key's owner or a token's subject. */
@@ -44,6 +46,10 @@ export interface CallerAuthDeps {
   lookupKey: (secret: string) => Promise<KeyEntry | null | "malformed">;
   /** Absent until the token service is wired: every token is then `invalid_token`. */
   checkToken?: AccessTokenCheck;
+  /** The keys a token names (its client and actors): each must still be usable. */
+  keyById?: (id: string) => Promise<KeyEntry | null>;
+  /** Proxies whose X-Forwarded-For is believed when applying a key's `ip_allow`. */
+  trustedProxies?: BlockList | null;
   now: () => number;
 }
 
@@ -53,7 +59,20 @@ export interface CallerAuthDeps {
  * may do is the endpoint's decision.
  */
 export function createCallerAuth(deps: CallerAuthDeps) {
-  return async function authenticate(headers: IncomingHttpHeaders): Promise<Caller> {
+  /** A key's IP allowlist applies to the key and to every token minted from it. */
+  function assertIpAllowed(key: KeyEntry, headers: IncomingHttpHeaders, peerIp: string | undefined): void {
+    if (!key.ipAllow) return;
+    const ip =
+      peerIp === undefined ? undefined : clientIp(peerIp, headers["x-forwarded-for"], deps.trustedProxies ?? null);
+    if (ip === undefined || !ipMatches(key.ipAllow, ip)) {
+      throw new KeywardError("ip_denied", "the caller's IP address is not allowed for this key");
+    }
+  }
+
+  /**
+   * @param peerIp the TCP peer's address: without it, a key with an IP allowlist is refused.
+   */
+  return async function authenticate(headers: IncomingHttpHeaders, peerIp?: string): Promise<Caller> {
     const credential = presentedCredential(headers);
     if (credential === undefined) {
       throw new KeywardError("missing_credentials", "send Authorization: Bearer <key or token> or X-API-Key");
@@ -62,12 +81,25 @@ export function createCallerAuth(deps: CallerAuthDeps) {
       const key = await deps.lookupKey(credential.value);
       if (key === null || key === "malformed") throw new KeywardError("invalid_key", "the API key is not valid");
       assertUsable(key, deps.now());
+      assertIpAllowed(key, headers, peerIp);
       return { principal: key.owner, keyId: key.id, scopes: key.scopes, via: "key" };
     }
     const checked = deps.checkToken?.(credential.value);
     if (!checked) throw new KeywardError("invalid_token", "the bearer value is not a valid access token");
     if (!checked.ok) throw new KeywardError(checked.code, checked.message);
     const { claims } = checked;
+    // Revoking or freezing the client key, or any actor's key in the chain, ends the token.
+    if (deps.keyById) {
+      const ids = [claims.client_id];
+      for (let act = claims.act; act !== undefined; act = act.act) if (act.client_id) ids.push(act.client_id);
+      for (const [i, id] of ids.entries()) {
+        const key = await deps.keyById(id);
+        if (key === null || key.status !== "active" || (key.expiresAt !== null && key.expiresAt <= deps.now())) {
+          throw new KeywardError("invalid_token", "the access token is no longer valid: its key is not active");
+        }
+        if (i === 0) assertIpAllowed(key, headers, peerIp);
+      }
+    }
     return {
       principal: claims.sub,
       keyId: claims.client_id,
