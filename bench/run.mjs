@@ -254,8 +254,43 @@ for (const signal of ["SIGINT", "SIGTERM"]) {
   });
 }
 
+/**
+ * The other suites, each a standalone script that measures its own baseline in the same run:
+ * run one after another (never in parallel: each needs the machine to itself).
+ */
+const SUITES = [
+  ["tokens", "token issuance vs raw ES256 signing (issue 3)"],
+  ["sdk-verifier", "SDK verifier vs raw ES256 verification (issue 3)"],
+  ["sdk-client", "kw.get() vs Map.get (issue 4)"],
+  ["credentials", "GET /v1/credentials with 100 credentials, SSE fan-out (issue 4)"],
+  ["rotation", "rotation reaching 1,000 SDK clients (issue 4)"],
+  ["egress", "redaction throughput, egress overhead (issues 4 and 6)"],
+  ["redis-limits", "Redis-backed limits vs in-memory (issue 5)"],
+  ["replicas", "revocation propagation across 3 replicas (issue 5)"],
+];
+
+function runSuites(only) {
+  let failed = 0;
+  for (const [name, what] of SUITES) {
+    if (only && !only.has(name)) continue;
+    log(`suite ${name}: ${what}`);
+    console.log(`\n## ${name}: ${what}\n`);
+    const r = spawnSync(process.execPath, [join(ROOT, "bench", `${name}.mjs`)], { stdio: "inherit" });
+    if (r.status !== 0) {
+      failed++;
+      log(`suite ${name} exited ${r.status ?? r.signal}`);
+    }
+  }
+  if (failed > 0) process.exitCode = 1;
+}
+
+// BENCH_ONLY=gateway,tokens,… runs a subset (names: gateway and the SUITES above).
+const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(",").map((s) => s.trim())) : undefined;
+
 try {
-  await main();
+  if (!ONLY || ONLY.has("gateway")) await main();
+  await stopAll();
+  runSuites(ONLY);
 } catch (err) {
   // After Ctrl-C the runs fail because their processes were stopped: that is not news.
   if (!interrupted) log(`failed: ${err instanceof Error ? err.message : err}`);
