@@ -190,6 +190,7 @@ async function measure(label, workers, rotations, clients, push) {
     }
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
+  log(`${label}: per rotation, ms until all clients had it: ${allClients.map((x) => x.toFixed(0)).join(" ")}`);
   allClients.sort((a, b) => a - b);
   perClient.sort((a, b) => a - b);
   log(`${label}: ${rotations} rotations × ${clients} clients done${missed ? ` (${missed} incomplete)` : ""}`);

@@ -330,6 +330,7 @@ export async function startKeyward(config: Config, opts: StartOptions = {}): Pro
       clientIp: (ctx) => clientIp(ctx.peerIp, ctx.req.headers["x-forwarded-for"], trustedProxies),
     });
     registerSigningKeyRoutes(router, {
+      db,
       signingKeys,
       audit,
       changes,

@@ -35,6 +35,10 @@ export function unreachable(url: URL, cause: unknown): KeywardError {
   return new KeywardError("server_unreachable", `cannot reach Keyward at ${url.origin}: ${why}`, { cause });
 }
 
+/** Why a request was aborted (our timeout says "TimeoutError"), whatever the transport reports. */
+const abortReason = (signal: AbortSignal): Error | undefined =>
+  signal.aborted && signal.reason instanceof Error ? signal.reason : undefined;
+
 /** True for failures that say nothing about this agent's rights: the server is down or unwell. */
 export function isOutage(err: unknown): boolean {
   return err instanceof KeywardError && (err.code === "server_unreachable" || (err.status ?? 0) >= 500);
@@ -114,7 +118,7 @@ export function createCredentialsApi(opts: ResolvedOptions, closed: AbortSignal)
       return await opts.fetch(url, { headers: { ...headers, authorization: `Bearer ${token}` }, signal });
     } catch (err) {
       if (closed.aborted) throw new KeywardError("closed", "the Keyward client is closed", { cause: err });
-      throw unreachable(opts.url, err);
+      throw unreachable(opts.url, abortReason(signal) ?? err);
     }
   }
 
@@ -136,7 +140,9 @@ export function createCredentialsApi(opts: ResolvedOptions, closed: AbortSignal)
         try {
           body = await res.json();
         } catch (err) {
-          throw deadline.signal.aborted ? unreachable(opts.url, err) : invalid("not JSON");
+          throw deadline.signal.aborted
+            ? unreachable(opts.url, abortReason(deadline.signal) ?? err)
+            : invalid("not JSON");
         }
         return parsePage(body, res.headers.get("etag") ?? undefined);
       } finally {

@@ -35,6 +35,8 @@ export class Freshness {
   #loop: Promise<void> | undefined;
   #syncing: Promise<void> | undefined;
   #syncAgain = false;
+  /** The sync whose failure #syncSoon already retries. */
+  #watched: Promise<void> | undefined;
   #syncRetryTimer: unknown;
   #pollTimer: unknown;
   readonly #waits = new Set<() => void>();
@@ -109,7 +111,10 @@ export class Freshness {
 
   /** A sync whose failure is retried with backoff until one succeeds. */
   #syncSoon(): void {
-    this.sync().then(
+    const running = this.sync();
+    if (running === this.#watched) return; // its outcome is handled once, not per event
+    this.#watched = running;
+    running.then(
       () => this.#syncBackoff.succeed(),
       (err: unknown) => {
         if (this.#d.closed.aborted) return;

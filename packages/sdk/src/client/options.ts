@@ -1,3 +1,5 @@
+import { nodeFetch } from "./node-fetch.js";
+
 /**
  * Time as the client sees it: the wall clock and real timers by default; tests pass a manual
  * clock so nothing really sleeps.
@@ -26,7 +28,10 @@ export interface ConnectOptions {
    * Default 24 h.
    */
   maxStale?: number;
-  /** The fetch implementation (default: the global `fetch`). */
+  /**
+   * A fetch implementation for every request, e.g. the global `fetch` with an undici dispatcher
+   * for a proxy or custom TLS. Default: a lean transport on node:http / node:https.
+   */
   fetch?: FetchLike;
   /**
    * An encrypted copy of the values on disk (AES-256-GCM, mode 0600, replaced atomically after each
@@ -124,8 +129,8 @@ export function resolveOptions(o: ConnectOptions): ResolvedOptions {
   if ((o.cacheFile === undefined) !== (o.cacheKey === undefined)) {
     throw new TypeError("Keyward.connect: cacheFile and cacheKey go together");
   }
-  const fetchImpl = o.fetch ?? globalThis.fetch;
-  if (typeof fetchImpl !== "function") throw new TypeError("Keyward.connect: no fetch available");
+  const fetchImpl = o.fetch ?? nodeFetch;
+  if (typeof fetchImpl !== "function") throw new TypeError("Keyward.connect: fetch must be a function");
 
   return {
     url,

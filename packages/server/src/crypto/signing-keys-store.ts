@@ -19,7 +19,8 @@ export interface SigningKeysStore {
   /** Inserts `key` unless an active key already exists; true when inserted. */
   insertFirst(key: NewSigningKey): Promise<boolean>;
   /** Inserts `key` and retires every other active key, to be removed at `removeAfter`. */
-  insertAndRetireOthers(key: NewSigningKey, removeAfter: number): Promise<void>;
+  /** In `outer` when given (a caller's transaction), else in a transaction of its own. */
+  insertAndRetireOthers(key: NewSigningKey, removeAfter: number, outer?: Db): Promise<void>;
 }
 
 export function createSigningKeysStore(db: Db): SigningKeysStore {
@@ -42,15 +43,17 @@ export function createSigningKeysStore(db: Db): SigningKeysStore {
         return true;
       }),
 
-    insertAndRetireOthers: (key, removeAfter) =>
-      db.transaction(async (tx) => {
+    insertAndRetireOthers: (key, removeAfter, outer) => {
+      const run = async (tx: Db) => {
         await lockKeys(tx);
         await insert(tx, key);
         await tx.exec(
           "UPDATE signing_keys SET retired_at = $1, remove_after = $2 WHERE retired_at IS NULL AND kid <> $3",
           [key.created_at, removeAfter, key.kid],
         );
-      }),
+      };
+      return outer ? run(outer) : db.transaction(run);
+    },
   };
 }
 

@@ -27,6 +27,11 @@ export interface SigningKeys {
   jwks(): { keys: Array<Record<string, string>> };
   /** Makes a new key active; the old one stays verifiable for `maxTokenLifetimeS` seconds. */
   rotate(maxTokenLifetimeS: number): Promise<{ kid: string }>;
+  /**
+   * The store half of `rotate`, inside the caller's transaction (so the rotation, its audit record
+   * and its change-log entry commit together). Call `reload()` after commit.
+   */
+  rotateIn(tx: Db, maxTokenLifetimeS: number): Promise<{ kid: string }>;
 }
 
 interface LoadedKey {
@@ -98,6 +103,16 @@ export function createSigningKeys(deps: { db: Db; keyring: Keyring; clock: Clock
     };
   }
 
+  async function insertRotated(tx: Db | undefined, maxTokenLifetimeS: number): Promise<{ kid: string }> {
+    if (!Number.isFinite(maxTokenLifetimeS) || maxTokenLifetimeS < 0) {
+      throw new Error("maxTokenLifetimeS must be a non-negative number of seconds");
+    }
+    const now = deps.clock.now();
+    const key = generateKey(deps.keyring, now);
+    await store.insertAndRetireOthers(key, now + Math.ceil(maxTokenLifetimeS * 1000), tx);
+    return { kid: key.kid };
+  }
+
   return {
     async init() {
       await reload();
@@ -128,15 +143,12 @@ export function createSigningKeys(deps: { db: Db; keyring: Keyring; clock: Clock
     jwks: () => ({ keys: [...state.byKid.values()].map((k) => ({ ...k.jwk })) }),
 
     async rotate(maxTokenLifetimeS) {
-      if (!Number.isFinite(maxTokenLifetimeS) || maxTokenLifetimeS < 0) {
-        throw new Error("maxTokenLifetimeS must be a non-negative number of seconds");
-      }
-      const now = deps.clock.now();
-      const key = generateKey(deps.keyring, now);
-      await store.insertAndRetireOthers(key, now + Math.ceil(maxTokenLifetimeS * 1000));
+      const rotated = await insertRotated(undefined, maxTokenLifetimeS);
       await reload();
-      return { kid: key.kid };
+      return rotated;
     },
+
+    rotateIn: (tx, maxTokenLifetimeS) => insertRotated(tx, maxTokenLifetimeS),
   };
 }
 

@@ -1,9 +1,11 @@
 import type { Actor } from "../admin/admin-context.js";
+import { auditedChange, changeEvent } from "../admin/audited-change.js";
 import type { AuditSink } from "../audit/audit-sink.js";
 import type { ChangeFeed } from "../cluster/change-feed.js";
 import type { SigningKeys } from "../crypto/signing-keys.js";
 import { sendJson } from "../http/respond.js";
 import type { RequestContext, Router } from "../http/router.js";
+import type { Db } from "../store/db.js";
 
 /**
  * `GET /admin/v1/signing-keys` and `POST /admin/v1/signing-keys/rotate`: new tokens are signed
@@ -12,6 +14,7 @@ import type { RequestContext, Router } from "../http/router.js";
 export function registerSigningKeyRoutes(
   router: Router,
   deps: {
+    db: Db;
     signingKeys: SigningKeys;
     audit: AuditSink;
     changes: ChangeFeed;
@@ -36,17 +39,25 @@ export function registerSigningKeyRoutes(
     const actor = await deps.requireAdmin(ctx);
     ctx.req.resume();
     const previous = deps.signingKeys.activeKid;
-    const { kid } = await deps.signingKeys.rotate(deps.maxTokenLifetimeS);
-    await deps.audit.record({
-      actor: actor.principal,
-      action: "signing_key.rotate",
-      target: kid,
-      outcome: "success",
-      ...(actor.ip ? { ip: actor.ip } : {}),
-      requestId: ctx.requestId,
-      details: { previous, retire_after_s: deps.maxTokenLifetimeS },
-    });
-    await deps.changes.publish([{ kind: "signing_key", ref: kid }]);
+    const { kid } = await auditedChange(
+      deps.db,
+      deps.audit,
+      async (tx) => {
+        const rotated = await deps.signingKeys.rotateIn(tx, deps.maxTokenLifetimeS);
+        return {
+          result: rotated,
+          event: changeEvent(actor, "signing_key.rotate", rotated.kid, {
+            previous,
+            retire_after_s: deps.maxTokenLifetimeS,
+          }),
+          changes: [{ kind: "signing_key", ref: rotated.kid }],
+        };
+      },
+      { feed: deps.changes, actor },
+    );
+    // This replica's own handler already reloaded on publish; reload again in case it ran first.
+    await deps.signingKeys.reload();
+    if (deps.signingKeys.activeKid !== kid) throw new Error("the rotated signing key is not active after reload");
     sendJson(ctx.res, 201, { ...view(), previous_kid: previous, previous_removed_after_s: deps.maxTokenLifetimeS });
   });
 }
