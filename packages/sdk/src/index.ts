@@ -1,5 +1,11 @@
-export { type AccessToken, Keyward, type KeywardEvents, type TokenCredential } from "./client/index.js";
-export type { Clock, ConnectOptions } from "./client/index.js";
+export {
+  type AccessToken,
+  type Clock,
+  type ConnectOptions,
+  Keyward,
+  type KeywardEvents,
+  type TokenCredential,
+} from "./client/index.js";
 export { KeywardError, type SdkErrorCode, StaleCredentialError, UnknownCredentialError } from "./errors.js";
 export { type ExchangedToken, ExchangeError, type ExchangeOptions, exchangeToken } from "./exchange.js";
 export * from "./verify/index.js";

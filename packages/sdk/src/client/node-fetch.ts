@@ -11,11 +11,15 @@ import type { FetchLike } from "./options.js";
  * are read whole (they are small); an event stream is handed over as a web stream.
  *
  * The keep-alive agents are shared by every client of the process, like fetch's global pool;
- * Node unrefs idle sockets, so they never keep a process alive.
+ * Node unrefs idle sockets, so they never keep a process alive, and the server closes them when
+ * they stay idle past its keep-alive timeout.
  */
+// Room for one idle connection per client of a process that runs many (Node's default keeps 256):
+// a connection closed after each rotation would have to be opened again for the next one.
+const agentOptions = { keepAlive: true, maxFreeSockets: 4096 };
 const agents = {
-  "http:": new http.Agent({ keepAlive: true }),
-  "https:": new https.Agent({ keepAlive: true }),
+  "http:": new http.Agent(agentOptions),
+  "https:": new https.Agent(agentOptions),
 };
 
 const NULL_BODY = new Set([101, 204, 205, 304]);

@@ -91,11 +91,25 @@ export function createHttpServer(deps: {
     if (ctx.path.startsWith("/agents/")) {
       // The gateway counts its own requests (it knows each status) and, on a cache hit, runs
       // synchronously: no promise to create or await.
+      // Failures the gateway throws (store or audit unavailable, bad paths) are counted here, as
+      // requests and as decisions, so an outage shows in the same series as normal traffic.
+      const failed = (err: unknown) => {
+        handleError(err, ctx, logger);
+        const status = String(res.statusCode);
+        metrics.requests.inc("gateway", status);
+        metrics.decisions.inc(
+          err instanceof KeywardError
+            ? err.code
+            : err instanceof StoreUnavailableError
+              ? "store_unavailable"
+              : "internal_error",
+        );
+      };
       try {
         const pending = gateway(ctx);
-        if (pending) pending.catch((err: unknown) => handleError(err, ctx, logger));
+        if (pending) pending.catch(failed);
       } catch (err) {
-        handleError(err, ctx, logger);
+        failed(err);
       }
       return;
     }
