@@ -11,19 +11,14 @@ import { randomBytes } from "node:crypto";
 import http from "node:http";
 import { cpus } from "node:os";
 import { fileURLToPath } from "node:url";
+import { envNumber } from "./lib/env.mjs";
 import { startKeyward } from "./lib/keyward.mjs";
 import { killAllNow, startProcess, stopAll } from "./lib/procs.mjs";
 import { summarize } from "./lib/sequential.mjs";
 import { runWrk } from "./lib/wrk.mjs";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const env = (name, fallback) => {
-  const v = process.env[name];
-  if (v === undefined || v === "") return fallback;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, got "${v}"`);
-  return n;
-};
+const env = (name, fallback) => envNumber(name, fallback);
 const SECONDS = env("BENCH_SECONDS", 10);
 const CONNECTIONS = env("BENCH_CONNECTIONS", 50);
 const CREDENTIALS = env("BENCH_CREDENTIALS", 100);

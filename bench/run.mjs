@@ -10,6 +10,7 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { insertKeys } from "./lib/bulk-keys.mjs";
 import { cpuSeconds } from "./lib/cpu.mjs";
+import { envNumber } from "./lib/env.mjs";
 import { checkLatencyP99, verifyInProcess } from "./lib/inprocess.mjs";
 import { FULL_CHECKS, setUpGateway, startKeyward } from "./lib/keyward.mjs";
 import { freePort } from "./lib/net.mjs";
@@ -20,13 +21,7 @@ import { closeAgent, summarize, timedGet } from "./lib/sequential.mjs";
 import { runWrk } from "./lib/wrk.mjs";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const env = (name, fallback) => {
-  const v = process.env[name];
-  if (v === undefined || v === "") return fallback;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, got "${v}"`);
-  return n;
-};
+const env = (name, fallback) => envNumber(name, fallback);
 const SECONDS = env("BENCH_SECONDS", 10);
 const ROUNDS = env("BENCH_ROUNDS", 2);
 const CONNECTIONS = env("BENCH_CONNECTIONS", 50);

@@ -7,17 +7,12 @@
 import { createServer } from "node:http";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { envNumber } from "./lib/env.mjs";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const { Keyward } = await import(pathToFileURL(join(ROOT, "packages/sdk/dist/index.js")).href);
 
-const env = (name, fallback) => {
-  const v = process.env[name];
-  if (v === undefined || v === "") return fallback;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, got "${v}"`);
-  return n;
-};
+const env = (name, fallback) => envNumber(name, fallback);
 const CALLS = env("BENCH_SDK_CALLS", 20_000_000);
 const ROUNDS = env("BENCH_SDK_ROUNDS", 10);
 const log = (msg) => process.stderr.write(`bench(sdk): ${msg}\n`);

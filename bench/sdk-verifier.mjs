@@ -12,17 +12,12 @@
 import { createHash, generateKeyPairSync, randomUUID, sign, verify } from "node:crypto";
 import { cpus, loadavg } from "node:os";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { envNumber } from "./lib/env.mjs";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const TARGET_PER_S = 20_000;
 
-const env = (name, fallback) => {
-  const v = process.env[name];
-  if (v === undefined || v === "") return fallback;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a positive integer, got "${v}"`);
-  return n;
-};
+const env = (name, fallback) => envNumber(name, fallback, { integer: true });
 const TOKENS = env("BENCH_SDK_TOKENS", 20_000);
 const REPEATS = env("BENCH_SDK_REPEATS", 200_000);
 const ROUNDS = env("BENCH_SDK_ROUNDS", 3);

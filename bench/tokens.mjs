@@ -72,8 +72,12 @@ async function main() {
     console.log("\n| token issuance, one core | ops/s |");
     console.log("|---|---|");
     console.log(`| raw crypto.sign ES256 (baseline) | ${Math.round(rawBest).toLocaleString("en")} |`);
-    console.log(`| Keyward access token mint (claims, jti, JSON, base64url, sign) | ${Math.round(mintBest).toLocaleString("en")} |`);
-    console.log(`\ntarget: token issuance ≥ 0.5× raw crypto.sign — ${ratio.toFixed(2)}× ${ratio >= 0.5 ? "PASS" : "FAIL"}`);
+    console.log(
+      `| Keyward access token mint (claims, jti, JSON, base64url, sign) | ${Math.round(mintBest).toLocaleString("en")} |`,
+    );
+    console.log(
+      `\ntarget: token issuance ≥ 0.5× raw crypto.sign — ${ratio.toFixed(2)}× ${ratio >= 0.5 ? "PASS" : "FAIL"}`,
+    );
     return { rawBest, mintBest, ratio };
   } finally {
     rmSync(dir, { recursive: true, force: true });
