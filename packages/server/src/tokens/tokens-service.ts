@@ -1,4 +1,4 @@
-import type { AuditSink } from "../audit/audit-sink.js";
+import type { AuditEventInput, AuditSink } from "../audit/audit-sink.js";
 import type { ChangeFeed } from "../cluster/change-feed.js";
 import type { KeyEntry } from "../keys/key-entry.js";
 import { generateSecret, hashSecret, isWellFormed, newId } from "../keys/key-format.js";
@@ -287,15 +287,10 @@ export function createTokensService(deps: TokensDeps) {
         await db.transaction(async (tx) => {
           const n = await refresh.revokeFamily(tx, row.family, now());
           if (n > 0) {
-            await audit.recordIn(tx, {
-              actor: client?.owner ?? row.subject,
-              action: "token.revoke",
-              target: row.key_id,
-              outcome: "success",
-              ip: meta.ip,
-              requestId: meta.requestId,
-              details: { kind: "refresh", family: row.family },
-            });
+            await audit.recordIn(
+              tx,
+              revokeEvent(client?.owner ?? row.subject, row.key_id, meta, { kind: "refresh", family: row.family }),
+            );
           }
         });
         return;
@@ -309,15 +304,10 @@ export function createTokensService(deps: TokensDeps) {
       await db.transaction(async (tx) => {
         await deps.revocations.insert(tx, claims.jti, expMs);
         await deps.changes.record(tx, change);
-        await audit.recordIn(tx, {
-          actor: client?.owner ?? claims.sub,
-          action: "token.revoke",
-          target: claims.client_id,
-          outcome: "success",
-          ip: meta.ip,
-          requestId: meta.requestId,
-          details: { kind: "access", jti: claims.jti },
-        });
+        await audit.recordIn(
+          tx,
+          revokeEvent(client?.owner ?? claims.sub, claims.client_id, meta, { kind: "access", jti: claims.jti }),
+        );
       });
       deps.revocations.remember(claims.jti, expMs);
       await deps.changes.publish([change]);
@@ -332,3 +322,20 @@ export function createTokensService(deps: TokensDeps) {
 }
 
 export type TokensService = ReturnType<typeof createTokensService>;
+
+function revokeEvent(
+  actor: string,
+  keyId: string,
+  meta: RequestMeta,
+  details: Record<string, unknown>,
+): AuditEventInput {
+  return {
+    actor,
+    action: "token.revoke",
+    target: keyId,
+    outcome: "success",
+    ip: meta.ip,
+    requestId: meta.requestId,
+    details,
+  };
+}
