@@ -1,4 +1,5 @@
 // Fails (exit 1) unless PostgreSQL and Redis answer at the URLs the tests will use.
+import { spawnSync } from "node:child_process";
 import net from "node:net";
 import pg from "pg";
 
@@ -37,6 +38,14 @@ try {
   console.log("check-services: Redis reachable");
 } catch (err) {
   console.error(`check-services: Redis unreachable at KEYWARD_TEST_REDIS_URL (${err.message})`);
+  failed = true;
+}
+
+// The Redis fault tests start (and kill) a redis-server of their own on a free port.
+if (spawnSync("redis-server", ["--version"], { stdio: "ignore" }).status === 0) {
+  console.log("check-services: redis-server available for the fault tests");
+} else {
+  console.error("check-services: redis-server is not installed (apt-get install redis-server)");
   failed = true;
 }
 
