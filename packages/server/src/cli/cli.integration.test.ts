@@ -295,3 +295,17 @@ describe("keyward signing-keys", () => {
     expect(table.stdout).toContain("retired");
   });
 });
+
+describe("keyward keys create without scopes", () => {
+  it("creates a key with no scopes, as an agent's own key needs none", async () => {
+    await cliJson(["agents", "create", "scopeless", "--upstream", "http://127.0.0.1:9/"]);
+    const issued = await cliJson<{ key: { scopes: string[]; owner: string }; secret: string }>([
+      "keys",
+      "create",
+      "--owner",
+      "agent:scopeless",
+    ]);
+    expect(issued.key).toMatchObject({ owner: "agent:scopeless", scopes: [] });
+    expect(issued.secret).toMatch(/^kwk_/);
+  });
+});

@@ -118,11 +118,17 @@ export function registerCredentialRoutes(
       input = { type: "static", value: b.value };
       egressInput = b.egress;
     }
-    const { created } = await credentials.set(actor, name, input, egressInput);
+    const { created, credential } = await credentials.set(actor, name, input, egressInput);
     // A token provider gets its first token before we answer, so the response shows whether the
     // endpoint accepted the client (status ok) or why not (status error, status_message).
-    if (input.type === PROVIDER_TYPE) await providers.refreshNow(name);
-    sendJson(ctx.res, created ? 201 : 200, await detailed(name));
+    if (input.type === PROVIDER_TYPE) {
+      await providers.refreshNow(name);
+      sendJson(ctx.res, created ? 201 : 200, await detailed(name));
+      return;
+    }
+    // The version this write made, not whatever is current by the time we re-read: a concurrent
+    // writer may already have committed the next one.
+    sendJson(ctx.res, created ? 201 : 200, { ...(await detailed(name)), ...credentialView(credential) });
   });
 
   router.get("/admin/v1/credentials", async (ctx) => {
@@ -141,8 +147,8 @@ export function registerCredentialRoutes(
     const actor = await requireAdmin(ctx);
     const body = await readJson(ctx.req, rollbackSchema);
     const name = existingName(ctx);
-    await credentials.rollback(actor, name, body.version);
-    sendJson(ctx.res, 200, await detailed(name));
+    const written = await credentials.rollback(actor, name, body.version);
+    sendJson(ctx.res, 200, { ...(await detailed(name)), ...credentialView(written) });
   });
 
   router.delete("/admin/v1/credentials/:name", async (ctx) => {

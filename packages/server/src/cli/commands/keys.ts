@@ -162,15 +162,15 @@ export function keyFields(values: Values): Record<string, unknown> {
 
 const create: Command = {
   usage:
-    "create --owner consumer:NAME --scopes agent:a,agent:b [--name N] [--expires-in SECONDS | --expires-at RFC3339] [--rate-limit 100/60s] [--quota 10000/day] [--ip-allow CIDR,...]",
+    "create --owner consumer:NAME [--scopes agent:a,agent:b] [--name N] [--expires-in SECONDS | --expires-at RFC3339] [--rate-limit 100/60s] [--quota 10000/day] [--ip-allow CIDR,...]",
   args: [],
   options: { owner: { type: "string" }, ...FIELD_OPTIONS },
   async run(ctx) {
     const owner = requiredFlag(ctx.values, "owner");
     if (!OWNER.test(owner))
       throw new UsageError(`--owner must be consumer:NAME, agent:NAME or user:ID, got '${owner}'`);
-    requiredFlag(ctx.values, "scopes");
-    const body = { owner, ...keyFields(ctx.values) };
+    // An agent's own key (for /v1/credentials, egress, token exchange) needs no scopes.
+    const body = { owner, scopes: [], ...keyFields(ctx.values) };
     const issued = await ctx.client().request<Issued>("POST", "/keys", body);
     ctx.print(issued, () => issuedText(issued));
   },
