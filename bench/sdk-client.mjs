@@ -2,7 +2,7 @@
 // then again with the server gone (it must answer from memory, as fast as before).
 //
 // Targets (issue 4): kw.get() ≥ 10,000,000 calls/s; with the server down, get latency unchanged
-// (here: calls/s down ≥ 0.9 × up). Env: BENCH_SDK_CALLS (calls per round, 20,000,000),
+// (here: kw.get ÷ Map.get with the server down ≥ 0.9 × the same ratio with it up). Env: BENCH_SDK_CALLS (calls per round, 20,000,000),
 // BENCH_SDK_ROUNDS (10). Run after `npm run build`.
 import { createServer } from "node:http";
 import { join } from "node:path";
@@ -105,11 +105,13 @@ console.log(
 const targets = [
   ["kw.get() calls/s (server up)", "≥ 10,000,000", m(up.sdk), up.sdk >= 10_000_000],
   ["kw.get() calls/s (server down)", "≥ 10,000,000", m(down.sdk), down.sdk >= 10_000_000],
+  // Each phase is judged against the Map.get baseline measured in it, so a machine that slows
+  // down between the phases (shared cores) does not pass for a slower get.
   [
-    "kw.get() server down ÷ up (latency unchanged)",
+    "kw.get() server down ÷ up, each ÷ its Map.get baseline (latency unchanged)",
     "≥ 0.90 ×",
-    `${(down.sdk / up.sdk).toFixed(2)} ×`,
-    down.sdk / up.sdk >= 0.9,
+    `${(down.sdk / down.base / (up.sdk / up.base)).toFixed(2)} ×`,
+    down.sdk / down.base / (up.sdk / up.base) >= 0.9,
   ],
   ["kw.get() still answers with the server down", "yes", stillServing ? "yes" : "no", stillServing],
 ];
