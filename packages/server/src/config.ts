@@ -62,7 +62,12 @@ const schema = z
       .transform((v) => v === true || v === "true"),
     token_max_lifetime_s: z.coerce.number().int().min(60).max(86_400).default(3600),
     upstream_token_ttl_s: z.coerce.number().int().min(30).max(300).default(300),
-    refresh_token_lifetime_s: z.coerce.number().int().min(60).max(365 * 86_400).default(30 * 86_400),
+    refresh_token_lifetime_s: z.coerce
+      .number()
+      .int()
+      .min(60)
+      .max(365 * 86_400)
+      .default(30 * 86_400),
     max_delegation_depth: z.coerce.number().int().min(1).max(16).default(4),
     alert_webhook: z.url().optional(),
     /** Replicas on PostgreSQL: how often each reads the change log for invalidations it missed. */

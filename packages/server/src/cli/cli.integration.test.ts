@@ -284,7 +284,7 @@ describe("keyward signing-keys", () => {
     const before = await cliJson<{ active_kid: string; keys: Array<{ kid: string }> }>(["signing-keys", "list"]);
     const r = await cli(["signing-keys", "rotate"]);
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(new RegExp(`stays in JWKS`));
+    expect(r.stdout).toMatch(/stays in JWKS/);
     const after = await cliJson<{ active_kid: string; keys: Array<{ kid: string; active: boolean }> }>([
       "signing-keys",
       "list",

@@ -125,7 +125,12 @@ function withToken(
       });
     }
     if (key.status !== "active" || (key.expiresAt !== null && key.expiresAt <= now)) {
-      return deny(ip, "invalid_token", `the access token is no longer valid: its key is ${key.status === "active" ? "expired" : key.status}`, key);
+      return deny(
+        ip,
+        "invalid_token",
+        `the access token is no longer valid: its key is ${key.status === "active" ? "expired" : key.status}`,
+        key,
+      );
     }
     client ??= key;
   }
