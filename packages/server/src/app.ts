@@ -23,7 +23,7 @@ import { registerMasterKeyRoutes } from "./crypto/master-key-routes.js";
 import { parsePreviousMasterKeys } from "./crypto/previous-master-keys.js";
 import { createSigningKeys } from "./crypto/signing-keys.js";
 import { createEgressModule } from "./egress/egress-module.js";
-import { clientIp, parseCidrList } from "./gateway/cidr.js";
+import { parseCidrList } from "./gateway/cidr.js";
 import { createGatewayHandler, registerForwardAuthRoute } from "./gateway/gateway-routes.js";
 import { createLimits } from "./gateway/limits.js";
 import { createProxy } from "./gateway/proxy.js";
@@ -40,15 +40,7 @@ import { registerOpsRoutes } from "./ops/ops-routes.js";
 import type { Db } from "./store/db.js";
 import { isPostgresUrl, openStore, sqlitePath } from "./store/open-store.js";
 import { lockSqlite } from "./store/sqlite-lock.js";
-import { createAccessTokens } from "./tokens/access-tokens.js";
-import { createCallerAuth } from "./tokens/caller-auth.js";
-import { registerMetadataRoutes } from "./tokens/metadata-routes.js";
-import { createRefreshTokensStore } from "./tokens/refresh-tokens-store.js";
-import { registerSigningKeyRoutes } from "./tokens/signing-key-routes.js";
-import { createTokenExchange } from "./tokens/token-exchange.js";
-import { createTokenRevocations } from "./tokens/token-revocations.js";
-import { registerTokenRoutes } from "./tokens/token-routes.js";
-import { createTokensService } from "./tokens/tokens-service.js";
+import { createTokensModule } from "./tokens/tokens-module.js";
 
 export interface RunningKeyward {
   /** `http://host:port` the server listens on. */
@@ -218,79 +210,40 @@ export async function startKeyward(config: Config, opts: StartOptions = {}): Pro
       if (action === "key.rotate") metrics.rotations.inc({ kind: "key" });
     });
     agents.onChange((_name, action) => metrics.adminChanges.inc({ action }));
-    const reloadSigningKeys = () =>
-      void signingKeys.reload().catch((err: Error) => logger.warn({ err: err.message }, "signing key reload failed"));
     changes.on("key", (id) => keys.invalidate(id));
     changes.on("agent", (name) => agents.invalidate(name));
-    changes.on("signing_key", reloadSigningKeys);
-    let lastKidReload = 0;
-    const revocations = createTokenRevocations({ db, now: () => clock.now() });
-    await revocations.load();
-    changes.on("token_revocation", (jti) => void revocations.reload(jti).catch(() => {}));
+    const trustedProxies = config.trusted_proxies.length > 0 ? parseCidrList(config.trusted_proxies) : null;
+    const tokenModule = await createTokensModule({
+      db,
+      clock,
+      logger,
+      metrics,
+      audit,
+      changes,
+      signingKeys,
+      keys,
+      agentExists: async (name) => (await agents.load(name)) !== null,
+      mayCall: (from, to) => credentials.grants.mayCall(from, to),
+      issuer: () => issuer,
+      trustedProxies,
+      settings: {
+        maxLifetimeS: config.token_max_lifetime_s,
+        refreshLifetimeS: config.refresh_token_lifetime_s,
+        maxActDepth: config.max_delegation_depth,
+        longestTokenS: Math.max(config.token_max_lifetime_s, config.upstream_token_ttl_s),
+      },
+    });
+    cleanups.unshift(() => tokenModule.close());
+    const { access, callerAuth } = tokenModule;
+    changes.on("signing_key", tokenModule.reloadSigningKeys);
     // This replica may have missed changes (the change log was unreadable too long, or pruned
     // past it): drop everything cached; what is still valid is read again on next use.
     changes.onReset(() => {
       keys.invalidateAll();
       tokens.clear();
       agents.invalidate();
-      reloadSigningKeys();
-      void revocations.load().catch(() => {});
+      tokenModule.reloadSigningKeys();
     });
-    const access = createAccessTokens({
-      signer: signingKeys,
-      issuer: () => issuer,
-      now: () => clock.now(),
-      isRevoked: revocations.has,
-      onUnknownKid: () => {
-        // At most one reload per 5 s: garbage kids must not turn into store reads.
-        if (clock.now() - lastKidReload < 5000) return;
-        lastKidReload = clock.now();
-        void signingKeys.reload().catch((err: Error) => logger.warn({ err: err.message }, "signing key reload failed"));
-      },
-    });
-    const tokensService = createTokensService({
-      db,
-      now: () => clock.now(),
-      audit,
-      access,
-      refresh: createRefreshTokensStore(db),
-      revocations,
-      keys,
-      changes,
-      issuer: () => issuer,
-      config: {
-        maxLifetimeS: config.token_max_lifetime_s,
-        refreshLifetimeS: config.refresh_token_lifetime_s,
-        maxActDepth: config.max_delegation_depth,
-      },
-      onIssue: (kind) => metrics.tokensIssued.inc({ kind }),
-    });
-    const exchange = createTokenExchange({
-      now: () => clock.now(),
-      audit,
-      access,
-      tokens: tokensService,
-      lookupKey: (secret) => keys.lookup(secret),
-      agentExists: async (name) => (await agents.load(name)) !== null,
-      mayCall: (from, to) => credentials.grants.mayCall(from, to),
-      maxLifetimeS: config.token_max_lifetime_s,
-      maxActDepth: config.max_delegation_depth,
-      onIssue: () => metrics.tokensIssued.inc({ kind: "exchange" }),
-    });
-    const trustedProxies = config.trusted_proxies.length > 0 ? parseCidrList(config.trusted_proxies) : null;
-    const callerAuth = createCallerAuth({
-      lookupKey: (secret) => keys.lookup(secret),
-      checkToken: access.asCallerCheck(),
-      keyById: async (id) => keys.cachedById(id) ?? keys.loadById(id),
-      trustedProxies,
-      now: () => clock.now(),
-    });
-    const maintenance = setInterval(() => {
-      void tokensService.purge().catch((err: Error) => logger.warn({ err: err.message }, "token purge failed"));
-      void signingKeys.reload().catch((err: Error) => logger.warn({ err: err.message }, "signing key reload failed"));
-    }, 60_000);
-    maintenance.unref();
-    cleanups.unshift(() => clearInterval(maintenance));
 
     const gatewayDeps = {
       authorize: {
@@ -321,21 +274,7 @@ export async function startKeyward(config: Config, opts: StartOptions = {}): Pro
     registerKeyRoutes(router, { keys, clock, requireAdmin });
     registerAuditRoutes(router, { audit, requireAdmin: async (ctx) => (await requireAdmin(ctx)).principal });
     registerForwardAuthRoute(router, gatewayDeps);
-    registerMetadataRoutes(router, { issuer: () => issuer });
-    registerTokenRoutes(router, {
-      tokens: tokensService,
-      exchange,
-      lookupKey: (secret) => keys.lookup(secret),
-      clientIp: (ctx) => clientIp(ctx.peerIp, ctx.req.headers["x-forwarded-for"], trustedProxies),
-    });
-    registerSigningKeyRoutes(router, {
-      db,
-      signingKeys,
-      audit,
-      changes,
-      requireAdmin,
-      maxTokenLifetimeS: Math.max(config.token_max_lifetime_s, config.upstream_token_ttl_s),
-    });
+    tokenModule.register(router, requireAdmin);
     credentials.register(router, { requireAdmin, authenticate: callerAuth });
     registerMasterKeyRoutes(router, {
       db,

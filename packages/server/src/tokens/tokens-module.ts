@@ -1,0 +1,139 @@
+import type { BlockList } from "node:net";
+import type { Actor } from "../admin/admin-context.js";
+import type { AuditSink } from "../audit/audit-sink.js";
+import type { Clock } from "../clock.js";
+import type { ChangeFeed } from "../cluster/change-feed.js";
+import type { SigningKeys } from "../crypto/signing-keys.js";
+import { clientIp } from "../gateway/cidr.js";
+import type { RequestContext, Router } from "../http/router.js";
+import type { KeysService } from "../keys/keys-service.js";
+import type { Logger } from "../ops/logger.js";
+import type { Metrics } from "../ops/metrics.js";
+import type { Db } from "../store/db.js";
+import { createAccessTokens } from "./access-tokens.js";
+import { createCallerAuth } from "./caller-auth.js";
+import { registerMetadataRoutes } from "./metadata-routes.js";
+import { createRefreshTokensStore } from "./refresh-tokens-store.js";
+import { registerSigningKeyRoutes } from "./signing-key-routes.js";
+import { createTokenExchange } from "./token-exchange.js";
+import { createTokenRevocations } from "./token-revocations.js";
+import { registerTokenRoutes } from "./token-routes.js";
+import { createTokensService } from "./tokens-service.js";
+
+export interface TokensModuleDeps {
+  db: Db;
+  clock: Clock;
+  logger: Logger;
+  metrics: Metrics;
+  audit: AuditSink;
+  changes: ChangeFeed;
+  signingKeys: SigningKeys;
+  keys: KeysService;
+  agentExists: (name: string) => Promise<boolean>;
+  mayCall: (from: string, to: string) => Promise<boolean>;
+  issuer: () => string;
+  trustedProxies: BlockList | null;
+  settings: {
+    maxLifetimeS: number;
+    refreshLifetimeS: number;
+    maxActDepth: number;
+    /** The longest any token lives (access or upstream): how long a retired signing key stays. */
+    longestTokenS: number;
+  };
+}
+
+/**
+ * Access tokens, refresh tokens, token exchange and signing-key rotation, wired from their parts
+ * (SPEC §5). Registers its own handlers on the change feed, and a once-a-minute maintenance timer
+ * that purges expired state and reloads the signing keys (a retired key leaves JWKS that way).
+ */
+export async function createTokensModule(deps: TokensModuleDeps) {
+  const { db, clock, logger, metrics, audit, changes, signingKeys, keys } = deps;
+  const now = () => clock.now();
+  const reloadSigningKeys = () =>
+    void signingKeys.reload().catch((err: Error) => logger.warn({ err: err.message }, "signing key reload failed"));
+
+  const revocations = createTokenRevocations({ db, now });
+  await revocations.load();
+  changes.on("token_revocation", (jti) => void revocations.reload(jti).catch(() => {}));
+  changes.onReset(() => void revocations.load().catch(() => {}));
+
+  let lastKidReload = 0;
+  const access = createAccessTokens({
+    signer: signingKeys,
+    issuer: deps.issuer,
+    now,
+    isRevoked: revocations.has,
+    onUnknownKid: () => {
+      // At most one reload per 5 s: garbage kids must not turn into store reads.
+      if (now() - lastKidReload < 5000) return;
+      lastKidReload = now();
+      reloadSigningKeys();
+    },
+  });
+  const tokens = createTokensService({
+    db,
+    now,
+    audit,
+    access,
+    refresh: createRefreshTokensStore(db),
+    revocations,
+    keys,
+    changes,
+    issuer: deps.issuer,
+    config: deps.settings,
+    onIssue: (kind) => metrics.tokensIssued.inc({ kind }),
+  });
+  const exchange = createTokenExchange({
+    now,
+    audit,
+    access,
+    tokens,
+    lookupKey: (secret) => keys.lookup(secret),
+    agentExists: deps.agentExists,
+    mayCall: deps.mayCall,
+    maxLifetimeS: deps.settings.maxLifetimeS,
+    maxActDepth: deps.settings.maxActDepth,
+    onIssue: () => metrics.tokensIssued.inc({ kind: "exchange" }),
+  });
+  const callerAuth = createCallerAuth({
+    lookupKey: (secret) => keys.lookup(secret),
+    checkToken: access.asCallerCheck(),
+    keyById: async (id) => keys.cachedById(id) ?? keys.loadById(id),
+    trustedProxies: deps.trustedProxies,
+    now,
+  });
+  const maintenance = setInterval(() => {
+    void tokens.purge().catch((err: Error) => logger.warn({ err: err.message }, "token purge failed"));
+    reloadSigningKeys();
+  }, 60_000);
+  maintenance.unref();
+
+  return {
+    access,
+    callerAuth,
+    reloadSigningKeys,
+
+    register(router: Router, requireAdmin: (ctx: RequestContext) => Promise<Actor>): void {
+      registerMetadataRoutes(router, { issuer: deps.issuer });
+      registerTokenRoutes(router, {
+        tokens,
+        exchange,
+        lookupKey: (secret) => keys.lookup(secret),
+        clientIp: (ctx) => clientIp(ctx.peerIp, ctx.req.headers["x-forwarded-for"], deps.trustedProxies),
+      });
+      registerSigningKeyRoutes(router, {
+        db,
+        signingKeys,
+        audit,
+        changes,
+        requireAdmin,
+        maxTokenLifetimeS: deps.settings.longestTokenS,
+      });
+    },
+
+    close(): void {
+      clearInterval(maintenance);
+    },
+  };
+}
