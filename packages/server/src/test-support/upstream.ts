@@ -1,5 +1,6 @@
 import http, { type IncomingHttpHeaders } from "node:http";
 import type { AddressInfo } from "node:net";
+import { createStepGate } from "./step-gate.js";
 
 export interface SeenRequest {
   method: string;
@@ -15,8 +16,7 @@ export interface SeenRequest {
  */
 export async function startUpstream() {
   const seen: SeenRequest[] = [];
-  let releaseNext: (() => void) | undefined;
-  const waiting: Array<() => void> = [];
+  const gate = createStepGate();
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
@@ -37,10 +37,7 @@ export async function startUpstream() {
         });
         res.flushHeaders();
         for (let i = 1; i <= 3; i++) {
-          await new Promise<void>((resolve) => {
-            releaseNext = resolve;
-            for (const w of waiting.splice(0)) w();
-          });
+          await gate.step();
           res.write(`data: event ${i}\n\n`);
         }
         res.end();
@@ -56,15 +53,8 @@ export async function startUpstream() {
   return {
     url: `http://127.0.0.1:${port}`,
     seen,
-    sse: {
-      /** Lets the upstream write its next event (waits until it is ready to). */
-      async next(): Promise<void> {
-        while (!releaseNext) await new Promise<void>((r) => waiting.push(r));
-        const r = releaseNext;
-        releaseNext = undefined;
-        r();
-      },
-    },
+    /** `sse.next()` lets the upstream write its next event (waits until it is ready to). */
+    sse: { next: gate.next },
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

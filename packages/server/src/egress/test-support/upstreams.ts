@@ -1,6 +1,7 @@
 import http, { type IncomingHttpHeaders } from "node:http";
 import { type AddressInfo, connect } from "node:net";
 import { gzipSync } from "node:zlib";
+import { createStepGate } from "../../test-support/step-gate.js";
 
 export interface Seen {
   method: string;
@@ -53,8 +54,7 @@ export function bigBody(secret: string): Buffer {
  */
 export async function startEgressUpstream() {
   const seen: Seen[] = [];
-  let releaseNext: (() => void) | undefined;
-  const waiting: Array<() => void> = [];
+  const gate = createStepGate();
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
@@ -108,10 +108,7 @@ export async function startEgressUpstream() {
         res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
         res.flushHeaders();
         for (let i = 1; i <= 3; i++) {
-          await new Promise<void>((resolve) => {
-            releaseNext = resolve;
-            for (const w of waiting.splice(0)) w();
-          });
+          await gate.step();
           res.write(`data: event ${i} ${i === 2 ? secret : ""}\n\n`);
         }
         res.end();
@@ -143,15 +140,8 @@ export async function startEgressUpstream() {
     url: `http://127.0.0.1:${port}`,
     host: `127.0.0.1:${port}`,
     seen,
-    sse: {
-      /** Lets the upstream write its next event (waits until it is ready to). */
-      async next(): Promise<void> {
-        while (!releaseNext) await new Promise<void>((r) => waiting.push(r));
-        const r = releaseNext;
-        releaseNext = undefined;
-        r();
-      },
-    },
+    /** `sse.next()` lets the upstream write its next event (waits until it is ready to). */
+    sse: { next: gate.next },
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
