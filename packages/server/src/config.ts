@@ -5,6 +5,84 @@ import { z } from "zod";
 import { parsePreviousMasterKeys } from "./crypto/previous-master-keys.js";
 import { parseCidrList } from "./gateway/cidr.js";
 
+const LOOPBACK_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]"]);
+
+/** `jwks_uri` must be https, except on loopback (a local test issuer). */
+const jwksUri = z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).refine(
+  (u) => {
+    const url = new URL(u);
+    return url.protocol === "https:" || LOOPBACK_HOSTS.has(url.hostname) || url.hostname.startsWith("127.");
+  },
+  { message: "must be https (plain http only on loopback)" },
+);
+
+const trustedIssuerSchema = z
+  .object({
+    issuer: z.string().min(1),
+    jwks_uri: jwksUri,
+    /** The `aud` the external JWT must carry (one of them, when a list). */
+    audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
+    /** The claim that becomes `user:<value>` (default `sub`). */
+    subject_claim: z.string().min(1).default("sub"),
+    /** The scopes the minted user token carries. */
+    scopes: z.array(z.string().min(1).regex(/^\S+$/, "a scope has no spaces")).default([]),
+    /** Signature algorithms accepted from this issuer (pinned; never `none` or HMAC). */
+    algorithms: z
+      .array(z.enum(["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"]))
+      .min(1)
+      .default(["RS256", "ES256"]),
+  })
+  .strict();
+
+const MCP_SERVER_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+const stdioServerSchema = z
+  .object({
+    command: z.string().min(1),
+    args: z.array(z.string()).default([]),
+    /** Fixed environment for every process of this server (no secrets: use credentials). */
+    env: z.record(z.string().regex(ENV_NAME, "must be an environment variable name"), z.string()).default({}),
+    /** `{ENV_VAR: credential_name}`: the user's credentials placed in the process environment. */
+    env_from_user_credentials: z
+      .record(z.string().regex(ENV_NAME, "must be an environment variable name"), z.string().min(1))
+      .default({}),
+    cwd: z.string().min(1).optional(),
+  })
+  .strict();
+
+const httpServerSchema = z
+  .object({
+    url: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }),
+    /** `{Header: "template with {credential_name}"}`: the user's credentials sent as headers. */
+    headers_from_user_credentials: z
+      .record(z.string().regex(HEADER_NAME, "must be a header name"), z.string().min(1))
+      .default({}),
+  })
+  .strict();
+
+const mcpSchema = z
+  .object({
+    servers: z
+      .record(
+        z.string().regex(MCP_SERVER_NAME, "a server name is a slug [a-z0-9][a-z0-9-]{0,62}"),
+        z.union([stdioServerSchema, httpServerSchema]),
+      )
+      .default({}),
+    /** Most stdio processes alive at once on this replica (all servers, all users). */
+    max_processes: z.coerce.number().int().min(1).max(10_000).default(100),
+    /** A user's stdio process with no call for this long is stopped. */
+    idle_timeout_s: z.coerce.number().int().min(1).max(86_400).default(300),
+    /** A `tools/call` that takes longer gets a tool error (the process is restarted). */
+    tool_timeout_ms: z.coerce.number().int().min(100).max(3_600_000).default(60_000),
+  })
+  .strict();
+
+export type TrustedIssuerConfig = z.infer<typeof trustedIssuerSchema>;
+export type McpConfig = z.infer<typeof mcpSchema>;
+export type McpServerConfig = McpConfig["servers"][string];
+
 /**
  * The whole configuration, validated once at boot. Sources, lowest to highest precedence:
  * defaults < config file (YAML or JSON) < KEYWARD_* environment < command-line flags.
@@ -74,6 +152,10 @@ const schema = z
     reconcile_interval_ms: z.coerce.number().int().min(50).max(60_000).default(1000),
     /** How long cached keys are trusted while the change log cannot be read (PostgreSQL away). */
     max_staleness_ms: z.coerce.number().int().min(200).max(3_600_000).default(30_000),
+    /** External identity providers whose JWTs are exchanged for user tokens (SPEC §8). */
+    trusted_issuers: z.array(trustedIssuerSchema).default([]),
+    /** Upstream MCP servers behind `/mcp/{server}` (SPEC §8). */
+    mcp: mcpSchema.prefault({}),
   })
   .strict()
   .refine((c) => c.max_staleness_ms >= 2 * c.reconcile_interval_ms, {

@@ -1,10 +1,10 @@
+import { createRedactor, type Redactor } from "@keyward/sdk/redaction";
 import type { Clock } from "../clock.js";
 import { isCredentialName } from "../credentials/credential-rules.js";
 import type { CredentialRow, VersionRow } from "../credentials/credentials-store.js";
 import type { CredentialMode } from "../credentials/grants-store.js";
 import { KeywardError } from "../errors.js";
 import type { Logger } from "../ops/logger.js";
-import { createRedactor, type Redactor } from "../redaction/streaming-redactor.js";
 import { type EgressBase, egressBase } from "./egress-target.js";
 
 /** A credential ready to be injected: its secret, where it may go, and its redactor. */

@@ -1,6 +1,7 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
 import type { Transform } from "node:stream";
 import { createBrotliDecompress, createGunzip, createInflate } from "node:zlib";
+import type { RedactionStream, Redactor } from "@keyward/sdk/redaction";
 import type { Dispatcher } from "undici";
 import {
   createUpstreamDispatcher,
@@ -10,7 +11,6 @@ import {
   type UpstreamError,
   upstreamError,
 } from "../gateway/proxy.js";
-import type { RedactionStream, Redactor } from "../redaction/streaming-redactor.js";
 
 /**
  * The egress data path: the agent's request goes to the upstream with the secret injected and the
