@@ -62,3 +62,48 @@ describe("configuration", () => {
     }
   });
 });
+
+describe("trusted_issuers", () => {
+  function withIssuer(entry: Record<string, unknown>) {
+    const dir = mkdtempSync(join(tmpdir(), "kw-cfg-"));
+    const file = join(dir, "keyward.yaml");
+    const base = { issuer: "https://idp.example", audience: "keyward", scopes: ["agent:*"] };
+    writeFileSync(file, JSON.stringify({ trusted_issuers: [{ ...base, ...entry }] }));
+    return () => loadConfig({ env: {}, configFile: file });
+  }
+
+  it("defaults subject_claim to sub and algorithms to RS256 and ES256", () => {
+    const [entry] = withIssuer({ jwks_uri: "https://idp.example/jwks" })().trusted_issuers;
+    expect(entry).toMatchObject({ subject_claim: "sub", algorithms: ["RS256", "ES256"] });
+  });
+
+  it.each([
+    "https://idp.example/jwks",
+    "http://127.0.0.1:9000/jwks",
+    "http://127.1.2.3/jwks",
+    "http://localhost:9000/jwks",
+    "http://[::1]:9000/jwks",
+  ])("accepts jwks_uri %s", (uri) => {
+    expect(withIssuer({ jwks_uri: uri })().trusted_issuers[0]?.jwks_uri).toBe(uri);
+  });
+
+  it.each([
+    "http://idp.example/jwks",
+    "http://127.attacker.example/jwks",
+    "http://10.0.0.1/jwks",
+    "ftp://idp.example/jwks",
+  ])("refuses jwks_uri %s at boot with a one-line message", (uri) => {
+    const load = withIssuer({ jwks_uri: uri });
+    expect(load).toThrow(ConfigError);
+    expect(load).toThrow(/^invalid configuration: trusted_issuers in .*keyward\.yaml: .*(https|http\(s\))/);
+    try {
+      load();
+    } catch (err) {
+      expect((err as Error).message).not.toContain("\n");
+    }
+  });
+
+  it.each([["HS256"], ["none"]])("refuses algorithm %s", (alg) => {
+    expect(withIssuer({ jwks_uri: "https://idp.example/jwks", algorithms: [alg] })).toThrow(/trusted_issuers/);
+  });
+});

@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { isIPv4 } from "node:net";
 import { dirname, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
@@ -11,9 +12,11 @@ const LOOPBACK_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]"]);
 const jwksUri = z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).refine(
   (u) => {
     const url = new URL(u);
-    return url.protocol === "https:" || LOOPBACK_HOSTS.has(url.hostname) || url.hostname.startsWith("127.");
+    // isIPv4 first: a name such as `127.example.com` is not loopback, whatever its first label says.
+    const loopback4 = isIPv4(url.hostname) && url.hostname.startsWith("127.");
+    return url.protocol === "https:" || LOOPBACK_HOSTS.has(url.hostname) || loopback4;
   },
-  { message: "must be https (plain http only on loopback)" },
+  { message: "jwks_uri must be https (plain http only on loopback)" },
 );
 
 const trustedIssuerSchema = z

@@ -4,6 +4,7 @@ import type { RoutableAgent } from "../agents/agents-service.js";
 import type { ErrorCode } from "../errors.js";
 import type { KeyEntry, QuotaPolicy } from "../keys/key-entry.js";
 import type { CheckedToken, TokenCheckResult } from "../tokens/access-tokens.js";
+import { isIssuerClientId, issuerClientKey } from "../tokens/issuer-client.js";
 import { clientIp, ipMatches } from "./cidr.js";
 import { type RateLimiter, type RateLimitResult, rateLimitHeaders } from "./rate-limiter.js";
 import { LimiterUnavailableError, type LimitsOutcome, type SharedLimits } from "./shared-limits.js";
@@ -134,6 +135,8 @@ function withToken(
     }
     client ??= key;
   }
+  // A user token from a trusted identity provider rests on no key: its stand-in has no limits.
+  if (isIssuerClientId(token.claims.client_id)) client = issuerClientKey(token);
   if (client === undefined) return deny(ip, "invalid_token", "the access token's key is unknown");
   if (client.ipAllow && !ipAllowed(client, ip)) {
     return deny(ip, "ip_denied", "the caller's IP address is not allowed for this key", client);

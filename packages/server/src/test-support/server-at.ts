@@ -1,7 +1,7 @@
-import { type StartOptions, startKeyward } from "../app.js";
+import { startKeyward } from "../app.js";
 import { loadConfig } from "../config.js";
 import { silentLogger } from "../ops/logger.js";
-import { TEST_ADMIN_TOKEN, TEST_MASTER_KEY, type TestServer } from "./server.js";
+import { TEST_ADMIN_TOKEN, TEST_MASTER_KEY, type TestServer, type TestStartOptions } from "./server.js";
 
 /**
  * Like startTestServer, but on a data dir the caller owns: close() leaves it in place, so a test
@@ -10,9 +10,11 @@ import { TEST_ADMIN_TOKEN, TEST_MASTER_KEY, type TestServer } from "./server.js"
 export async function startTestServerAt(
   dataDir: string,
   overrides: Record<string, string> = {},
-  opts: StartOptions = {},
+  opts: TestStartOptions = {},
 ): Promise<TestServer> {
+  const { configFile, ...startOptions } = opts;
   const config = loadConfig({
+    configFile,
     env: {
       KEYWARD_PORT: "0",
       KEYWARD_DATA_DIR: dataDir,
@@ -22,7 +24,7 @@ export async function startTestServerAt(
       ...overrides,
     },
   });
-  const running = await startKeyward(config, { logger: silentLogger(), ...opts });
+  const running = await startKeyward(config, { logger: silentLogger(), ...startOptions });
   const admin = async (method: string, path: string, body?: unknown) => {
     const res = await fetch(`${running.url}/admin/v1${path}`, {
       method,

@@ -17,10 +17,15 @@ export interface TestServer extends RunningKeyward {
   admin(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }>;
 }
 
+/** What `startKeyward` takes, plus a config file (YAML or JSON) for settings with no env variable. */
+export interface TestStartOptions extends StartOptions {
+  configFile?: string;
+}
+
 /** An in-process Keyward on a free port, on SQLite in a temp dir removed on close. */
 export async function startTestServer(
   overrides: Record<string, string> = {},
-  opts: StartOptions = {},
+  opts: TestStartOptions = {},
 ): Promise<TestServer> {
   const dataDir = mkdtempSync(join(tmpdir(), "keyward-test-"));
   const server = await startTestServerAt(dataDir, overrides, opts);

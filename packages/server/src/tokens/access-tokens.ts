@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { SigningKeys } from "../crypto/signing-keys.js";
 import type { AccessClaims, AccessTokenCheck, ActLink as ActClaim } from "./caller-auth.js";
+import { isIssuerClientId } from "./issuer-client.js";
 
 export type { ActLink as ActClaim } from "./caller-auth.js";
 
@@ -20,7 +21,10 @@ export interface CheckedToken {
   scopes: readonly string[];
   scopeSet: ReadonlySet<string>;
   audiences: readonly string[];
-  /** Every key the token's authority rests on: its client and each actor in the chain. */
+  /**
+   * Every key the token's authority rests on: its client and each actor in the chain. A client
+   * that is a trusted issuer (`idp:…`, issuer-client.ts) is no key and is left out.
+   */
   keyIds: readonly string[];
   expMs: number;
 }
@@ -68,12 +72,12 @@ export function createAccessTokens(deps: {
     if (claims.nbf !== undefined && (typeof claims.nbf !== "number" || claims.nbf * 1000 > deps.now())) {
       return invalid("the access token is not valid yet");
     }
-    const keyIds = [client_id];
+    const keyIds = isIssuerClientId(client_id) ? [] : [client_id];
     for (let act = claims.act as ActClaim | undefined; act !== undefined; act = act.act) {
       if (typeof act !== "object" || act === null || typeof act.sub !== "string") {
         return invalid("the access token has a malformed act claim");
       }
-      if (act.client_id !== undefined) keyIds.push(act.client_id);
+      if (act.client_id !== undefined && !isIssuerClientId(act.client_id)) keyIds.push(act.client_id);
     }
     return {
       ok: true,

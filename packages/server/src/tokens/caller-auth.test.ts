@@ -81,6 +81,30 @@ describe("caller authentication for API endpoints", () => {
     expect(await code(auth(h, "1.2.3.4"))).toBe("invalid_token");
   });
 
+  it("sees a trusted issuer's user token as its user: no key behind its client id, actors still checked", async () => {
+    const keys: Record<string, KeyEntry> = { key_w: entry({ id: "key_w", ipAllow: parseCidrList(["10.0.0.0/8"]) }) };
+    let current = claims({ sub: "user:alice", client_id: "idp:abcdefghijklmnop", scope: "agent:* mcp:cloud" });
+    const looked: string[] = [];
+    const auth = createCallerAuth({
+      lookupKey: async () => null,
+      checkToken: () => ({ ok: true, claims: current }),
+      keyById: async (id) => {
+        looked.push(id);
+        return keys[id] ?? null;
+      },
+      now: () => 0,
+    });
+    const h = { authorization: "Bearer eyJ.x.y" };
+    expect(await auth(h, "1.2.3.4")).toMatchObject({ principal: "user:alice", scopes: ["agent:*", "mcp:cloud"] });
+    expect(looked).toEqual([]);
+    // Delegated on by agent w: w's key must stay live, but its IP allowlist is not the user's.
+    current = { ...current, act: { sub: "agent:w", client_id: "key_w" } };
+    expect(await code(auth(h, "1.2.3.4"))).toBe("ok");
+    keys.key_w = entry({ id: "key_w", status: "revoked" });
+    expect(await code(auth(h, "1.2.3.4"))).toBe("invalid_token");
+    expect(looked).toEqual(["key_w", "key_w"]);
+  });
+
   it("answers missing, malformed and unusable keys with their SPEC codes", async () => {
     const auth = createCallerAuth({ lookupKey: async () => "malformed", now: () => 0 });
     expect(await code(auth({}))).toBe("missing_credentials");

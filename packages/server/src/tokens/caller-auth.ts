@@ -4,6 +4,7 @@ import { KeywardError } from "../errors.js";
 import { presentedCredential } from "../gateway/authorize.js";
 import { clientIp, ipMatches } from "../gateway/cidr.js";
 import type { KeyEntry } from "../keys/key-entry.js";
+import { isIssuerClientId } from "./issuer-client.js";
 
 /** Who is calling a Keyward API endpoint (not the gateway): a key's owner or a token's subject. */
 export interface Caller {
@@ -88,16 +89,18 @@ export function createCallerAuth(deps: CallerAuthDeps) {
     if (!checked) throw new KeywardError("invalid_token", "the bearer value is not a valid access token");
     if (!checked.ok) throw new KeywardError(checked.code, checked.message);
     const { claims } = checked;
-    // Revoking or freezing the client key, or any actor's key in the chain, ends the token.
+    // Revoking or freezing the client key, or any actor's key in the chain, ends the token. A
+    // trusted issuer's client id names no key (issuer-client.ts): its tokens end by jti revocation.
     if (deps.keyById) {
       const ids = [claims.client_id];
       for (let act = claims.act; act !== undefined; act = act.act) if (act.client_id) ids.push(act.client_id);
-      for (const [i, id] of ids.entries()) {
+      for (const id of ids) {
+        if (isIssuerClientId(id)) continue;
         const key = await deps.keyById(id);
         if (key === null || key.status !== "active" || (key.expiresAt !== null && key.expiresAt <= deps.now())) {
           throw new KeywardError("invalid_token", "the access token is no longer valid: its key is not active");
         }
-        if (i === 0) assertIpAllowed(key, headers, peerIp);
+        if (id === claims.client_id) assertIpAllowed(key, headers, peerIp);
       }
     }
     return {

@@ -2,6 +2,7 @@ import type { AuditSink } from "../audit/audit-sink.js";
 import type { KeyEntry } from "../keys/key-entry.js";
 import type { AccessTokens, ActClaim, CheckedToken } from "./access-tokens.js";
 import { actDepth } from "./access-tokens.js";
+import { type ExternalExchange, JWT_TOKEN_TYPE } from "./external-exchange.js";
 import { OAuthError } from "./oauth-errors.js";
 import { covers, firstUncovered } from "./scopes.js";
 import {
@@ -17,7 +18,8 @@ export interface ExchangeRequest {
   subjectTokenType: string;
   actorToken?: string | undefined;
   actorTokenType?: string | undefined;
-  audience: string;
+  /** An agent name; required unless the subject is a trusted issuer's JWT. */
+  audience?: string | undefined;
   scopes?: string[] | undefined;
 }
 
@@ -32,6 +34,8 @@ export interface ExchangeDeps {
   mayCall: (from: string, to: string) => Promise<boolean>;
   maxLifetimeS: number;
   maxActDepth: number;
+  /** The exchange of a trusted identity provider's JWT (`subject_token_type` jwt, SPEC §8). */
+  external?: ExternalExchange;
   onIssue?: () => void;
 }
 
@@ -83,7 +87,7 @@ export function createTokenExchange(deps: ExchangeDeps) {
 
   async function subjectOf(req: ExchangeRequest): Promise<CheckedToken> {
     if (req.subjectTokenType !== ACCESS_TOKEN_TYPE) {
-      throw new OAuthError("invalid_request", `subject_token_type: must be ${ACCESS_TOKEN_TYPE}`);
+      throw new OAuthError("invalid_request", `subject_token_type: must be ${ACCESS_TOKEN_TYPE} or ${JWT_TOKEN_TYPE}`);
     }
     const checked = deps.access.check(req.subjectToken);
     if (!checked.ok) throw new OAuthError("invalid_grant", "subject_token is not a valid access token");
@@ -98,10 +102,12 @@ export function createTokenExchange(deps: ExchangeDeps) {
     client: KeyEntry | undefined,
     meta: RequestMeta,
   ): Promise<TokenResponse> {
+    if (req.subjectTokenType === JWT_TOKEN_TYPE && deps.external) return deps.external(req, meta);
+    const target = req.audience;
+    if (target === undefined) throw new OAuthError("invalid_request", "audience: required");
     const subject = await subjectOf(req);
     const actor = await actorOf(req, client);
     const { claims } = subject;
-    const target = req.audience;
 
     let act: ActClaim | undefined;
     if (actor) {

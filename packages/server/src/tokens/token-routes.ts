@@ -130,7 +130,7 @@ export function registerTokenRoutes(router: Router, deps: TokenRoutesDeps): void
             subjectTokenType: required(params, "subject_token_type"),
             actorToken: params.get("actor_token"),
             actorTokenType: params.get("actor_token_type"),
-            audience: required(params, "audience"),
+            audience: params.get("audience") || undefined,
             scopes,
           },
           client,

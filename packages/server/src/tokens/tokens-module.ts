@@ -3,6 +3,7 @@ import type { Actor } from "../admin/admin-context.js";
 import type { AuditSink } from "../audit/audit-sink.js";
 import type { Clock } from "../clock.js";
 import type { ChangeFeed } from "../cluster/change-feed.js";
+import type { TrustedIssuerConfig } from "../config.js";
 import type { SigningKeys } from "../crypto/signing-keys.js";
 import { clientIp } from "../gateway/cidr.js";
 import type { RequestContext, Router } from "../http/router.js";
@@ -12,6 +13,7 @@ import type { Metrics } from "../ops/metrics.js";
 import type { Db } from "../store/db.js";
 import { createAccessTokens } from "./access-tokens.js";
 import { createCallerAuth } from "./caller-auth.js";
+import { createExternalExchange } from "./external-exchange.js";
 import { registerMetadataRoutes } from "./metadata-routes.js";
 import { createRefreshTokensStore } from "./refresh-tokens-store.js";
 import { registerSigningKeyRoutes } from "./signing-key-routes.js";
@@ -19,6 +21,7 @@ import { createTokenExchange } from "./token-exchange.js";
 import { createTokenRevocations } from "./token-revocations.js";
 import { registerTokenRoutes } from "./token-routes.js";
 import { createTokensService } from "./tokens-service.js";
+import { createTrustedIssuers } from "./trusted-issuers.js";
 
 export interface TokensModuleDeps {
   db: Db;
@@ -33,6 +36,8 @@ export interface TokensModuleDeps {
   mayCall: (from: string, to: string) => Promise<boolean>;
   issuer: () => string;
   trustedProxies: BlockList | null;
+  /** External identity providers whose JWTs are exchanged for user tokens (SPEC §8). */
+  trustedIssuers?: readonly TrustedIssuerConfig[];
   settings: {
     maxLifetimeS: number;
     refreshLifetimeS: number;
@@ -94,6 +99,16 @@ export async function createTokensModule(deps: TokensModuleDeps) {
     mayCall: deps.mayCall,
     maxLifetimeS: deps.settings.maxLifetimeS,
     maxActDepth: deps.settings.maxActDepth,
+    external: createExternalExchange({
+      now,
+      audit,
+      access,
+      issuers: createTrustedIssuers({ issuers: deps.trustedIssuers ?? [], now }),
+      agentExists: deps.agentExists,
+      issuer: deps.issuer,
+      maxLifetimeS: deps.settings.maxLifetimeS,
+      onIssue: () => metrics.tokensIssued.inc({ kind: "exchange" }),
+    }),
     onIssue: () => metrics.tokensIssued.inc({ kind: "exchange" }),
   });
   const callerAuth = createCallerAuth({

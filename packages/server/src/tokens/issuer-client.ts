@@ -1,0 +1,51 @@
+import { createHash } from "node:crypto";
+import type { KeyEntry } from "../keys/key-entry.js";
+import type { CheckedToken } from "./access-tokens.js";
+
+/**
+ * A user token minted from a trusted issuer's JWT (SPEC §8) rests on no Keyward key, yet every
+ * access token names its client in `client_id`, and the chain checks (caller-auth.ts,
+ * gateway/authorize.ts, tokens-service `keysLive`) require each named key to be live. Such tokens
+ * carry `idp:<hash of the issuer>` instead: key ids are `key_<base62>`, so the colon keeps the
+ * two apart, and only tokens we signed carry a `client_id` at all, so nobody can claim one. Chain
+ * checks skip these ids; such a token is still ended one by one through jti revocation.
+ */
+export const ISSUER_CLIENT_PREFIX = "idp:";
+
+export function issuerClientId(issuer: string): string {
+  return `${ISSUER_CLIENT_PREFIX}${createHash("sha256").update(issuer).digest("base64url").slice(0, 16)}`;
+}
+
+export function isIssuerClientId(id: string): boolean {
+  return id.startsWith(ISSUER_CLIENT_PREFIX);
+}
+
+const virtualKeys = new WeakMap<CheckedToken, KeyEntry>();
+
+/**
+ * The gateway meters and audits by the client key. For an issuer's token that is a stand-in built
+ * from the token itself: active until the token expires, no rate limit, quota or IP allowlist (an
+ * identity provider's users have no key to configure them on). Kept per verified token, so the
+ * hot path allocates it once.
+ */
+export function issuerClientKey(token: CheckedToken): KeyEntry {
+  let entry = virtualKeys.get(token);
+  if (entry === undefined) {
+    entry = {
+      id: token.claims.client_id,
+      prefix: token.claims.client_id,
+      owner: token.claims.sub,
+      scopes: token.scopes,
+      scopeSet: token.scopeSet,
+      status: "active",
+      expiresAt: token.expMs,
+      rateLimit: null,
+      quota: null,
+      ipAllow: null,
+      ipSeen: new Map(),
+      lineage: token.claims.client_id,
+    };
+    virtualKeys.set(token, entry);
+  }
+  return entry;
+}

@@ -1,0 +1,142 @@
+import type { TrustedIssuerConfig } from "../config.js";
+import { createExternalJwks, type ExternalAlgorithm, type ExternalJwks } from "./external-jwks.js";
+import { type ParsedExternalJwt, parseExternalJwt, verifyExternalSignature } from "./external-jwt.js";
+import { issuerClientId } from "./issuer-client.js";
+import { OAuthError } from "./oauth-errors.js";
+
+/** A verified external JWT, reduced to what the exchange needs. Carries no part of the token. */
+export interface ExternalSubject {
+  /** The `issuer` of the entry whose keys verified the token. */
+  issuer: string;
+  /** `idp:<hash of issuer>`: the minted token's `client_id`, never a key id. */
+  clientId: string;
+  /** The subject claim's value: the minted token's `sub` is `user:<userId>`. */
+  userId: string;
+  /** The external token's `exp`, epoch seconds. */
+  exp: number;
+  /** The entry's configured scopes. */
+  scopes: readonly string[];
+}
+
+export interface TrustedIssuersDeps {
+  issuers: readonly TrustedIssuerConfig[];
+  now: () => number;
+  fetch?: typeof fetch;
+  /** Clock skew allowed on `nbf` and `iat` (default 30 s); `exp` gets none, see below. */
+  leewayS?: number;
+  /** At most one JWKS refetch for unknown kids per issuer per this many ms (default 5 s). */
+  cooldownMs?: number;
+  /** JWKS fetch timeout (default 5 s). */
+  timeoutMs?: number;
+}
+
+/** The user-id rule of SPEC §3 (keys with owner `user:<id>`). */
+const USER_ID = /^[A-Za-z0-9._@+-]{1,128}$/;
+
+interface Entry {
+  config: TrustedIssuerConfig;
+  clientId: string;
+  algorithms: ReadonlySet<ExternalAlgorithm>;
+  audiences: ReadonlySet<string>;
+  jwks: ExternalJwks;
+}
+
+/**
+ * Verifies JWTs from the identity providers in `trusted_issuers` (SPEC §8). The unverified `iss`
+ * only picks the candidate entries; a token is trusted by the first of them whose own JWKS
+ * verifies its signature and whose rules its claims meet, so an issuer listed once cannot vouch
+ * for another by naming it. Every refusal is `invalid_grant`, including an issuer whose JWKS
+ * cannot be loaded: the caller's token is what cannot be accepted, not our service that failed.
+ */
+export function createTrustedIssuers(deps: TrustedIssuersDeps) {
+  const leewayS = deps.leewayS ?? 30;
+  const byIssuer = new Map<string, Entry[]>();
+  for (const config of deps.issuers) {
+    const algorithms = new Set(config.algorithms);
+    const entry: Entry = {
+      config,
+      clientId: issuerClientId(config.issuer),
+      algorithms,
+      audiences: new Set(Array.isArray(config.audience) ? config.audience : [config.audience]),
+      jwks: createExternalJwks({
+        uri: config.jwks_uri,
+        algorithms,
+        fetch: deps.fetch ?? fetch,
+        now: deps.now,
+        cooldownMs: deps.cooldownMs ?? 5000,
+        maxAgeMs: 3_600_000,
+        timeoutMs: deps.timeoutMs ?? 5000,
+      }),
+    };
+    byIssuer.set(config.issuer, [...(byIssuer.get(config.issuer) ?? []), entry]);
+  }
+
+  async function signatureHolds(entry: Entry, jwt: ParsedExternalJwt): Promise<boolean> {
+    let key = entry.jwks.get(jwt.kid);
+    if (key === undefined) {
+      try {
+        key = await entry.jwks.resolveMissing(jwt.kid);
+      } catch {
+        throw new OAuthError("invalid_grant", "the subject_token's issuer keys could not be loaded");
+      }
+    }
+    return key !== undefined && verifyExternalSignature(jwt, key, entry.algorithms);
+  }
+
+  return {
+    /** Throws `OAuthError` (`invalid_grant`) for any token we do not trust; never echoes it. */
+    async verify(token: string): Promise<ExternalSubject> {
+      const jwt = parseExternalJwt(token);
+      if (typeof jwt === "string") throw new OAuthError("invalid_grant", jwt);
+      const iss = jwt.unverifiedPayload.iss;
+      const candidates = typeof iss === "string" ? byIssuer.get(iss) : undefined;
+      if (!candidates) throw new OAuthError("invalid_grant", "the subject_token's issuer is not trusted");
+      let refusal = "the subject_token's signature does not verify with the issuer's keys";
+      for (const entry of candidates) {
+        if (!(await signatureHolds(entry, jwt))) continue;
+        const checked = checkClaims(entry, jwt.unverifiedPayload, Math.floor(deps.now() / 1000), leewayS);
+        if (typeof checked !== "string") return checked;
+        refusal = checked;
+      }
+      throw new OAuthError("invalid_grant", refusal);
+    },
+  };
+}
+
+export type TrustedIssuers = ReturnType<typeof createTrustedIssuers>;
+
+/**
+ * The claims of a token whose signature held. `exp` is required and gets no leeway: the minted
+ * token may not outlive it anyway. `nbf` and `iat` get `leewayS` for clock skew between hosts.
+ */
+function checkClaims(
+  entry: Entry,
+  claims: Record<string, unknown>,
+  nowS: number,
+  leewayS: number,
+): ExternalSubject | string {
+  const { exp, nbf, iat, aud } = claims;
+  if (typeof exp !== "number" || !Number.isFinite(exp)) return "the subject_token has no valid exp claim";
+  if (nowS >= exp) return "the subject_token has expired";
+  if (nbf !== undefined && (typeof nbf !== "number" || nowS + leewayS < nbf)) {
+    return "the subject_token is not valid yet";
+  }
+  if (iat !== undefined && (typeof iat !== "number" || iat > nowS + leewayS)) {
+    return "the subject_token was issued in the future";
+  }
+  const audiences = typeof aud === "string" ? [aud] : Array.isArray(aud) ? aud : [];
+  if (!audiences.some((a) => typeof a === "string" && entry.audiences.has(a))) {
+    return "the subject_token is meant for another audience";
+  }
+  const subject = claims[entry.config.subject_claim];
+  if (typeof subject !== "string" || !USER_ID.test(subject)) {
+    return `the subject_token's ${entry.config.subject_claim} claim is not a valid user id`;
+  }
+  return {
+    issuer: entry.config.issuer,
+    clientId: entry.clientId,
+    userId: subject,
+    exp,
+    scopes: entry.config.scopes,
+  };
+}
