@@ -12,6 +12,7 @@ import { grants } from "./commands/grants.js";
 import { keys } from "./commands/keys.js";
 import { masterKey } from "./commands/master-key.js";
 import { signingKeys } from "./commands/signing-keys.js";
+import { users, usersArgv } from "./commands/users.js";
 
 export type { CliIo } from "./command.js";
 
@@ -25,6 +26,7 @@ const GROUPS: Record<string, Group> = {
   audit,
   "signing-keys": signingKeys,
   "master-key": masterKey,
+  users,
 };
 
 function mainUsage(): string {
@@ -81,7 +83,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     const group = Object.hasOwn(GROUPS, name) ? GROUPS[name] : undefined;
     if (!group) throw new UsageError(`unknown command '${name}'`);
     hint = `keyward ${group.name} --help`;
-    await runGroup(group, rest, io);
+    await runGroup(group, group === users ? usersArgv(rest) : rest, io);
     return 0;
   } catch (err) {
     return report(err, hint, io);

@@ -186,6 +186,24 @@ CREATE TABLE changes (
 );
 `,
   },
+  {
+    id: 5,
+    name: "user credentials",
+    // Per-user tool credentials (users/users-store.ts): one row per (user, name), the value sealed
+    // with an aad naming user, name and version, so a ciphertext moved to another row fails to open.
+    sql: `
+CREATE TABLE user_credentials (
+  user_id TEXT NOT NULL,
+  name TEXT NOT NULL,
+  value_enc {{blob}} NOT NULL,
+  version INTEGER NOT NULL,
+  created_at BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL,
+  created_by TEXT NOT NULL,
+  PRIMARY KEY (user_id, name)
+);
+`,
+  },
 ];
 
 function forEngine(sql: string, engine: Db["engine"]): string {

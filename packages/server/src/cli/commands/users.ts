@@ -1,0 +1,99 @@
+import { firstPositional, GLOBAL_OPTIONS, stringFlag, UsageError } from "../args.js";
+import { type Command, type Context, fetchList, type Group, LIST_OPTIONS, segment } from "../command.js";
+import { formatTable, shortTime } from "../table.js";
+
+interface Written {
+  user: string;
+  name: string;
+  version: number;
+  updated_at: string;
+}
+
+interface Listed {
+  name: string;
+  version: number;
+  updated_at: string;
+}
+
+const credentialsPath = (user: string) => `/users/${segment(user)}/credentials`;
+
+/** `--value-stdin` or `--value V`; one trailing newline of piped input is dropped. */
+async function valueFrom(ctx: Context): Promise<string> {
+  const direct = stringFlag(ctx.values, "value");
+  const fromStdin = ctx.values["value-stdin"] === true;
+  if (direct !== undefined && fromStdin) throw new UsageError("--value and --value-stdin cannot be combined");
+  if (fromStdin) {
+    const text = (await ctx.readStdin()).replace(/\r?\n$/, "");
+    if (text === "") throw new UsageError("--value-stdin: stdin was empty");
+    return text;
+  }
+  if (direct !== undefined) {
+    ctx.note("warning: --value leaves the secret in your shell history and the process list; prefer --value-stdin");
+    return direct;
+  }
+  throw new UsageError("pass --value-stdin (or --value)");
+}
+
+const set: Command = {
+  usage: "credentials set USER NAME (--value-stdin | --value V)",
+  args: ["USER", "NAME"],
+  options: { value: { type: "string" }, "value-stdin": { type: "boolean" } },
+  async run(ctx) {
+    const [user, name] = ctx.positionals as [string, string];
+    const value = await valueFrom(ctx);
+    const w = await ctx.client().request<Written>("PUT", `${credentialsPath(user)}/${segment(name)}`, { value });
+    ctx.print(w, () => `set ${w.name} for user ${w.user}: version ${w.version}\n`);
+  },
+};
+
+const list: Command = {
+  usage: "credentials list USER [--limit N] [--cursor C]",
+  args: ["USER"],
+  options: LIST_OPTIONS,
+  async run(ctx) {
+    const page = await fetchList<Listed>(ctx, credentialsPath(ctx.positionals[0]!));
+    ctx.print(page, () =>
+      page.items.length === 0
+        ? "no credentials\n"
+        : formatTable(
+            ["NAME", "VERSION", "UPDATED"],
+            page.items.map((c) => [c.name, String(c.version), shortTime(c.updated_at)]),
+          ),
+    );
+  },
+};
+
+const remove: Command = {
+  usage: "credentials rm USER NAME",
+  args: ["USER", "NAME"],
+  options: {},
+  async run(ctx) {
+    const [user, name] = ctx.positionals as [string, string];
+    await ctx.client().request<undefined>("DELETE", `${credentialsPath(user)}/${segment(name)}`);
+    if (!ctx.values.json) ctx.print(undefined, () => `deleted credential ${name} of user ${user}\n`);
+  },
+};
+
+/**
+ * `keyward users credentials <command>`: `credentials` is the one noun under `users` so far, so
+ * the group's commands are its commands, and `usersArgv` drops the word before dispatching.
+ */
+export const users: Group = {
+  name: "users",
+  summary: "per-user tool credentials (write-only)",
+  commands: { set, list, rm: remove, delete: { ...remove, usage: "credentials delete USER NAME" } },
+  notes: [
+    "USER is the user id (the part after user: in a key's owner), e.g. alice@example.com.",
+    "--value-stdin   read the value from stdin (one trailing newline is dropped): it stays out of",
+    "                shell history and ps, unlike --value",
+    "Values are never shown: list gives names and versions only.",
+  ].join("\n"),
+};
+
+/** The arguments after `keyward users`, without the `credentials` word (help passes through). */
+export function usersArgv(argv: string[]): string[] {
+  const at = firstPositional(argv, GLOBAL_OPTIONS);
+  if (at === -1) return argv;
+  if (argv[at] !== "credentials") throw new UsageError(`unknown command 'keyward users ${argv[at]}'`);
+  return [...argv.slice(0, at), ...argv.slice(at + 1)];
+}

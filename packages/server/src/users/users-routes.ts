@@ -1,0 +1,127 @@
+import { z } from "zod";
+import type { Actor } from "../admin/admin-context.js";
+import { CREDENTIAL_NAME_HINT, isCredentialName } from "../credentials/credential-rules.js";
+import { invalidRequest, KeywardError, notFound } from "../errors.js";
+import { readJson } from "../http/body.js";
+import { iso, pageResult, parsePage } from "../http/paging.js";
+import { sendJson } from "../http/respond.js";
+import type { RequestContext, Router } from "../http/router.js";
+import type { CallerAuth } from "../tokens/caller-auth.js";
+import { parseUserParam, USER_PREFIX, userOfPrincipal } from "./user-rules.js";
+import type { UserCredentialWritten, UsersService } from "./users-service.js";
+import type { UserCredentialMeta } from "./users-store.js";
+
+const putSchema = z.strictObject({ value: z.string() });
+
+const written = (w: UserCredentialWritten) => ({
+  user: w.user,
+  name: w.name,
+  version: w.version,
+  updated_at: iso(w.updated_at),
+});
+const listed = (m: UserCredentialMeta) => ({ name: m.name, version: m.version, updated_at: iso(m.updated_at) });
+
+/**
+ * Per-user credentials (SPEC §3, §8): the admin API under /admin/v1/users/{user}/credentials, and
+ * the same for users themselves under /v1/users/me/credentials. Both write and delete; neither
+ * ever reads a value back (lists carry names and versions only).
+ */
+export function registerUserRoutes(
+  router: Router,
+  deps: {
+    users: UsersService;
+    requireAdmin: (ctx: RequestContext) => Promise<Actor>;
+    authenticate: CallerAuth;
+    /** This Keyward's issuer URL: the audience of tokens meant for Keyward itself. */
+    issuer: () => string;
+  },
+): void {
+  const { users, requireAdmin } = deps;
+
+  const nameToWrite = (ctx: RequestContext): string => {
+    const name = ctx.params.name as string;
+    if (!isCredentialName(name)) throw invalidRequest(`name: ${CREDENTIAL_NAME_HINT}`);
+    return name;
+  };
+  /** A name that cannot exist is simply not found (PUT, which would create it, says why instead). */
+  const existingName = (ctx: RequestContext, user: string): string => {
+    const name = ctx.params.name as string;
+    if (!isCredentialName(name)) throw notFound(`credential ${name} of user ${user}`);
+    return name;
+  };
+
+  async function put(ctx: RequestContext, actor: Actor, user: string): Promise<void> {
+    const body = await readJson(ctx.req, putSchema);
+    const w = await users.put(actor, user, nameToWrite(ctx), body.value);
+    sendJson(ctx.res, w.created ? 201 : 200, written(w));
+  }
+  async function remove(ctx: RequestContext, actor: Actor, user: string): Promise<void> {
+    await users.remove(actor, user, existingName(ctx, user));
+    ctx.res.writeHead(204).end();
+  }
+  async function list(ctx: RequestContext, user: string): Promise<void> {
+    const page = parsePage(ctx.query);
+    const result = pageResult(await users.list(user, page.after, page.limit), page.limit, (m) => m.name);
+    sendJson(ctx.res, 200, { items: result.items.map(listed), next_cursor: result.next_cursor });
+  }
+
+  router.put("/admin/v1/users/:user/credentials/:name", async (ctx) => {
+    const actor = await requireAdmin(ctx);
+    await put(ctx, actor, parseUserParam(ctx.params.user as string));
+  });
+  router.delete("/admin/v1/users/:user/credentials/:name", async (ctx) => {
+    const actor = await requireAdmin(ctx);
+    await remove(ctx, actor, parseUserParam(ctx.params.user as string));
+  });
+  router.get("/admin/v1/users/:user/credentials", async (ctx) => {
+    await requireAdmin(ctx);
+    await list(ctx, parseUserParam(ctx.params.user as string));
+  });
+
+  /**
+   * The user behind a self-service request: the user's own key, or an access token whose `sub` is
+   * the user and whose audience is Keyward itself. A token whose audience is an agent (the JWT the
+   * gateway forwards) is refused: it was handed to that agent, and must not let the agent rewrite
+   * or delete the user's credentials.
+   */
+  async function self(ctx: RequestContext): Promise<{ actor: Actor; user: string }> {
+    const caller = await deps.authenticate(ctx.req.headers, ctx.peerIp);
+    const user = userOfPrincipal(caller.principal);
+    if (user === undefined) {
+      throw new KeywardError("forbidden", "only a user's own key or access token can manage that user's credentials");
+    }
+    if (caller.claims) {
+      const aud = caller.claims.aud;
+      if (!(Array.isArray(aud) ? aud : [aud]).includes(deps.issuer())) {
+        throw new KeywardError(
+          "forbidden",
+          "this access token is meant for an agent, not for Keyward: use a token minted without an audience",
+        );
+      }
+    }
+    return {
+      user,
+      actor: {
+        principal: `${USER_PREFIX}${user}`,
+        ip: ctx.peerIp,
+        requestId: ctx.requestId,
+        propagationPending: () => {
+          if (!ctx.res.headersSent) ctx.res.setHeader("keyward-propagation", "pending");
+        },
+      },
+    };
+  }
+
+  router.put("/v1/users/me/credentials/:name", async (ctx) => {
+    const { actor, user } = await self(ctx);
+    await put(ctx, actor, user);
+  });
+  router.delete("/v1/users/me/credentials/:name", async (ctx) => {
+    const { actor, user } = await self(ctx);
+    await remove(ctx, actor, user);
+  });
+  router.get("/v1/users/me/credentials", async (ctx) => {
+    const { user } = await self(ctx);
+    await list(ctx, user);
+  });
+}

@@ -1,0 +1,108 @@
+import { randomBytes } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runCli } from "../cli/main.js";
+import { startTestServer, TEST_ADMIN_TOKEN, type TestServer } from "../test-support/server.js";
+
+/** `keyward users credentials …` in-process against a real Keyward, as an operator types it. */
+
+let kw: TestServer;
+
+async function cli(argv: string[], stdin?: string) {
+  let stdout = "";
+  let stderr = "";
+  const code = await runCli(argv, {
+    stdout: { write: (s: string) => (stdout += s) },
+    stderr: { write: (s: string) => (stderr += s) },
+    env: { KEYWARD_URL: kw.url, KEYWARD_ADMIN_TOKEN: TEST_ADMIN_TOKEN },
+    ...(stdin !== undefined ? { stdin: [Buffer.from(stdin)] } : {}),
+  });
+  return { code, stdout, stderr };
+}
+
+beforeAll(async () => {
+  kw = await startTestServer();
+});
+afterAll(async () => {
+  await kw?.close();
+});
+
+describe("keyward users credentials", () => {
+  it("sets from stdin, lists names and versions, removes; never prints a value", async () => {
+    const secret = `AKIA-${randomBytes(8).toString("hex")}`;
+    const set = await cli(
+      ["users", "credentials", "set", "alice@example.com", "cloud_ak", "--value-stdin"],
+      `${secret}\n`,
+    );
+    expect(set.code, set.stderr).toBe(0);
+    expect(set.stdout).toBe("set cloud_ak for user alice@example.com: version 1\n");
+    const again = await cli(["users", "credentials", "set", "alice@example.com", "cloud_ak", "--value-stdin"], "v2");
+    expect(again.stdout).toContain("version 2");
+
+    const list = await cli(["users", "credentials", "list", "alice@example.com"]);
+    expect(list.code, list.stderr).toBe(0);
+    expect(list.stdout).toMatch(/NAME\s+VERSION\s+UPDATED/);
+    expect(list.stdout).toMatch(/cloud_ak\s+2/);
+    const json = await cli(["users", "credentials", "list", "alice@example.com", "--json"]);
+    expect(JSON.parse(json.stdout).items).toEqual([{ name: "cloud_ak", version: 2, updated_at: expect.any(String) }]);
+    for (const r of [set, again, list, json]) expect(r.stdout + r.stderr).not.toContain(secret);
+    // What an agent's tool receives is the piped value, without its newline.
+    expect((await kw.admin("POST", "/agents", { name: "tools", upstream: "http://127.0.0.1:9" })).status).toBe(201);
+    await kw.admin("PUT", "/agents/tools/grants", { credentials: [], user_credentials: ["first"] });
+    const agentKey = (await kw.admin("POST", "/keys", { owner: "agent:tools", scopes: [] })).body.secret;
+    const userKey = (await kw.admin("POST", "/keys", { owner: "user:alice@example.com", scopes: [] })).body.secret;
+    const minted = await (
+      await fetch(`${kw.url}/v1/auth/token`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ api_key: userKey, audience: "tools" }),
+      })
+    ).json();
+    expect(
+      (await cli(["users", "credentials", "set", "alice@example.com", "first", "--value-stdin"], `${secret}\n`)).code,
+    ).toBe(0);
+    const fetched = await fetch(`${kw.url}/v1/tools/credentials`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${agentKey}`, "content-type": "application/json" },
+      body: JSON.stringify({ user_token: minted.access_token, names: ["first"] }),
+    });
+    expect(await fetched.json()).toEqual({ credentials: { first: secret } });
+
+    const rm = await cli(["users", "credentials", "rm", "alice@example.com", "cloud_ak"]);
+    expect(rm.code, rm.stderr).toBe(0);
+    expect(rm.stdout).toBe("deleted credential cloud_ak of user alice@example.com\n");
+    expect((await cli(["users", "credentials", "rm", "alice@example.com", "first"])).code).toBe(0);
+    expect((await cli(["users", "credentials", "list", "alice@example.com"])).stdout).toBe("no credentials\n");
+    const gone = await cli(["users", "credentials", "rm", "alice@example.com", "cloud_ak"]);
+    expect(gone.code).toBe(1);
+    expect(gone.stderr).toContain("not_found");
+  });
+
+  it("warns about --value, and refuses bad usage with exit 2", async () => {
+    const direct = await cli(["users", "credentials", "set", "bob", "k", "--value", "plain"]);
+    expect(direct.code).toBe(0);
+    expect(direct.stderr).toContain("prefer --value-stdin");
+    for (const argv of [
+      ["users", "credentials", "set", "bob", "k"],
+      ["users", "credentials", "set", "bob"],
+      ["users", "credentials", "set", "bob", "k", "--value", "x", "--value-stdin"],
+      ["users", "keys", "list", "bob"],
+      ["users", "credentials", "show", "bob"],
+    ]) {
+      const r = await cli(argv, "");
+      expect(r.code, `${argv.join(" ")}: ${r.stderr}`).toBe(2);
+      expect(r.stderr).toMatch(/^error: /);
+    }
+    const bad = await cli(["users", "credentials", "set", "a/b", "k", "--value-stdin"], "v");
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain("invalid_request");
+  });
+
+  it("shows usage with --help", async () => {
+    const help = await cli(["users", "--help"]);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain("keyward users credentials set USER NAME");
+    expect(help.stdout).toContain("keyward users credentials list USER");
+    const top = await cli(["--help"]);
+    expect(top.stdout).toMatch(/users\s+per-user tool credentials/);
+  });
+});
