@@ -10,7 +10,7 @@ import { registerAuditRoutes } from "./audit/audit-routes.js";
 import { type Clock, systemClock } from "./clock.js";
 import { openChangeFeed } from "./cluster/open-change-feed.js";
 import type { Config } from "./config.js";
-import { ConfigError } from "./config.js";
+import { ConfigError, configDir } from "./config.js";
 import { registerConsumerRoutes } from "./consumers/consumers-routes.js";
 import { createConsumersService } from "./consumers/consumers-service.js";
 import { createConsumersStore } from "./consumers/consumers-store.js";
@@ -34,6 +34,7 @@ import { createHttpServer } from "./http/server.js";
 import { registerKeyRoutes } from "./keys/keys-routes.js";
 import { createKeysService } from "./keys/keys-service.js";
 import { createKeysStore } from "./keys/keys-store.js";
+import { createMcpModule } from "./mcp/mcp-module.js";
 import { createLogger, type Logger } from "./ops/logger.js";
 import { createMetrics } from "./ops/metrics.js";
 import { registerOpsRoutes } from "./ops/ops-routes.js";
@@ -41,6 +42,7 @@ import type { Db } from "./store/db.js";
 import { isPostgresUrl, openStore, sqlitePath } from "./store/open-store.js";
 import { lockSqlite } from "./store/sqlite-lock.js";
 import { createTokensModule } from "./tokens/tokens-module.js";
+import { createUsersModule } from "./users/users-module.js";
 
 export interface RunningKeyward {
   /** `http://host:port` the server listens on. */
@@ -226,6 +228,7 @@ export async function startKeyward(config: Config, opts: StartOptions = {}): Pro
       mayCall: (from, to) => credentials.grants.mayCall(from, to),
       issuer: () => issuer,
       trustedProxies,
+      trustedIssuers: config.trusted_issuers,
       settings: {
         maxLifetimeS: config.token_max_lifetime_s,
         refreshLifetimeS: config.refresh_token_lifetime_s,
@@ -267,6 +270,33 @@ export async function startKeyward(config: Config, opts: StartOptions = {}): Pro
       metrics,
     };
 
+    // Per-user tool credentials; `users.source` is what the MCP gateway resolves from.
+    const users = createUsersModule({
+      db,
+      keyring,
+      clock,
+      audit,
+      changes,
+      logger,
+      metrics,
+      checkToken: access.asCallerCheck(),
+      keyById: async (id) => keys.cachedById(id) ?? keys.loadById(id),
+      grantedUserCredentials: (agent) => credentials.grants.userCredentials(agent),
+      issuer: () => issuer,
+    });
+    cleanups.unshift(() => users.close());
+    // `/mcp/{server}` (SPEC §8): one upstream per (server, user), stopped at shutdown.
+    const mcp = createMcpModule({
+      config: config.mcp,
+      configDir: configDir(config),
+      credentials: users.source,
+      audit,
+      metrics,
+      authenticate: callerAuth,
+      issuer: () => issuer,
+    });
+    cleanups.unshift(() => mcp.close());
+
     const router = new Router();
     registerOpsRoutes(router, { db, metrics, metricsToken: config.metrics_token, jwks: () => signingKeys.jwks() });
     registerAgentRoutes(router, { agents, requireAdmin });
@@ -276,10 +306,12 @@ export async function startKeyward(config: Config, opts: StartOptions = {}): Pro
     registerForwardAuthRoute(router, gatewayDeps);
     tokenModule.register(router, requireAdmin);
     credentials.register(router, { requireAdmin, authenticate: callerAuth });
+    users.register(router, { requireAdmin, authenticate: callerAuth });
+    mcp.register(router);
     registerMasterKeyRoutes(router, {
       db,
       keyring,
-      columns: () => [SIGNING_KEYS_SEALED, ...credentials.sealedColumns],
+      columns: () => [SIGNING_KEYS_SEALED, ...credentials.sealedColumns, ...users.sealedColumns],
       audit,
       requireAdmin,
     });

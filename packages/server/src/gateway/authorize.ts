@@ -274,7 +274,8 @@ function allowed(
   ip: string,
   rate: RateLimitResult | undefined,
 ): Decision {
-  deps.usage.touch(key.id);
+  // An identity provider's stand-in key has no row to stamp with a last-used time.
+  if (!isIssuerClientId(key.id)) deps.usage.touch(key.id);
   return { ok: true, key, agent, ip, rate };
 }
 

@@ -19,6 +19,7 @@ function routeGroup(path: string): string {
   if (path.startsWith("/agents/")) return "gateway";
   if (path.startsWith("/egress/")) return "egress";
   if (path.startsWith("/admin/")) return "admin";
+  if (path.startsWith("/mcp/")) return "mcp";
   if (path === "/v1/verify") return "verify";
   if (path.startsWith("/.well-known/")) return "well-known";
   if (path === "/metrics" || path === "/healthz" || path === "/readyz") return "ops";

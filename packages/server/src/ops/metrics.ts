@@ -133,6 +133,13 @@ export function createMetrics() {
       help: "Audit events waiting to be written",
       registers: [registry],
     }),
+    /** `server` is a configured MCP server name (a closed set), never a user or a tool argument. */
+    mcpToolCalls: new HotCounter(
+      registry,
+      "keyward_mcp_tool_calls_total",
+      "MCP gateway tools/call by server and outcome",
+      ["server", "outcome"],
+    ),
   };
   return m;
 }

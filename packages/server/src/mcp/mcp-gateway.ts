@@ -1,0 +1,212 @@
+import type { CallToolResult, ListToolsResult } from "@modelcontextprotocol/sdk/types.js";
+import { CallToolResultSchema, ErrorCode, ListToolsResultSchema, McpError } from "@modelcontextprotocol/sdk/types.js";
+import { AuditWriteError } from "../audit/audit-log.js";
+import type { AuditSink } from "../audit/audit-sink.js";
+import type { UserCredentialSource } from "../users/user-credential-source.js";
+import { createUpstreamPool, PoolFullError, type UpstreamLease } from "./mcp-process-pool.js";
+import { redactAcrossTextItems, redactJson } from "./mcp-redact.js";
+import type { UpstreamSpec } from "./mcp-upstream-spec.js";
+import { connectUpstream, type GatewayUpstream, UpstreamStartError } from "./mcp-upstreams.js";
+
+/** How a tool call ended, as counted in metrics (a closed set). */
+export type ToolCallOutcome =
+  | "ok"
+  | "tool_error"
+  | "missing_credential"
+  | "timeout"
+  | "upstream_error"
+  | "audit_unavailable";
+
+export interface McpGatewayDeps {
+  servers: ReadonlyMap<string, UpstreamSpec>;
+  credentials: UserCredentialSource;
+  audit: AuditSink;
+  onToolCall?: (server: string, outcome: ToolCallOutcome) => void;
+  toolTimeoutMs: number;
+  maxProcesses: number;
+  idleTimeoutMs: number;
+}
+
+export interface CallContext {
+  ip?: string;
+  requestId?: string;
+}
+
+const toolError = (text: string): CallToolResult => ({ isError: true, content: [{ type: "text", text }] });
+
+/**
+ * The MCP gateway's rules, transport-free: which upstream serves a user, with which credentials,
+ * and what comes back (redacted) and gets recorded. `user` is always the id from the verified
+ * token; nothing in a request's params can change it.
+ */
+export function createMcpGateway(deps: McpGatewayDeps) {
+  const { servers, credentials, audit, toolTimeoutMs } = deps;
+  const connect = (server: string, _user: string, values: Readonly<Record<string, string>>, onGone: () => void) =>
+    connectUpstream(servers.get(server) as UpstreamSpec, values, { timeoutMs: toolTimeoutMs, onGone });
+  // Only processes are capped: an HTTP upstream's client holds no more than a few sockets.
+  const processes = createUpstreamPool<GatewayUpstream>({
+    max: deps.maxProcesses,
+    idleTimeoutMs: deps.idleTimeoutMs,
+    connect,
+  });
+  const clients = createUpstreamPool<GatewayUpstream>({
+    max: Number.POSITIVE_INFINITY,
+    idleTimeoutMs: deps.idleTimeoutMs,
+    connect,
+  });
+  credentials.onChange((user) => {
+    processes.retireUser(user);
+    clients.retireUser(user);
+  });
+  const poolFor = (spec: UpstreamSpec) => (spec.kind === "stdio" ? processes : clients);
+
+  function specOf(server: string): UpstreamSpec {
+    const spec = servers.get(server);
+    if (!spec) throw new McpError(ErrorCode.InvalidRequest, `no MCP server named ${server}`);
+    return spec;
+  }
+
+  /**
+   * The values of those of the server's credentials the user has set: listing tools needs no
+   * credential, and an upstream started for it keeps running for calls once all are there.
+   */
+  async function availableValues(user: string, names: readonly string[]): Promise<Record<string, string>> {
+    let wanted = [...names];
+    while (wanted.length > 0) {
+      const r = await credentials.resolve(user, wanted);
+      if (r.ok) return r.values;
+      wanted = wanted.filter((n) => n !== r.missing);
+    }
+    return {};
+  }
+
+  /** Runs `fn` on the user's upstream with the call timeout; a timed-out upstream is stopped. */
+  async function onUpstream<T>(
+    spec: UpstreamSpec,
+    user: string,
+    values: Record<string, string>,
+    fn: (u: GatewayUpstream) => Promise<T>,
+  ): Promise<{ ok: true; value: T; upstream: GatewayUpstream } | { ok: false; reason: string; timeout: boolean }> {
+    let lease: UpstreamLease<GatewayUpstream>;
+    try {
+      lease = await poolFor(spec).acquire(spec.name, user, values);
+    } catch (err) {
+      if (err instanceof PoolFullError || err instanceof UpstreamStartError) {
+        return { ok: false, reason: err.message, timeout: false };
+      }
+      throw err;
+    }
+    try {
+      const value = await fn(lease.upstream);
+      lease.release();
+      return { ok: true, value, upstream: lease.upstream };
+    } catch (err) {
+      if (err instanceof McpError && err.code === ErrorCode.RequestTimeout) {
+        lease.discard();
+        return {
+          ok: false,
+          reason: `the tool timed out after ${toolTimeoutMs} ms; its server was restarted`,
+          timeout: true,
+        };
+      }
+      lease.release();
+      const fault = lease.upstream.fault();
+      if (fault !== undefined || !(err instanceof McpError) || err.code === ErrorCode.ConnectionClosed) {
+        return { ok: false, reason: fault ?? "the upstream MCP server failed", timeout: false };
+      }
+      // The upstream answered with a JSON-RPC error (unknown tool, bad params): pass it on, redacted.
+      const message = lease.upstream.redactor.redactString(err.message.replace(/^MCP error -?\d+: /, "")).output;
+      throw new McpError(err.code, message);
+    }
+  }
+
+  return {
+    has: (server: string) => servers.has(server),
+
+    async listTools(
+      server: string,
+      user: string,
+      params: { cursor?: string | undefined } | undefined,
+    ): Promise<ListToolsResult> {
+      const spec = specOf(server);
+      const values = await availableValues(user, spec.credentials);
+      const r = await onUpstream(spec, user, values, (u) =>
+        u.client.request(
+          { method: "tools/list", params: params?.cursor ? { cursor: params.cursor } : {} },
+          ListToolsResultSchema,
+          {
+            timeout: toolTimeoutMs,
+          },
+        ),
+      );
+      if (!r.ok) throw new McpError(ErrorCode.InternalError, r.reason);
+      return redactJson(r.value, r.upstream.redactor).value;
+    },
+
+    async callTool(
+      server: string,
+      user: string,
+      params: { name: string; arguments?: Record<string, unknown> | undefined },
+      ctx: CallContext = {},
+    ): Promise<CallToolResult> {
+      const spec = specOf(server);
+      let outcome: ToolCallOutcome;
+      let result: CallToolResult;
+      let redactions = 0;
+      const lookup = await credentials.resolve(user, spec.credentials);
+      if (!lookup.ok) {
+        outcome = "missing_credential";
+        result = toolError(
+          `missing credential ${lookup.missing}: this tool needs your ${lookup.missing}; ask your Keyward admin to set it, or set it yourself (PUT /v1/users/me/credentials/${lookup.missing})`,
+        );
+      } else {
+        // Only name and arguments go upstream: `_meta` (progress tokens) would route nowhere.
+        const upstreamParams = { name: params.name, arguments: params.arguments ?? {} };
+        const r = await onUpstream(spec, user, lookup.values, (u) =>
+          u.client.request({ method: "tools/call", params: upstreamParams }, CallToolResultSchema, {
+            timeout: toolTimeoutMs,
+          }),
+        );
+        if (r.ok) {
+          const redacted = redactJson(r.value as CallToolResult, r.upstream.redactor);
+          const joined = redactAcrossTextItems(redacted.value.content ?? [], r.upstream.redactor);
+          result = { ...redacted.value, content: joined.content as CallToolResult["content"] };
+          redactions = redacted.count + joined.count;
+          outcome = result.isError ? "tool_error" : "ok";
+        } else {
+          outcome = r.timeout ? "timeout" : "upstream_error";
+          result = toolError(r.reason);
+        }
+      }
+      try {
+        await audit.recordToken({
+          actor: `user:${user}`,
+          action: "mcp.tool_call",
+          target: `mcp:${server}`,
+          outcome: outcome === "ok" ? "success" : "failure",
+          ...(outcome !== "ok" ? { code: outcome } : {}),
+          ...(ctx.ip !== undefined ? { ip: ctx.ip } : {}),
+          ...(ctx.requestId !== undefined ? { requestId: ctx.requestId } : {}),
+          details: { tool: params.name.slice(0, 128), redactions },
+        });
+      } catch (err) {
+        if (!(err instanceof AuditWriteError)) throw err;
+        deps.onToolCall?.(server, "audit_unavailable");
+        throw new McpError(ErrorCode.InternalError, "the audit log is unavailable; the tool result was withheld");
+      }
+      deps.onToolCall?.(server, outcome);
+      return result;
+    },
+
+    /** Upstreams alive now (tests, metrics). */
+    get liveUpstreams(): number {
+      return processes.size + clients.size;
+    },
+
+    async close(): Promise<void> {
+      await Promise.all([processes.close(), clients.close()]);
+    },
+  };
+}
+
+export type McpGateway = ReturnType<typeof createMcpGateway>;

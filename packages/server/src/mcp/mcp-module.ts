@@ -1,0 +1,50 @@
+import type { AuditSink } from "../audit/audit-sink.js";
+import type { McpConfig } from "../config.js";
+import type { Router } from "../http/router.js";
+import type { Metrics } from "../ops/metrics.js";
+import type { CallerAuth } from "../tokens/caller-auth.js";
+import type { UserCredentialSource } from "../users/user-credential-source.js";
+import { createMcpGateway } from "./mcp-gateway.js";
+import { registerMcpRoutes } from "./mcp-routes.js";
+import { resolveUpstream } from "./mcp-upstream-spec.js";
+
+export interface McpModuleDeps {
+  config: McpConfig;
+  /** Folder relative `command`, `args` and `cwd` resolve against (the config file's). */
+  configDir: string;
+  credentials: UserCredentialSource;
+  audit: AuditSink;
+  metrics: Metrics;
+  authenticate: CallerAuth;
+  issuer: () => string;
+}
+
+/** The MCP gateway `/mcp/{server}` (SPEC §8): wiring only; the rules live in mcp-gateway.ts. */
+export function createMcpModule(deps: McpModuleDeps) {
+  const { config } = deps;
+  const servers = new Map(
+    Object.entries(config.servers).map(([name, cfg]) => [name, resolveUpstream(name, cfg, deps.configDir)] as const),
+  );
+  const gateway = createMcpGateway({
+    servers,
+    credentials: deps.credentials,
+    audit: deps.audit,
+    onToolCall: (server, outcome) => deps.metrics.mcpToolCalls.inc(server, outcome),
+    toolTimeoutMs: config.tool_timeout_ms,
+    maxProcesses: config.max_processes,
+    idleTimeoutMs: config.idle_timeout_s * 1000,
+  });
+  return {
+    gateway,
+    register(router: Router): void {
+      registerMcpRoutes(router, {
+        gateway,
+        authenticate: deps.authenticate,
+        audit: deps.audit,
+        issuer: deps.issuer,
+      });
+    },
+    /** Stops every upstream process and client (app shutdown). */
+    close: () => gateway.close(),
+  };
+}

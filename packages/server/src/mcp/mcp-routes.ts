@@ -1,0 +1,109 @@
+import type { AuditSink } from "../audit/audit-sink.js";
+import { codeToStatus, KeywardError } from "../errors.js";
+import { readBody } from "../http/body.js";
+import { sendJson } from "../http/respond.js";
+import type { RequestContext, Router } from "../http/router.js";
+import type { Caller, CallerAuth } from "../tokens/caller-auth.js";
+import type { McpGateway } from "./mcp-gateway.js";
+import { answerMcpPost } from "./mcp-jsonrpc.js";
+
+const SERVER_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
+
+export interface McpRouteDeps {
+  gateway: McpGateway;
+  authenticate: CallerAuth;
+  audit: AuditSink;
+  /** Keyward's issuer URL: an access token must name it in `aud` (the gateway is Keyward itself). */
+  issuer: () => string;
+}
+
+/**
+ * `POST /mcp/{server}`: MCP Streamable HTTP, stateless (no session ids), JSON responses, so any
+ * replica answers any request; every message is bound to the user from the token. `GET` (no
+ * server-initiated stream) and `DELETE` (no sessions) → 405, as the MCP transport spec asks of a
+ * stateless server. HTTP-level refusals (auth, size, media type, malformed JSON) use the SPEC §4
+ * body; once the body is JSON, MCP's own JSON-RPC errors (mcp-jsonrpc.ts).
+ */
+export function registerMcpRoutes(router: Router, deps: McpRouteDeps): void {
+  router.on(["POST", "GET", "DELETE"], "/mcp/:server", async (ctx) => {
+    const server = ctx.params.server as string;
+    const user = await authorize(ctx, server, deps);
+    if (!deps.gateway.has(server)) throw new KeywardError("not_found", "no such MCP server");
+    if (ctx.method !== "POST") {
+      ctx.req.resume();
+      throw new KeywardError(
+        "method_not_allowed",
+        "this MCP endpoint is stateless: send JSON-RPC messages with POST (no GET stream, no sessions to DELETE)",
+        { allow: "POST" },
+      );
+    }
+    const type = ctx.req.headers["content-type"] ?? "";
+    if (!/^application\/json\b/i.test(type)) {
+      ctx.req.resume();
+      throw new KeywardError("unsupported_media_type", "MCP messages are sent as application/json");
+    }
+    const raw = await readBody(ctx.req);
+    let message: unknown;
+    try {
+      message = JSON.parse(raw.toString("utf8"));
+    } catch {
+      throw new KeywardError("invalid_request", "request body is not valid JSON");
+    }
+
+    const reply = await answerMcpPost(
+      message,
+      ctx.req.headers,
+      {
+        listTools: (params) => deps.gateway.listTools(server, user, params),
+        callTool: (params) => deps.gateway.callTool(server, user, params, { ip: ctx.peerIp, requestId: ctx.requestId }),
+      },
+      { name: `keyward-mcp/${server}`, version: "0.1.0" },
+    );
+    if (reply.body === undefined) {
+      ctx.res.writeHead(reply.status, { "x-request-id": ctx.requestId, "content-length": 0 }).end();
+      return;
+    }
+    sendJson(ctx.res, reply.status, reply.body, { "x-request-id": ctx.requestId });
+  });
+}
+
+/** The user behind the caller: 401 without valid credentials, 403 unless a user with `mcp:<server>`. */
+async function authorize(ctx: RequestContext, server: string, deps: McpRouteDeps): Promise<string> {
+  let caller: Caller;
+  try {
+    caller = await deps.authenticate(ctx.req.headers, ctx.peerIp);
+  } catch (err) {
+    if (err instanceof KeywardError && codeToStatus(err.code) === 401) {
+      throw new KeywardError(err.code, err.message, { "www-authenticate": 'Bearer realm="keyward"' });
+    }
+    throw err;
+  }
+  const denied = (message: string): never => {
+    deps.audit.recordLater({
+      actor: caller.principal,
+      action: "mcp.access",
+      ...(SERVER_NAME.test(server) ? { target: `mcp:${server}` } : {}),
+      outcome: "denied",
+      code: "scope_denied",
+      ip: ctx.peerIp,
+      requestId: ctx.requestId,
+      details: { via: caller.via, key_id: caller.keyId },
+    });
+    throw new KeywardError("scope_denied", message);
+  };
+  if (!caller.principal.startsWith("user:") || caller.principal.length === "user:".length) {
+    return denied("the MCP gateway serves users: use a user's key or access token");
+  }
+  // An access token must be meant for Keyward itself, not one handed to an agent (aud = that agent).
+  if (caller.claims) {
+    const aud = caller.claims.aud;
+    const issuer = deps.issuer();
+    if (!(aud === issuer || (Array.isArray(aud) && aud.includes(issuer)))) {
+      return denied("the access token's audience is not this Keyward");
+    }
+  }
+  if (!caller.scopes.includes(`mcp:${server}`) && !caller.scopes.includes("mcp:*")) {
+    return denied(`the credential lacks scope mcp:${SERVER_NAME.test(server) ? server : "<server>"}`);
+  }
+  return caller.principal.slice("user:".length);
+}

@@ -1,0 +1,96 @@
+// A stdio MCP server for the gateway's tests: tools that show a credential's effect, leak it in
+// every way a careless tool could, hang, crash, or speak garbage. Reads its secret from CLOUD_KEY.
+import { createHash } from "node:crypto";
+import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
+import { z } from "zod";
+
+if (process.env.SPLIT_WRITES === "1") {
+  // Every message leaves in two writes, the second a tick later: the reader must reassemble.
+  const write = process.stdout.write.bind(process.stdout);
+  process.stdout.write = (chunk, ...rest) => {
+    const s = typeof chunk === "string" ? chunk : Buffer.from(chunk).toString("utf8");
+    const mid = Math.floor(s.length / 2);
+    write(s.slice(0, mid));
+    setTimeout(() => write(s.slice(mid), ...rest), 5);
+    return true;
+  };
+}
+
+const secret = () => process.env.CLOUD_KEY ?? "";
+const text = (t) => ({ content: [{ type: "text", text: t }] });
+/** What a fake cloud answers for this access key: derived from it, never the key. */
+const accountOf = (key) => `acct-${createHash("sha256").update(key).digest("hex").slice(0, 12)}`;
+
+const server = new McpServer({ name: "test-tools", version: "1.0.0" });
+server.tool("whoami", "the cloud account of the configured key", {}, async () =>
+  text(secret() ? `functions of ${accountOf(secret())}: fn-a, fn-b` : "no key"),
+);
+server.tool(
+  "echo_args",
+  "echoes its arguments",
+  { user_id: z.string().optional(), name: z.string().optional() },
+  async (args) => text(JSON.stringify(args)),
+);
+server.tool("print_env", "prints its environment", {}, async () => text(JSON.stringify(process.env)));
+server.tool("print_env_b64", "prints its environment, base64", {}, async () =>
+  text(Buffer.from(JSON.stringify(process.env)).toString("base64")),
+);
+server.tool("print_env_encoded", "the key hex- and URL-encoded", {}, async () =>
+  text(
+    `hex=${Buffer.from(secret()).toString("hex")} url=${encodeURIComponent(secret())} b64url=${Buffer.from(secret()).toString("base64url")}`,
+  ),
+);
+server.tool("split_secret", "the key across two text items", {}, async () => {
+  const s = secret();
+  const mid = Math.floor(s.length / 2);
+  return {
+    content: [
+      { type: "text", text: `key: ${s.slice(0, mid)}` },
+      { type: "text", text: `${s.slice(mid)} end` },
+    ],
+  };
+});
+server.registerTool(
+  "structured",
+  {
+    description: "the key in structured content and resources",
+    outputSchema: { key: z.string(), nested: z.record(z.string(), z.number()) },
+  },
+  async () => ({
+    content: [
+      { type: "text", text: JSON.stringify({ key: secret() }) },
+      {
+        type: "resource",
+        resource: { uri: "file:///key.txt", mimeType: "text/plain", text: `the key is ${secret()}` },
+      },
+      {
+        type: "resource",
+        resource: {
+          uri: "file:///key.bin",
+          mimeType: "application/octet-stream",
+          blob: Buffer.from(`bytes ${secret()} bytes`).toString("base64"),
+        },
+      },
+    ],
+    structuredContent: { key: secret(), nested: { [secret()]: 1 } },
+  }),
+);
+server.tool("throw_secret", "fails with the key in its error", {}, async () => {
+  throw new Error(`request failed for key ${secret()}`);
+});
+server.tool("pid", "its process id", {}, async () => text(String(process.pid)));
+server.tool("slow", "answers after ms", { ms: z.number() }, async ({ ms }) => {
+  await new Promise((r) => setTimeout(r, ms));
+  return text(`${accountOf(secret())} ${process.pid}`);
+});
+server.tool("hang", "never answers", {}, () => new Promise(() => {}));
+server.tool("crash", "exits mid-call", {}, async () => {
+  process.exit(3);
+});
+server.tool("garbage", "writes a non-MCP line to stdout", {}, async () => {
+  process.stdout.write("Traceback (most recent call last): not json\n");
+  return new Promise(() => {});
+});
+
+await server.connect(new StdioServerTransport());
