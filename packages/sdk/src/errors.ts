@@ -14,7 +14,10 @@ export type SdkErrorCode =
   | "cache_unreadable"
   | "cache_write_failed"
   | "event_stream_failed"
-  | "closed";
+  | "closed"
+  // kw.tools (SPEC §7): a call without a user token, a tool past its timeoutMs.
+  | "missing_user_token"
+  | "tool_timeout";
 
 /**
  * A failure with a stable code. `status` is the HTTP status when the server answered.

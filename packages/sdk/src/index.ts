@@ -8,4 +8,5 @@ export {
 } from "./client/index.js";
 export { KeywardError, type SdkErrorCode, StaleCredentialError, UnknownCredentialError } from "./errors.js";
 export { type ExchangedToken, ExchangeError, type ExchangeOptions, exchangeToken } from "./exchange.js";
+export * from "./tools/index.js";
 export * from "./verify/index.js";

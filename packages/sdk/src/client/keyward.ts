@@ -1,5 +1,7 @@
 import { KeywardError, StaleCredentialError, UnknownCredentialError } from "../errors.js";
 import { type ExchangedToken, exchangeToken } from "../exchange.js";
+import { createTools, type KeywardTools } from "../tools/tools.js";
+import { createToolsApi } from "../tools/tools-api.js";
 import { CredentialSet } from "./credential-set.js";
 import { type CredentialsApi, createCredentialsApi, isOutage } from "./credentials-api.js";
 import { CacheWriter, readCache } from "./disk-cache.js";
@@ -50,6 +52,7 @@ export class Keyward {
   #cacheSavedAt = 0;
   #closed: Promise<void> | undefined;
   #detachSignal: (() => void) | undefined;
+  #tools: ReturnType<typeof createTools> | undefined;
 
   private constructor(opts: ResolvedOptions) {
     this.#opts = opts;
@@ -273,8 +276,35 @@ export class Keyward {
   }
 
   /**
+   * Tools that act for a user with that user's own credentials: `kw.tools.withUserCredentials(tool,
+   * {names, inject})` (SPEC §7). Their requests use this client's URL, token and transport; their
+   * audit failures arrive as `error` events unless the tool has an `onAuditError`.
+   *
+   * @example
+   * ```ts
+   * const listFunctions = kw.tools.withUserCredentials(impl, { names: ["aliyun_ak"], inject: "env" });
+   * await listFunctions({ region: "eu" }, { userToken: forwardedJwt });
+   * ```
+   */
+  get tools(): KeywardTools {
+    this.#tools ??= createTools(
+      createToolsApi({
+        url: this.#opts.url,
+        token: this.#opts.token,
+        fetch: this.#opts.fetch,
+        requestTimeoutMs: this.#opts.requestTimeoutMs,
+        closed: this.#closing.signal,
+      }),
+      this.#opts.token,
+      (err) => this.#emitter.emit("error", err),
+    );
+    return this.#tools;
+  }
+
+  /**
    * Stops all background work (event stream, polling, timers), waits for a pending disk-cache
-   * write, and drops the values from memory. `get` then throws `closed`. Safe to call twice.
+   * write and for tool-call audit records in flight, and drops the values from memory. `get` then
+   * throws `closed`. Safe to call twice.
    *
    * @example
    * ```ts
@@ -285,6 +315,8 @@ export class Keyward {
     this.#closed ??= (async () => {
       this.#state = CLOSED;
       this.#detachSignal?.();
+      // Tool-call audit records still in flight are delivered (or reported) first.
+      await this.#tools?.close();
       this.#closing.abort();
       this.#staleness.stop();
       await this.#freshness.close();

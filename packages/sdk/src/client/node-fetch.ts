@@ -4,7 +4,8 @@ import { Readable } from "node:stream";
 import type { FetchLike } from "./options.js";
 
 /*
- * The client's default transport: just enough of `fetch` (the GETs of SPEC §6) on node:http.
+ * The client's default transport: just enough of `fetch` (the GETs and POSTs of SPEC §6) on
+ * node:http.
  * Measured here, a GET through undici's fetch costs about three times the CPU of the same GET
  * through node:http; one agent process does not care, but a host running many agents (or the
  * rotation benchmark: 1,000 clients answering one rotation at once) does. Bodies of JSON answers
@@ -39,6 +40,12 @@ export const nodeFetch: FetchLike = (input, init) =>
       reject(new TypeError(`unsupported protocol ${url.protocol}`));
       return;
     }
+    // Bodies as the tool calls send them (SPEC §6 POSTs): JSON text, or bytes.
+    const body = init?.body ?? undefined;
+    if (body !== undefined && typeof body !== "string" && !(body instanceof Uint8Array)) {
+      reject(new TypeError("this transport sends string or byte bodies only"));
+      return;
+    }
     const transport = url.protocol === "https:" ? https : http;
     const options: http.RequestOptions = {
       method: init?.method ?? "GET",
@@ -64,5 +71,5 @@ export const nodeFetch: FetchLike = (input, init) =>
       res.once("error", reject);
     });
     req.once("error", reject);
-    req.end();
+    req.end(body);
   });

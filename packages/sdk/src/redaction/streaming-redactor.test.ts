@@ -110,6 +110,16 @@ describe("createRedactor().redact", () => {
     expect(s.end().length).toBe(0);
   });
 
+  it("skips only strings too short to hold the shortest pattern (counted in UTF-8 bytes)", () => {
+    const r = createRedactor(["pin9", "ü€"]);
+    expect(r.minPatternLength).toBe(4);
+    expect(r.redactString("pin9")).toEqual({ output: M, count: 1 });
+    // Two UTF-16 units, five UTF-8 bytes: long enough to be the secret.
+    expect(r.redactString("ü€")).toEqual({ output: M, count: 1 });
+    expect(r.redactString("pin")).toEqual({ output: "pin", count: 0 });
+    expect(createRedactor([]).minPatternLength).toBe(0);
+  });
+
   it("handles binary input around the secret", () => {
     const r = createRedactor([SECRET]);
     const bytes = Buffer.concat([Buffer.from([0, 255, 1]), Buffer.from(SECRET), Buffer.from([254, 0])]);

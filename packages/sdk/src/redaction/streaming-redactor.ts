@@ -30,6 +30,8 @@ export interface Redactor {
   readonly patternCount: number;
   /** The longest pattern: the most a stream ever holds back is one byte less. */
   readonly maxPatternLength: number;
+  /** The shortest pattern: shorter input cannot hold a secret (0 when inactive). */
+  readonly minPatternLength: number;
   redact(input: Uint8Array): { output: Buffer; count: number };
   redactString(input: string): { output: string; count: number };
   stream(): RedactionStream;
@@ -42,6 +44,8 @@ export function createRedactor(secrets: readonly string[], opts: { marker?: stri
   const matcher = createPatternMatcher([...patterns.values()]);
   const marker = Buffer.from(opts.marker ?? DEFAULT_MARKER, "utf8");
   const active = matcher.patternCount > 0;
+  let minPatternLength = active ? Number.POSITIVE_INFINITY : 0;
+  for (const p of patterns.values()) if (p.length > 0) minPatternLength = Math.min(minPatternLength, p.length);
 
   const redact = (input: Uint8Array) => {
     const data = toBuffer(input);
@@ -54,9 +58,15 @@ export function createRedactor(secrets: readonly string[], opts: { marker?: stri
     active,
     patternCount: matcher.patternCount,
     maxPatternLength: matcher.maxLength,
+    minPatternLength,
     redact,
     redactString(input) {
       if (!active) return { output: input, count: 0 };
+      // Tool results hold many short strings (keys, ids, flags): they skip the encoding and scan.
+      // A UTF-16 unit is at least one UTF-8 byte, so only strings shorter in units need measuring.
+      if (input.length < minPatternLength && Buffer.byteLength(input, "utf8") < minPatternLength) {
+        return { output: input, count: 0 };
+      }
       const { output, count } = redact(Buffer.from(input, "utf8"));
       return { output: count === 0 ? input : output.toString("utf8"), count };
     },
