@@ -24,7 +24,8 @@ const WRK_SECONDS = num("BENCH_EGRESS_SECONDS", 5);
 const CONNECTIONS = num("BENCH_EGRESS_CONNECTIONS", 50);
 const REDACT_SECONDS = num("BENCH_REDACT_SECONDS", 2);
 const log = (msg) => process.stderr.write(`bench egress: ${msg}\n`);
-const dist = (p) => import(join(ROOT, "packages/server/dist", p));
+// The redactor lives in @keyward/sdk (shared by the SDK's tool wrapper, egress and the MCP gateway).
+const sdkDist = (p) => import(join(ROOT, "packages/sdk/dist", p));
 
 /** Bytes per second of `fn(input)` over `seconds`, after a warm-up. */
 function throughput(fn, bytes, seconds) {
@@ -61,8 +62,8 @@ function sampleText(secrets) {
 }
 
 async function redaction() {
-  const { createRedactor } = await dist("redaction/streaming-redactor.js");
-  const { secretEncodings } = await dist("redaction/secret-encodings.js");
+  const { createRedactor } = await sdkDist("redaction/streaming-redactor.js");
+  const { secretEncodings } = await sdkDist("redaction/secret-encodings.js");
   const secrets = Array.from({ length: 10 }, () => `sk-${randomBytes(30).toString("base64url")}`);
   const compileStart = performance.now();
   const r = createRedactor(secrets);

@@ -260,6 +260,7 @@ const SUITES = [
   ["credentials", "GET /v1/credentials with 100 credentials, SSE fan-out (issue 4)"],
   ["rotation", "rotation reaching 1,000 SDK clients (issue 4)"],
   ["egress", "redaction throughput, egress overhead (issues 4 and 6)"],
+  ["mcp", "MCP gateway tools/call overhead vs the upstream called directly (issue 6)"],
   ["redis-limits", "Redis-backed limits vs in-memory (issue 5)"],
   ["replicas", "revocation propagation across 3 replicas (issue 5)"],
 ];

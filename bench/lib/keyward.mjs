@@ -5,15 +5,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { removeLater, startProcess } from "./procs.mjs";
 
-/** `env`: more KEYWARD_* settings for this server (e.g. KEYWARD_REDIS_URL). */
-export async function startKeyward(root, { cpuProfDir, env = {} } = {}) {
+/** `env`: more KEYWARD_* settings for this server (e.g. KEYWARD_REDIS_URL); `config`: a config file. */
+export async function startKeyward(root, { cpuProfDir, env = {}, config } = {}) {
   const dataDir = removeLater(mkdtempSync(join(tmpdir(), "keyward-bench-data-")));
   const adminToken = `bench-admin-${randomBytes(24).toString("hex")}`;
   const nodeArgs = cpuProfDir ? ["--cpu-prof", "--cpu-prof-dir", cpuProfDir] : [];
+  const serveArgs = ["serve", "--port", "0", "--data-dir", dataDir, ...(config ? ["--config", config] : [])];
   const { match, child } = await startProcess(
     "keyward",
     process.execPath,
-    [...nodeArgs, join(root, "packages/server/dist/cli/main.js"), "serve", "--port", "0", "--data-dir", dataDir],
+    [...nodeArgs, join(root, "packages/server/dist/cli/main.js"), ...serveArgs],
     {
       env: {
         KEYWARD_ADMIN_TOKEN: adminToken,

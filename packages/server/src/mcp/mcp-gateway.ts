@@ -23,6 +23,8 @@ export interface McpGatewayDeps {
   audit: AuditSink;
   onToolCall?: (server: string, outcome: ToolCallOutcome) => void;
   toolTimeoutMs: number;
+  /** How long an upstream may take to start and answer `initialize` (separate: cold starts are slow). */
+  startTimeoutMs: number;
   maxProcesses: number;
   idleTimeoutMs: number;
 }
@@ -42,7 +44,7 @@ const toolError = (text: string): CallToolResult => ({ isError: true, content: [
 export function createMcpGateway(deps: McpGatewayDeps) {
   const { servers, credentials, audit, toolTimeoutMs } = deps;
   const connect = (server: string, _user: string, values: Readonly<Record<string, string>>, onGone: () => void) =>
-    connectUpstream(servers.get(server) as UpstreamSpec, values, { timeoutMs: toolTimeoutMs, onGone });
+    connectUpstream(servers.get(server) as UpstreamSpec, values, { timeoutMs: deps.startTimeoutMs, onGone });
   // Only processes are capped: an HTTP upstream's client holds no more than a few sockets.
   const processes = createUpstreamPool<GatewayUpstream>({
     max: deps.maxProcesses,

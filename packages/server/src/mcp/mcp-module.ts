@@ -31,6 +31,7 @@ export function createMcpModule(deps: McpModuleDeps) {
     audit: deps.audit,
     onToolCall: (server, outcome) => deps.metrics.mcpToolCalls.inc(server, outcome),
     toolTimeoutMs: config.tool_timeout_ms,
+    startTimeoutMs: config.start_timeout_ms,
     maxProcesses: config.max_processes,
     idleTimeoutMs: config.idle_timeout_s * 1000,
   });

@@ -24,7 +24,7 @@ describe("MCP gateway security", () => {
   beforeAll(async () => {
     // The gateway's own environment: a child must never inherit it.
     process.env.KEYWARD_TEST_CANARY = GATEWAY_CANARY;
-    kw = await startTestServer({}, { configFile: writeMcpConfig({ toolTimeoutMs: 700 }) });
+    kw = await startTestServer({}, { configFile: writeMcpConfig({ toolTimeoutMs: 2_000 }) });
     await setUserCredential(kw, "alice", "cloud_key", ALICE_KEY);
     await setUserCredential(kw, "bob", "cloud_key", BOB_KEY);
     aliceSecret = await userKey(kw, "alice", ["mcp:cloud", "mcp:garbage"]);
@@ -197,7 +197,7 @@ describe("MCP gateway security", () => {
       const r = await alice.callTool({ name: "hang", arguments: {} });
       expect(r).toEqual({
         isError: true,
-        content: [{ type: "text", text: expect.stringMatching(/timed out after 700 ms/) }],
+        content: [{ type: "text", text: expect.stringMatching(/timed out after 2000 ms/) }],
       });
       expect(textOf(await alice.callTool({ name: "whoami", arguments: {} }))).toContain(accountOf(ALICE_KEY));
     });
