@@ -148,7 +148,9 @@ export function createHttpServer(deps: {
     listen(port, host) {
       return new Promise((resolve, reject) => {
         server.once("error", reject);
-        server.listen(port, host, () => {
+        // Node's default backlog (511) overflows when a thousand clients connect at once (the
+        // kernel then resets them); the kernel still caps this at net.core.somaxconn.
+        server.listen({ port, host, backlog: 4096 }, () => {
           server.off("error", reject);
           resolve(server.address() as AddressInfo);
         });
