@@ -1,5 +1,5 @@
 import type { VerifiedToken } from "./claims.js";
-import type { JwksKey } from "./jwks.js";
+import type { JwksKey } from "./keyward-jwk.js";
 
 interface Entry {
   token: VerifiedToken;

@@ -2,7 +2,8 @@ import { verify as verifySignature } from "node:crypto";
 import { checkClaims, type VerifiedToken } from "./claims.js";
 import { createCompactParser, decodeJsonSegment, type VerifyAlgorithm } from "./compact.js";
 import { invalid, TokenVerificationError } from "./errors.js";
-import { createJwksCache, type JwksKey } from "./jwks.js";
+import { createJwksCache } from "./jwks.js";
+import { type JwksKey, KEYWARD_KID, keywardJwkImporter } from "./keyward-jwk.js";
 import { createResultCache } from "./result-cache.js";
 
 export interface VerifierOptions {
@@ -75,12 +76,13 @@ export function verifier(options: VerifierOptions): Verifier {
   const algorithms = new Set<VerifyAlgorithm>(options.algorithms ?? ["ES256"]);
   const jwks = createJwksCache({
     uri: o.jwksUri,
+    importKey: keywardJwkImporter(algorithms),
     fetch: options.fetch ?? globalThis.fetch,
-    algorithms,
     now,
     cooldownMs: o.cooldownS * 1000,
     maxAgeMs: o.maxAgeS * 1000,
     timeoutMs: o.timeoutMs,
+    refetchableKid: KEYWARD_KID,
   });
   const rules = { issuer: options.issuer, audiences: new Set(o.audiences), toleranceS: o.toleranceS };
   const results = createResultCache(o.cacheSize);

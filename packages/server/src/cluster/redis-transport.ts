@@ -50,6 +50,9 @@ export function createRedisTransport(url: string, channel: string, logger: Logge
   };
   pub.on("error", onError("pub"));
   sub.on("error", onError("sub"));
+  // A drop that heals before any reconnect attempt fails emits no "error"; the subscription is gone
+  // all the same (autoResubscribe is off) until the next "ready" subscribes again.
+  sub.on("close", () => onError("sub")(new Error("connection closed")));
   const pubReady = new Promise<void>((resolve) => pub.once("ready", () => resolve()));
   let subscribedOnce: () => void = () => {};
   const subReady = new Promise<void>((resolve) => (subscribedOnce = resolve));
@@ -71,7 +74,11 @@ export function createRedisTransport(url: string, channel: string, logger: Logge
             subscribedOnce();
             onSubscribed();
           },
-          (err: unknown) => onError("sub")(err),
+          (err: unknown) => {
+            onError("sub")(err);
+            // Still connected but not subscribed: reconnect, and the next "ready" subscribes again.
+            if (!closed) sub.disconnect(true);
+          },
         );
       });
       // Failures are retried by retryStrategy and reported through "error".

@@ -19,8 +19,11 @@ export const JWS_ALG = "ES256";
 const MAX_TOKEN_CHARS = 16 * 1024;
 /** ES256 signatures are r ‖ s, 32 bytes each (RFC 7518 §3.4), never DER. */
 const SIGNATURE_BYTES = 64;
-/** Headers that name keys or semantics from outside our key set; none is ever honoured. */
-const FORBIDDEN_HEADERS = ["jku", "x5u", "x5c", "jwk", "crit"] as const;
+/**
+ * Headers that would make a token name its own key (`jku`, `x5u`, `jwk`, `x5c`) or change how it
+ * must be processed (`crit`): never honoured, so a token carrying one is refused outright.
+ */
+export const FORBIDDEN_HEADERS = ["jku", "x5u", "x5c", "jwk", "crit"] as const;
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
 /** The encoded protected header `{alg, typ, kid}`; computed once per key and typ by the caller. */
@@ -41,7 +44,7 @@ export function verifyCompact(token: unknown, keys: ReadonlyMap<string, KeyObjec
   if (parts.length !== 3) return fail("malformed token");
   const [h, p, s] = parts as [string, string, string];
 
-  const header = decodeJson(h);
+  const header = decodeJsonSegment(h);
   if (!header) return fail("malformed header");
   if (header.alg !== JWS_ALG) return fail("unsupported alg");
   for (const name of FORBIDDEN_HEADERS) {
@@ -66,7 +69,7 @@ export function verifyCompact(token: unknown, keys: ReadonlyMap<string, KeyObjec
   if (!valid) return fail("bad signature");
 
   // Parsed only once the signature holds, so unauthenticated JSON never reaches the caller.
-  const payload = decodeJson(p);
+  const payload = decodeJsonSegment(p);
   if (!payload) return fail("malformed payload");
   return { ok: true, value: { header, payload } };
 }
@@ -75,7 +78,8 @@ function fail(reason: string): VerifyResult {
   return { ok: false, reason };
 }
 
-function decodeJson(part: string): Record<string, unknown> | undefined {
+/** A strict-base64url segment holding a UTF-8 JSON object, or `undefined` for anything else. */
+export function decodeJsonSegment(part: string): Record<string, unknown> | undefined {
   const bytes = base64url.decode(part);
   if (!bytes || bytes.length === 0) return undefined;
   try {
@@ -83,6 +87,7 @@ function decodeJson(part: string): Record<string, unknown> | undefined {
     if (typeof value !== "object" || value === null || Array.isArray(value)) return undefined;
     return value as Record<string, unknown>;
   } catch {
+    // The parser's message quotes the input, and the input is part of a token: drop it.
     return undefined;
   }
 }

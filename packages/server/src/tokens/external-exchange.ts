@@ -1,13 +1,15 @@
 import type { AuditSink } from "../audit/audit-sink.js";
 import type { AccessTokens } from "./access-tokens.js";
+import { checkTargetAgent, exchangedExpiry, exchangedScopes, exchangedTokenResponse } from "./exchange-rules.js";
 import { OAuthError } from "./oauth-errors.js";
-import { covers, firstUncovered } from "./scopes.js";
 import type { ExchangeRequest } from "./token-exchange.js";
-import { ACCESS_TOKEN_TYPE, type RequestMeta, type TokenResponse } from "./tokens-service.js";
+import type { RequestMeta, TokenResponse } from "./tokens-service.js";
 import type { TrustedIssuers } from "./trusted-issuers.js";
 
 /** RFC 8693 §3: a JWT from another issuer. */
 export const JWT_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:jwt";
+/** The scopes come from the token's `trusted_issuers` entry. */
+const WHOSE = "the trusted issuer's scopes";
 
 export interface ExternalExchangeDeps {
   now: () => number;
@@ -35,23 +37,10 @@ export function createExternalExchange(deps: ExternalExchangeDeps) {
       throw new OAuthError("invalid_request", "actor_token: not used with a jwt subject_token");
     }
     const subject = await deps.issuers.verify(req.subjectToken);
-    const scopes = req.scopes ?? [...subject.scopes];
-    const missing = firstUncovered(subject.scopes, scopes);
-    if (missing !== undefined) {
-      throw new OAuthError("invalid_scope", `the identity provider's users do not hold scope ${missing}`);
-    }
+    const scopes = exchangedScopes(subject.scopes, req.scopes, WHOSE);
     const target = req.audience;
-    if (target !== undefined) {
-      if (!covers(subject.scopes, `agent:${target}`)) {
-        throw new OAuthError("invalid_target", `the user's scopes do not include agent:${target}`);
-      }
-      if (!(await deps.agentExists(target))) throw new OAuthError("invalid_target", `no agent named ${target}`);
-    }
-
-    const nowMs = deps.now();
-    const exp = Math.min(subject.exp, Math.floor(nowMs / 1000) + deps.maxLifetimeS);
-    const expiresIn = exp - Math.floor(nowMs / 1000);
-    if (expiresIn <= 0) throw new OAuthError("invalid_grant", "the subject_token expires too soon");
+    if (target !== undefined) await checkTargetAgent(subject.scopes, target, deps.agentExists, WHOSE);
+    const { exp, expiresIn } = exchangedExpiry(deps.now(), deps.maxLifetimeS, [subject.exp * 1000]);
 
     const sub = `user:${subject.userId}`;
     const aud = target ?? deps.issuer();
@@ -66,13 +55,7 @@ export function createExternalExchange(deps: ExternalExchangeDeps) {
       details: { grant: "jwt", issuer: subject.issuer, sub, jti: claims.jti, exp, scope: claims.scope },
     });
     deps.onIssue?.();
-    return {
-      access_token: token,
-      issued_token_type: ACCESS_TOKEN_TYPE,
-      token_type: "Bearer",
-      expires_in: expiresIn,
-      scope: claims.scope,
-    };
+    return exchangedTokenResponse(token, expiresIn, claims.scope);
   };
 }
 

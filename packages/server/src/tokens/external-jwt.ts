@@ -1,5 +1,6 @@
 import { constants, type KeyObject, verify } from "node:crypto";
 import { base64url } from "../crypto/base64url.js";
+import { decodeJsonSegment, FORBIDDEN_HEADERS } from "../crypto/jws.js";
 import type { ExternalAlgorithm, ExternalKey } from "./external-jwks.js";
 
 /** A compact JWS split, its header checked and its payload decoded; the signature is not checked yet. */
@@ -14,12 +15,6 @@ export interface ParsedExternalJwt {
 
 /** ID tokens carry more claims than Keyward's own tokens; still bounded, as attacker input. */
 const MAX_TOKEN_CHARS = 32 * 1024;
-/**
- * Headers that would make the token name its own key (`jku`, `x5u`, `jwk`, `x5c`) or change how it
- * must be processed (`crit`): never honoured, so a token carrying one is refused outright.
- */
-const FORBIDDEN_HEADERS = ["jku", "x5u", "jwk", "x5c", "crit"] as const;
-const utf8 = new TextDecoder("utf-8", { fatal: true });
 
 const HASH: Record<ExternalAlgorithm, string | null> = {
   RS256: "sha256",
@@ -42,8 +37,8 @@ export function parseExternalJwt(token: string): ParsedExternalJwt | string {
   const parts = token.split(".");
   if (parts.length !== 3) return "the subject_token is not a compact JWS";
   const [h, p, s] = parts as [string, string, string];
-  const header = decodeJson(h);
-  const payload = decodeJson(p);
+  const header = decodeJsonSegment(h);
+  const payload = decodeJsonSegment(p);
   const signature = base64url.decode(s);
   if (!header || !payload || !signature) return "the subject_token is not a well-formed JWT";
   for (const name of FORBIDDEN_HEADERS) {
@@ -84,17 +79,4 @@ function keyInput(alg: ExternalAlgorithm, key: KeyObject) {
   }
   if (alg.startsWith("ES")) return { key, dsaEncoding: "ieee-p1363" as const };
   return key;
-}
-
-function decodeJson(part: string): Record<string, unknown> | undefined {
-  const bytes = base64url.decode(part);
-  if (!bytes || bytes.length === 0) return undefined;
-  try {
-    const value: unknown = JSON.parse(utf8.decode(bytes));
-    if (typeof value !== "object" || value === null || Array.isArray(value)) return undefined;
-    return value as Record<string, unknown>;
-  } catch {
-    // The parser's message quotes the input, and the input is part of the token: drop it.
-    return undefined;
-  }
 }

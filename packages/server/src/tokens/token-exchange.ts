@@ -2,9 +2,9 @@ import type { AuditSink } from "../audit/audit-sink.js";
 import type { KeyEntry } from "../keys/key-entry.js";
 import type { AccessTokens, ActClaim, CheckedToken } from "./access-tokens.js";
 import { actDepth } from "./access-tokens.js";
+import { checkTargetAgent, exchangedExpiry, exchangedScopes, exchangedTokenResponse } from "./exchange-rules.js";
 import { type ExternalExchange, JWT_TOKEN_TYPE } from "./external-exchange.js";
 import { OAuthError } from "./oauth-errors.js";
-import { covers, firstUncovered } from "./scopes.js";
 import {
   ACCESS_TOKEN_TYPE,
   type RequestMeta,
@@ -38,6 +38,8 @@ export interface ExchangeDeps {
   external?: ExternalExchange;
   onIssue?: () => void;
 }
+
+const WHOSE = "the subject token's scopes";
 
 interface Actor {
   agent: string;
@@ -125,21 +127,9 @@ export function createTokenExchange(deps: ExchangeDeps) {
     } else if (!claims.sub.startsWith("user:")) {
       throw new OAuthError("invalid_request", "actor_token: required (the calling agent's key)");
     }
-    if (!covers(subject.scopeSet, `agent:${target}`)) {
-      throw new OAuthError("invalid_target", `the subject's scopes do not include agent:${target}`);
-    }
-    if (!(await deps.agentExists(target))) throw new OAuthError("invalid_target", `no agent named ${target}`);
-    const scopes = req.scopes ?? [...subject.scopeSet];
-    const missing = firstUncovered(subject.scopeSet, scopes);
-    if (missing !== undefined)
-      throw new OAuthError("invalid_scope", `the subject token does not hold scope ${missing}`);
-
-    const nowMs = deps.now();
-    let expMs = Math.min(subject.expMs, nowMs + deps.maxLifetimeS * 1000);
-    if (actor?.expMs !== undefined) expMs = Math.min(expMs, actor.expMs);
-    const exp = Math.floor(expMs / 1000);
-    const expiresIn = exp - Math.floor(nowMs / 1000);
-    if (expiresIn <= 0) throw new OAuthError("invalid_grant", "subject_token expires too soon");
+    await checkTargetAgent(subject.scopeSet, target, deps.agentExists, WHOSE);
+    const scopes = exchangedScopes(subject.scopeSet, req.scopes, WHOSE);
+    const { exp, expiresIn } = exchangedExpiry(deps.now(), deps.maxLifetimeS, [subject.expMs, actor?.expMs]);
 
     const { token, claims: minted } = deps.access.mint({
       sub: claims.sub,
@@ -159,13 +149,7 @@ export function createTokenExchange(deps: ExchangeDeps) {
       details: { sub: claims.sub, jti: minted.jti, subject_jti: claims.jti, depth: actDepth(act), exp },
     });
     deps.onIssue?.();
-    return {
-      access_token: token,
-      issued_token_type: ACCESS_TOKEN_TYPE,
-      token_type: "Bearer",
-      expires_in: expiresIn,
-      scope: minted.scope,
-    };
+    return exchangedTokenResponse(token, expiresIn, minted.scope);
   };
 }
 
