@@ -37,7 +37,22 @@ export interface Redactor {
   stream(): RedactionStream;
 }
 
-/** Compiles once per set of secrets; reuse the result (compiling costs far more than a scan). */
+/**
+ * Replaces every occurrence of the secrets — raw, base64 (any alignment), base64url, hex,
+ * URL-encoded, JSON-escaped — with a marker, in one pass or as a stream that also catches a secret
+ * split across chunks. Compiles once per set of secrets; reuse the result (compiling costs far
+ * more than a scan).
+ *
+ * @example
+ * ```ts
+ * import { createRedactor } from "@keyward/sdk/redaction";
+ * const redactor = createRedactor([apiKey]);
+ * const { output, count } = redactor.redactString(toolOutput); // "[redacted]" where the key was
+ * const stream = redactor.stream();
+ * for await (const chunk of child.stdout) process.stdout.write(stream.push(chunk));
+ * process.stdout.write(stream.end());
+ * ```
+ */
 export function createRedactor(secrets: readonly string[], opts: { marker?: string } = {}): Redactor {
   const patterns = new Map<string, Buffer>();
   for (const s of secrets) for (const p of secretEncodings(s)) patterns.set(p.toString("latin1"), p);
