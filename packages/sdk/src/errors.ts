@@ -17,7 +17,10 @@ export type SdkErrorCode =
   | "closed"
   // kw.tools (SPEC §7): a call without a user token, a tool past its timeoutMs.
   | "missing_user_token"
-  | "tool_timeout";
+  | "tool_timeout"
+  // kw.tools audit records: a failed request, a record dropped because too many were waiting.
+  | "audit_failed"
+  | "audit_dropped";
 
 /**
  * A failure with a stable code. `status` is the HTTP status when the server answered.

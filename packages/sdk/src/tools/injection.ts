@@ -12,7 +12,7 @@ export interface InjectionPlan {
   names: readonly string[];
   /** env: variable → credential name. */
   env: [string, string][];
-  /** env: what the environment starts from (default `process.env`, read at each call). */
+  /** env: what the environment starts from (default: the few variables of MINIMAL_ENV from `process.env`). */
   baseEnv: Readonly<Record<string, string | undefined>> | undefined;
   /** headers: header → template parts (strings and `{name}` references). */
   headers: [string, (string | { name: string })[]][];
@@ -116,10 +116,22 @@ export function injectParams(args: unknown, values: ReadonlyMap<string, string>)
   return out;
 }
 
-/** `env`: a fresh copy of `process.env` (or `baseEnv`) plus the values; neither is ever written. */
+/**
+ * What a child needs to run at all, and nothing that could be a secret: the agent's own
+ * environment may hold its Keyward key or model keys, which a tool's child has no use for.
+ */
+const MINIMAL_ENV = ["PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "SYSTEMROOT", "TEMP", "TMP"];
+
+function minimalEnv(): Record<string, string | undefined> {
+  const env: Record<string, string | undefined> = {};
+  for (const k of MINIMAL_ENV) env[k] = process.env[k];
+  return env;
+}
+
+/** `env`: a fresh environment (`baseEnv`, else the minimal one) plus the values; nothing is ever written. */
 export function injectEnv(plan: InjectionPlan, values: ReadonlyMap<string, string>): Record<string, string> {
   const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(plan.baseEnv ?? process.env)) if (v !== undefined) env[k] = v;
+  for (const [k, v] of Object.entries(plan.baseEnv ?? minimalEnv())) if (v !== undefined) env[k] = v;
   for (const [v, n] of plan.env) env[v] = values.get(n) as string;
   return env;
 }

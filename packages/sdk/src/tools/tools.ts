@@ -23,6 +23,12 @@ export interface KeywardTools {
    * base64url, URL/form, hex, JSON escapes), and a record `{tool, user, outcome, redactions}` goes
    * to Keyward's audit log. The model never sees a value; the user comes from the token only.
    *
+   * Short values: redaction matches bytes, so a value of a few characters is also removed wherever
+   * those characters occur by chance (a value `abc` turns `abcdef` into `[redacted]def`), and a
+   * value under 7 bytes may be missed inside longer base64 text (there its encoded forms are
+   * under 8 characters, too short to match safely; its own whole base64, hex and URL forms are
+   * still found). Give tools credentials of 8 characters or more; real keys and tokens are far longer.
+   *
    * `"params"`: the tool receives `{...args, credentials: {<name>: value}}`; any `credentials`,
    * `user` or `user_id` in the model's arguments is removed first.
    *
@@ -41,8 +47,9 @@ export interface KeywardTools {
     opts: ParamsOptions,
   ): WrappedTool<ModelArgs<P>, Awaited<R>>;
   /**
-   * `"env"`: the tool receives `ctx.env` (a copy of `process.env` plus the credentials; the
-   * agent's own `process.env` is never written) and `ctx.run(command, args)`, which runs a child
+   * `"env"`: the tool receives `ctx.env` (PATH, HOME, LANG, LC_ALL, TZ and TMPDIR from
+   * `process.env`, or `baseEnv`, plus the credentials; the agent's own `process.env` is never
+   * read beyond those nor written) and `ctx.run(command, args)`, which runs a child
    * with that environment and kills it at the deadline. A tool that spawns its own child passes
    * `{ env: ctx.env, signal: ctx.signal }` to `spawn`, and may return `child.stdout` as a stream.
    *

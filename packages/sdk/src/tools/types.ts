@@ -22,7 +22,7 @@ export interface ToolContext {
 
 /** `inject: "env"`: an environment for child processes, and a helper that uses it. */
 export interface EnvToolContext extends ToolContext {
-  /** A copy of `process.env` plus the user's credentials; pass it to `spawn(…, { env: ctx.env })`. */
+  /** A minimal environment (or `baseEnv`) plus the user's credentials; pass it to `spawn(…, { env: ctx.env })`. */
   env: Record<string, string>;
   /** Runs a command with `ctx.env` and `ctx.signal` (killed at the deadline); see {@link RunFunction}. */
   run: RunFunction;
@@ -59,9 +59,10 @@ export interface EnvOptions extends BaseOptions {
    */
   env?: Record<string, string>;
   /**
-   * What `ctx.env` starts from. Default: `process.env`, which may hold the agent's own secrets
-   * (its Keyward key, its model API key); pass e.g. `{ PATH: process.env.PATH }` so a child gets
-   * only what it needs. (The agent's Keyward token is redacted from results either way.)
+   * What `ctx.env` starts from. Default: only PATH, HOME, LANG, LC_ALL, TZ and TMPDIR (and
+   * Windows' SYSTEMROOT, TEMP, TMP) from `process.env`, which may hold the agent's own secrets
+   * (its Keyward key, its model API key). Pass `process.env` to inherit everything, or any object
+   * the child needs. (The agent's Keyward token is redacted from results either way.)
    */
   baseEnv?: Readonly<Record<string, string | undefined>>;
 }

@@ -195,6 +195,8 @@ describe("admin API: malformed and mistyped bodies", () => {
     ["PATCH", "/consumers/fixture", { metadata: 5 }],
     ["PATCH", "/consumers/fixture", { metadata: null }],
     ["POST", "/keys", { owner: 5, scopes: [] }],
+    ["POST", "/keys", { owner: "user:..", scopes: [] }],
+    ["POST", "/keys", { owner: "user:a/b", scopes: [] }],
     ["POST", "/keys", { owner: "consumer:fixture", scopes: "agent:*" }],
     ["POST", "/keys", { owner: "consumer:fixture", scopes: [1] }],
     ["POST", "/keys", { owner: "consumer:fixture", scopes: [], name: 5 }],

@@ -11,7 +11,9 @@ import type { QuotaPolicy, RateLimitPolicy } from "./key-entry.js";
 import type { KeyPatch, KeysService } from "./keys-service.js";
 import type { KeyRow } from "./keys-store.js";
 
-export const OWNER = /^(consumer:[a-z0-9][a-z0-9-]{0,62}|agent:[a-z0-9][a-z0-9-]{0,62}|user:[A-Za-z0-9._@+-]{1,128})$/;
+/** A user id may not be only dots: `user:..` would make `/users/../credentials` a path elsewhere. */
+export const OWNER =
+  /^(consumer:[a-z0-9][a-z0-9-]{0,62}|agent:[a-z0-9][a-z0-9-]{0,62}|user:(?!\.+$)[A-Za-z0-9._@+-]{1,128})$/;
 const SCOPE = /^[\x21-\x7e]{1,200}$/;
 const TEN_YEARS_S = 10 * 365 * 86_400;
 

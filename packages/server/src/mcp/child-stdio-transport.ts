@@ -3,7 +3,7 @@ import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import { type JSONRPCMessage, JSONRPCMessageSchema } from "@modelcontextprotocol/sdk/types.js";
 
 /** Why a child stopped being usable; the gateway turns it into the message a caller sees. */
-export type ChildFault = "exited" | "invalid_output" | "killed";
+export type ChildFault = "exited" | "invalid_output" | "oversized" | "stalled" | "killed";
 
 export interface ChildSpec {
   command: string;
@@ -11,10 +11,19 @@ export interface ChildSpec {
   /** The child's whole environment: nothing of Keyward's own process.env is added to it. */
   env: Record<string, string>;
   cwd: string;
+  /** One stdout line longer than this is a broken upstream, not a message to buffer forever. */
+  maxLineBytes?: number;
+  /**
+   * Bytes written to the child's stdin and not yet read by it. Past this, the child has stopped
+   * reading (or floods us with requests we answer) and is stopped, rather than the backlog
+   * growing in our memory without bound.
+   */
+  maxBacklogBytes?: number;
 }
 
-/** One stdout line longer than this is a broken upstream, not a message to buffer forever. */
-const MAX_LINE_BYTES = 16 * 1024 * 1024;
+const DEFAULT_MAX_LINE_BYTES = 16 * 1024 * 1024;
+/** Room for many calls in flight at once (a request body is 1 MiB at most) while a child is busy. */
+const DEFAULT_MAX_BACKLOG_BYTES = 32 * 1024 * 1024;
 
 /**
  * An MCP stdio client transport over a child process we spawn ourselves, instead of the SDK's
@@ -35,6 +44,7 @@ export class ChildStdioTransport implements Transport {
   private pendingBytes = 0;
   private closed = false;
   private faultReason: ChildFault | undefined;
+  private drained: Promise<void> | undefined;
 
   constructor(private readonly spec: ChildSpec) {}
 
@@ -71,6 +81,8 @@ export class ChildStdioTransport implements Transport {
       });
       child.once("close", () => this.finish(this.faultReason ?? "exited"));
       child.stderr?.resume();
+      // A pipe error without a listener would be thrown as an uncaught exception: the server's end.
+      child.stderr?.on("error", () => {});
       child.stdin?.on("error", () => this.kill("exited"));
       child.stdout?.on("error", () => this.kill("exited"));
       child.stdout?.on("data", (chunk: Buffer) => this.onData(chunk));
@@ -80,10 +92,19 @@ export class ChildStdioTransport implements Transport {
   send(message: JSONRPCMessage): Promise<void> {
     const stdin = this.child?.stdin;
     if (this.closed || !stdin || stdin.destroyed) return Promise.reject(new Error("the upstream MCP server is gone"));
-    return new Promise((resolve) => {
-      if (stdin.write(`${JSON.stringify(message)}\n`)) resolve();
-      else stdin.once("drain", () => resolve());
-    });
+    if (stdin.writableLength > (this.spec.maxBacklogBytes ?? DEFAULT_MAX_BACKLOG_BYTES)) {
+      this.kill("stalled");
+      return Promise.reject(new Error("the upstream MCP server stopped reading its input"));
+    }
+    if (stdin.write(`${JSON.stringify(message)}\n`)) return Promise.resolve();
+    // One listener for every write waiting on the same drain (many calls in flight at once).
+    this.drained ??= new Promise((resolve) =>
+      stdin.once("drain", () => {
+        this.drained = undefined;
+        resolve();
+      }),
+    );
+    return this.drained;
   }
 
   /** Graceful stop (idle reaping, shutdown): end stdin, SIGTERM, SIGKILL after a grace period. */
@@ -148,7 +169,7 @@ export class ChildStdioTransport implements Transport {
     if (start < chunk.length) {
       this.pending.push(chunk.subarray(start));
       this.pendingBytes += chunk.length - start;
-      if (this.pendingBytes > MAX_LINE_BYTES) this.kill("invalid_output");
+      if (this.pendingBytes > (this.spec.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES)) this.kill("oversized");
     }
   }
 

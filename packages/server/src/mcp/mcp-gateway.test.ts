@@ -164,6 +164,30 @@ describe("redaction of results", () => {
     expect(redactAcrossTextItems(content, redactor)).toEqual({ content, count: 0 });
   });
 
+  it("a number whose digits are a secret becomes the marker (a PIN in structuredContent)", () => {
+    const pin = createRedactor(["82736450"]);
+    const { value, count } = redactJson({ structuredContent: { pin: 82736450, ok: 1, big: 182736450.5 } }, pin);
+    expect(value).toEqual({ structuredContent: { pin: "[redacted]", ok: 1, big: "[redacted]" } });
+    expect(count).toBe(2);
+  });
+
+  it("binary fields are decoded whatever their layout and re-encoded canonically", () => {
+    const b64 = Buffer.from("x s3cr3t-value-42 y").toString("base64");
+    const wrapped = b64.replace(/.{4}/g, "$&\r\n");
+    const { value } = redactJson(
+      {
+        content: [
+          { type: "image", data: wrapped, mimeType: "image/png" },
+          { type: "audio", data: ` ${b64} `, mimeType: "audio/wav" },
+          { type: "resource", resource: { uri: "file:///b", blob: wrapped } },
+        ],
+      },
+      redactor,
+    );
+    const clean = Buffer.from("x [redacted] y").toString("base64");
+    expect(value.content.map((c) => ("data" in c ? c.data : c.resource.blob))).toEqual([clean, clean, clean]);
+  });
+
   it("redacts keys, nested values and blob bytes, and counts them", () => {
     const blob = Buffer.from("x s3cr3t-value-42 y").toString("base64");
     const { value, count } = redactJson({ a: ["s3cr3t-value-42"], "s3cr3t-value-42": 1, r: { blob } }, redactor);

@@ -15,6 +15,7 @@ export type ToolCallOutcome =
   | "missing_credential"
   | "timeout"
   | "upstream_error"
+  | "busy"
   | "audit_unavailable";
 
 export interface McpGatewayDeps {
@@ -27,11 +28,19 @@ export interface McpGatewayDeps {
   startTimeoutMs: number;
   maxProcesses: number;
   idleTimeoutMs: number;
+  /** Calls (tools/call and tools/list) one user may have in flight on one server; default 64. */
+  maxCallsPerUser?: number;
 }
 
 export interface CallContext {
   ip?: string;
   requestId?: string;
+}
+
+interface CallOutcome {
+  outcome: ToolCallOutcome;
+  result: CallToolResult;
+  redactions: number;
 }
 
 const toolError = (text: string): CallToolResult => ({ isError: true, content: [{ type: "text", text }] });
@@ -61,6 +70,23 @@ export function createMcpGateway(deps: McpGatewayDeps) {
     clients.retireUser(user);
   });
   const poolFor = (spec: UpstreamSpec) => (spec.kind === "stdio" ? processes : clients);
+
+  // One user's flood of calls would otherwise queue without bound on their upstream (and each
+  // answer may be up to 16 MiB): past the cap, a call is refused at once, never queued.
+  const maxCallsPerUser = deps.maxCallsPerUser ?? 64;
+  const inflight = new Map<string, number>();
+  function admit(server: string, user: string): (() => void) | undefined {
+    const key = `${server}\u0000${user}`;
+    const n = inflight.get(key) ?? 0;
+    if (n >= maxCallsPerUser) return undefined;
+    inflight.set(key, n + 1);
+    return () => {
+      const left = (inflight.get(key) ?? 1) - 1;
+      if (left === 0) inflight.delete(key);
+      else inflight.set(key, left);
+    };
+  }
+  const busyText = `too many of your calls are in flight on this MCP server (at most ${maxCallsPerUser}); try again shortly`;
 
   function specOf(server: string): UpstreamSpec {
     const spec = servers.get(server);
@@ -122,6 +148,36 @@ export function createMcpGateway(deps: McpGatewayDeps) {
     }
   }
 
+  /** A tools/call on the user's upstream, its result redacted; how it ended, for audit and metrics. */
+  async function runCall(
+    spec: UpstreamSpec,
+    user: string,
+    params: { name: string; arguments?: Record<string, unknown> | undefined },
+  ): Promise<CallOutcome> {
+    const lookup = await credentials.resolve(user, spec.credentials);
+    if (!lookup.ok) {
+      return {
+        outcome: "missing_credential",
+        result: toolError(
+          `missing credential ${lookup.missing}: this tool needs your ${lookup.missing}; ask your Keyward admin to set it, or set it yourself (PUT /v1/users/me/credentials/${lookup.missing})`,
+        ),
+        redactions: 0,
+      };
+    }
+    // Only name and arguments go upstream: `_meta` (progress tokens) would route nowhere.
+    const upstreamParams = { name: params.name, arguments: params.arguments ?? {} };
+    const r = await onUpstream(spec, user, lookup.values, (u) =>
+      u.client.request({ method: "tools/call", params: upstreamParams }, CallToolResultSchema, {
+        timeout: toolTimeoutMs,
+      }),
+    );
+    if (!r.ok) return { outcome: r.timeout ? "timeout" : "upstream_error", result: toolError(r.reason), redactions: 0 };
+    const redacted = redactJson(r.value as CallToolResult, r.upstream.redactor);
+    const joined = redactAcrossTextItems(redacted.value.content ?? [], r.upstream.redactor);
+    const result = { ...redacted.value, content: joined.content as CallToolResult["content"] };
+    return { outcome: result.isError ? "tool_error" : "ok", result, redactions: redacted.count + joined.count };
+  }
+
   return {
     has: (server: string) => servers.has(server),
 
@@ -131,18 +187,22 @@ export function createMcpGateway(deps: McpGatewayDeps) {
       params: { cursor?: string | undefined } | undefined,
     ): Promise<ListToolsResult> {
       const spec = specOf(server);
-      const values = await availableValues(user, spec.credentials);
-      const r = await onUpstream(spec, user, values, (u) =>
-        u.client.request(
-          { method: "tools/list", params: params?.cursor ? { cursor: params.cursor } : {} },
-          ListToolsResultSchema,
-          {
-            timeout: toolTimeoutMs,
-          },
-        ),
-      );
-      if (!r.ok) throw new McpError(ErrorCode.InternalError, r.reason);
-      return redactJson(r.value, r.upstream.redactor).value;
+      const done = admit(server, user);
+      if (!done) throw new McpError(ErrorCode.InternalError, busyText);
+      try {
+        const values = await availableValues(user, spec.credentials);
+        const r = await onUpstream(spec, user, values, (u) =>
+          u.client.request(
+            { method: "tools/list", params: params?.cursor ? { cursor: params.cursor } : {} },
+            ListToolsResultSchema,
+            { timeout: toolTimeoutMs },
+          ),
+        );
+        if (!r.ok) throw new McpError(ErrorCode.InternalError, r.reason);
+        return redactJson(r.value, r.upstream.redactor).value;
+      } finally {
+        done();
+      }
     },
 
     async callTool(
@@ -152,34 +212,16 @@ export function createMcpGateway(deps: McpGatewayDeps) {
       ctx: CallContext = {},
     ): Promise<CallToolResult> {
       const spec = specOf(server);
-      let outcome: ToolCallOutcome;
-      let result: CallToolResult;
-      let redactions = 0;
-      const lookup = await credentials.resolve(user, spec.credentials);
-      if (!lookup.ok) {
-        outcome = "missing_credential";
-        result = toolError(
-          `missing credential ${lookup.missing}: this tool needs your ${lookup.missing}; ask your Keyward admin to set it, or set it yourself (PUT /v1/users/me/credentials/${lookup.missing})`,
-        );
-      } else {
-        // Only name and arguments go upstream: `_meta` (progress tokens) would route nowhere.
-        const upstreamParams = { name: params.name, arguments: params.arguments ?? {} };
-        const r = await onUpstream(spec, user, lookup.values, (u) =>
-          u.client.request({ method: "tools/call", params: upstreamParams }, CallToolResultSchema, {
-            timeout: toolTimeoutMs,
-          }),
-        );
-        if (r.ok) {
-          const redacted = redactJson(r.value as CallToolResult, r.upstream.redactor);
-          const joined = redactAcrossTextItems(redacted.value.content ?? [], r.upstream.redactor);
-          result = { ...redacted.value, content: joined.content as CallToolResult["content"] };
-          redactions = redacted.count + joined.count;
-          outcome = result.isError ? "tool_error" : "ok";
-        } else {
-          outcome = r.timeout ? "timeout" : "upstream_error";
-          result = toolError(r.reason);
-        }
+      const done = admit(server, user);
+      let call: CallOutcome;
+      try {
+        call = done
+          ? await runCall(spec, user, params)
+          : { outcome: "busy", result: toolError(busyText), redactions: 0 };
+      } finally {
+        done?.();
       }
+      const { outcome, result, redactions } = call;
       try {
         await audit.recordToken({
           actor: `user:${user}`,

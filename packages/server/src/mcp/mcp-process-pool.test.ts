@@ -26,7 +26,9 @@ afterEach(async () => {
   gateway = undefined;
 });
 
-function setup(opts: { specs?: UpstreamSpec[]; timeoutMs?: number; max?: number; idleMs?: number } = {}) {
+function setup(
+  opts: { specs?: UpstreamSpec[]; timeoutMs?: number; max?: number; idleMs?: number; maxCalls?: number } = {},
+) {
   const credentials = memoryCredentials();
   for (const [user, key] of Object.entries(KEYS)) credentials.set(user, "cloud_key", key);
   const audit = recordingAudit();
@@ -40,6 +42,7 @@ function setup(opts: { specs?: UpstreamSpec[]; timeoutMs?: number; max?: number;
     toolTimeoutMs: opts.timeoutMs ?? 20_000,
     maxProcesses: opts.max ?? 10,
     idleTimeoutMs: opts.idleMs ?? 60_000,
+    ...(opts.maxCalls !== undefined ? { maxCallsPerUser: opts.maxCalls } : {}),
   });
   return { gw: gateway, credentials, audit, outcomes };
 }
@@ -135,6 +138,39 @@ describe("upstream process pool", () => {
     expect(textOf(r)).toMatch(/sent data that is not MCP/);
     expect(textOf(r)).not.toContain("Traceback");
     await eventually(() => !alive(pid), "the broken process to be killed");
+    expect(textOf(await gw.callTool("cloud", "alice", { name: "whoami" }))).toContain(accountOf(KEYS.alice as string));
+  });
+
+  it("a stdout line over 16 MiB stops the process with a clean error (not at the timeout); the next call works", async () => {
+    const { gw } = setup({ timeoutMs: 30_000 });
+    const pid = await pidOf(gw, "alice");
+    const r = await gw.callTool("cloud", "alice", { name: "huge_line" });
+    expect(r).toEqual({
+      isError: true,
+      content: [{ type: "text", text: "the upstream MCP server sent a message over 16 MiB; it was stopped" }],
+    });
+    await eventually(() => !alive(pid), "the oversized process to be killed");
+    expect(textOf(await gw.callTool("cloud", "alice", { name: "whoami" }))).toContain(accountOf(KEYS.alice as string));
+  });
+
+  it("one user's calls in flight on a server are capped; past it a call is refused at once, others unaffected", async () => {
+    const { gw, audit, outcomes } = setup({ maxCalls: 2 });
+    // Admission is decided when callTool is entered, before anything is awaited.
+    const alice = [1, 2, 3].map(() => gw.callTool("cloud", "alice", { name: "slow", arguments: { ms: 50 } }));
+    const bob = gw.callTool("cloud", "bob", { name: "slow", arguments: { ms: 50 } });
+    const [a1, a2, a3] = await Promise.all(alice);
+    expect(textOf(a1)).toContain(accountOf(KEYS.alice as string));
+    expect(textOf(a2)).toContain(accountOf(KEYS.alice as string));
+    expect(a3).toEqual({
+      isError: true,
+      content: [
+        { type: "text", text: expect.stringMatching(/^too many of your calls are in flight on this MCP server/) },
+      ],
+    });
+    expect(textOf(await bob)).toContain(accountOf(KEYS.bob as string));
+    expect(outcomes.filter(([, o]) => o === "busy")).toHaveLength(1);
+    expect(audit.events.filter((e) => e.code === "busy")).toHaveLength(1);
+    // The slots are given back: the next call is admitted.
     expect(textOf(await gw.callTool("cloud", "alice", { name: "whoami" }))).toContain(accountOf(KEYS.alice as string));
   });
 

@@ -66,10 +66,8 @@ export function createUpstreamPool<U extends PooledUpstream>(opts: PoolOptions<U
     live.delete(e);
     if (current.get(e.key) === e) current.delete(e.key);
     if (e.idleTimer) clearTimeout(e.idleTimer);
-    return e.ready.then(
-      (u) => (how === "kill" ? u.kill() : u.close().catch(() => {})),
-      () => {},
-    );
+    // Callers `void` this promise: it must never reject (an unhandled rejection ends the server).
+    return e.ready.then((u) => (how === "kill" ? u.kill() : u.close())).catch(() => {});
   }
 
   function retire(e: Entry<U>): void {

@@ -1,27 +1,39 @@
-import type { Redactor } from "@keyward/sdk/redaction";
+import { DEFAULT_MARKER, type Redactor } from "@keyward/sdk/redaction";
 
 /**
  * Redacts every string of a JSON value — text content, structuredContent (keys too), resource
  * text, `_meta`, error messages — so nothing an upstream returns is passed on unread. Binary
- * `blob` fields (base64) are also decoded and their bytes redacted: a secret inside a file's
- * bytes is no less a secret.
+ * fields (a resource's `blob`, an image's or audio's `data`) are base64: they are decoded, their
+ * bytes redacted, and re-encoded canonically, because a secret inside a file's bytes is no less a
+ * secret and base64 broken by line breaks (which clients decode) hides it from a text scan.
+ * A number whose digits hold a secret (a PIN, an account number) becomes the marker.
  */
 export function redactJson<T>(value: T, redactor: Redactor): { value: T; count: number } {
   if (!redactor.active) return { value, count: 0 };
   let count = 0;
-  const walk = (v: unknown, key?: string): unknown => {
+  const counted = (n: number) => {
+    count += n;
+  };
+  const walk = (v: unknown, binary = false): unknown => {
     if (typeof v === "string") {
-      const r = redactor.redactString(key === "blob" ? redactBlob(v, redactor, (n) => (count += n)) : v);
+      const r = redactor.redactString(binary ? redactBase64(v, redactor, counted) : v);
       count += r.count;
       return r.output;
     }
+    if (typeof v === "number") {
+      // JSON writes a finite number as String(n); that text is what the client reads.
+      const r = redactor.redactString(String(v));
+      count += r.count;
+      return r.count > 0 ? DEFAULT_MARKER : v;
+    }
     if (Array.isArray(v)) return v.map((item) => walk(item));
     if (v !== null && typeof v === "object") {
+      const media = (v as { type?: unknown }).type === "image" || (v as { type?: unknown }).type === "audio";
       const out: Record<string, unknown> = {};
       for (const [k, inner] of Object.entries(v)) {
         const rk = redactor.redactString(k);
         count += rk.count;
-        out[rk.output] = walk(inner, k);
+        out[rk.output] = walk(inner, k === "blob" || (media && k === "data"));
       }
       return out;
     }
@@ -30,10 +42,9 @@ export function redactJson<T>(value: T, redactor: Redactor): { value: T; count: 
   return { value: walk(value) as T, count };
 }
 
-function redactBlob(b64: string, redactor: Redactor, counted: (n: number) => void): string {
-  const bytes = Buffer.from(b64, "base64");
-  const r = redactor.redact(bytes);
-  if (r.count === 0) return b64;
+/** Always re-encoded, so the client decodes exactly the bytes that were scanned. */
+function redactBase64(b64: string, redactor: Redactor, counted: (n: number) => void): string {
+  const r = redactor.redact(Buffer.from(b64, "base64"));
   counted(r.count);
   return r.output.toString("base64");
 }

@@ -2,6 +2,7 @@ import { createRedactor, type Redactor } from "@keyward/sdk/redaction";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { ChildStdioTransport } from "./child-stdio-transport.js";
+import { guardedFetch, type HttpViolation } from "./mcp-http-fetch.js";
 import type { PooledUpstream } from "./mcp-process-pool.js";
 import { childEnv, type UpstreamSpec, upstreamHeaders } from "./mcp-upstream-spec.js";
 
@@ -23,11 +24,21 @@ export class UpstreamStartError extends Error {
 
 const CLIENT_INFO = { name: "keyward-mcp-gateway", version: "0.1.0" };
 
+/** The most one upstream message may take (a stdout line, a JSON body, an SSE event). */
+export const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
+
 const FAULT_TEXT = {
   exited: "the upstream MCP server exited",
   invalid_output: "the upstream MCP server sent data that is not MCP; it was stopped",
+  oversized: `the upstream MCP server sent a message over ${MAX_MESSAGE_BYTES / 1024 / 1024} MiB; it was stopped`,
+  stalled: "the upstream MCP server stopped reading its input; it was stopped",
   killed: "the upstream MCP server was stopped",
 } as const;
+
+const HTTP_FAULT_TEXT: Record<HttpViolation, string> = {
+  redirect: "the upstream MCP server answered with a redirect, which is not followed (configure its final URL)",
+  oversized: FAULT_TEXT.oversized,
+};
 
 export async function connectUpstream(
   spec: UpstreamSpec,
@@ -56,7 +67,9 @@ export async function connectUpstream(
       await client.connect(transport, { timeout: opts.timeoutMs });
     } catch (err) {
       transport.kill("killed");
-      const why = transport.fault === "invalid_output" ? FAULT_TEXT.invalid_output : startFailure(err);
+      const fault = transport.fault;
+      const why =
+        fault !== undefined && fault !== "killed" && fault !== "exited" ? FAULT_TEXT[fault] : startFailure(err);
       throw new UpstreamStartError(why);
     }
     return {
@@ -74,20 +87,37 @@ export async function connectUpstream(
   } catch (err) {
     throw new UpstreamStartError((err as Error).message);
   }
-  const transport = new StreamableHTTPClientTransport(new URL(spec.url), { requestInit: { headers } });
+  let violation: HttpViolation | undefined;
+  const guarded = guardedFetch({
+    maxMessageBytes: MAX_MESSAGE_BYTES,
+    onViolation: (why) => {
+      violation ??= why;
+      // Closing fails the calls in flight at once (instead of at their timeout) and retires it.
+      void transport.close().catch(() => {});
+    },
+  });
+  const transport = new StreamableHTTPClientTransport(new URL(spec.url), { requestInit: { headers }, fetch: guarded });
   try {
     await client.connect(transport, { timeout: opts.timeoutMs });
   } catch (err) {
     await transport.close().catch(() => {});
-    const why = /timed out|timeout/i.test((err as Error)?.message ?? "")
-      ? "the upstream MCP server did not answer initialize in time"
-      : "the upstream MCP server is unavailable";
+    const why =
+      violation !== undefined
+        ? HTTP_FAULT_TEXT[violation]
+        : /timed out|timeout/i.test((err as Error)?.message ?? "")
+          ? "the upstream MCP server did not answer initialize in time"
+          : "the upstream MCP server is unavailable";
     throw new UpstreamStartError(why);
   }
   return {
     client,
     redactor,
-    fault: () => (gone ? "the connection to the upstream MCP server was closed" : undefined),
+    fault: () =>
+      violation !== undefined
+        ? HTTP_FAULT_TEXT[violation]
+        : gone
+          ? "the connection to the upstream MCP server was closed"
+          : undefined,
     kill: () => void transport.close().catch(() => {}),
     close: () => transport.close(),
   };

@@ -172,6 +172,30 @@ describe("MCP gateway security", () => {
       assertClean(failed);
     });
 
+    it("image and audio bytes (line-wrapped base64 too), resource links and their _meta", async () => {
+      const r = await alice.callTool({ name: "media", arguments: {} });
+      const [image, audio, link] = r.content as Array<Record<string, unknown>>;
+      const bytes = (item: Record<string, unknown> | undefined) => Buffer.from(String(item?.data), "base64").toString();
+      expect(bytes(image)).toBe("PNG [redacted] IEND");
+      expect(bytes(audio)).toBe("RIFF.[redacted]");
+      expect(link).toMatchObject({
+        type: "resource_link",
+        uri: "https://cloud.example/keys/[redacted]",
+        name: "key [redacted]",
+        description: "the link for [redacted]",
+        _meta: { key: "[redacted]" },
+      });
+      assertClean(r);
+    });
+
+    it("tools/list too: an upstream writes its tool descriptions with the user's environment", async () => {
+      const { tools } = await alice.listTools();
+      expect(tools.find((t) => t.name === "keyed")?.description).toBe(
+        "a tool whose description quotes its key: [redacted]",
+      );
+      assertClean(tools);
+    });
+
     it("the child never gets the gateway's own environment", async () => {
       const env = JSON.parse(textOf(await alice.callTool({ name: "print_env", arguments: {} })));
       expect(env.KEYWARD_TEST_CANARY).toBeUndefined();

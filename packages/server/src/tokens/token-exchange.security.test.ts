@@ -107,6 +107,34 @@ describe("token exchange (RFC 8693) under attack", () => {
     expect(r.body.error).toBe("invalid_grant");
   });
 
+  it("a user's token forwarded to an agent cannot be exchanged without that agent as actor (may_call applies)", async () => {
+    const userKey = (await kw.admin("POST", "/keys", { owner: "user:u1", scopes: ["agent:w", "agent:e"] })).body
+      .secret as string;
+    // The user's own token (aud = the issuer) may go to any agent its scopes allow, with no actor…
+    const own = await fetch(`${kw.url}/v1/auth/token`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ api_key: userKey }),
+    }).then((r) => r.json());
+    const direct = await form({
+      grant_type: EXCHANGE,
+      subject_token: own.access_token,
+      subject_token_type: TOKEN_TYPE,
+      audience: "e",
+    });
+    expect(direct.status).toBe(200);
+    // …but what w received from the gateway is w's to pass on, under w's may_call (w → d only).
+    const held = await forwardedTo("w", userKey);
+    const bypass = await form({
+      grant_type: EXCHANGE,
+      subject_token: held,
+      subject_token_type: TOKEN_TYPE,
+      audience: "e",
+    });
+    expect(bypass).toMatchObject({ status: 400, body: { error: "invalid_request" } });
+    expect((await exchange(held, "w", "e")).body.error).toBe("invalid_target");
+  });
+
   it("caps the act chain depth", async () => {
     const wd = await exchange(await forwardedTo("w"), "w", "d");
     // d holds what the gateway forwards with w's delegated token: act = {sub: agent:w}.

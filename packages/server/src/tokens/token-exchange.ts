@@ -34,6 +34,8 @@ export interface ExchangeDeps {
   mayCall: (from: string, to: string) => Promise<boolean>;
   maxLifetimeS: number;
   maxActDepth: number;
+  /** Keyward's issuer URL: a user's own token (not one forwarded to an agent) has it as `aud`. */
+  issuer: () => string;
   /** The exchange of a trusted identity provider's JWT (`subject_token_type` jwt, SPEC §8). */
   external?: ExternalExchange;
   onIssue?: () => void;
@@ -126,6 +128,10 @@ export function createTokenExchange(deps: ExchangeDeps) {
       act = { sub: `agent:${actor.agent}`, client_id: actor.keyId, ...(previous ? { act: previous } : {}) };
     } else if (!claims.sub.startsWith("user:")) {
       throw new OAuthError("invalid_request", "actor_token: required (the calling agent's key)");
+    } else if (!subject.audiences.includes(deps.issuer())) {
+      // Without an actor only the user's own token (aud = the issuer) may be exchanged. A token
+      // forwarded to an agent is that agent's to pass on, as its actor, under its `may_call`.
+      throw new OAuthError("invalid_request", "actor_token: required (the subject token was issued to an agent)");
     }
     await checkTargetAgent(subject.scopeSet, target, deps.agentExists, WHOSE);
     const scopes = exchangedScopes(subject.scopeSet, req.scopes, WHOSE);

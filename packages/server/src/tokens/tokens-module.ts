@@ -99,6 +99,7 @@ export async function createTokensModule(deps: TokensModuleDeps) {
     mayCall: deps.mayCall,
     maxLifetimeS: deps.settings.maxLifetimeS,
     maxActDepth: deps.settings.maxActDepth,
+    issuer: deps.issuer,
     external: createExternalExchange({
       now,
       audit,

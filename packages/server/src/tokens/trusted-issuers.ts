@@ -1,4 +1,5 @@
 import type { TrustedIssuerConfig } from "../config.js";
+import { USER_ID } from "../users/user-rules.js";
 import { createExternalJwks, type ExternalAlgorithm, type ExternalJwks } from "./external-jwks.js";
 import { type ParsedExternalJwt, parseExternalJwt, verifyExternalSignature } from "./external-jwt.js";
 import { issuerClientId } from "./issuer-client.js";
@@ -31,7 +32,6 @@ export interface TrustedIssuersDeps {
 }
 
 /** The user-id rule of SPEC §3 (keys with owner `user:<id>`). */
-const USER_ID = /^[A-Za-z0-9._@+-]{1,128}$/;
 
 interface Entry {
   config: TrustedIssuerConfig;

@@ -2,10 +2,12 @@ import { invalidRequest } from "../errors.js";
 
 /**
  * What a user id may be. Emails fit; `:` and `/` never do, so `user:<id>` splits one way only and
- * an id is always one URL path segment and one unambiguous part of a sealed value's aad.
+ * an id is always one URL path segment and one unambiguous part of a sealed value's aad. Never
+ * only dots: a URL resolves `.` and `..` away, so `/admin/v1/users/../credentials/x` reaches
+ * `/admin/v1/credentials/x` (a client would overwrite the shared credential instead).
  */
-export const USER_ID = /^[A-Za-z0-9._@+-]{1,128}$/;
-export const USER_ID_HINT = "must be 1-128 characters of A-Z a-z 0-9 . _ @ + -";
+export const USER_ID = /^(?!\.+$)[A-Za-z0-9._@+-]{1,128}$/;
+export const USER_ID_HINT = "must be 1-128 characters of A-Z a-z 0-9 . _ @ + - (not only dots)";
 
 export const USER_PREFIX = "user:";
 

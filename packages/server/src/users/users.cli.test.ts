@@ -92,9 +92,33 @@ describe("keyward users credentials", () => {
       expect(r.code, `${argv.join(" ")}: ${r.stderr}`).toBe(2);
       expect(r.stderr).toMatch(/^error: /);
     }
+    // A bad id or name is refused before any request (see the dots test for why).
     const bad = await cli(["users", "credentials", "set", "a/b", "k", "--value-stdin"], "v");
-    expect(bad.code).toBe(1);
-    expect(bad.stderr).toContain("invalid_request");
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("USER");
+    const badName = await cli(["users", "credentials", "rm", "bob", ".."]);
+    expect(badName.code).toBe(2);
+    expect(badName.stderr).toContain("NAME");
+  });
+
+  it("refuses a user id of only dots: fetch would resolve it away and write the shared credential", async () => {
+    // `/admin/v1/users/../credentials/x` is `/admin/v1/credentials/x` once a URL is resolved.
+    const shared = await kw.admin("PUT", "/credentials/dotted", { value: "shared-value" });
+    expect(shared.status).toBe(201);
+    for (const user of ["..", ".", "..."]) {
+      for (const argv of [
+        ["users", "credentials", "set", user, "dotted", "--value-stdin"],
+        ["users", "credentials", "rm", user, "dotted"],
+        ["users", "credentials", "list", user],
+      ]) {
+        const r = await cli(argv, "attacker-value");
+        expect(r.code, `${argv.join(" ")}: ${r.stdout}${r.stderr}`).toBe(2);
+        expect(r.stderr).toContain("USER");
+      }
+    }
+    const after = await kw.admin("GET", "/credentials/dotted");
+    expect(after.status).toBe(200);
+    expect(after.body.current_version ?? after.body.version).toBe(1);
   });
 
   it("shows usage with --help", async () => {

@@ -80,7 +80,8 @@ describe("bodies", () => {
 
 describe("ids and names", () => {
   it("refuses bad user ids with 400 on every admin path", async () => {
-    for (const user of ["a%2Fb", "a:b", "x".repeat(129), "user%3A", "%20", "caf%C3%A9"]) {
+    // Only dots: `.` and `..` a URL resolves away (the CLI test covers them); `...` arrives.
+    for (const user of ["a%2Fb", "a:b", "x".repeat(129), "user%3A", "%20", "caf%C3%A9", "...", "user:..."]) {
       expectError(await f.call("PUT", adminPath(user), f.kw.adminToken, { value: "v" }), 400, "invalid_request");
       expectError(await f.call("DELETE", adminPath(user), f.kw.adminToken), 400, "invalid_request");
       expectError(await f.call("GET", `/admin/v1/users/${user}/credentials`, f.kw.adminToken), 400, "invalid_request");

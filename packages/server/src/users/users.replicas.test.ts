@@ -10,7 +10,8 @@ import { startUpstream } from "../test-support/upstream.js";
 
 /**
  * Two replicas on one PostgreSQL database: a user credential changed through one is served new by
- * the other, which had the old value cached.
+ * the other, which had the old value cached (the test shows that it had: it answers from memory
+ * after the row is deleted behind Keyward's back, until A's change reaches it).
  */
 
 const pgUrl = process.env.KEYWARD_TEST_DATABASE_URL;
@@ -84,10 +85,13 @@ describe.skipIf(skip)("user credentials across replicas", () => {
         })
       ).json();
     expect(await fetchOnB()).toEqual({ credentials: { cloud_ak: "AK-1" } }); // B caches alice's values
+    // Proof that it does: the row deleted behind Keyward's back (no change announced), B still answers.
+    await withClient((c) => c.query(`DELETE FROM ${schema}.user_credentials WHERE user_id = 'alice'`));
+    expect(await fetchOnB()).toEqual({ credentials: { cloud_ak: "AK-1" } });
 
     stream = await openSse(`${b.url}/v1/credentials/events`, { authorization: `Bearer ${agentKey}` });
     await stream.nextComment();
-    expect((await a.admin("PUT", "/users/alice/credentials/cloud_ak", { value: "AK-2" })).status).toBe(200);
+    expect((await a.admin("PUT", "/users/alice/credentials/cloud_ak", { value: "AK-2" })).status).toBe(201);
     // A change A makes after it: once B announces that one, it has applied the one before.
     expect((await a.admin("PUT", "/credentials/marker", { value: "m2" })).status).toBe(200);
     for (;;) {

@@ -1,3 +1,5 @@
+import { CREDENTIAL_NAME_HINT, isCredentialName } from "../../credentials/credential-rules.js";
+import { isUserId, USER_ID_HINT } from "../../users/user-rules.js";
 import { firstPositional, GLOBAL_OPTIONS, stringFlag, UsageError } from "../args.js";
 import { type Command, type Context, fetchList, type Group, LIST_OPTIONS, segment } from "../command.js";
 import { formatTable, shortTime } from "../table.js";
@@ -15,7 +17,17 @@ interface Listed {
   updated_at: string;
 }
 
-const credentialsPath = (user: string) => `/users/${segment(user)}/credentials`;
+/**
+ * Checked here, not only by the server: fetch resolves a `.` or `..` segment before sending, so
+ * `users credentials set .. x` would otherwise write the shared credential `x`.
+ */
+function credentialsPath(user: string, name?: string): string {
+  if (!isUserId(user)) throw new UsageError(`USER ${JSON.stringify(user)}: ${USER_ID_HINT}`);
+  if (name !== undefined && !isCredentialName(name)) {
+    throw new UsageError(`NAME ${JSON.stringify(name)}: ${CREDENTIAL_NAME_HINT}`);
+  }
+  return `/users/${segment(user)}/credentials${name === undefined ? "" : `/${segment(name)}`}`;
+}
 
 /** `--value-stdin` or `--value V`; one trailing newline of piped input is dropped. */
 async function valueFrom(ctx: Context): Promise<string> {
@@ -40,8 +52,9 @@ const set: Command = {
   options: { value: { type: "string" }, "value-stdin": { type: "boolean" } },
   async run(ctx) {
     const [user, name] = ctx.positionals as [string, string];
+    const path = credentialsPath(user, name);
     const value = await valueFrom(ctx);
-    const w = await ctx.client().request<Written>("PUT", `${credentialsPath(user)}/${segment(name)}`, { value });
+    const w = await ctx.client().request<Written>("PUT", path, { value });
     ctx.print(w, () => `set ${w.name} for user ${w.user}: version ${w.version}\n`);
   },
 };
@@ -69,7 +82,7 @@ const remove: Command = {
   options: {},
   async run(ctx) {
     const [user, name] = ctx.positionals as [string, string];
-    await ctx.client().request<undefined>("DELETE", `${credentialsPath(user)}/${segment(name)}`);
+    await ctx.client().request<undefined>("DELETE", credentialsPath(user, name));
     if (!ctx.values.json) ctx.print(undefined, () => `deleted credential ${name} of user ${user}\n`);
   },
 };

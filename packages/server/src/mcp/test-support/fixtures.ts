@@ -14,6 +14,7 @@ const here = fileURLToPath(new URL(".", import.meta.url));
 export const TOOLS_SERVER = join(here, "mcp-tools-server.mjs");
 export const GARBAGE_SERVER = join(here, "mcp-garbage-server.mjs");
 export const EXIT_SERVER = join(here, "mcp-exit-server.mjs");
+export const FLOOD_SERVER = join(here, "mcp-flood-server.mjs");
 
 /** What the test tool server answers for an access key (mcp-tools-server.mjs `accountOf`). */
 export const accountOf = (key: string): string => `acct-${createHash("sha256").update(key).digest("hex").slice(0, 12)}`;

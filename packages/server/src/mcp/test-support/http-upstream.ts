@@ -28,6 +28,9 @@ export async function startHttpUpstream(): Promise<HttpUpstream> {
     mcp.tool("echo_auth", "echoes the Authorization header", {}, async () => ({
       content: [{ type: "text", text: `you sent ${auth}` }],
     }));
+    mcp.tool("big", "answers 17 MiB of text", {}, async () => ({
+      content: [{ type: "text", text: "x".repeat(17 * 1024 * 1024) }],
+    }));
     const transport = new StreamableHTTPServerTransport({ enableJsonResponse: true });
     res.on("close", () => {
       void transport.close();

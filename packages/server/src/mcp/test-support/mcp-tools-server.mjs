@@ -76,6 +76,28 @@ server.registerTool(
     structuredContent: { key: secret(), nested: { [secret()]: 1 } },
   }),
 );
+server.tool("media", "the key inside image and audio bytes, and in a resource link", {}, async () => {
+  // Line-wrapped base64 (as `base64` and MIME write it) decodes the same for a client.
+  const wrapped = Buffer.from(`PNG ${secret()} IEND`).toString("base64").replace(/.{4}/g, "$&\n");
+  return {
+    content: [
+      { type: "image", data: wrapped, mimeType: "image/png" },
+      { type: "audio", data: Buffer.from(`RIFF.${secret()}`).toString("base64"), mimeType: "audio/wav" },
+      {
+        type: "resource_link",
+        uri: `https://cloud.example/keys/${encodeURIComponent(secret())}`,
+        name: `key ${secret()}`,
+        description: `the link for ${secret()}`,
+        _meta: { key: secret() },
+      },
+    ],
+  };
+});
+server.tool("keyed", `a tool whose description quotes its key: ${secret()}`, {}, async () => text("ok"));
+server.tool("huge_line", "writes 17 MiB on stdout with no line end", {}, async () => {
+  process.stdout.write("x".repeat(17 * 1024 * 1024));
+  return new Promise(() => {});
+});
 server.tool("throw_secret", "fails with the key in its error", {}, async () => {
   throw new Error(`request failed for key ${secret()}`);
 });
