@@ -127,6 +127,55 @@ describe("createRedactor().redact", () => {
   });
 });
 
+describe("line breaks inside an encoded secret", () => {
+  const wrap = (text: string, width: number, eol: string) =>
+    (text.match(new RegExp(`.{1,${width}}`, "gs")) ?? []).join(eol);
+  const env = `HOME=/home/tool\nPATH=/usr/bin\nALIYUN_AK=${SECRET}\nLANG=C.UTF-8\n`;
+
+  it("redacts `env | base64` wrapped at 76 columns (LF), at 64 (CRLF, as PEM and MIME) and at 13", () => {
+    const r = createRedactor([SECRET]);
+    for (const [width, eol] of [
+      [76, "\n"],
+      [64, "\r\n"],
+      [13, "\n"],
+    ] as const) {
+      // At every offset, so the secret's encoding is cut by a line break at every position.
+      for (let pad = 0; pad < 80; pad++) {
+        const printed = wrap(Buffer.from("#".repeat(pad) + env).toString("base64"), width, eol);
+        const { output, count } = r.redactString(printed);
+        expect(count).toBeGreaterThan(0);
+        const decoded = Buffer.from(output.replaceAll(M, "").replace(/\s/g, ""), "base64").toString("latin1");
+        expect(decoded).not.toContain(SECRET.slice(4, 16));
+      }
+    }
+  });
+
+  it("redacts a secret holding line breaks (a PEM key) printed with other line endings", () => {
+    const pem = "-----BEGIN KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\nBKcwggSjAgEAAoIBAQC7\n-----END KEY-----";
+    const r = createRedactor([pem]);
+    expect(r.redactString(`key: ${pem.replaceAll("\n", "\r\n")}!`).output).toBe(`key: ${M}!`);
+    expect(r.redactString(`key: ${pem}!`).output).toBe(`key: ${M}!`);
+  });
+
+  it("streams wrapped output chunk by chunk with the one-shot result", () => {
+    const r = createRedactor([SECRET, "short-but-real-8"]);
+    const rand = prng(977);
+    for (let round = 0; round < 100; round++) {
+      const printed = wrap(Buffer.from("#".repeat(round % 7) + env.repeat(3)).toString("base64"), 76, "\n");
+      const bytes = Buffer.from(printed);
+      const chunks: Buffer[] = [];
+      for (let at = 0; at < bytes.length; ) {
+        const n = 1 + Math.floor(rand() * 50);
+        chunks.push(bytes.subarray(at, at + n));
+        at += n;
+      }
+      const whole = r.redact(bytes);
+      expect(streamed(r, chunks)).toEqual({ text: whole.output.toString(), count: whole.count });
+      expect(whole.count).toBeGreaterThanOrEqual(3);
+    }
+  });
+});
+
 describe("createRedactor().stream", () => {
   it("redacts a secret split across two chunks at every position, in every encoding", () => {
     const r = createRedactor([SECRET]);

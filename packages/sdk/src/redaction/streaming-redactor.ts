@@ -1,4 +1,5 @@
-import { createPatternMatcher, type PatternMatcher } from "./pattern-matcher.js";
+import { createUnfolder, foldLineBreaks, foldPattern } from "./line-breaks.js";
+import { createPatternMatcher, type PatternMatcher, type ScanResult } from "./pattern-matcher.js";
 import { secretEncodings } from "./secret-encodings.js";
 
 /**
@@ -55,7 +56,12 @@ export interface Redactor {
  */
 export function createRedactor(secrets: readonly string[], opts: { marker?: string } = {}): Redactor {
   const patterns = new Map<string, Buffer>();
-  for (const s of secrets) for (const p of secretEncodings(s)) patterns.set(p.toString("latin1"), p);
+  for (const s of secrets) {
+    for (const encoded of secretEncodings(s)) {
+      const p = foldPattern(encoded);
+      patterns.set(p.toString("latin1"), p);
+    }
+  }
   const matcher = createPatternMatcher([...patterns.values()]);
   const marker = Buffer.from(opts.marker ?? DEFAULT_MARKER, "utf8");
   const active = matcher.patternCount > 0;
@@ -65,7 +71,7 @@ export function createRedactor(secrets: readonly string[], opts: { marker?: stri
   const redact = (input: Uint8Array) => {
     const data = toBuffer(input);
     if (!active) return { output: data, count: 0 };
-    const { ranges } = matcher.scan(data, true);
+    const { ranges } = scan(matcher, data, true);
     return { output: assemble(data, ranges, data.length, marker), count: ranges.length / 2 };
   };
 
@@ -102,7 +108,7 @@ function createStream(matcher: PatternMatcher, marker: Buffer, active: boolean):
       const input = toBuffer(chunk);
       if (!active) return input;
       const data = pending.length === 0 ? input : Buffer.concat([pending, input]);
-      const { ranges, undecidedFrom } = matcher.scan(data, false);
+      const { ranges, undecidedFrom } = scan(matcher, data, false);
       let cut = undecidedFrom;
       let emitted = 0;
       for (let i = 0; i < ranges.length; i += 2) {
@@ -122,11 +128,26 @@ function createStream(matcher: PatternMatcher, marker: Buffer, active: boolean):
       const data = pending;
       pending = Buffer.alloc(0);
       if (!active || data.length === 0) return data;
-      const { ranges } = matcher.scan(data, true);
+      const { ranges } = scan(matcher, data, true);
       count += ranges.length / 2;
       return assemble(data, ranges, data.length, marker);
     },
   };
+}
+
+/** The matcher's scan with line breaks ignored (line-breaks.ts), in the original's positions. */
+function scan(matcher: PatternMatcher, data: Buffer, final: boolean): ScanResult {
+  const folded = foldLineBreaks(data);
+  if (folded === undefined) return matcher.scan(data, final);
+  const result = matcher.scan(folded.data, final);
+  const unfold = createUnfolder(folded.removed);
+  const ranges: number[] = [];
+  for (let i = 0; i < result.ranges.length; i += 2) {
+    // Disjoint in the folded data, so disjoint here: the matcher's own merging stands.
+    ranges.push(...unfold.range(result.ranges[i] as number, result.ranges[i + 1] as number));
+  }
+  const undecidedFrom = result.undecidedFrom >= folded.data.length ? data.length : unfold.byteAt(result.undecidedFrom);
+  return { ranges, undecidedFrom };
 }
 
 /** `data[0, cut)` with each range replaced by the marker; no copy when there is no range. */

@@ -154,6 +154,17 @@ describe("MCP gateway security", () => {
       }
     });
 
+    it("a tool piping its environment through `base64` (wrapped every 76 columns)", async () => {
+      const r = await alice.callTool({ name: "print_env_b64_wrapped", arguments: {} });
+      const printed = textOf(r);
+      expect(printed).toContain("[redacted]");
+      expect(printed).toContain("\n");
+      // What a reader gets back by undoing the wrap and the encoding holds no key.
+      const decoded = Buffer.from(printed.replaceAll("[redacted]", "").replace(/\s/g, ""), "base64").toString("latin1");
+      expect(decoded).toContain("PATH=");
+      for (const key of [ALICE_KEY, BOB_KEY]) expect(decoded).not.toContain(key.slice(2, 14));
+    });
+
     it("a secret split across two text items", async () => {
       const r = await alice.callTool({ name: "split_secret", arguments: {} });
       expect(textOf(r)).toBe("key: [redacted] end");

@@ -36,6 +36,17 @@ server.tool("print_env", "prints its environment", {}, async () => text(JSON.str
 server.tool("print_env_b64", "prints its environment, base64", {}, async () =>
   text(Buffer.from(JSON.stringify(process.env)).toString("base64")),
 );
+server.tool("print_env_b64_wrapped", "prints its environment as `env | base64` would: wrapped at 76", {}, async () =>
+  text(
+    Buffer.from(
+      Object.entries(process.env)
+        .map(([k, v]) => `${k}=${v}\n`)
+        .join(""),
+    )
+      .toString("base64")
+      .replace(/.{76}/g, "$&\n"),
+  ),
+);
 server.tool("print_env_encoded", "the key hex- and URL-encoded", {}, async () =>
   text(
     `hex=${Buffer.from(secret()).toString("hex")} url=${encodeURIComponent(secret())} b64url=${Buffer.from(secret()).toString("base64url")}`,
