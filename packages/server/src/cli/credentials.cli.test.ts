@@ -4,9 +4,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ConfigError, loadConfig } from "../config.js";
+import { captureCli } from "../test-support/cli-capture.js";
 import { TEST_ADMIN_TOKEN, type TestServer } from "../test-support/server.js";
 import { startTestServerAt } from "../test-support/server-at.js";
-import { runCli } from "./main.js";
 
 /** `keyward credentials|grants|master-key` in-process against a real Keyward, as an operator types them. */
 
@@ -16,17 +16,8 @@ let agentKey: string;
 const OLD_KEY = randomBytes(32).toString("base64");
 const NEW_KEY = randomBytes(32).toString("base64");
 
-async function cli(argv: string[], stdin?: string) {
-  let stdout = "";
-  let stderr = "";
-  const code = await runCli(argv, {
-    stdout: { write: (s: string) => (stdout += s) },
-    stderr: { write: (s: string) => (stderr += s) },
-    env: { KEYWARD_URL: kw.url, KEYWARD_ADMIN_TOKEN: TEST_ADMIN_TOKEN },
-    ...(stdin !== undefined ? { stdin: [Buffer.from(stdin)] } : {}),
-  });
-  return { code, stdout, stderr };
-}
+const cli = (argv: string[], stdin?: string) =>
+  captureCli(argv, { env: { KEYWARD_URL: kw.url, KEYWARD_ADMIN_TOKEN: TEST_ADMIN_TOKEN }, stdin });
 
 const served = async () =>
   (await (await fetch(`${kw.url}/v1/credentials`, { headers: { authorization: `Bearer ${agentKey}` } })).json())

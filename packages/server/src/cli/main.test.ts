@@ -1,17 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { runCli } from "./main.js";
+import { captureCli } from "../test-support/cli-capture.js";
 
 /** Runs the CLI in-process with collecting streams; no server is involved in these cases. */
-async function cli(argv: string[], env: Record<string, string | undefined> = {}) {
-  let stdout = "";
-  let stderr = "";
-  const code = await runCli(argv, {
-    stdout: { write: (s: string) => (stdout += s) },
-    stderr: { write: (s: string) => (stderr += s) },
-    env,
-  });
-  return { code, stdout, stderr };
-}
+const cli = (argv: string[], env: Record<string, string | undefined> = {}) => captureCli(argv, { env });
 
 // An address nothing should ever be asked: these cases must fail before any request.
 const env = { KEYWARD_URL: "http://127.0.0.1:9", KEYWARD_ADMIN_TOKEN: "x".repeat(40) };

@@ -5,11 +5,11 @@ import { type AuditLog, createAuditLog } from "../audit/audit-log.js";
 import { frozenClock } from "../clock.js";
 import { createLocalChangeFeed } from "../cluster/change-feed.js";
 import { createKeyring } from "../crypto/keyring.js";
-import { KeywardError } from "../errors.js";
 import { silentLogger } from "../ops/logger.js";
 import { createMetrics } from "../ops/metrics.js";
 import type { Db } from "../store/db.js";
 import { testEngines } from "../test-support/databases.js";
+import { expectCode } from "../test-support/expect-code.js";
 import { type CredentialsModule, createCredentialsModule } from "./credentials-module.js";
 
 /**
@@ -36,16 +36,6 @@ function open(db: Db, audit: AuditLog) {
     },
     { heartbeatMs: 60_000 },
   );
-}
-
-async function expectCode(p: Promise<unknown>, code: string): Promise<KeywardError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(KeywardError);
-  expect((err as KeywardError).code).toBe(code);
-  return err as KeywardError;
 }
 
 describe.each(testEngines)("credentials on $name", ({ skip, open: openDb }) => {

@@ -1,23 +1,14 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { runCli } from "../cli/main.js";
+import { captureCli } from "../test-support/cli-capture.js";
 import { startTestServer, TEST_ADMIN_TOKEN, type TestServer } from "../test-support/server.js";
 
 /** `keyward users credentials …` in-process against a real Keyward, as an operator types it. */
 
 let kw: TestServer;
 
-async function cli(argv: string[], stdin?: string) {
-  let stdout = "";
-  let stderr = "";
-  const code = await runCli(argv, {
-    stdout: { write: (s: string) => (stdout += s) },
-    stderr: { write: (s: string) => (stderr += s) },
-    env: { KEYWARD_URL: kw.url, KEYWARD_ADMIN_TOKEN: TEST_ADMIN_TOKEN },
-    ...(stdin !== undefined ? { stdin: [Buffer.from(stdin)] } : {}),
-  });
-  return { code, stdout, stderr };
-}
+const cli = (argv: string[], stdin?: string) =>
+  captureCli(argv, { env: { KEYWARD_URL: kw.url, KEYWARD_ADMIN_TOKEN: TEST_ADMIN_TOKEN }, stdin });
 
 beforeAll(async () => {
   kw = await startTestServer();

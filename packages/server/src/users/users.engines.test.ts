@@ -4,10 +4,10 @@ import { frozenClock } from "../clock.js";
 import { createLocalChangeFeed } from "../cluster/change-feed.js";
 import { createKeyring } from "../crypto/keyring.js";
 import { rewrapAll } from "../crypto/master-key-rotation.js";
-import { KeywardError } from "../errors.js";
 import { silentLogger } from "../ops/logger.js";
 import type { Db } from "../store/db.js";
 import { testEngines } from "../test-support/databases.js";
+import { expectCode } from "../test-support/expect-code.js";
 import { recordingAudit } from "../test-support/recording-audit.js";
 import { createUsersService, type UsersService } from "./users-service.js";
 import { createUsersStore, USER_CREDENTIAL_SEALED_COLUMNS } from "./users-store.js";
@@ -22,16 +22,6 @@ const admin: Actor = { principal: "admin:test", requestId: "req-1" };
 const MASTER = Buffer.alloc(32, 3);
 
 for (const e of testEngines) if (e.skip) console.warn(`[users engines] ${e.name} skipped: ${e.skip}`);
-
-async function expectCode(p: Promise<unknown>, code: string): Promise<KeywardError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(KeywardError);
-  expect((err as KeywardError).code).toBe(code);
-  return err as KeywardError;
-}
 
 describe.each(testEngines)("user credentials on $name", ({ skip, open }) => {
   let db: Db;
