@@ -107,3 +107,57 @@ describe("trusted_issuers", () => {
     expect(withIssuer({ jwks_uri: "https://idp.example/jwks", algorithms: [alg] })).toThrow(/trusted_issuers/);
   });
 });
+
+describe("mcp", () => {
+  function withMcp(mcp: unknown) {
+    const dir = mkdtempSync(join(tmpdir(), "kw-cfg-"));
+    const file = join(dir, "keyward.yaml");
+    writeFileSync(file, JSON.stringify({ mcp }));
+    return () => loadConfig({ env: {}, configFile: file });
+  }
+
+  it("has no servers by default, and defaults for the pool", () => {
+    expect(loadConfig({ env: {} }).mcp).toEqual({
+      servers: {},
+      max_processes: 100,
+      idle_timeout_s: 300,
+      start_timeout_ms: 15_000,
+      max_calls_per_user: 64,
+      tool_timeout_ms: 60_000,
+    });
+  });
+
+  it("reads stdio and HTTP servers as SPEC §8 writes them", () => {
+    const cfg = withMcp({
+      servers: {
+        cloud: { command: "node", args: ["cloud-tools.js"], env_from_user_credentials: { ALIYUN_AK: "aliyun_ak" } },
+        tickets: {
+          url: "http://127.0.0.1:9000/mcp",
+          headers_from_user_credentials: { Authorization: "Bearer {ticket_token}" },
+        },
+      },
+      max_calls_per_user: 8,
+    })();
+    expect(cfg.mcp.servers.cloud).toEqual({
+      command: "node",
+      args: ["cloud-tools.js"],
+      env: {},
+      env_from_user_credentials: { ALIYUN_AK: "aliyun_ak" },
+    });
+    expect(cfg.mcp.servers.tickets).toMatchObject({ url: "http://127.0.0.1:9000/mcp" });
+    expect(cfg.mcp.max_calls_per_user).toBe(8);
+  });
+
+  it.each([
+    [{ servers: { "Bad Name": { command: "node" } } }],
+    [{ servers: { cloud: { command: "node", env_from_user_credentials: { "1BAD": "x" } } } }],
+    [{ servers: { tickets: { url: "ftp://x/mcp" } } }],
+    [{ servers: { tickets: { url: "http://x/mcp", headers_from_user_credentials: { "Bad Header": "{x}" } } } }],
+    [{ servers: { cloud: { command: "node", unknown: 1 } } }],
+    [{ max_processes: 0 }],
+  ])("refuses %j at boot with a one-line message naming mcp", (mcp) => {
+    const load = withMcp(mcp);
+    expect(load).toThrow(ConfigError);
+    expect(load).toThrow(/^invalid configuration: mcp in [^\n]*$/);
+  });
+});

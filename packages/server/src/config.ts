@@ -79,6 +79,8 @@ const mcpSchema = z
     idle_timeout_s: z.coerce.number().int().min(1).max(86_400).default(300),
     /** An upstream that has not answered MCP `initialize` by then is stopped (node with an SDK takes ~0.5 s to boot). */
     start_timeout_ms: z.coerce.number().int().min(100).max(600_000).default(15_000),
+    /** Calls one user may have in flight on one server; past it a call is refused at once. */
+    max_calls_per_user: z.coerce.number().int().min(1).max(10_000).default(64),
     /** A `tools/call` that takes longer gets a tool error (the process is restarted). */
     tool_timeout_ms: z.coerce.number().int().min(100).max(3_600_000).default(60_000),
   })

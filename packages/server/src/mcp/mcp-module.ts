@@ -32,6 +32,7 @@ export function createMcpModule(deps: McpModuleDeps) {
     onToolCall: (server, outcome) => deps.metrics.mcpToolCalls.inc(server, outcome),
     toolTimeoutMs: config.tool_timeout_ms,
     startTimeoutMs: config.start_timeout_ms,
+    maxCallsPerUser: config.max_calls_per_user,
     maxProcesses: config.max_processes,
     idleTimeoutMs: config.idle_timeout_s * 1000,
   });
