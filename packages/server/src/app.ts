@@ -292,6 +292,7 @@ export async function startKeyward(config: Config, opts: StartOptions = {}): Pro
       credentials: users.source,
       audit,
       metrics,
+      logger,
       authenticate: callerAuth,
       issuer: () => issuer,
     });

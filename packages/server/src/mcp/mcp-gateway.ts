@@ -30,6 +30,11 @@ export interface McpGatewayDeps {
   idleTimeoutMs: number;
   /** Calls (tools/call and tools/list) one user may have in flight on one server; default 64. */
   maxCallsPerUser?: number;
+  /**
+   * Hears every upstream that failed to start, crashed, timed out or misbehaved, and a full pool:
+   * operators see them in the log (the reasons are our own fixed texts, never upstream output).
+   */
+  onUpstreamTrouble?: (server: string, reason: string) => void;
 }
 
 export interface CallContext {
@@ -120,6 +125,7 @@ export function createMcpGateway(deps: McpGatewayDeps) {
       lease = await poolFor(spec).acquire(spec.name, user, values);
     } catch (err) {
       if (err instanceof PoolFullError || err instanceof UpstreamStartError) {
+        deps.onUpstreamTrouble?.(spec.name, err.message);
         return { ok: false, reason: err.message, timeout: false };
       }
       throw err;
@@ -131,16 +137,16 @@ export function createMcpGateway(deps: McpGatewayDeps) {
     } catch (err) {
       if (err instanceof McpError && err.code === ErrorCode.RequestTimeout) {
         lease.discard();
-        return {
-          ok: false,
-          reason: `the tool timed out after ${toolTimeoutMs} ms; its server was restarted`,
-          timeout: true,
-        };
+        const reason = `the tool timed out after ${toolTimeoutMs} ms; its server was restarted`;
+        deps.onUpstreamTrouble?.(spec.name, reason);
+        return { ok: false, reason, timeout: true };
       }
       lease.release();
       const fault = lease.upstream.fault();
       if (fault !== undefined || !(err instanceof McpError) || err.code === ErrorCode.ConnectionClosed) {
-        return { ok: false, reason: fault ?? "the upstream MCP server failed", timeout: false };
+        const reason = fault ?? "the upstream MCP server failed";
+        deps.onUpstreamTrouble?.(spec.name, reason);
+        return { ok: false, reason, timeout: false };
       }
       // The upstream answered with a JSON-RPC error (unknown tool, bad params): pass it on, redacted.
       const message = lease.upstream.redactor.redactString(err.message.replace(/^MCP error -?\d+: /, "")).output;

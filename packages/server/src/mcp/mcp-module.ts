@@ -1,6 +1,7 @@
 import type { AuditSink } from "../audit/audit-sink.js";
 import type { McpConfig } from "../config.js";
 import type { Router } from "../http/router.js";
+import type { Logger } from "../ops/logger.js";
 import type { Metrics } from "../ops/metrics.js";
 import type { CallerAuth } from "../tokens/caller-auth.js";
 import type { UserCredentialSource } from "../users/user-credential-source.js";
@@ -15,6 +16,7 @@ export interface McpModuleDeps {
   credentials: UserCredentialSource;
   audit: AuditSink;
   metrics: Metrics;
+  logger: Logger;
   authenticate: CallerAuth;
   issuer: () => string;
 }
@@ -22,6 +24,7 @@ export interface McpModuleDeps {
 /** The MCP gateway `/mcp/{server}` (SPEC §8): wiring only; the rules live in mcp-gateway.ts. */
 export function createMcpModule(deps: McpModuleDeps) {
   const { config } = deps;
+  const log = deps.logger.child({ component: "mcp" });
   const servers = new Map(
     Object.entries(config.servers).map(([name, cfg]) => [name, resolveUpstream(name, cfg, deps.configDir)] as const),
   );
@@ -33,6 +36,8 @@ export function createMcpModule(deps: McpModuleDeps) {
     toolTimeoutMs: config.tool_timeout_ms,
     startTimeoutMs: config.start_timeout_ms,
     maxCallsPerUser: config.max_calls_per_user,
+    // Which server and what went wrong; never the user's output, values or the user (that is audit's).
+    onUpstreamTrouble: (server, reason) => log.warn({ server, reason }, "MCP upstream trouble"),
     maxProcesses: config.max_processes,
     idleTimeoutMs: config.idle_timeout_s * 1000,
   });

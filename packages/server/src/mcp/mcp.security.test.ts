@@ -1,4 +1,6 @@
+import { Writable } from "node:stream";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestServer, type TestServer } from "../test-support/server.js";
 import { accountOf, mcpClient, setUserCredential, textOf, userKey, writeMcpConfig } from "./test-support/fixtures.js";
@@ -20,11 +22,21 @@ describe("MCP gateway security", () => {
   let alice: Client;
   let bob: Client;
   let aliceSecret: string;
+  const logs: string[] = [];
 
   beforeAll(async () => {
     // The gateway's own environment: a child must never inherit it.
     process.env.KEYWARD_TEST_CANARY = GATEWAY_CANARY;
-    kw = await startTestServer({}, { configFile: writeMcpConfig({ toolTimeoutMs: 2_000 }) });
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        logs.push(chunk.toString());
+        done();
+      },
+    });
+    kw = await startTestServer(
+      {},
+      { configFile: writeMcpConfig({ toolTimeoutMs: 2_000 }), logger: pino({ level: "debug" }, sink) },
+    );
     await setUserCredential(kw, "alice", "cloud_key", ALICE_KEY);
     await setUserCredential(kw, "bob", "cloud_key", BOB_KEY);
     aliceSecret = await userKey(kw, "alice", ["mcp:cloud", "mcp:garbage"]);
@@ -237,10 +249,21 @@ describe("MCP gateway security", () => {
       expect(textOf(await alice.callTool({ name: "whoami", arguments: {} }))).toContain(accountOf(ALICE_KEY));
     });
 
-    it("a crashing upstream gives a clean error and the next call works", async () => {
+    it("a crashing upstream gives a clean error and the next call works; operators see it in the log", async () => {
       const r = await alice.callTool({ name: "crash", arguments: {} });
       expect(r).toEqual({ isError: true, content: [{ type: "text", text: "the upstream MCP server exited" }] });
       expect(textOf(await alice.callTool({ name: "whoami", arguments: {} }))).toContain(accountOf(ALICE_KEY));
+      const trouble = logs.map((l) => JSON.parse(l)).filter((l) => l.msg === "MCP upstream trouble");
+      expect(trouble).toContainEqual(
+        expect.objectContaining({
+          level: 40,
+          component: "mcp",
+          server: "cloud",
+          reason: "the upstream MCP server exited",
+        }),
+      );
+      const all = logs.join("");
+      for (const s of [ALICE_KEY, BOB_KEY]) for (const f of forms(s)) expect(all).not.toContain(f);
     });
 
     it("an upstream speaking garbage gives a clean MCP error, mid-call or from the start", async () => {
