@@ -252,6 +252,7 @@ export function createMcpGateway(deps: McpGatewayDeps) {
     get liveUpstreams(): number {
       return processes.size + clients.size;
     },
+    upstreamCounts: () => ({ stdio: processes.size, http: clients.size }),
 
     async close(): Promise<void> {
       await Promise.all([processes.close(), clients.close()]);

@@ -41,6 +41,7 @@ export function createMcpModule(deps: McpModuleDeps) {
     maxProcesses: config.max_processes,
     idleTimeoutMs: config.idle_timeout_s * 1000,
   });
+  deps.metrics.observeMcpUpstreams(gateway.upstreamCounts);
   return {
     gateway,
     register(router: Router): void {

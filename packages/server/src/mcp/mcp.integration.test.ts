@@ -42,6 +42,11 @@ describe("MCP gateway: two users through the official MCP client", () => {
       expect(JSON.stringify(r)).not.toContain(ALICE_KEY);
       expect(JSON.stringify(r)).not.toContain(BOB_KEY);
     }
+    // One process each, visible to operators; the tool-call counter labels servers, never users.
+    const metrics = await (await fetch(`${kw.url}/metrics`)).text();
+    expect(metrics).toMatch(/^keyward_mcp_upstreams\{kind="stdio"\} 2$/m);
+    expect(metrics).toMatch(/^keyward_mcp_tool_calls_total\{server="cloud",outcome="ok"\} [1-9]/m);
+    expect(metrics).not.toContain("alice");
   });
 
   it("a tool that prints its environment gets the user's value redacted", async () => {

@@ -48,6 +48,7 @@ export class HotCounter<L extends string> {
 export function createMetrics() {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: "keyward_process_" });
+  let mcpUpstreamCounts = () => ({ stdio: 0, http: 0 });
   const m = {
     registry,
     requests: new HotCounter(registry, "keyward_http_requests_total", "HTTP requests by route group and status", [
@@ -133,6 +134,21 @@ export function createMetrics() {
       help: "Audit events waiting to be written",
       registers: [registry],
     }),
+    /** Read at scrape time from the MCP gateway (`observeMcpUpstreams`). */
+    mcpUpstreams: new Gauge({
+      name: "keyward_mcp_upstreams",
+      help: "MCP upstreams alive on this replica: stdio processes (one per server and user) and HTTP clients",
+      labelNames: ["kind"],
+      registers: [registry],
+      collect() {
+        const n = mcpUpstreamCounts();
+        this.set({ kind: "stdio" }, n.stdio);
+        this.set({ kind: "http" }, n.http);
+      },
+    }),
+    observeMcpUpstreams(counts: () => { stdio: number; http: number }): void {
+      mcpUpstreamCounts = counts;
+    },
     /** `server` is a configured MCP server name (a closed set), never a user or a tool argument. */
     mcpToolCalls: new HotCounter(
       registry,
