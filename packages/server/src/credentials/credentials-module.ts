@@ -1,12 +1,7 @@
 import type { Actor } from "../admin/admin-context.js";
 import { createAgentsStore } from "../agents/agents-store.js";
-import type { AuditSink } from "../audit/audit-sink.js";
-import type { Clock } from "../clock.js";
-import type { ChangeFeed } from "../cluster/change-feed.js";
-import type { Keyring } from "../crypto/keyring.js";
 import type { RequestContext, Router } from "../http/router.js";
-import type { Logger } from "../ops/logger.js";
-import type { Metrics } from "../ops/metrics.js";
+import type { SealedModuleDeps } from "../module-deps.js";
 import type { Db } from "../store/db.js";
 import type { CallerAuth } from "../tokens/caller-auth.js";
 import { registerAgentCredentialRoutes } from "./agent-credentials-routes.js";
@@ -34,18 +29,7 @@ export interface CredentialsModuleOptions {
  * The outbound-credentials domain, wired: the store and its services, the agent views and SSE
  * hub, token providers, and the change handlers that keep all of them fresh on every replica.
  */
-export function createCredentialsModule(
-  deps: {
-    db: Db;
-    keyring: Keyring;
-    clock: Clock;
-    audit: AuditSink;
-    changes: ChangeFeed;
-    logger: Logger;
-    metrics: Metrics;
-  },
-  opts: CredentialsModuleOptions = {},
-) {
+export function createCredentialsModule(deps: SealedModuleDeps, opts: CredentialsModuleOptions = {}) {
   const { db, keyring, clock, audit, changes, logger } = deps;
   const store = createCredentialsStore(db);
   const grantsStore = createGrantsStore(db);

@@ -1,13 +1,7 @@
 import type { Actor } from "../admin/admin-context.js";
-import type { AuditSink } from "../audit/audit-sink.js";
-import type { Clock } from "../clock.js";
-import type { ChangeFeed } from "../cluster/change-feed.js";
-import type { Keyring } from "../crypto/keyring.js";
 import type { RequestContext, Router } from "../http/router.js";
 import type { KeyEntry } from "../keys/key-entry.js";
-import type { Logger } from "../ops/logger.js";
-import type { Metrics } from "../ops/metrics.js";
-import type { Db } from "../store/db.js";
+import type { SealedModuleDeps } from "../module-deps.js";
 import type { AccessTokenCheck, CallerAuth } from "../tokens/caller-auth.js";
 import { registerToolRoutes } from "./tool-routes.js";
 import type { UserCredentialSource } from "./user-credential-source.js";
@@ -20,22 +14,17 @@ import { createUsersStore, USER_CREDENTIAL_SEALED_COLUMNS } from "./users-store.
  * Users and their tool credentials, wired (SPEC §3, §6, §8): the store and service, the admin and
  * self-service routes, and the agent-facing tool routes. `source` is what the MCP gateway reads.
  */
-export function createUsersModule(deps: {
-  db: Db;
-  keyring: Keyring;
-  clock: Clock;
-  audit: AuditSink;
-  changes: ChangeFeed;
-  logger: Logger;
-  metrics: Metrics;
-  /** Verifies Keyward access tokens (the tokens module's `access.asCallerCheck()`). */
-  checkToken: AccessTokenCheck;
-  /** A key by id, from cache or store: a user token dies with the keys it rests on. */
-  keyById: (id: string) => Promise<KeyEntry | null>;
-  /** The per-user credential names an agent may fetch (grants service `userCredentials`). */
-  grantedUserCredentials: (agent: string) => Promise<readonly string[]>;
-  issuer: () => string;
-}) {
+export function createUsersModule(
+  deps: SealedModuleDeps & {
+    /** Verifies Keyward access tokens (the tokens module's `access.asCallerCheck()`). */
+    checkToken: AccessTokenCheck;
+    /** A key by id, from cache or store: a user token dies with the keys it rests on. */
+    keyById: (id: string) => Promise<KeyEntry | null>;
+    /** The per-user credential names an agent may fetch (grants service `userCredentials`). */
+    grantedUserCredentials: (agent: string) => Promise<readonly string[]>;
+    issuer: () => string;
+  },
+) {
   const users = createUsersService({
     db: deps.db,
     store: createUsersStore(deps.db),
