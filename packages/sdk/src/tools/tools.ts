@@ -47,8 +47,8 @@ export interface KeywardTools {
     opts: ParamsOptions,
   ): WrappedTool<ModelArgs<P>, Awaited<R>>;
   /**
-   * `"env"`: the tool receives `ctx.env` (PATH, HOME, LANG, LC_ALL, TZ and TMPDIR from
-   * `process.env`, or `baseEnv`, plus the credentials; the agent's own `process.env` is never
+   * `"env"`: the tool receives `ctx.env` (PATH, HOME, LANG, LC_ALL, TZ and TMPDIR, and Windows'
+   * SYSTEMROOT, TEMP and TMP, from `process.env`, or `baseEnv`, plus the credentials; the agent's own `process.env` is never
    * read beyond those nor written) and `ctx.run(command, args)`, which runs a child
    * with that environment and kills it at the deadline. A tool that spawns its own child passes
    * `{ env: ctx.env, signal: ctx.signal }` to `spawn`, and may return `child.stdout` as a stream.

@@ -24,6 +24,7 @@ describe("tool calls: credentials and audit", () => {
       credentials: memoryCredentials(),
       audit,
       toolTimeoutMs: 5000,
+      startTimeoutMs: 15_000,
       maxProcesses: 5,
       idleTimeoutMs: 60_000,
     });
@@ -59,6 +60,7 @@ describe("tool calls: credentials and audit", () => {
       },
       onToolCall: (_s, o) => outcomes.push(o),
       toolTimeoutMs: 5000,
+      startTimeoutMs: 15_000,
       maxProcesses: 5,
       idleTimeoutMs: 60_000,
     });
@@ -83,6 +85,7 @@ describe("HTTP upstreams", () => {
       credentials,
       audit: recordingAudit(),
       toolTimeoutMs: 5000,
+      startTimeoutMs: 15_000,
       maxProcesses: 5,
       idleTimeoutMs: 60_000,
     });

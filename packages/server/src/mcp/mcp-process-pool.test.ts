@@ -40,6 +40,7 @@ function setup(
     audit,
     onToolCall: (server, outcome) => outcomes.push([server, outcome]),
     toolTimeoutMs: opts.timeoutMs ?? 20_000,
+    startTimeoutMs: 15_000,
     maxProcesses: opts.max ?? 10,
     idleTimeoutMs: opts.idleMs ?? 60_000,
     ...(opts.maxCalls !== undefined ? { maxCallsPerUser: opts.maxCalls } : {}),
