@@ -46,8 +46,13 @@ export function createUsersService(deps: {
   const change = changeRunner(db, deps.audit, changes);
   const cache = new Map<string, ReadonlyMap<string, string>>();
   const loading = new Map<string, Promise<ReadonlyMap<string, string>>>();
-  /** Users resolved on this replica: told on a reset, when we cannot know whose values changed. */
+  /**
+   * Users resolved on this replica, most recent last: told on a reset, when we cannot know whose
+   * values changed. Bounded: a user forgotten here is still caught by the MCP gateway, which
+   * compares the values it started an upstream with on every call.
+   */
   const resolved = new Set<string>();
+  const MAX_RESOLVED = 100_000;
   const listeners: Array<(user: string) => void> = [];
   let generation = 0;
 
@@ -138,7 +143,9 @@ export function createUsersService(deps: {
 
   const source: UserCredentialSource = {
     async resolve(user: string, names: readonly string[]): Promise<UserCredentialLookup> {
+      resolved.delete(user);
       resolved.add(user);
+      if (resolved.size > MAX_RESOLVED) resolved.delete(resolved.values().next().value as string);
       const values = cache.get(user) ?? (await load(user));
       const found: Array<[string, string]> = [];
       for (const name of names) {
