@@ -1,8 +1,10 @@
+import type { Redactor } from "@keyward/sdk/redaction";
 import type { CallToolResult, ListToolsResult } from "@modelcontextprotocol/sdk/types.js";
 import { CallToolResultSchema, ErrorCode, ListToolsResultSchema, McpError } from "@modelcontextprotocol/sdk/types.js";
 import { AuditWriteError } from "../audit/audit-log.js";
 import type { AuditSink } from "../audit/audit-sink.js";
 import type { UserCredentialSource } from "../users/user-credential-source.js";
+import type { ProgressSink, ToolProgress } from "./mcp-jsonrpc.js";
 import { createUpstreamPool, PoolFullError, type UpstreamLease } from "./mcp-process-pool.js";
 import { redactAcrossTextItems, redactJson } from "./mcp-redact.js";
 import type { UpstreamSpec } from "./mcp-upstream-spec.js";
@@ -16,6 +18,7 @@ export type ToolCallOutcome =
   | "timeout"
   | "upstream_error"
   | "busy"
+  | "cancelled"
   | "audit_unavailable";
 
 export interface McpGatewayDeps {
@@ -119,7 +122,11 @@ export function createMcpGateway(deps: McpGatewayDeps) {
     user: string,
     values: Record<string, string>,
     fn: (u: GatewayUpstream) => Promise<T>,
-  ): Promise<{ ok: true; value: T; upstream: GatewayUpstream } | { ok: false; reason: string; timeout: boolean }> {
+    signal?: AbortSignal,
+  ): Promise<
+    | { ok: true; value: T; upstream: GatewayUpstream }
+    | { ok: false; reason: string; timeout: boolean; cancelled?: true }
+  > {
     let lease: UpstreamLease<GatewayUpstream>;
     try {
       lease = await poolFor(spec).acquire(spec.name, user, values);
@@ -135,6 +142,12 @@ export function createMcpGateway(deps: McpGatewayDeps) {
       lease.release();
       return { ok: true, value, upstream: lease.upstream };
     } catch (err) {
+      // The SDK rejects an aborted request with the abort's reason: our own object, not a timeout.
+      // The upstream was sent notifications/cancelled; its process stays, it did nothing wrong.
+      if (signal?.aborted && err === signal.reason) {
+        lease.release();
+        return { ok: false, reason: "the client went away; the call was cancelled", timeout: false, cancelled: true };
+      }
       if (err instanceof McpError && err.code === ErrorCode.RequestTimeout) {
         lease.discard();
         const reason = `the tool timed out after ${toolTimeoutMs} ms; its server was restarted`;
@@ -159,6 +172,7 @@ export function createMcpGateway(deps: McpGatewayDeps) {
     spec: UpstreamSpec,
     user: string,
     params: { name: string; arguments?: Record<string, unknown> | undefined },
+    progress: ProgressSink | undefined,
   ): Promise<CallOutcome> {
     const lookup = await credentials.resolve(user, spec.credentials);
     if (!lookup.ok) {
@@ -170,18 +184,50 @@ export function createMcpGateway(deps: McpGatewayDeps) {
         redactions: 0,
       };
     }
-    // Only name and arguments go upstream: `_meta` (progress tokens) would route nowhere.
-    const upstreamParams = { name: params.name, arguments: params.arguments ?? {} };
-    const r = await onUpstream(spec, user, lookup.values, (u) =>
-      u.client.request({ method: "tools/call", params: upstreamParams }, CallToolResultSchema, {
-        timeout: toolTimeoutMs,
-      }),
+    // Only name and arguments go upstream: the client's `_meta` is not the upstream's business.
+    // For progress the upstream gets a token of ours (mcp-upstream-progress.ts) and its updates
+    // are answered with the client's. tool_timeout_ms stays a hard limit: progress does not extend
+    // it, so an upstream that reports forever cannot hold a call, a process and a stream forever.
+    let progressRedactions = 0;
+    const signal = progress ? ownAbort(progress.signal) : undefined;
+    const r = await onUpstream(
+      spec,
+      user,
+      lookup.values,
+      (u) => {
+        const plain = { name: params.name, arguments: params.arguments ?? {} };
+        if (!progress || !signal) {
+          return u.client.request({ method: "tools/call", params: plain }, CallToolResultSchema, {
+            timeout: toolTimeoutMs,
+          });
+        }
+        const route = u.progress.open((p) => {
+          const relayed = redactProgress(p, u.redactor);
+          progressRedactions += relayed.count;
+          if (relayed.update) progress.onProgress(relayed.update);
+        });
+        return u.client
+          .request(
+            { method: "tools/call", params: { ...plain, _meta: { progressToken: route.token } } },
+            CallToolResultSchema,
+            { timeout: toolTimeoutMs, signal },
+          )
+          .finally(route.close);
+      },
+      signal,
     );
-    if (!r.ok) return { outcome: r.timeout ? "timeout" : "upstream_error", result: toolError(r.reason), redactions: 0 };
+    if (!r.ok) {
+      const outcome = r.cancelled ? "cancelled" : r.timeout ? "timeout" : "upstream_error";
+      return { outcome, result: toolError(r.reason), redactions: progressRedactions };
+    }
     const redacted = redactJson(r.value as CallToolResult, r.upstream.redactor);
     const joined = redactAcrossTextItems(redacted.value.content ?? [], r.upstream.redactor);
     const result = { ...redacted.value, content: joined.content as CallToolResult["content"] };
-    return { outcome: result.isError ? "tool_error" : "ok", result, redactions: redacted.count + joined.count };
+    return {
+      outcome: result.isError ? "tool_error" : "ok",
+      result,
+      redactions: redacted.count + joined.count + progressRedactions,
+    };
   }
 
   return {
@@ -216,13 +262,14 @@ export function createMcpGateway(deps: McpGatewayDeps) {
       user: string,
       params: { name: string; arguments?: Record<string, unknown> | undefined },
       ctx: CallContext = {},
+      progress?: ProgressSink,
     ): Promise<CallToolResult> {
       const spec = specOf(server);
       const done = admit(server, user);
       let call: CallOutcome;
       try {
         call = done
-          ? await runCall(spec, user, params)
+          ? await runCall(spec, user, params, progress)
           : { outcome: "busy", result: toolError(busyText), redactions: 0 };
       } finally {
         done?.();
@@ -261,3 +308,51 @@ export function createMcpGateway(deps: McpGatewayDeps) {
 }
 
 export type McpGateway = ReturnType<typeof createMcpGateway>;
+
+/**
+ * Follows the client's signal with a reason of our own: the SDK rejects an aborted request with
+ * its reason when that is an McpError (anything else becomes a "timeout"), so identity tells a
+ * cancelled call from a timed-out one, whose process must be killed.
+ */
+function ownAbort(client: AbortSignal): AbortSignal {
+  const ac = new AbortController();
+  const reason = new McpError(ErrorCode.ConnectionClosed, "the client went away");
+  if (client.aborted) ac.abort(reason);
+  else client.addEventListener("abort", () => ac.abort(reason), { once: true });
+  return ac.signal;
+}
+
+/**
+ * A progress update rebuilt from its known fields (the upstream's `_meta` and extras stay behind),
+ * its message redacted like a result (it is upstream-written text). A number whose digits hold a
+ * secret cannot become the marker (the field must stay a number): that update is dropped.
+ */
+function redactProgress(
+  p: { progress: number; total?: number | undefined; message?: string | undefined },
+  redactor: Redactor,
+): { update?: ToolProgress; count: number } {
+  if (!redactor.active) {
+    return {
+      update: {
+        progress: p.progress,
+        ...(p.total !== undefined ? { total: p.total } : {}),
+        ...(p.message !== undefined ? { message: p.message } : {}),
+      },
+      count: 0,
+    };
+  }
+  let count = 0;
+  for (const n of [p.progress, p.total]) {
+    if (n !== undefined) count += redactor.redactString(String(n)).count;
+  }
+  if (count > 0) return { count };
+  const message = p.message === undefined ? undefined : redactor.redactString(p.message);
+  return {
+    update: {
+      progress: p.progress,
+      ...(p.total !== undefined ? { total: p.total } : {}),
+      ...(message !== undefined ? { message: message.output } : {}),
+    },
+    count: message?.count ?? 0,
+  };
+}

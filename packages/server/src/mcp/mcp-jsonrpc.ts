@@ -13,16 +13,42 @@ import {
   SUPPORTED_PROTOCOL_VERSIONS,
 } from "@modelcontextprotocol/sdk/types.js";
 
+/** An upstream progress update, as the client will see it (redacted by the gateway). */
+export interface ToolProgress {
+  progress: number;
+  total?: number;
+  message?: string;
+}
+
+/** What a tools/call answered as an event stream gets: where progress goes, and the client leaving. */
+export interface ProgressSink {
+  onProgress(update: ToolProgress): void;
+  signal: AbortSignal;
+}
+
 /** The methods the gateway serves beyond the lifecycle ones; anything else is "method not found". */
 export interface McpHandlers {
   listTools(params: { cursor?: string | undefined } | undefined): Promise<unknown>;
-  callTool(params: { name: string; arguments?: Record<string, unknown> | undefined }): Promise<unknown>;
+  callTool(
+    params: { name: string; arguments?: Record<string, unknown> | undefined },
+    progress?: ProgressSink,
+  ): Promise<unknown>;
+}
+
+/**
+ * A single tools/call whose params carry `_meta.progressToken`: answered as `text/event-stream`
+ * (progress notifications, then the response). `run` never rejects: failures are JSON-RPC errors.
+ */
+export interface StreamedCall {
+  token: string | number;
+  run(progress: ProgressSink): Promise<unknown>;
 }
 
 export interface McpReply {
   status: number;
-  /** Absent for 202 (only notifications or responses were sent). */
+  /** Absent for 202 (only notifications or responses were sent), and for a streamed call. */
   body?: unknown;
+  stream?: StreamedCall;
 }
 
 /** The SDK's transport allows this many messages in one batch; so do we. */
@@ -48,7 +74,7 @@ export async function answerMcpPost(
   serverInfo: { name: string; version: string },
 ): Promise<McpReply> {
   const accept = headers.accept ?? "";
-  // A client MUST accept both (MCP transport spec); we only ever answer JSON.
+  // A client MUST accept both (MCP transport spec); we answer JSON except for a call with progress.
   if (!accept.includes("application/json") || !accept.includes("text/event-stream")) {
     return jsonRpcError(406, -32000, "Not Acceptable: Client must accept both application/json and text/event-stream");
   }
@@ -79,13 +105,26 @@ export async function answerMcpPost(
   const requests = messages.filter(isJSONRPCRequest);
   // Notifications (initialized, cancelled) and responses change nothing in a stateless gateway.
   if (requests.length === 0) return { status: 202 };
+  // Only a lone tools/call asking for progress streams; everything else stays on the JSON path.
+  const only = requests[0] as JSONRPCRequest;
+  if (!batch && only.method === "tools/call") {
+    const token = (only.params?._meta as { progressToken?: unknown } | undefined)?.progressToken;
+    if (typeof token === "string" || (typeof token === "number" && Number.isSafeInteger(token))) {
+      return { status: 200, stream: { token, run: (progress) => answer(only, handlers, serverInfo, progress) } };
+    }
+  }
   const answers = await Promise.all(requests.map((r) => answer(r, handlers, serverInfo)));
   return { status: 200, body: batch ? answers : answers[0] };
 }
 
-async function answer(req: JSONRPCRequest, handlers: McpHandlers, serverInfo: { name: string; version: string }) {
+async function answer(
+  req: JSONRPCRequest,
+  handlers: McpHandlers,
+  serverInfo: { name: string; version: string },
+  progress?: ProgressSink,
+) {
   try {
-    return { jsonrpc: "2.0", id: req.id, result: await dispatch(req, handlers, serverInfo) };
+    return { jsonrpc: "2.0", id: req.id, result: await dispatch(req, handlers, serverInfo, progress) };
   } catch (err) {
     const known = err instanceof McpError;
     return {
@@ -100,7 +139,12 @@ async function answer(req: JSONRPCRequest, handlers: McpHandlers, serverInfo: { 
   }
 }
 
-function dispatch(req: JSONRPCRequest, handlers: McpHandlers, serverInfo: { name: string; version: string }) {
+function dispatch(
+  req: JSONRPCRequest,
+  handlers: McpHandlers,
+  serverInfo: { name: string; version: string },
+  progress: ProgressSink | undefined,
+) {
   switch (req.method) {
     case "initialize": {
       const { params } = parse(InitializeRequestSchema, req);
@@ -114,7 +158,7 @@ function dispatch(req: JSONRPCRequest, handlers: McpHandlers, serverInfo: { name
     case "tools/list":
       return handlers.listTools(parse(ListToolsRequestSchema, req).params);
     case "tools/call":
-      return handlers.callTool(parse(CallToolRequestSchema, req).params);
+      return handlers.callTool(parse(CallToolRequestSchema, req).params, progress);
     default:
       // Prompts, resources, completion, logging: not offered (capabilities say tools only).
       throw new McpError(ErrorCode.MethodNotFound, "Method not found");

@@ -5,7 +5,8 @@ import { sendJson } from "../http/respond.js";
 import type { RequestContext, Router } from "../http/router.js";
 import type { Caller, CallerAuth } from "../tokens/caller-auth.js";
 import type { McpGateway } from "./mcp-gateway.js";
-import { answerMcpPost } from "./mcp-jsonrpc.js";
+import { answerMcpPost, type StreamedCall } from "./mcp-jsonrpc.js";
+import { openProgressStream } from "./mcp-progress-stream.js";
 
 const SERVER_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
@@ -18,10 +19,10 @@ export interface McpRouteDeps {
 }
 
 /**
- * `POST /mcp/{server}`: MCP Streamable HTTP, stateless (no session ids), JSON responses, so any
- * replica answers any request; every message is bound to the user from the token. `GET` (no
- * server-initiated stream) and `DELETE` (no sessions) → 405, as the MCP transport spec asks of a
- * stateless server. HTTP-level refusals (auth, size, media type, malformed JSON) use the SPEC §4
+ * `POST /mcp/{server}`: MCP Streamable HTTP, stateless (no session ids), JSON responses (an event
+ * stream only for a tools/call asking for progress), so any replica answers any request; every
+ * message is bound to the user from the token. `GET` (no server-initiated stream) and `DELETE`
+ * (no sessions) → 405, as the MCP transport spec asks of a stateless server. HTTP-level refusals (auth, size, media type, malformed JSON) use the SPEC §4
  * body; once the body is JSON, MCP's own JSON-RPC errors (mcp-jsonrpc.ts).
  */
 export function registerMcpRoutes(router: Router, deps: McpRouteDeps): void {
@@ -55,16 +56,33 @@ export function registerMcpRoutes(router: Router, deps: McpRouteDeps): void {
       ctx.req.headers,
       {
         listTools: (params) => deps.gateway.listTools(server, user, params),
-        callTool: (params) => deps.gateway.callTool(server, user, params, { ip: ctx.peerIp, requestId: ctx.requestId }),
+        callTool: (params, progress) =>
+          deps.gateway.callTool(server, user, params, { ip: ctx.peerIp, requestId: ctx.requestId }, progress),
       },
       { name: `keyward-mcp/${server}`, version: "0.1.0" },
     );
+    if (reply.stream) return streamCall(ctx, reply.stream);
     if (reply.body === undefined) {
       ctx.res.writeHead(reply.status, { "x-request-id": ctx.requestId, "content-length": 0 }).end();
       return;
     }
     sendJson(ctx.res, reply.status, reply.body, { "x-request-id": ctx.requestId });
   });
+}
+
+/**
+ * A tools/call with a progressToken, as `text/event-stream`: progress notifications (bounded,
+ * mcp-progress-stream.ts), then the response, then the end. A client that hangs up cancels the
+ * upstream call (the upstream gets notifications/cancelled); the call is still audited.
+ */
+async function streamCall(ctx: RequestContext, call: StreamedCall): Promise<void> {
+  const stream = openProgressStream(ctx.res, { token: call.token, requestId: ctx.requestId });
+  const hangUp = new AbortController();
+  ctx.res.on("close", () => {
+    if (!ctx.res.writableFinished) hangUp.abort();
+  });
+  const response = await call.run({ onProgress: (u) => stream.progress(u), signal: hangUp.signal });
+  stream.finish(response);
 }
 
 /** The user behind the caller: 401 without valid credentials, 403 unless a user with `mcp:<server>`. */

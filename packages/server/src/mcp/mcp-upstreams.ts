@@ -4,12 +4,15 @@ import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/
 import { ChildStdioTransport } from "./child-stdio-transport.js";
 import { guardedFetch, type HttpViolation } from "./mcp-http-fetch.js";
 import type { PooledUpstream } from "./mcp-process-pool.js";
+import { createProgressRouter, type ProgressRouter } from "./mcp-upstream-progress.js";
 import { childEnv, type UpstreamSpec, upstreamHeaders } from "./mcp-upstream-spec.js";
 
 /** A connected upstream for one user, with the redactor for the values it was given. */
 export interface GatewayUpstream extends PooledUpstream {
   client: Client;
   redactor: Redactor;
+  /** Routes the upstream's progress notifications to the call that asked (by our own token). */
+  progress: ProgressRouter;
   /** Set once it has stopped working: what the caller is told. Never upstream-written text. */
   fault(): string | undefined;
 }
@@ -46,6 +49,7 @@ export async function connectUpstream(
   opts: { timeoutMs: number; onGone: () => void },
 ): Promise<GatewayUpstream> {
   const redactor = createRedactor(Object.values(values));
+  const progress = createProgressRouter();
   // No capabilities: an upstream asking us for sampling, roots or elicitation gets "method not found".
   const client = new Client(CLIENT_INFO, { capabilities: {} });
   // Upstream-written error text may hold secrets; nothing here logs it.
@@ -72,9 +76,11 @@ export async function connectUpstream(
         fault !== undefined && fault !== "killed" && fault !== "exited" ? FAULT_TEXT[fault] : startFailure(err);
       throw new UpstreamStartError(why);
     }
+    progress.intercept(transport);
     return {
       client,
       redactor,
+      progress,
       fault: () => (gone ? FAULT_TEXT[transport.fault ?? "exited"] : undefined),
       kill: () => transport.kill("killed"),
       close: () => transport.close(),
@@ -109,9 +115,11 @@ export async function connectUpstream(
           : "the upstream MCP server is unavailable";
     throw new UpstreamStartError(why);
   }
+  progress.intercept(transport);
   return {
     client,
     redactor,
+    progress,
     fault: () =>
       violation !== undefined
         ? HTTP_FAULT_TEXT[violation]

@@ -131,6 +131,15 @@ describe("MCP gateway: bad input", () => {
     ]);
   });
 
+  it("a progressToken that is neither a string nor an integer → 400 JSON-RPC parse error, no stream", async () => {
+    for (const progressToken of [{ x: 1 }, 1.5, true, null]) {
+      const r = await send({ body: rpc("tools/call", { name: "whoami", arguments: {}, _meta: { progressToken } }) });
+      expect(r.status).toBe(400);
+      expect(r.headers.get("content-type")).toMatch(/^application\/json/);
+      expect(r.body.error.code).toBe(-32700);
+    }
+  });
+
   it("an unknown tool gets the upstream's own answer, cleanly", async () => {
     const r = await send({ body: rpc("tools/call", { name: "no_such_tool", arguments: {} }) });
     expect(r.status).toBe(200);

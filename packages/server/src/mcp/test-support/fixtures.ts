@@ -98,6 +98,7 @@ export interface McpFixtureConfig {
   toolTimeoutMs?: number;
   maxProcesses?: number;
   idleTimeoutS?: number;
+  maxCallsPerUser?: number;
   /** Extra fixed env for the `cloud` server. */
   cloudEnv?: Record<string, string>;
 }
@@ -136,6 +137,7 @@ export function writeMcpConfig(opts: McpFixtureConfig = {}): string {
       ...(opts.toolTimeoutMs ? { tool_timeout_ms: opts.toolTimeoutMs } : {}),
       ...(opts.maxProcesses ? { max_processes: opts.maxProcesses } : {}),
       ...(opts.idleTimeoutS ? { idle_timeout_s: opts.idleTimeoutS } : {}),
+      ...(opts.maxCallsPerUser ? { max_calls_per_user: opts.maxCallsPerUser } : {}),
     },
   };
   const file = join(dir, "keyward.json");

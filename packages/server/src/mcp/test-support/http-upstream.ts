@@ -15,8 +15,11 @@ export interface HttpUpstream {
   close(): Promise<void>;
 }
 
-/** A stateless Streamable HTTP MCP server whose tools answer from the Authorization header. */
-export async function startHttpUpstream(): Promise<HttpUpstream> {
+/**
+ * A stateless Streamable HTTP MCP server whose tools answer from the Authorization header; JSON
+ * answers, or event streams with `sse` (the only way its progress notifications reach a client).
+ */
+export async function startHttpUpstream(opts: { sse?: boolean } = {}): Promise<HttpUpstream> {
   const seen: string[] = [];
   const server = http.createServer((req, res) => {
     const auth = String(req.headers.authorization ?? "");
@@ -31,7 +34,22 @@ export async function startHttpUpstream(): Promise<HttpUpstream> {
     mcp.tool("big", "answers 17 MiB of text", {}, async () => ({
       content: [{ type: "text", text: "x".repeat(17 * 1024 * 1024) }],
     }));
-    const transport = new StreamableHTTPServerTransport({ enableJsonResponse: true });
+    mcp.tool("progress_tickets", "reports progress (quoting the header), then answers", {}, async (_args, extra) => {
+      const progressToken = extra._meta?.progressToken;
+      if (progressToken !== undefined) {
+        for (const [progress, message] of [
+          [1, "looking up"],
+          [2, `as ${auth}`],
+        ] as const) {
+          await extra.sendNotification({
+            method: "notifications/progress",
+            params: { progressToken, progress, message },
+          });
+        }
+      }
+      return { content: [{ type: "text", text: auth ? ticketsOf(auth) : "anonymous" }] };
+    });
+    const transport = new StreamableHTTPServerTransport({ enableJsonResponse: !opts.sse });
     res.on("close", () => {
       void transport.close();
       void mcp.close();

@@ -1,6 +1,7 @@
 // A stdio MCP server for the gateway's tests: tools that show a credential's effect, leak it in
 // every way a careless tool could, hang, crash, or speak garbage. Reads its secret from CLOUD_KEY.
 import { createHash } from "node:crypto";
+import { writeFileSync } from "node:fs";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
 import { z } from "zod";
@@ -117,6 +118,61 @@ server.tool("slow", "answers after ms", { ms: z.number() }, async ({ ms }) => {
   await new Promise((r) => setTimeout(r, ms));
   return text(`${accountOf(secret())} ${process.pid}`);
 });
+/** Reports progress with the caller's token, as an MCP server should (none asked → none sent). */
+const reportProgress = (extra, progress, total, message) => {
+  const progressToken = extra._meta?.progressToken;
+  if (progressToken === undefined) return Promise.resolve();
+  const params = { progressToken, progress, ...(total !== undefined ? { total } : {}) };
+  return extra.sendNotification({
+    method: "notifications/progress",
+    params: message === undefined ? params : { ...params, message },
+  });
+};
+server.tool(
+  "slow_progress",
+  "reports `steps` progress updates (leaking its key in two), then answers",
+  { steps: z.number() },
+  async ({ steps }, extra) => {
+    const messages = [
+      `working for ${accountOf(secret())}`,
+      `using key ${secret()}`,
+      `key b64 ${Buffer.from(secret()).toString("base64")}`,
+    ];
+    // A notification for a token the gateway never gave: it must go nowhere.
+    await extra.sendNotification({
+      method: "notifications/progress",
+      params: { progressToken: "not-yours", progress: 99, message: `stray ${accountOf(secret())}` },
+    });
+    for (let i = 1; i <= steps; i++) await reportProgress(extra, i, steps, messages[(i - 1) % messages.length]);
+    return text(`done for ${accountOf(secret())}`);
+  },
+);
+server.tool(
+  "progress_flood",
+  "reports `count` progress updates as fast as it can, then answers",
+  { count: z.number() },
+  async ({ count }, extra) => {
+    for (let i = 1; i < count; i++) void reportProgress(extra, i, count, `step ${i}`);
+    await reportProgress(extra, count, count, "last");
+    return text(`flooded ${count}`);
+  },
+);
+server.tool(
+  "progress_until_cancelled",
+  "reports (once, or every `every_ms`) until cancelled, then writes `marker`",
+  { marker: z.string().optional(), every_ms: z.number().optional() },
+  async ({ marker, every_ms }, extra) => {
+    let n = 1;
+    await reportProgress(extra, n, undefined, "started");
+    const ticker = every_ms
+      ? setInterval(() => void reportProgress(extra, ++n, undefined, "still going"), every_ms)
+      : undefined;
+    await new Promise((resolve) => extra.signal.addEventListener("abort", resolve, { once: true }));
+    clearInterval(ticker);
+    if (marker) writeFileSync(marker, "cancelled");
+    return text("cancelled");
+  },
+);
 server.tool("hang", "never answers", {}, () => new Promise(() => {}));
 server.tool("crash", "exits mid-call", {}, async () => {
   process.exit(3);
