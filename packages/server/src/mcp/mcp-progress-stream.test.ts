@@ -110,4 +110,22 @@ describe("progress event stream", () => {
     stream.finish({ jsonrpc: "2.0", id: 4, result: {} });
     expect(res.written).toHaveLength(0);
   });
+
+  it("keeps a silent call's stream alive with SSE comments, and stops when the result is written", async () => {
+    const res = fakeResponse();
+    const stream = openProgressStream(res as unknown as ServerResponse, { token: 1, requestId: "r", heartbeatMs: 5 });
+    await new Promise<void>((resolve) => {
+      const write = res.write;
+      res.write = (chunk: string) => {
+        const ok = write(chunk);
+        if (chunk === ": keep-alive\n\n") resolve();
+        return ok;
+      };
+    });
+    stream.finish({ jsonrpc: "2.0", id: 1, result: { content: [] } });
+    const after = res.written.length;
+    await new Promise((r) => setTimeout(r, 30));
+    expect(res.written.length).toBe(after);
+    expect(res.written.at(-1)).toContain('"result"');
+  });
 });

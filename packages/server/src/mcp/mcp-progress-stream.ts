@@ -15,6 +15,11 @@ export interface ProgressStreamOptions {
   ratePerSecond?: number;
   burst?: number;
   now?: () => number;
+  /**
+   * An SSE comment this often while the call runs (default 15 s): a proxy between the client and
+   * Keyward may close a response that stays silent, and a long tool may report nothing for minutes.
+   */
+  heartbeatMs?: number;
 }
 
 export interface ProgressStream {
@@ -50,9 +55,14 @@ export function openProgressStream(res: ServerResponse, opts: ProgressStreamOpti
     "x-request-id": opts.requestId,
   });
   res.flushHeaders();
+  const heartbeat = setInterval(() => {
+    if (!done && !gone && !res.writableNeedDrain) res.write(": keep-alive\n\n");
+  }, opts.heartbeatMs ?? 15_000);
+  heartbeat.unref();
   res.on("close", () => {
     if (!res.writableFinished) gone = true;
     stopTimer();
+    clearInterval(heartbeat);
   });
 
   const event = (message: unknown) => `event: message\ndata: ${JSON.stringify(message)}\n\n`;
@@ -105,6 +115,7 @@ export function openProgressStream(res: ServerResponse, opts: ProgressStreamOpti
       if (done) return;
       done = true;
       stopTimer();
+      clearInterval(heartbeat);
       if (gone || res.destroyed) return;
       // The newest update still owed goes before the result: the client's last progress is the
       // upstream's last. One event, whatever the backpressure: bounded.
