@@ -2,16 +2,19 @@ import { z } from "zod";
 import type { Actor } from "../admin/admin-context.js";
 import { CREDENTIAL_NAME_HINT, isCredentialName } from "../credentials/credential-rules.js";
 import { invalidRequest, KeywardError, notFound } from "../errors.js";
-import { readJson } from "../http/body.js";
+import { parseWith, readJson } from "../http/body.js";
 import { iso, pageResult, parsePage } from "../http/paging.js";
 import { sendJson } from "../http/respond.js";
 import type { RequestContext, Router } from "../http/router.js";
 import type { CallerAuth } from "../tokens/caller-auth.js";
 import { parseUserParam, USER_PREFIX, userOfPrincipal } from "./user-rules.js";
 import type { UserCredentialWritten, UsersService } from "./users-service.js";
-import type { UserCredentialMeta } from "./users-store.js";
+import type { UserCredentialMeta, UserWithCredentials } from "./users-store.js";
 
 const putSchema = z.strictObject({ value: z.string() });
+const usersQuery = z.object({
+  credential: z.string().refine(isCredentialName, CREDENTIAL_NAME_HINT).optional(),
+});
 
 const written = (w: UserCredentialWritten) => ({
   user: w.user,
@@ -20,6 +23,7 @@ const written = (w: UserCredentialWritten) => ({
   updated_at: iso(w.updated_at),
 });
 const listed = (m: UserCredentialMeta) => ({ name: m.name, version: m.version, updated_at: iso(m.updated_at) });
+const userListed = (u: UserWithCredentials) => ({ user: u.user, credentials: u.credentials.map(listed) });
 
 /**
  * Per-user credentials (SPEC §3, §8): the admin API under /admin/v1/users/{user}/credentials, and
@@ -72,6 +76,15 @@ export function registerUserRoutes(
   router.delete("/admin/v1/users/:user/credentials/:name", async (ctx) => {
     const actor = await requireAdmin(ctx);
     await remove(ctx, actor, parseUserParam(ctx.params.user as string));
+  });
+  /** Who has per-user credentials: ids and credential metadata, never a value. */
+  router.get("/admin/v1/users", async (ctx) => {
+    await requireAdmin(ctx);
+    const page = parsePage(ctx.query);
+    const { credential } = parseWith(usersQuery, { credential: ctx.query.get("credential") ?? undefined }, "query");
+    const rows = await users.listUsers({ after: page.after, limit: page.limit, credential });
+    const result = pageResult(rows, page.limit, (u) => u.user);
+    sendJson(ctx.res, 200, { items: result.items.map(userListed), next_cursor: result.next_cursor });
   });
   router.get("/admin/v1/users/:user/credentials", async (ctx) => {
     await requireAdmin(ctx);

@@ -10,7 +10,7 @@ import type { Logger } from "../ops/logger.js";
 import type { Db } from "../store/db.js";
 import type { UserCredentialLookup, UserCredentialSource } from "./user-credential-source.js";
 import { isUserId, USER_ID_HINT, USER_PREFIX } from "./user-rules.js";
-import { type UserCredentialMeta, type UsersStore, userValueAad } from "./users-store.js";
+import { type UserCredentialMeta, type UsersStore, type UserWithCredentials, userValueAad } from "./users-store.js";
 
 /** What a write made: never the value. */
 export interface UserCredentialWritten {
@@ -210,6 +210,24 @@ export function createUsersService(deps: {
     async list(user: string, after: string | undefined, limit: number): Promise<UserCredentialMeta[]> {
       if (!isUserId(user)) throw invalidRequest(`user: ${USER_ID_HINT}`);
       return store.list(user, after, limit);
+    },
+
+    /**
+     * Users who have credentials, by id, with their credentials' names and versions, never values
+     * (limit + 1 users, for paging). With `credential`, only users who have set that name.
+     */
+    async listUsers(query: {
+      after: string | undefined;
+      limit: number;
+      credential?: string | undefined;
+    }): Promise<UserWithCredentials[]> {
+      // The cursor is the last user id of a page; anything else was not handed out by this list.
+      if (query.after !== undefined && !isUserId(query.after))
+        throw invalidRequest("cursor: not a cursor of this list");
+      if (query.credential !== undefined && !isCredentialName(query.credential)) {
+        throw invalidRequest(`credential: ${CREDENTIAL_NAME_HINT}`);
+      }
+      return store.users(query.after, query.limit, query.credential);
     },
 
     /** Drops every cached value (tests, shutdown). */

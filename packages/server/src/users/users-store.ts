@@ -11,11 +11,20 @@ export interface UserCredentialMeta {
   created_by: string;
 }
 
+/** A user and the metadata of every credential the user has, by name. */
+export interface UserWithCredentials {
+  user: string;
+  credentials: UserCredentialMeta[];
+}
+
 export interface UserCredentialRow extends UserCredentialMeta {
   value_enc: Buffer;
 }
 
 const META = "user_id, name, version, created_at, updated_at, created_by";
+const META_OF_C = META.split(", ")
+  .map((column) => `c.${column}`)
+  .join(", ");
 
 /**
  * The aad of a user credential's sealed value: a ciphertext copied to another user, another name
@@ -92,6 +101,31 @@ export function createUsersStore(db: Db) {
         [user, after ?? "", limit + 1],
       );
       return rows.map(normalize);
+    },
+
+    /**
+     * One page of users who have credentials (or, with `credential`, that one), by id, each with
+     * all their credentials' metadata (limit + 1 users, for paging). One statement, so a page is
+     * one snapshot: a user is never listed without the credentials that put it on the page.
+     */
+    async users(after: string | undefined, limit: number, credential?: string): Promise<UserWithCredentials[]> {
+      const only = credential === undefined ? "" : " AND name = $3";
+      const rows = await db.query<UserCredentialMeta>(
+        `WITH page AS (
+           SELECT DISTINCT user_id FROM user_credentials
+           WHERE user_id > $1 AND version > 0${only} ORDER BY user_id LIMIT $2
+         )
+         SELECT ${META_OF_C} FROM user_credentials c JOIN page p ON p.user_id = c.user_id
+         WHERE c.version > 0 ORDER BY c.user_id, c.name`,
+        credential === undefined ? [after ?? "", limit + 1] : [after ?? "", limit + 1, credential],
+      );
+      const out: UserWithCredentials[] = [];
+      for (const row of rows) {
+        const last = out[out.length - 1];
+        if (last?.user === row.user_id) last.credentials.push(normalize(row));
+        else out.push({ user: row.user_id, credentials: [normalize(row)] });
+      }
+      return out;
     },
 
     /** Every sealed value of a user (the resolve path caches them per user). */

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { captureCli } from "../test-support/cli-capture.js";
 import { startTestServer, TEST_ADMIN_TOKEN, type TestServer } from "../test-support/server.js";
 
-/** `keyward users credentials …` in-process against a real Keyward, as an operator types it. */
+/** `keyward users …` in-process against a real Keyward, as an operator types it. */
 
 let kw: TestServer;
 
@@ -112,11 +112,68 @@ describe("keyward users credentials", () => {
     expect(after.body.current_version ?? after.body.version).toBe(1);
   });
 
+  it("lists who has credentials: a table, --json, --credential, one page with --limit; never a value", async () => {
+    const secret = `LIST-${randomBytes(8).toString("hex")}`;
+    for (const [user, name] of [
+      ["list-a", "cli_ak"],
+      ["list-a", "cli_gh"],
+      ["list-b", "cli_gh"],
+      ["list-c", "cli_ak"],
+    ]) {
+      expect((await cli(["users", "credentials", "set", user!, name!, "--value-stdin"], secret)).code).toBe(0);
+    }
+    const table = await cli(["users", "list"]);
+    expect(table.code, table.stderr).toBe(0);
+    expect(table.stdout).toMatch(/^USER\s+CREDENTIALS\s+UPDATED\n/);
+    expect(table.stdout).toMatch(/\nlist-a\s+cli_ak,cli_gh\s+\d{4}-\d\d-\d\d /);
+    expect(table.stdout).toMatch(/\nlist-b\s+cli_gh\s/);
+
+    const filtered = await cli(["users", "list", "--credential", "cli_gh", "--json"]);
+    expect(filtered.code, filtered.stderr).toBe(0);
+    const body = JSON.parse(filtered.stdout);
+    expect(body.items.map((i: { user: string }) => i.user)).toEqual(["list-a", "list-b"]);
+    expect(body.items[1]).toEqual({
+      user: "list-b",
+      credentials: [{ name: "cli_gh", version: 1, updated_at: expect.any(String) }],
+    });
+
+    // Flags before the command word are flags, not the command.
+    const page = await cli(["users", "--credential", "cli_ak", "list", "--limit", "1"]);
+    expect(page.code, page.stderr).toBe(0);
+    expect(page.stdout).toMatch(/\nlist-a\s/);
+    expect(page.stdout).not.toContain("list-c");
+    expect(page.stderr).toMatch(/more results: add --cursor \S+/);
+    const cursor = page.stderr.match(/--cursor (\S+)/)![1]!;
+    const next = await cli(["users", "list", "--credential", "cli_ak", "--limit", "1", "--cursor", cursor]);
+    expect(next.stdout).toMatch(/\nlist-c\s/);
+    expect(next.stderr).toBe("");
+
+    const none = await cli(["users", "list", "--credential", "cli_nobody"]);
+    expect(none.stdout).toBe("no users with credentials\n");
+    for (const r of [table, filtered, page, next]) expect(r.stdout + r.stderr).not.toContain(secret);
+  });
+
+  it("refuses a bad --credential, extra arguments and a bad limit with exit 2", async () => {
+    for (const argv of [
+      ["users", "list", "--credential", "__proto__"],
+      ["users", "list", "--credential", "a/b"],
+      ["users", "list", "bob"],
+      ["users", "list", "--limit", "0"],
+      ["users", "credentials"],
+    ]) {
+      const r = await cli(argv);
+      expect(r.code, `${argv.join(" ")}: ${r.stderr}`).toBe(2);
+      expect(r.stderr).toMatch(/^error: /);
+    }
+  });
+
   it("shows usage with --help", async () => {
     const help = await cli(["users", "--help"]);
     expect(help.code).toBe(0);
     expect(help.stdout).toContain("keyward users credentials set USER NAME");
     expect(help.stdout).toContain("keyward users credentials list USER");
+    expect(help.stdout).toContain("keyward users list [--credential NAME]");
+    expect((await cli(["users", "credentials", "--help"])).stdout).toContain("keyward users list");
     const top = await cli(["--help"]);
     expect(top.stdout).toMatch(/users\s+per-user tool credentials/);
   });

@@ -134,6 +134,91 @@ describe.each(testEngines)("user credentials on $name", ({ skip, open }) => {
     });
   });
 
+  describe.skipIf(skip)("listing users", () => {
+    /** Every page of `listUsers`, the way the route pages (limit + 1 rows, cursor = last user). */
+    async function allPages(limit: number, credential?: string) {
+      const pages: Array<Array<{ user: string; names: string[] }>> = [];
+      let after: string | undefined;
+      for (;;) {
+        const rows = await users.listUsers({ after, limit, credential });
+        const page = rows.slice(0, limit);
+        pages.push(page.map((u) => ({ user: u.user, names: u.credentials.map((c) => c.name) })));
+        if (rows.length <= limit) return pages;
+        after = page[page.length - 1]!.user;
+      }
+    }
+
+    it("pages users by id, each with all their credentials by name, and never a value", async () => {
+      for (const [user, name] of [
+        ["u3", "gh"],
+        ["u1", "cloud_ak"],
+        ["u5", "gh"],
+        ["u1", "gh"],
+        ["u2", "cloud_ak"],
+        ["u4", "cloud_ak"],
+        ["u1", "cloud_ak"],
+      ] as const) {
+        await users.put(admin, user, name, `SECRET-${user}-${name}`);
+      }
+      expect(await allPages(2)).toEqual([
+        [
+          { user: "u1", names: ["cloud_ak", "gh"] },
+          { user: "u2", names: ["cloud_ak"] },
+        ],
+        [
+          { user: "u3", names: ["gh"] },
+          { user: "u4", names: ["cloud_ak"] },
+        ],
+        [{ user: "u5", names: ["gh"] }],
+      ]);
+      const all = await users.listUsers({ after: undefined, limit: 10 });
+      expect(all[0]).toEqual({
+        user: "u1",
+        credentials: [
+          expect.objectContaining({ user_id: "u1", name: "cloud_ak", version: 2, updated_at: expect.any(Number) }),
+          expect.objectContaining({ user_id: "u1", name: "gh", version: 1 }),
+        ],
+      });
+      expect(JSON.stringify(all)).not.toContain("SECRET");
+      // A limit that ends exactly at the last user leaves no further page.
+      expect((await users.listUsers({ after: undefined, limit: 5 })).length).toBe(5);
+      expect(await users.listUsers({ after: "u5", limit: 5 })).toEqual([]);
+    });
+
+    it("filters by credential name, still listing each user's every credential; a deleted user drops out", async () => {
+      await users.put(admin, "amy", "gh", "v");
+      await users.put(admin, "amy", "npm", "v");
+      await users.put(admin, "ben", "npm", "v");
+      await users.put(admin, "cat", "gh", "v");
+      await users.put(admin, "dot", "gh", "v");
+      expect(await allPages(2, "gh")).toEqual([
+        [
+          { user: "amy", names: ["gh", "npm"] },
+          { user: "cat", names: ["gh"] },
+        ],
+        [{ user: "dot", names: ["gh"] }],
+      ]);
+      expect(await allPages(10, "nobody_has_it")).toEqual([[]]);
+      await users.remove(admin, "cat", "gh");
+      expect((await allPages(10)).flat().map((u) => u.user)).toEqual(["amy", "ben", "dot"]);
+    });
+
+    it("keeps paging consistent for ids of any case and punctuation", async () => {
+      const ids = ["Zed", "alice@example.com", "a.b", "a-b", "ab", "A+b", "_x", "9"];
+      for (const id of ids) await users.put(admin, id, "k", "v");
+      const one = (await allPages(100)).flat().map((u) => u.user);
+      expect([...one].sort()).toEqual([...ids].sort());
+      for (const limit of [1, 3]) expect((await allPages(limit)).flat().map((u) => u.user)).toEqual(one);
+    });
+
+    it("refuses a cursor that is no user id and a bad credential name", async () => {
+      await expectCode(users.listUsers({ after: "a/b", limit: 10 }), "invalid_request");
+      await expectCode(users.listUsers({ after: "", limit: 10 }), "invalid_request");
+      await expectCode(users.listUsers({ after: undefined, limit: 10, credential: "__proto__" }), "invalid_request");
+      await expectCode(users.listUsers({ after: undefined, limit: 10, credential: "" }), "invalid_request");
+    });
+  });
+
   describe.skipIf(skip)("resolve", () => {
     it("is all or nothing and names the first missing credential", async () => {
       await users.put(admin, "frank", "a", "va");

@@ -112,6 +112,40 @@ describe("ids and names", () => {
   });
 });
 
+describe("GET /admin/v1/users", () => {
+  it("refuses a bad limit, cursor or credential name with 400 and the error body", async () => {
+    const b64 = (s: string) => Buffer.from(s).toString("base64url");
+    for (const query of [
+      "limit=0",
+      "limit=-1",
+      "limit=abc",
+      "limit=1.5",
+      "limit=1001",
+      `cursor=${"a".repeat(600)}`,
+      "cursor=garbage",
+      `cursor=${b64("a/b")}`,
+      `cursor=${b64("x".repeat(129))}`,
+      "credential=",
+      "credential=__proto__",
+      "credential=...",
+      "credential=a%2Fb",
+      "credential=sp%20ace",
+      `credential=${"x".repeat(129)}`,
+    ]) {
+      const r = await f.call("GET", `/admin/v1/users?${query}`, f.kw.adminToken);
+      expect(r.status, `${query}: ${JSON.stringify(r.body)}`).toBe(400);
+      expectError(r, 400, "invalid_request");
+    }
+  });
+
+  it("needs the admin token: none or another credential is 401", async () => {
+    expectError(await f.call("GET", "/admin/v1/users", undefined), 401, "unauthorized");
+    expectError(await f.call("GET", "/admin/v1/users", "kwa_not-the-token"), 401, "unauthorized");
+    expectError(await f.call("GET", "/admin/v1/users?credential=k", userKey), 401, "unauthorized");
+    expectError(await f.call("POST", "/admin/v1/users", f.kw.adminToken, {}), 405, "method_not_allowed");
+  });
+});
+
 describe("POST /v1/tools/credentials", () => {
   const tools = (body: unknown) => f.tools(agent.key, body);
 

@@ -208,6 +208,10 @@ describe("canary values", () => {
     const jwt = await f.forwarded(alice.secret, agent.name);
     keep("last read", await f.tools(agent.key, { user_token: jwt, names: ["cloud_ak"] }), true);
     keep("event", await f.event(agent.key, { tool: "t", user: "user:alice", outcome: "ok", redactions: 1 }));
+    // The admin's overview of who has credentials names them, never their values.
+    const overview = keep("admin users list", await f.call("GET", "/admin/v1/users", f.kw.adminToken));
+    expect(overview.body.items.map((i: Json) => i.user)).toEqual(expect.arrayContaining(["alice", "bob", "carol"]));
+    keep("admin users filtered", await f.call("GET", "/admin/v1/users?credential=gh&limit=1", f.kw.adminToken));
 
     const check = (where: string, text: string) => {
       for (const [who, value] of Object.entries(CANARIES)) {

@@ -1,8 +1,8 @@
 import { CREDENTIAL_NAME_HINT, isCredentialName } from "../../credentials/credential-rules.js";
 import { isUserId, USER_ID_HINT } from "../../users/user-rules.js";
-import { firstPositional, GLOBAL_OPTIONS, stringFlag, UsageError } from "../args.js";
-import { type Command, type Context, fetchList, type Group, LIST_OPTIONS, segment } from "../command.js";
-import { formatTable, shortTime } from "../table.js";
+import { firstPositional, GLOBAL_OPTIONS, type Options, stringFlag, UsageError } from "../args.js";
+import { type Command, type Context, fetchList, type Group, LIST_OPTIONS, segment, wantsHelp } from "../command.js";
+import { formatTable, shortTime, truncate } from "../table.js";
 
 interface Written {
   user: string;
@@ -15,6 +15,11 @@ interface Listed {
   name: string;
   version: number;
   updated_at: string;
+}
+
+interface UserListed {
+  user: string;
+  credentials: Listed[];
 }
 
 /**
@@ -76,6 +81,36 @@ const list: Command = {
   },
 };
 
+/** `users list`: who has per-user credentials (names only; versions with --json). */
+const listUsers: Command = {
+  usage: "list [--credential NAME] [--limit N] [--cursor C]",
+  args: [],
+  options: { ...LIST_OPTIONS, credential: { type: "string" } },
+  async run(ctx) {
+    const credential = stringFlag(ctx.values, "credential");
+    if (credential !== undefined && !isCredentialName(credential)) {
+      throw new UsageError(`--credential ${JSON.stringify(credential)}: ${CREDENTIAL_NAME_HINT}`);
+    }
+    const page = await fetchList<UserListed>(ctx, "/users", { credential });
+    ctx.print(page, () =>
+      page.items.length === 0
+        ? "no users with credentials\n"
+        : formatTable(
+            ["USER", "CREDENTIALS", "UPDATED"],
+            page.items.map((u) => [
+              u.user,
+              truncate(u.credentials.map((c) => c.name).join(","), 60),
+              shortTime(latest(u.credentials)),
+            ]),
+          ),
+    );
+  },
+};
+
+/** The most recent `updated_at` (ISO strings in UTC sort as text). */
+const latest = (credentials: readonly Listed[]): string | null =>
+  credentials.reduce<string | null>((max, c) => (max === null || c.updated_at > max ? c.updated_at : max), null);
+
 const remove: Command = {
   usage: "credentials rm USER NAME",
   args: ["USER", "NAME"],
@@ -88,25 +123,41 @@ const remove: Command = {
 };
 
 /**
- * `keyward users credentials <command>`: `credentials` is the one noun under `users` so far, so
- * the group's commands are its commands, and `usersArgv` drops the word before dispatching.
+ * `keyward users list` and `keyward users credentials <command>`. The group dispatches on one
+ * word, so the credential commands are keyed by both words and `usersArgv` joins them.
  */
 export const users: Group = {
   name: "users",
   summary: "per-user tool credentials (write-only)",
-  commands: { set, list, rm: remove, delete: { ...remove, usage: "credentials delete USER NAME" } },
+  commands: {
+    list: listUsers,
+    "credentials set": set,
+    "credentials list": list,
+    "credentials rm": remove,
+    "credentials delete": { ...remove, usage: "credentials delete USER NAME" },
+  },
   notes: [
     "USER is the user id (the part after user: in a key's owner), e.g. alice@example.com.",
     "--value-stdin   read the value from stdin (one trailing newline is dropped): it stays out of",
     "                shell history and ps, unlike --value",
-    "Values are never shown: list gives names and versions only.",
+    "--credential    only users who have set that credential name",
+    "Values are never shown: lists give names and versions only.",
   ].join("\n"),
 };
 
-/** The arguments after `keyward users`, without the `credentials` word (help passes through). */
+/** Every flag of the group, so a flag's value is never taken for a command word. */
+const ALL_OPTIONS: Options = Object.assign({}, GLOBAL_OPTIONS, ...Object.values(users.commands).map((c) => c.options));
+
+/**
+ * The arguments after `keyward users`, with `credentials <command>` joined into the one word the
+ * group is keyed by (help passes through).
+ */
 export function usersArgv(argv: string[]): string[] {
-  const at = firstPositional(argv, GLOBAL_OPTIONS);
-  if (at === -1) return argv;
-  if (argv[at] !== "credentials") throw new UsageError(`unknown command 'keyward users ${argv[at]}'`);
-  return [...argv.slice(0, at), ...argv.slice(at + 1)];
+  if (wantsHelp(argv)) return argv;
+  const at = firstPositional(argv, ALL_OPTIONS);
+  if (at === -1 || argv[at] !== "credentials") return argv;
+  const rest = [...argv.slice(0, at), ...argv.slice(at + 1)];
+  const sub = firstPositional(rest, ALL_OPTIONS);
+  if (sub === -1) throw new UsageError("missing command for 'keyward users credentials'");
+  return [...rest.slice(0, sub), `credentials ${rest[sub]}`, ...rest.slice(sub + 1)];
 }
