@@ -1,22 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { createRedactor, DEFAULT_MARKER } from "./streaming-redactor.js";
+import { encodings } from "./test-support/secret-forms.js";
 
 const SECRET = "sk-live-9fQ2xT7vLm3RbN8kZp4WcY1dHs6Ej0Ga";
 const M = DEFAULT_MARKER;
-
-/** Every form the SPEC names, and the ones real services use. */
-function encodings(secret: string): Record<string, string> {
-  const raw = Buffer.from(secret, "utf8");
-  return {
-    raw: secret,
-    base64: raw.toString("base64"),
-    base64url: raw.toString("base64url"),
-    hexLower: raw.toString("hex"),
-    hexUpper: raw.toString("hex").toUpperCase(),
-    url: encodeURIComponent(secret),
-    json: JSON.stringify(secret).slice(1, -1),
-  };
-}
 
 /** A deterministic PRNG, so a failure can be replayed. */
 function prng(seed: number) {

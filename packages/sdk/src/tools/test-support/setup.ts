@@ -1,3 +1,5 @@
+export { encodings } from "../../redaction/test-support/secret-forms.js";
+
 import { Keyward } from "../../client/keyward.js";
 import type { ConnectOptions } from "../../client/options.js";
 import { FakeToolsServer } from "./fake-tools-server.js";
@@ -15,19 +17,6 @@ export async function startTools(
       await kw.close();
       await fake.close();
     },
-  };
-}
-
-/** Every encoding the SPEC names (and JSON escapes), to plant in tool output. */
-export function encodings(secret: string): Record<string, string> {
-  const raw = Buffer.from(secret, "utf8");
-  return {
-    raw: secret,
-    base64: raw.toString("base64"),
-    base64url: raw.toString("base64url"),
-    hex: raw.toString("hex"),
-    url: encodeURIComponent(secret),
-    json: JSON.stringify(secret).slice(1, -1),
   };
 }
 
