@@ -7,6 +7,7 @@ import { invalidRequest, KeywardError, notFound } from "../errors.js";
 import type { Db } from "../store/db.js";
 import { KeyCache, type KeyEntry, type QuotaPolicy, type RateLimitPolicy, toEntry } from "./key-entry.js";
 import { generateSecret, hashSecret, isWellFormed, newId, secretPrefix } from "./key-format.js";
+import { decideKeyAction, type KeyAction } from "./key-state.js";
 import type { KeyChanges, KeyRow, KeysStore } from "./keys-store.js";
 
 export interface KeyInput {
@@ -55,6 +56,12 @@ export function createKeysService(deps: {
   const keyEvent = (actor: Actor, action: string, key: KeyRow, details?: Record<string, unknown>) =>
     changeEvent(actor, action, key.id, { owner: key.owner, prefix: key.prefix, ...details });
 
+  /** Refuses an action the key's state does not allow (key-state.ts), as 409 conflict. */
+  function allow(row: KeyRow, action: KeyAction): void {
+    const t = decideKeyAction(row, action, clock.now());
+    if (!t.ok) throw new KeywardError(t.code, t.message);
+  }
+
   async function mutate(
     actor: Actor,
     id: string,
@@ -65,6 +72,7 @@ export function createKeysService(deps: {
     const row = await change(actor, async (tx) => {
       const current = await store.getForUpdate(tx, id);
       if (!current) throw notFound(`key ${id}`);
+      // decide() runs before any write of this transaction: a refusal it throws leaves no trace.
       const updated = await store.update(tx, id, decide(current), clock.now());
       if (!updated) throw notFound(`key ${id}`);
       return { result: updated, event: keyEvent(actor, action, updated, details), changes: [{ kind: "key", ref: id }] };
@@ -141,25 +149,35 @@ export function createKeysService(deps: {
       if (patch.rate_limit !== undefined) changes.rate_limit = patch.rate_limit && JSON.stringify(patch.rate_limit);
       if (patch.quota !== undefined) changes.quota = patch.quota && JSON.stringify(patch.quota);
       if (patch.ip_allow !== undefined) changes.ip_allow = patch.ip_allow && JSON.stringify(patch.ip_allow);
-      return mutate(actor, id, "key.update", () => changes, { fields: Object.keys(changes) });
+      return mutate(
+        actor,
+        id,
+        "key.update",
+        (row) => {
+          allow(row, { kind: "patch", changes });
+          return changes;
+        },
+        { fields: Object.keys(changes) },
+      );
     },
 
     revoke(actor: Actor, id: string): Promise<KeyRow> {
-      return mutate(actor, id, "key.revoke", (row) =>
-        row.status === "revoked" ? {} : { status: "revoked", revoked_at: clock.now() },
-      );
+      return mutate(actor, id, "key.revoke", (row) => {
+        allow(row, { kind: "revoke" });
+        return row.status === "revoked" ? {} : { status: "revoked", revoked_at: clock.now() };
+      });
     },
 
     freeze(actor: Actor, id: string): Promise<KeyRow> {
       return mutate(actor, id, "key.freeze", (row) => {
-        if (row.status === "revoked") throw new KeywardError("conflict", "key is revoked");
+        allow(row, { kind: "freeze" });
         return { status: "frozen" };
       });
     },
 
     unfreeze(actor: Actor, id: string): Promise<KeyRow> {
       return mutate(actor, id, "key.unfreeze", (row) => {
-        if (row.status === "revoked") throw new KeywardError("conflict", "key is revoked");
+        allow(row, { kind: "unfreeze" });
         return { status: "active" };
       });
     },
@@ -174,9 +192,7 @@ export function createKeysService(deps: {
       const result = await change(actor, async (tx) => {
         const old = await store.getForUpdate(tx, id);
         if (!old) throw notFound(`key ${id}`);
-        if (old.status !== "active") throw new KeywardError("conflict", `key is ${old.status}`);
-        if (old.rotated_to) throw new KeywardError("conflict", `key was already rotated to ${old.rotated_to}`);
-        if (old.expires_at !== null && old.expires_at <= now) throw new KeywardError("conflict", "key has expired");
+        allow(old, { kind: "rotate" });
         const next = fresh(
           {
             owner: old.owner,
