@@ -11,9 +11,20 @@
  * Bytes are mapped to classes first (every byte that no anchor contains shares class 0), so the
  * table has states × classes entries instead of states × 256. States are renumbered so that the
  * states where an anchor ends come last: the hot loop tests one comparison per byte.
+ *
+ * Cost bounds (a secret's shape is chosen by whoever sets it, and an upstream chooses the text):
+ * comparing each candidate from scratch costs O(text × pattern) when both repeat (`aaaa…` against
+ * a 64 KiB secret of `a`: minutes). So each pattern remembers how far the text is known to agree
+ * with its last candidate, and a later candidate inside that stretch is decided from the pattern's
+ * own self-overlap (its Z-array, computed once) instead of rereading the text: every text byte is
+ * compared at most once per pattern, plus one failed comparison per candidate. A pattern's
+ * overlapping occurrences are merged as they are found, so a text that matches at every offset
+ * yields one range, not one per offset.
  */
 
 const ANCHOR = 8;
+/** At most this much pattern text (but at least one pattern) runs through the warm-up scan. */
+const WARM_UP_BYTES = 16 * 1024;
 
 export interface ScanResult {
   /** Merged, sorted `[start, end)` pairs of matched bytes, flattened. */
@@ -115,13 +126,25 @@ export function createPatternMatcher(patterns: readonly Uint8Array[]): PatternMa
   const anchorLengths = Int32Array.from(anchors, (a) => a.length);
   const maxLength = pats.reduce((m, p) => Math.max(m, p.length), 0);
 
+  const zs = pats.map(zArray);
+  const count = pats.length;
+  // Per scan, per pattern: the last candidate that was read (the text agrees with the pattern on
+  // [lastFrom, reach)), and the open range of overlapping occurrences not yet pushed.
+  const lastFrom = new Int32Array(count);
+  const reach = new Int32Array(count);
+  const openFrom = new Int32Array(count);
+  const openTo = new Int32Array(count);
+
   const matcher: PatternMatcher = {
     maxLength,
-    patternCount: pats.length,
+    patternCount: count,
     scan(input, final) {
       const ranges: number[] = [];
       let undecidedFrom = input.length;
       const len = input.length;
+      lastFrom.fill(-1);
+      reach.fill(0);
+      openFrom.fill(-1);
       let s = start;
       for (let i = 0; i < len; i++) {
         s = delta[s + (cls[input[i] as number] as number)] as number;
@@ -131,33 +154,102 @@ export function createPatternMatcher(patterns: readonly Uint8Array[]): PatternMa
           const p = candidates[k] as number;
           const from = i + 1 - (anchorLengths[p] as number);
           const to = from + (lengths[p] as number);
-          const agrees = rest(input, pats[p] as Uint8Array, anchorLengths[p] as number, from, Math.min(to, len));
-          if (!agrees) continue;
-          if (to <= len) ranges.push(from, to);
+          const until = Math.min(to, len);
+          const agreed = agreement(
+            input,
+            pats[p] as Uint8Array,
+            zs[p] as Int32Array,
+            p,
+            from,
+            until,
+            anchorLengths[p] as number,
+          );
+          if (agreed < until) continue;
+          if (to <= len) {
+            if (openFrom[p] !== -1 && from < (openTo[p] as number)) openTo[p] = to;
+            else {
+              if (openFrom[p] !== -1) ranges.push(openFrom[p] as number, openTo[p] as number);
+              openFrom[p] = from;
+              openTo[p] = to;
+            }
+          }
           // Cut off by the end of the input, and what is there agrees: the next chunk decides.
           else if (!final && from < undecidedFrom) undecidedFrom = from;
         }
       }
+      for (let p = 0; p < count; p++) if (openFrom[p] !== -1) ranges.push(openFrom[p] as number, openTo[p] as number);
       if (!final) undecidedFrom = Math.min(undecidedFrom, len - (depth[s / classes] as number));
       return { ranges: normalize(ranges), undecidedFrom };
     },
   };
+
+  /**
+   * Where the text starting at `from` first disagrees with pattern `p` (or `until` if it does
+   * not before it). The anchor is known to agree. Text already read for an earlier candidate of
+   * `p` is not read again: on it the text equals the pattern shifted, so the pattern's Z-array
+   * says how far the new candidate agrees.
+   */
+  function agreement(
+    input: Uint8Array,
+    pattern: Uint8Array,
+    z: Int32Array,
+    p: number,
+    from: number,
+    until: number,
+    anchor: number,
+  ): number {
+    let j = from + anchor;
+    const known = reach[p] as number;
+    const last = lastFrom[p] as number;
+    if (last !== -1 && from < known) {
+      const same = z[from - last] as number; // pattern[shift..] agrees with pattern[0..same)
+      if (from + same < known) return from + same; // the text there is pattern[shift+same] ≠ pattern[same]
+      j = Math.max(j, known);
+    }
+    for (; j < until; j++) if (input[j] !== pattern[j - from]) break;
+    lastFrom[p] = from;
+    reach[p] = j;
+    return j;
+  }
   // Run every path of scan once before real input does. Without this the optimizing compiler
   // sees a match path that never ran, compiles it as "never", and the first real match throws
   // the whole loop back to the interpreter for the rest of the input (measured: 2-4× slower on
   // 1 MiB inputs with a few matches).
+  // The shortest patterns, up to a budget: a sample of every (possibly 64 KiB) pattern would cost
+  // more than the warming saves when they all match at every offset (a secret of `aaaa…`).
   if (pats.length > 0) {
-    const sample = Buffer.concat(pats.flatMap((p) => [Buffer.from(" "), p]));
+    const parts: Uint8Array[] = [];
+    let budget = WARM_UP_BYTES;
+    for (const p of [...pats].sort((a, b) => a.length - b.length)) {
+      if (parts.length > 0 && p.length > budget) break;
+      parts.push(Buffer.from(" "), p);
+      budget -= p.length;
+    }
+    const sample = Buffer.concat(parts);
     matcher.scan(sample, true);
     matcher.scan(sample.subarray(0, sample.length - 1), false);
   }
   return matcher;
 }
 
-/** Does `input[from + anchor, until)` agree with `pattern` after its anchor? */
-function rest(input: Uint8Array, pattern: Uint8Array, anchor: number, from: number, until: number): boolean {
-  for (let j = from + anchor; j < until; j++) if (input[j] !== pattern[j - from]) return false;
-  return true;
+/** z[k]: the length of the longest common prefix of the pattern and its suffix from k (z[0] = length). */
+export function zArray(pattern: Uint8Array): Int32Array {
+  const n = pattern.length;
+  const z = new Int32Array(n);
+  if (n === 0) return z;
+  z[0] = n;
+  let l = 0;
+  let r = 0;
+  for (let k = 1; k < n; k++) {
+    let v = k < r ? Math.min(r - k, z[k - l] as number) : 0;
+    while (k + v < n && pattern[v] === pattern[k + v]) v++;
+    z[k] = v;
+    if (k + v > r) {
+      l = k;
+      r = k + v;
+    }
+  }
+  return z;
 }
 
 /**

@@ -15,6 +15,10 @@ import { secretEncodings } from "./secret-encodings.js";
 
 export const DEFAULT_MARKER = "[redacted]";
 
+/** Held-back bytes up to this many are scanned again with every chunk (see push). */
+const RESCAN_FREE = 256;
+const EMPTY = Buffer.alloc(0);
+
 export interface RedactionStream {
   /** Bytes of `chunk` (and of earlier held-back bytes) that are safe to send, redacted. */
   push(chunk: Uint8Array): Buffer;
@@ -96,9 +100,34 @@ export function createRedactor(secrets: readonly string[], opts: { marker?: stri
 }
 
 function createStream(matcher: PatternMatcher, marker: Buffer, active: boolean): RedactionStream {
-  let pending: Buffer = Buffer.alloc(0);
+  let pending: Buffer = EMPTY;
+  // How many bytes at the start of `pending` belong to an occurrence whose marker already went
+  // out: an occurrence found later that overlaps them extends that marker, as in one pass.
+  let carry = 0;
+  let unscanned: Buffer[] = [];
+  let unscannedBytes = 0;
   let count = 0;
   let ended = false;
+  const redactUpTo = (data: Buffer, final: boolean): Buffer => {
+    const scanned = scan(matcher, data, final);
+    const ranges = withCarry(scanned.ranges, carry);
+    const cut = final ? data.length : scanned.undecidedFrom;
+    // Every occurrence that starts before the cut has been found; one that starts later is found
+    // again with the next chunk. An occurrence found across the cut is redacted up to it, and the
+    // rest of it is carried.
+    let emitted = 0;
+    let carried = 0;
+    for (let i = 0; i < ranges.length; i += 2) {
+      if ((ranges[i] as number) >= cut) break;
+      emitted += 2;
+      carried = Math.max(0, (ranges[i + 1] as number) - cut);
+    }
+    const continued = carry > 0;
+    count += emitted / 2 - (continued ? 1 : 0);
+    carry = carried;
+    pending = data.subarray(cut);
+    return assemble(data, emitted === ranges.length ? ranges : ranges.slice(0, emitted), cut, marker, continued);
+  };
   return {
     get count() {
       return count;
@@ -107,32 +136,38 @@ function createStream(matcher: PatternMatcher, marker: Buffer, active: boolean):
       if (ended) throw new Error("redaction stream already ended");
       const input = toBuffer(chunk);
       if (!active) return input;
-      const data = pending.length === 0 ? input : Buffer.concat([pending, input]);
-      const { ranges, undecidedFrom } = scan(matcher, data, false);
-      let cut = undecidedFrom;
-      let emitted = 0;
-      for (let i = 0; i < ranges.length; i += 2) {
-        const from = ranges[i] as number;
-        if (from >= cut) break;
-        // A match that began before the cut is complete (it was found): it goes out whole.
-        cut = Math.max(cut, ranges[i + 1] as number);
-        emitted += 2;
-      }
-      count += emitted / 2;
-      pending = data.subarray(cut);
-      return assemble(data, emitted === ranges.length ? ranges : ranges.slice(0, emitted), cut, marker);
+      if (pending.length === 0) return redactUpTo(input, false);
+      // Held-back bytes are scanned again with each chunk. With a long secret (up to its longest
+      // encoding held back) and small chunks, that would cost the held bytes per chunk: so once
+      // more than RESCAN_FREE bytes are held, chunks are gathered until they add up to as much.
+      // Each byte is then scanned at most about twice; only output that could be a secret waits.
+      unscanned.push(input);
+      unscannedBytes += input.length;
+      if (pending.length > RESCAN_FREE && unscannedBytes < pending.length) return EMPTY;
+      const data = Buffer.concat([pending, ...unscanned]);
+      unscanned = [];
+      unscannedBytes = 0;
+      return redactUpTo(data, false);
     },
     end() {
-      if (ended) return Buffer.alloc(0);
+      if (ended) return EMPTY;
       ended = true;
-      const data = pending;
-      pending = Buffer.alloc(0);
+      const data = unscanned.length === 0 ? pending : Buffer.concat([pending, ...unscanned]);
+      pending = EMPTY;
+      unscanned = [];
       if (!active || data.length === 0) return data;
-      const { ranges } = scan(matcher, data, true);
-      count += ranges.length / 2;
-      return assemble(data, ranges, data.length, marker);
+      return redactUpTo(data, true);
     },
   };
+}
+
+/** The ranges with `[0, carry)` joined in: merged with those that overlap it, first in any case. */
+function withCarry(ranges: number[], carry: number): number[] {
+  if (carry === 0) return ranges;
+  let end = carry;
+  let i = 0;
+  for (; i < ranges.length && (ranges[i] as number) < end; i += 2) end = Math.max(end, ranges[i + 1] as number);
+  return [0, end, ...ranges.slice(i)];
 }
 
 /** The matcher's scan with line breaks ignored (line-breaks.ts), in the original's positions. */
@@ -150,14 +185,18 @@ function scan(matcher: PatternMatcher, data: Buffer, final: boolean): ScanResult
   return { ranges, undecidedFrom };
 }
 
-/** `data[0, cut)` with each range replaced by the marker; no copy when there is no range. */
-function assemble(data: Buffer, ranges: readonly number[], cut: number, marker: Buffer): Buffer {
+/**
+ * `data[0, cut)` with each range (clipped to the cut) replaced by the marker; no copy when there is
+ * no range. When `continued`, the first range's marker went out with an earlier chunk.
+ */
+function assemble(data: Buffer, ranges: readonly number[], cut: number, marker: Buffer, continued = false): Buffer {
   if (ranges.length === 0) return cut === data.length ? data : data.subarray(0, cut);
   const parts: Buffer[] = [];
   let at = 0;
   for (let i = 0; i < ranges.length; i += 2) {
-    parts.push(data.subarray(at, ranges[i] as number), marker);
-    at = ranges[i + 1] as number;
+    parts.push(data.subarray(at, ranges[i] as number));
+    if (i > 0 || !continued) parts.push(marker);
+    at = Math.min(ranges[i + 1] as number, cut);
   }
   parts.push(data.subarray(at, cut));
   return Buffer.concat(parts);
