@@ -337,6 +337,7 @@ export async function startKeyward(config: Config, opts: StartOptions = {}): Pro
       egress: egress.handler,
       logger,
       metrics,
+      timeouts: config.http,
     });
     const address = await http.listen(config.port, config.host);
     const host = address.family === "IPv6" ? `[${address.address}]` : address.address;

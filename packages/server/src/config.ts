@@ -86,6 +86,27 @@ const mcpSchema = z
   })
   .strict();
 
+/**
+ * Timeouts of the listening server (docs/operations.md, "HTTP timeouts"). Node applies
+ * `request_timeout_ms` to receiving a request (headers and body), never to the response, so a
+ * long SSE or streamed answer is not cut by it; a client uploading slower than this is.
+ */
+const httpSchema = z
+  .object({
+    /** A client must finish sending its headers within this (slowloris). */
+    headers_timeout_ms: z.coerce.number().int().min(100).max(600_000).default(10_000),
+    /** A client must finish sending its whole request (headers and body) within this. */
+    request_timeout_ms: z.coerce.number().int().min(100).max(86_400_000).default(120_000),
+    /** An idle keep-alive connection is closed after this (above common load balancers' 60 s). */
+    keep_alive_timeout_ms: z.coerce.number().int().min(100).max(600_000).default(65_000),
+  })
+  .strict()
+  .refine((h) => h.headers_timeout_ms <= h.request_timeout_ms, {
+    path: ["headers_timeout_ms"],
+    message: "http.headers_timeout_ms must not exceed http.request_timeout_ms",
+  });
+export type HttpConfig = z.infer<typeof httpSchema>;
+
 export type TrustedIssuerConfig = z.infer<typeof trustedIssuerSchema>;
 export type McpConfig = z.infer<typeof mcpSchema>;
 export type McpServerConfig = McpConfig["servers"][string];
@@ -163,6 +184,8 @@ const schema = z
     trusted_issuers: z.array(trustedIssuerSchema).default([]),
     /** Upstream MCP servers behind `/mcp/{server}` (SPEC §8). */
     mcp: mcpSchema.prefault({}),
+    /** Timeouts of the listening HTTP server. */
+    http: httpSchema.prefault({}),
   })
   .strict()
   .refine((c) => c.max_staleness_ms >= 2 * c.reconcile_interval_ms, {

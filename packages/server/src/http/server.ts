@@ -1,6 +1,7 @@
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { scrubString } from "../audit/audit-scrub.js";
+import type { HttpConfig } from "../config.js";
 import { KeywardError } from "../errors.js";
 import type { Logger } from "../ops/logger.js";
 import type { Metrics } from "../ops/metrics.js";
@@ -14,6 +15,9 @@ export interface HttpServer {
   /** Stops accepting, lets in-flight requests finish (up to `timeoutMs`), then closes the rest. */
   close(timeoutMs: number): Promise<void>;
 }
+
+const RAW_400 = "HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n";
+const RAW_408 = "HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n";
 
 function routeGroup(path: string): string {
   if (path.startsWith("/agents/")) return "gateway";
@@ -63,6 +67,8 @@ export function createHttpServer(deps: {
   egress?: Handler;
   logger: Logger;
   metrics: Metrics;
+  /** `http:` in the config file; every field has a default there. */
+  timeouts: HttpConfig;
 }): HttpServer {
   const { router, gateway, logger, metrics } = deps;
   let closing = false;
@@ -132,15 +138,33 @@ export function createHttpServer(deps: {
     }
   }
 
+  const { headers_timeout_ms, request_timeout_ms, keep_alive_timeout_ms } = deps.timeouts;
+  // A client that sends its headers or its body slowly holds a socket and a request slot for as
+  // long as it likes unless both timeouts are set (slowloris). Node measures requestTimeout
+  // from the first byte of a request until the request (body included) is fully received, and
+  // stops the clock there: a long response (SSE, a streamed upstream answer, MCP progress) is
+  // never cut by it. `timeout` (socket inactivity) stays 0 for the same streams' sake.
+  // Node only looks at the clocks every connectionsCheckingInterval (default 30 s, which would
+  // let a 10 s headers timeout run to 40 s): check at a tenth of the shortest timeout instead.
   const server = http.createServer(
-    { requestTimeout: 0, headersTimeout: 30_000, keepAliveTimeout: 65_000 },
+    {
+      headersTimeout: headers_timeout_ms,
+      requestTimeout: request_timeout_ms,
+      keepAliveTimeout: keep_alive_timeout_ms,
+      connectionsCheckingInterval: Math.min(5_000, Math.max(50, Math.floor(headers_timeout_ms / 10))),
+    },
     (req, res) => {
       handle(req, res);
     },
   );
-  server.on("clientError", (_err, socket) => {
-    if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n");
-    else socket.destroy();
+  server.on("clientError", (err: NodeJS.ErrnoException, socket) => {
+    // A raw answer is only written, as Node's own default handler does, when no response has
+    // started on this socket (a slow gateway upload may already be getting its upstream's
+    // answer): bytes written mid-response would corrupt it. Then the socket is cut, since a
+    // slow client would hold a half-closed one open.
+    const started = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent === true;
+    if (socket.writable && !started) socket.write(err.code === "ERR_HTTP_REQUEST_TIMEOUT" ? RAW_408 : RAW_400);
+    socket.destroy();
   });
 
   return {
