@@ -1,4 +1,4 @@
-import { mkdirSync } from "node:fs";
+import { chmodSync, closeSync, fchmodSync, mkdirSync, openSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import type { Db, Row, SqlValue, TransactionOptions } from "./db.js";
@@ -9,13 +9,38 @@ import type { Db, Row, SqlValue, TransactionOptions } from "./db.js";
  * transaction is open, statements from outside it wait for it to end instead of joining it.
  */
 export function openSqlite(path: string): Db {
-  if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+  if (path !== ":memory:") ownerOnly(path);
   const conn = new Database(path);
   conn.pragma("journal_mode = WAL");
   conn.pragma("synchronous = FULL");
   conn.pragma("foreign_keys = ON");
   conn.pragma("busy_timeout = 5000");
   return new SqliteDb(conn);
+}
+
+/**
+ * The database holds every hash, sealed secret and audit record: only Keyward's user may read it.
+ * SQLite creates a file with 0644 (less the umask) and gives its -wal, -shm and -journal files
+ * the mode of the database file, so the database file is created 0600 here, before SQLite opens
+ * it and before any byte is written; files left by an older version (0644) are narrowed on start.
+ * A folder created for it is 0700. Errors other than "absent" stop the start: a database we
+ * cannot make private is not one to write secrets into.
+ */
+function ownerOnly(path: string): void {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  const fd = openSync(path, "a", 0o600);
+  try {
+    fchmodSync(fd, 0o600); // an existing file keeps its old mode through open: set it
+  } finally {
+    closeSync(fd);
+  }
+  for (const suffix of ["-wal", "-shm", "-journal"]) {
+    try {
+      chmodSync(path + suffix, 0o600);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+    }
+  }
 }
 
 type Translated = { sql: string; order: number[] };
