@@ -108,6 +108,95 @@ describe("trusted_issuers", () => {
   });
 });
 
+describe("trusted_issuers user ids (each issuer its own user_prefix)", () => {
+  function withIssuers(...entries: Record<string, unknown>[]) {
+    const dir = mkdtempSync(join(tmpdir(), "kw-cfg-"));
+    const file = join(dir, "keyward.yaml");
+    const base = { audience: "keyward", jwks_uri: "https://idp.example/jwks" };
+    writeFileSync(file, JSON.stringify({ trusted_issuers: entries.map((e) => ({ ...base, ...e })) }));
+    return () => loadConfig({ env: {}, configFile: file });
+  }
+  /** Refused at boot with one line naming `setting`. */
+  function refusedNaming(load: () => unknown, setting: RegExp) {
+    expect(load).toThrow(ConfigError);
+    try {
+      load();
+    } catch (err) {
+      const message = (err as Error).message;
+      expect(message).toMatch(/^invalid configuration: trusted_issuers in .*keyward\.yaml: /);
+      expect(message).toMatch(setting);
+      expect(message).not.toContain("\n");
+    }
+  }
+  const okta = { issuer: "https://okta.example" };
+  const entra = { issuer: "https://entra.example" };
+
+  it("accepts one prefix per issuer, and one issuer sharing ids with keys", () => {
+    const c = withIssuers(
+      { ...okta, user_prefix: "okta." },
+      { ...entra, user_prefix: "entra." },
+      { issuer: "https://legacy.example", share_user_ids_with_keys: true },
+    )();
+    expect(c.trusted_issuers.map((e) => [e.user_prefix, e.share_user_ids_with_keys])).toEqual([
+      ["okta.", false],
+      ["entra.", false],
+      [undefined, true],
+    ]);
+  });
+
+  it("keeps a lone issuer without a prefix (today's ids; the server warns at start)", () => {
+    expect(withIssuers(okta)().trusted_issuers[0]).toMatchObject({ share_user_ids_with_keys: false });
+    expect(withIssuers(okta, { ...okta, audience: "other" })().trusted_issuers).toHaveLength(2);
+  });
+
+  it("requires a prefix on every issuer when there are two", () => {
+    refusedNaming(withIssuers(okta, entra), /trusted_issuers\[0\]\.user_prefix is required/);
+    refusedNaming(withIssuers({ ...okta, user_prefix: "okta." }, entra), /trusted_issuers\[1\]\.user_prefix/);
+  });
+
+  it("refuses a prefix two issuers share, or one that begins another", () => {
+    refusedNaming(
+      withIssuers({ ...okta, user_prefix: "idp." }, { ...entra, user_prefix: "idp." }),
+      /trusted_issuers\[1\]\.user_prefix "idp\." clashes with trusted_issuers\[0\]/,
+    );
+    // `a.` + `b.x` and `a.b.` + `x` would both be a.b.x.
+    refusedNaming(
+      withIssuers({ ...okta, user_prefix: "a.b." }, { ...entra, user_prefix: "a." }),
+      /trusted_issuers\[1\]\.user_prefix/,
+    );
+  });
+
+  it("lets entries of one issuer share its prefix (same iss, same users)", () => {
+    const c = withIssuers({ ...okta, user_prefix: "okta." }, { ...okta, audience: "other", user_prefix: "okta." })();
+    expect(c.trusted_issuers).toHaveLength(2);
+  });
+
+  it("allows share_user_ids_with_keys on one issuer only, and never with a prefix", () => {
+    refusedNaming(
+      withIssuers({ ...okta, share_user_ids_with_keys: true }, { ...entra, share_user_ids_with_keys: true }),
+      /trusted_issuers\[1\]\.share_user_ids_with_keys: at most one issuer/,
+    );
+    refusedNaming(
+      withIssuers({ ...okta, share_user_ids_with_keys: true, user_prefix: "okta." }),
+      /trusted_issuers\[0\]: share_user_ids_with_keys and user_prefix exclude each other/,
+    );
+    refusedNaming(withIssuers({ ...okta, share_user_ids_with_keys: "yes" }), /./);
+  });
+
+  it.each([
+    ["empty", ""],
+    ["with a colon", "okta:"],
+    ["with a slash", "okta/"],
+    ["longer than 64", "a".repeat(65)],
+  ])("refuses a user_prefix that is %s", (_what, prefix) => {
+    refusedNaming(withIssuers({ ...okta, user_prefix: prefix }), /1-64 characters/);
+  });
+
+  it("accepts a user_prefix of 64 characters", () => {
+    expect(withIssuers({ ...okta, user_prefix: "a".repeat(64) })().trusted_issuers[0]?.user_prefix).toHaveLength(64);
+  });
+});
+
 describe("mcp", () => {
   function withMcp(mcp: unknown) {
     const dir = mkdtempSync(join(tmpdir(), "kw-cfg-"));

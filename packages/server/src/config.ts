@@ -5,6 +5,7 @@ import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { parsePreviousMasterKeys } from "./crypto/previous-master-keys.js";
 import { parseCidrList } from "./gateway/cidr.js";
+import { namespaceProblem, USER_PREFIX_HINT, USER_PREFIX_RULE } from "./tokens/issuer-namespaces.js";
 
 const LOOPBACK_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]"]);
 
@@ -25,8 +26,12 @@ const trustedIssuerSchema = z
     jwks_uri: jwksUri,
     /** The `aud` the external JWT must carry (one of them, when a list). */
     audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
-    /** The claim that becomes `user:<value>` (default `sub`). */
+    /** The claim that becomes `user:<user_prefix><value>` (default `sub`); `email` needs `email_verified: true`. */
     subject_claim: z.string().min(1).default("sub"),
+    /** Put before the claim's value, so each issuer's users are apart (tokens/issuer-namespaces.ts). */
+    user_prefix: z.string().regex(USER_PREFIX_RULE, USER_PREFIX_HINT).optional(),
+    /** No prefix, on purpose: this issuer's users are the `user:<id>` of admin-made keys. */
+    share_user_ids_with_keys: z.boolean().default(false),
     /** The scopes the minted user token carries. */
     scopes: z.array(z.string().min(1).regex(/^\S+$/, "a scope has no spaces")).default([]),
     /** Signature algorithms accepted from this issuer (pinned; never `none` or HMAC). */
@@ -181,7 +186,13 @@ const schema = z
     /** How long cached keys are trusted while the change log cannot be read (PostgreSQL away). */
     max_staleness_ms: z.coerce.number().int().min(200).max(3_600_000).default(30_000),
     /** External identity providers whose JWTs are exchanged for user tokens (SPEC §8). */
-    trusted_issuers: z.array(trustedIssuerSchema).default([]),
+    trusted_issuers: z
+      .array(trustedIssuerSchema)
+      .default([])
+      .superRefine((entries, ctx) => {
+        const problem = namespaceProblem(entries);
+        if (problem !== undefined) ctx.addIssue({ code: "custom", message: problem });
+      }),
     /** Upstream MCP servers behind `/mcp/{server}` (SPEC §8). */
     mcp: mcpSchema.prefault({}),
     /** Timeouts of the listening HTTP server. */

@@ -31,6 +31,18 @@ const HASH: Record<ExternalAlgorithm, string | null> = {
 /** JWS ECDSA signatures are r ‖ s of fixed size (RFC 7518 §3.4), never DER. */
 const EC_SIGNATURE_BYTES: Partial<Record<ExternalAlgorithm, number>> = { ES256: 64, ES384: 96, ES512: 132 };
 
+/**
+ * `typ` values of the tokens we exchange: ID tokens (`JWT`, or none) and RFC 9068 access tokens
+ * (`at+jwt`). Any other typed JWT (`dpop+jwt`, `logout+jwt`, `secevent+jwt`) is a signed statement
+ * for another purpose that may carry the same `iss`, `aud` and `sub`, and must not log anyone in
+ * (RFC 8725 §3.11). Compared case-insensitively, `application/` optional (RFC 7515 §4.1.9).
+ */
+const ACCEPTED_TYP = new Set(["jwt", "at+jwt"]);
+
+function isAcceptedTyp(typ: unknown): boolean {
+  return typeof typ === "string" && ACCEPTED_TYP.has(typ.toLowerCase().replace(/^application\//, ""));
+}
+
 /** Splits and decodes a compact JWS; for anything malformed or refused, the reason as a string. */
 export function parseExternalJwt(token: string): ParsedExternalJwt | string {
   if (token.length > MAX_TOKEN_CHARS) return "the subject_token is too long";
@@ -44,7 +56,8 @@ export function parseExternalJwt(token: string): ParsedExternalJwt | string {
   for (const name of FORBIDDEN_HEADERS) {
     if (Object.hasOwn(header, name)) return `the subject_token carries a forbidden "${name}" header`;
   }
-  const { alg, kid } = header;
+  const { alg, kid, typ } = header;
+  if (typ !== undefined && !isAcceptedTyp(typ)) return "the subject_token's typ is not that of an ID or access token";
   if (typeof alg !== "string" || alg === "none" || /^HS/i.test(alg)) {
     return "the subject_token must be signed with an asymmetric algorithm";
   }

@@ -104,7 +104,7 @@ export async function createTokensModule(deps: TokensModuleDeps) {
       now,
       audit,
       access,
-      issuers: createTrustedIssuers({ issuers: deps.trustedIssuers ?? [], now }),
+      issuers: createTrustedIssuers({ issuers: deps.trustedIssuers ?? [], now, warn: (m) => logger.warn(m) }),
       agentExists: deps.agentExists,
       issuer: deps.issuer,
       maxLifetimeS: deps.settings.maxLifetimeS,

@@ -53,12 +53,20 @@ beforeAll(async () => {
     configFile,
     JSON.stringify({
       trusted_issuers: [
-        { issuer: idp.url, jwks_uri: idp.jwksUri, audience: "keyward", scopes: ["agent:*", "mcp:cloud"] },
+        // The first keeps the ids of admin-made user keys on purpose; the second is apart, as `mail.`.
+        {
+          issuer: idp.url,
+          jwks_uri: idp.jwksUri,
+          audience: "keyward",
+          share_user_ids_with_keys: true,
+          scopes: ["agent:*", "mcp:cloud"],
+        },
         {
           issuer: mailIdp.url,
           jwks_uri: mailIdp.jwksUri,
           audience: ["other-app", "keyward-mail"],
           subject_claim: "email",
+          user_prefix: "mail.",
           scopes: ["agent:echo"],
           algorithms: ["ES256"],
         },
@@ -125,13 +133,13 @@ describe("exchange of a trusted issuer's JWT for a user token (SPEC §8)", () =>
   });
 
   it("takes the user from subject_claim (email) and the issuer's pinned ES256 keys", async () => {
-    const ext = mailIdp.sign({ sub: "ignored-id", email: "alice@example.com", aud: "keyward-mail" }, { alg: "ES256" });
-    const r = await exchange(ext);
+    const mail = { sub: "ignored-id", email: "alice@example.com", email_verified: true, aud: "keyward-mail" };
+    const r = await exchange(mailIdp.sign(mail, { alg: "ES256" }));
     expect(r.status).toBe(200);
-    expect(decodeJwt(r.body.access_token)).toMatchObject({ sub: "user:alice@example.com", scope: "agent:echo" });
+    expect(decodeJwt(r.body.access_token)).toMatchObject({ sub: "user:mail.alice@example.com", scope: "agent:echo" });
     expect((await gateway("echo", r.body.access_token)).status).toBe(200);
     // RS256 is a real key of that issuer, but not an algorithm this entry accepts.
-    const rs = await exchange(mailIdp.sign({ email: "alice@example.com", aud: "keyward-mail" }));
+    const rs = await exchange(mailIdp.sign(mail));
     expect(rs.status).toBe(400);
     expect(rs.body.error).toBe("invalid_grant");
   });

@@ -59,11 +59,13 @@ beforeAll(async () => {
   await idps.down.close();
   up = await startUpstream();
 
-  const entry = (i: OidcIssuer, scopes: string[]) => ({
+  // `a` keeps the ids of admin-made keys (so its subjects map as they are); the rest are apart.
+  const entry = (i: OidcIssuer, scopes: string[], prefix?: string) => ({
     issuer: i.url,
     jwks_uri: i.jwksUri,
     audience: "keyward",
     scopes,
+    ...(prefix === undefined ? { share_user_ids_with_keys: true } : { user_prefix: prefix }),
   });
   dir = mkdtempSync(join(tmpdir(), "kw-idp-sec-"));
   const configFile = join(dir, "keyward.json");
@@ -72,14 +74,26 @@ beforeAll(async () => {
     JSON.stringify({
       trusted_issuers: [
         entry(idps.a, ["agent:*", "mcp:cloud"]),
-        entry(idps.b, ["mcp:cloud"]),
-        entry(idps.error, ["agent:*"]),
-        entry(idps.garbage, ["agent:*"]),
-        entry(idps.huge, ["agent:*"]),
-        entry(idps.down, ["agent:*"]),
+        entry(idps.b, ["mcp:cloud"], "b."),
+        entry(idps.error, ["agent:*"], "error."),
+        entry(idps.garbage, ["agent:*"], "garbage."),
+        entry(idps.huge, ["agent:*"], "huge."),
+        entry(idps.down, ["agent:*"], "down."),
         // One issuer name, two entries: a token is judged by the entry whose keys verify it.
-        { issuer: SHARED_ISSUER, jwks_uri: idps.a.jwksUri, audience: "shared-a", scopes: ["agent:echo"] },
-        { issuer: SHARED_ISSUER, jwks_uri: idps.b.jwksUri, audience: "shared-b", scopes: ["mcp:cloud"] },
+        {
+          issuer: SHARED_ISSUER,
+          jwks_uri: idps.a.jwksUri,
+          audience: "shared-a",
+          scopes: ["agent:echo"],
+          user_prefix: "shared.",
+        },
+        {
+          issuer: SHARED_ISSUER,
+          jwks_uri: idps.b.jwksUri,
+          audience: "shared-b",
+          scopes: ["mcp:cloud"],
+          user_prefix: "shared.",
+        },
       ],
     }),
   );

@@ -3,6 +3,7 @@ import { USER_ID } from "../users/user-rules.js";
 import { createExternalJwks, type ExternalAlgorithm, type ExternalJwks } from "./external-jwks.js";
 import { type ParsedExternalJwt, parseExternalJwt, verifyExternalSignature } from "./external-jwt.js";
 import { issuerClientId } from "./issuer-client.js";
+import { namespaceProblem, unprefixedWarnings } from "./issuer-namespaces.js";
 import { OAuthError } from "./oauth-errors.js";
 
 /** A verified external JWT, reduced to what the exchange needs. Carries no part of the token. */
@@ -11,7 +12,7 @@ export interface ExternalSubject {
   issuer: string;
   /** `idp:<hash of issuer>`: the minted token's `client_id`, never a key id. */
   clientId: string;
-  /** The subject claim's value: the minted token's `sub` is `user:<userId>`. */
+  /** The entry's `user_prefix` and the subject claim's value: the minted token's `sub` is `user:<userId>`. */
   userId: string;
   /** The external token's `exp`, epoch seconds. */
   exp: number;
@@ -29,12 +30,15 @@ export interface TrustedIssuersDeps {
   cooldownMs?: number;
   /** JWKS fetch timeout (default 5 s). */
   timeoutMs?: number;
+  /** Told once, at construction, of each issuer left on unprefixed user ids without opting in. */
+  warn?: (message: string) => void;
 }
-
-/** The user-id rule of SPEC §3 (keys with owner `user:<id>`). */
 
 interface Entry {
   config: TrustedIssuerConfig;
+  prefix: string;
+  /** Other entries' prefixes, which an unprefixed entry's ids may not begin with (issuer-namespaces.ts). */
+  foreignPrefixes: readonly string[];
   clientId: string;
   algorithms: ReadonlySet<ExternalAlgorithm>;
   audiences: ReadonlySet<string>;
@@ -50,11 +54,18 @@ interface Entry {
  */
 export function createTrustedIssuers(deps: TrustedIssuersDeps) {
   const leewayS = deps.leewayS ?? 30;
+  // config.ts refuses these at boot; checked again for any other caller, as ids would collide.
+  const problem = namespaceProblem(deps.issuers);
+  if (problem !== undefined) throw new Error(problem);
+  for (const message of unprefixedWarnings(deps.issuers)) deps.warn?.(message);
+  const prefixes = deps.issuers.flatMap((c) => (c.user_prefix === undefined ? [] : [c.user_prefix]));
   const byIssuer = new Map<string, Entry[]>();
   for (const config of deps.issuers) {
     const algorithms = new Set(config.algorithms);
     const entry: Entry = {
       config,
+      prefix: config.user_prefix ?? "",
+      foreignPrefixes: config.user_prefix === undefined ? prefixes : [],
       clientId: issuerClientId(config.issuer),
       algorithms,
       audiences: new Set(Array.isArray(config.audience) ? config.audience : [config.audience]),
@@ -128,14 +139,25 @@ function checkClaims(
   if (!audiences.some((a) => typeof a === "string" && entry.audiences.has(a))) {
     return "the subject_token is meant for another audience";
   }
-  const subject = claims[entry.config.subject_claim];
+  const claim = entry.config.subject_claim;
+  // An unverified address is whatever the user typed at the provider: someone else's, perhaps.
+  // Strictly the boolean: a provider sending "true" is not following OIDC Core §5.1.
+  if (claim === "email" && claims.email_verified !== true) {
+    return "the subject_token's email is not verified (email_verified must be true)";
+  }
+  const subject = claims[claim];
   if (typeof subject !== "string" || !USER_ID.test(subject)) {
-    return `the subject_token's ${entry.config.subject_claim} claim is not a valid user id`;
+    return `the subject_token's ${claim} claim is not a valid user id`;
+  }
+  const userId = entry.prefix + subject;
+  if (!USER_ID.test(userId)) return `the subject_token's ${claim} claim is too long for a user id with user_prefix`;
+  if (entry.foreignPrefixes.some((p) => userId.startsWith(p))) {
+    return `the subject_token's ${claim} claim begins with another issuer's user_prefix`;
   }
   return {
     issuer: entry.config.issuer,
     clientId: entry.clientId,
-    userId: subject,
+    userId,
     exp,
     scopes: entry.config.scopes,
   };
