@@ -25,7 +25,7 @@ export interface ExternalExchangeDeps {
 
 /**
  * RFC 8693 exchange of a trusted identity provider's JWT for a Keyward user token (SPEC §8):
- * `sub` = `user:<subject claim>`, the issuer entry's scopes (a requested `scope` may narrow them),
+ * `sub` = `user:<user_prefix><subject claim>` (trusted-issuers.ts), the issuer entry's scopes (a requested `scope` may narrow them),
  * `aud` = Keyward's issuer URL or the named agent, expiring no later than the external token nor
  * after `token_max_lifetime_s`. No actor and no refresh token: the user comes back with a fresh
  * JWT from their provider. The user's scopes must name the agent asked for, as in the exchange of
