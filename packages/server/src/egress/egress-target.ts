@@ -1,4 +1,5 @@
 import { KeywardError } from "../errors.js";
+import { checkForwardedPath, PATH_REFUSAL_MESSAGES } from "../http/path-safety.js";
 
 /**
  * Where an egress request may go: the credential's `base_url` and below, nowhere else.
@@ -6,10 +7,10 @@ import { KeywardError } from "../errors.js";
  * The upstream URL is never parsed out of what the agent sent. Its origin comes from `base_url`
  * alone (undici gets it separately from the path), and its path is `base_url`'s path with the
  * agent's path appended. What could make an upstream resolve the path to somewhere above the base
- * is refused before anything is sent: dot segments (also percent-encoded, double-encoded, or
- * Tomcat's `..;`), empty segments (`//host` reads as an authority), backslashes (WHATWG parsers
- * read them as slashes), control characters and non-ASCII bytes. Then the joined URL is parsed
- * once more and must still have base_url's origin and lie under its path.
+ * is refused before anything is sent, by the same rules as the gateway's (`http/path-safety.ts`:
+ * dot segments however encoded, empty segments, backslashes, control characters, malformed
+ * UTF-8). Then the joined URL is parsed once more and must still have base_url's origin and lie
+ * under its path.
  *
  * `@` is allowed in the path (`/users/@me`, npm's `/@scope/pkg`): after a path's leading single
  * slash it cannot be read as userinfo, and the origin check above holds whatever follows.
@@ -43,12 +44,8 @@ export function splitEgressPath(path: string): { name: string; rest: string } | 
   return { name, rest: slash === -1 ? "" : after.slice(slash) };
 }
 
-/** Visible ASCII except backslash and `#`, with `%` only as the start of an escape. */
-const RAW_PATH = /^(?:[!"$&-[\]-~]|%[0-9A-Fa-f]{2})*$/;
+/** The query is not a path (no segments to climb): visible ASCII except `#` is all it needs. */
 const RAW_QUERY = /^[!-"$-~]*$/;
-const FULLWIDTH_DOT = "\xef\xbc\x8e";
-/** Decoding layers checked: an upstream (or a proxy in front of it) may decode more than once. */
-const MAX_LAYERS = 4;
 
 /**
  * The path (with query) to request from the upstream, or a 400 naming why the path was refused.
@@ -56,16 +53,9 @@ const MAX_LAYERS = 4;
  * query including its "?" ("" when none).
  */
 export function egressTargetPath(base: EgressBase, rest: string, search: string): string {
-  if (!RAW_PATH.test(rest)) {
-    throw refused("the path may hold only visible ASCII characters and valid %-escapes, and no backslash");
-  }
+  const safe = checkForwardedPath(rest);
+  if (!safe.ok) throw refused(PATH_REFUSAL_MESSAGES[safe.reason]);
   if (!RAW_QUERY.test(search.slice(1))) throw refused("the query may hold only visible ASCII characters");
-  let layer = rest;
-  for (let i = 0; i < MAX_LAYERS; i++) {
-    checkLayer(layer);
-    if (!layer.includes("%")) break;
-    layer = percentDecode(layer);
-  }
   const path = `${base.prefix}${rest}` || "/";
   // Belt and braces: what a WHATWG parser makes of the joined URL must still be under base_url.
   const parsed = new URL(path + search, base.origin);
@@ -73,30 +63,6 @@ export function egressTargetPath(base: EgressBase, rest: string, search: string)
     throw refused("the path leaves the credential's base URL");
   }
   return path + search;
-}
-
-function checkLayer(path: string): void {
-  for (let i = 0; i < path.length; i++) {
-    const c = path.charCodeAt(i);
-    if (c < 0x20 || c === 0x7f) throw refused("the path must not contain control characters (CR, LF, NUL…)");
-    if (c === 0x5c) throw refused("the path must not contain a backslash");
-    // Lead bytes of overlong UTF-8 (`%c0%ae` is a dot to decoders that accept it): never valid.
-    if (c === 0xc0 || c === 0xc1) throw refused("the path must not contain overlong UTF-8");
-  }
-  const segments = path.split("/");
-  for (let i = 1; i < segments.length; i++) {
-    const seg = segments[i] as string;
-    // `..;x` is `..` to Tomcat and others that strip path parameters before resolving; a
-    // fullwidth dot (U+FF0E, here as its UTF-8 bytes) is a dot after NFKC normalization.
-    const bare = (seg.split(";")[0] as string).replaceAll(FULLWIDTH_DOT, ".");
-    if (bare === "." || bare === "..") throw refused("the path must not contain . or .. segments");
-    if (seg === "" && i < segments.length - 1) throw refused("the path must not contain empty segments (//)");
-  }
-}
-
-/** One layer of %-decoding, byte-wise into latin1 (the checks are about ASCII). Bad escapes stay. */
-function percentDecode(s: string): string {
-  return s.replace(/%([0-9A-Fa-f]{2})/g, (_, hex: string) => String.fromCharCode(Number.parseInt(hex, 16)));
 }
 
 function under(base: EgressBase, pathname: string): boolean {

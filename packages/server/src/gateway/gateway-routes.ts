@@ -1,11 +1,12 @@
-import type { RoutableAgent } from "../agents/agents-service.js";
+import { AGENT_NAME, type RoutableAgent } from "../agents/agents-service.js";
 import type { AuditSink } from "../audit/audit-sink.js";
 import { codeToStatus, KeywardError } from "../errors.js";
+import { checkForwardedPath, PATH_REFUSAL_MESSAGES } from "../http/path-safety.js";
 import { sendError, sendJson } from "../http/respond.js";
 import type { RequestContext, Router } from "../http/router.js";
 import type { Metrics } from "../ops/metrics.js";
 import { type AuthorizeDeps, authorize, type Decision } from "./authorize.js";
-import { assertNoDotSegments, type GatewayProxy } from "./proxy.js";
+import type { GatewayProxy } from "./proxy.js";
 import { rateLimitHeaders } from "./rate-limiter.js";
 import type { UpstreamTokens } from "./upstream-token.js";
 
@@ -31,6 +32,37 @@ export function splitAgentPath(path: string): { name: string; rest: string } | u
     return undefined;
   }
   return { name, rest: slash === -1 ? "" : after.slice(slash) };
+}
+
+type ForwardedAgentPath = { ok: true; name: string; rest: string } | { ok: false; message: string };
+
+/**
+ * The agent named by forward-auth's original URI (`X-Forwarded-Uri` or `X-Original-URI`), or why
+ * it is refused. The proxy that asks routes the request on its own reading of that URI (nginx
+ * decodes it and resolves `..` first), so Keyward authorizes only a URI every reader maps to the
+ * same agent: the whole path passes the forwarding rules (no `..`, encoded or not), and the name
+ * is a slug as written, since an escaped name is one a proxy may read differently. Otherwise a
+ * key for `alpha` would be judged on `/agents/alpha/../beta/…`, which nginx sends to beta.
+ *
+ * A proxy sets one of the two headers and passes the caller's own headers along (nginx's
+ * auth_request does): when both are present they must agree, or the caller could pick the one
+ * Keyward reads.
+ */
+export function forwardedAgentPath(forwardedUri: unknown, originalUri: unknown): ForwardedAgentPath {
+  if (forwardedUri !== undefined && originalUri !== undefined && forwardedUri !== originalUri) {
+    return { ok: false, message: "X-Forwarded-Uri and X-Original-URI name different URIs" };
+  }
+  const uri = forwardedUri ?? originalUri;
+  const path = typeof uri === "string" ? (uri.split("?")[0] ?? "") : "";
+  const parts = splitAgentPath(path);
+  if (!parts) return { ok: false, message: "X-Forwarded-Uri or X-Original-URI must name /agents/{name}/…" };
+  const safe = checkForwardedPath(path);
+  if (!safe.ok) return { ok: false, message: PATH_REFUSAL_MESSAGES[safe.reason] };
+  // The name as written: a slug has nothing to decode, so no reader can make it another name.
+  if (!AGENT_NAME.test(path.slice("/agents/".length, path.length - parts.rest.length))) {
+    return { ok: false, message: "the agent name must be a slug [a-z0-9][a-z0-9-]{0,62}, written without %-escapes" };
+  }
+  return { ok: true, name: parts.name, rest: parts.rest };
 }
 
 function denied(deps: GatewayDeps, ctx: RequestContext, agent: string, d: Extract<Decision, { ok: false }>): void {
@@ -146,7 +178,8 @@ export function createGatewayHandler(deps: GatewayDeps) {
     const parts = splitAgentPath(ctx.path);
     if (!parts) throw new KeywardError("not_found", "no such endpoint");
     // Before the checks: a request that can never be forwarded is neither allowed nor given a token.
-    assertNoDotSegments(parts.rest);
+    const safe = checkForwardedPath(parts.rest);
+    if (!safe.ok) throw new KeywardError("invalid_request", PATH_REFUSAL_MESSAGES[safe.reason]);
     const started = performance.now();
     const decision = authorize(deps.authorize, { headers: ctx.req.headers, peerIp: ctx.peerIp }, parts.name);
     if (decision instanceof Promise) return decision.then((d) => decided(ctx, parts.name, parts.rest, d, started));
@@ -164,11 +197,11 @@ export function registerForwardAuthRoute(router: Router, deps: GatewayDeps): voi
   // Envoy's ext_authz (and Traefik, depending on version) ask with the original request's method.
   router.on(["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"], "/v1/verify", async (ctx) => {
     ctx.req.resume(); // the body, if any, is the upstream's business
-    const uri = ctx.req.headers["x-forwarded-uri"] ?? ctx.req.headers["x-original-uri"];
-    const original = typeof uri === "string" ? (uri.split("?")[0] ?? "") : "";
-    const parts = splitAgentPath(original);
-    if (!parts) {
-      throw new KeywardError("invalid_request", "X-Forwarded-Uri or X-Original-URI must name /agents/{name}/…");
+    const parts = forwardedAgentPath(ctx.req.headers["x-forwarded-uri"], ctx.req.headers["x-original-uri"]);
+    if (!parts.ok) {
+      // With X-Keyward-Code like every denial: nginx's auth_request turns a 400 into a 500.
+      sendError(ctx.res, "invalid_request", parts.message, ctx.requestId, { "x-keyward-code": "invalid_request" });
+      return;
     }
     const decision = await authorize(deps.authorize, { headers: ctx.req.headers, peerIp: ctx.peerIp }, parts.name);
     if (!decision.ok) {

@@ -1,6 +1,5 @@
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
 import { type Dispatcher, Agent as UndiciAgent } from "undici";
-import { KeywardError } from "../errors.js";
 
 /** Headers that describe one connection, never forwarded (RFC 9110 §7.6.1). */
 const HOP_BY_HOP = new Set([
@@ -34,15 +33,6 @@ export interface ForwardTarget {
   /** The rest of the path after /agents/{name}, still percent-encoded, starting with "/" or empty. */
   rest: string;
   search: string;
-}
-
-/** Refuses `.`/`..` segments (also percent-encoded), so a path cannot climb out of the upstream's base. */
-export function assertNoDotSegments(rest: string): void {
-  if (!rest.includes(".") && !rest.includes("%")) return;
-  for (const seg of rest.split("/")) {
-    const s = seg.toLowerCase().replaceAll("%2e", ".");
-    if (s === "." || s === "..") throw new KeywardError("invalid_request", "path must not contain . or .. segments");
-  }
 }
 
 /** The upstream's base path joined with the rest of the request path (already checked). */
