@@ -179,7 +179,7 @@ export function createPatternMatcher(patterns: readonly Uint8Array[]): PatternMa
       }
       for (let p = 0; p < count; p++) if (openFrom[p] !== -1) ranges.push(openFrom[p] as number, openTo[p] as number);
       if (!final) undecidedFrom = Math.min(undecidedFrom, len - (depth[s / classes] as number));
-      return { ranges: normalize(ranges), undecidedFrom };
+      return { ranges: mergeRanges(ranges), undecidedFrom };
     },
   };
 
@@ -257,7 +257,7 @@ export function zArray(pattern: Uint8Array): Int32Array {
  * finds the second of two back-to-back occurrences in a later chunk as often as not, and one-shot
  * and streamed output must be the same.
  */
-function normalize(ranges: number[]): number[] {
+export function mergeRanges(ranges: number[]): number[] {
   if (ranges.length <= 2) return ranges;
   const pairs: Array<[number, number]> = [];
   for (let i = 0; i < ranges.length; i += 2) pairs.push([ranges[i] as number, ranges[i + 1] as number]);

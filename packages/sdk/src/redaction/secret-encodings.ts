@@ -1,6 +1,8 @@
 /**
  * The byte strings under which a secret can leave an upstream or a tool: the secret itself and the
  * encodings services and libraries commonly wrap it in (SPEC §6, §7: raw, base64, URL-encoded, hex).
+ * Escapes that leave most characters as they are (URL, JSON, HTML) are not listed here: the
+ * scanner matches these patterns in the text with each scheme undone (scanner.ts).
  *
  * Base64 is the subtle one: a secret inside a longer base64 text (`Basic base64(user:secret)`, a
  * JSON blob encoded whole) is encoded at one of three alignments, each giving different characters.
@@ -32,7 +34,9 @@ export function secretEncodings(secret: string): Buffer[] {
     add(base64Core(raw, k, "base64url"), true);
   }
 
-  for (const variant of textEscapes(secret)) add(Buffer.from(variant, "utf8"), false);
+  // URL, JSON and HTML escapes are undone before matching (escape-view.ts), whichever characters
+  // an encoder escaped. Form encoding's "+" for a space is the exception, as "+" is also itself.
+  if (secret.includes(" ")) add(Buffer.from(secret.replaceAll(" ", "+"), "utf8"), false);
   return [...out.values()];
 }
 
@@ -46,34 +50,4 @@ function base64Core(raw: Buffer, k: number, alphabet: "base64" | "base64url"): B
   const from = Math.ceil((8 * k) / 6);
   const to = Math.floor((8 * (k + raw.length)) / 6);
   return Buffer.from(encoded.slice(from, Math.max(from, to)), "latin1");
-}
-
-/** URL and form encodings (both hex cases) and JSON string escapes. */
-function textEscapes(secret: string): string[] {
-  const variants: string[] = [];
-  let url: string | undefined;
-  try {
-    url = encodeURIComponent(secret);
-  } catch {
-    // A lone surrogate cannot be URL-encoded; such a value is refused at the edge anyway.
-  }
-  if (url !== undefined) {
-    const lower = url.replace(/%[0-9A-F]{2}/g, (m) => m.toLowerCase());
-    // Form encoding (application/x-www-form-urlencoded) writes a space as "+", and encodes the
-    // characters encodeURIComponent leaves alone except *-._
-    const form = url
-      .replaceAll("%20", "+")
-      .replace(/[!'()~]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
-    variants.push(
-      url,
-      lower,
-      form,
-      form.replace(/%[0-9A-F]{2}/g, (m) => m.toLowerCase()),
-    );
-  }
-  const json = JSON.stringify(secret).slice(1, -1);
-  variants.push(json, json.replace(/\//g, "\\/"));
-  // Python's json.dumps (ensure_ascii) and others write every non-ASCII character as \uXXXX.
-  variants.push(json.replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`));
-  return variants;
 }

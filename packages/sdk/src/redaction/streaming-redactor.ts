@@ -1,5 +1,6 @@
-import { createUnfolder, foldLineBreaks, foldPattern } from "./line-breaks.js";
-import { createPatternMatcher, type PatternMatcher, type ScanResult } from "./pattern-matcher.js";
+import { foldPattern } from "./line-breaks.js";
+import { createPatternMatcher } from "./pattern-matcher.js";
+import { createScanner } from "./scanner.js";
 import { secretEncodings } from "./secret-encodings.js";
 
 /**
@@ -14,6 +15,8 @@ import { secretEncodings } from "./secret-encodings.js";
  */
 
 export const DEFAULT_MARKER = "[redacted]";
+
+type Scan = ReturnType<typeof createScanner>;
 
 /** Held-back bytes up to this many are scanned again with every chunk (see push). */
 const RESCAN_FREE = 256;
@@ -67,6 +70,7 @@ export function createRedactor(secrets: readonly string[], opts: { marker?: stri
     }
   }
   const matcher = createPatternMatcher([...patterns.values()]);
+  const scan = createScanner(matcher);
   const marker = Buffer.from(opts.marker ?? DEFAULT_MARKER, "utf8");
   const active = matcher.patternCount > 0;
   let minPatternLength = active ? Number.POSITIVE_INFINITY : 0;
@@ -75,7 +79,7 @@ export function createRedactor(secrets: readonly string[], opts: { marker?: stri
   const redact = (input: Uint8Array) => {
     const data = toBuffer(input);
     if (!active) return { output: data, count: 0 };
-    const { ranges } = scan(matcher, data, true);
+    const { ranges } = scan(data, true);
     return { output: assemble(data, ranges, data.length, marker), count: ranges.length / 2 };
   };
 
@@ -95,11 +99,11 @@ export function createRedactor(secrets: readonly string[], opts: { marker?: stri
       const { output, count } = redact(Buffer.from(input, "utf8"));
       return { output: count === 0 ? input : output.toString("utf8"), count };
     },
-    stream: () => createStream(matcher, marker, active),
+    stream: () => createStream(scan, marker, active),
   };
 }
 
-function createStream(matcher: PatternMatcher, marker: Buffer, active: boolean): RedactionStream {
+function createStream(scan: Scan, marker: Buffer, active: boolean): RedactionStream {
   let pending: Buffer = EMPTY;
   // How many bytes at the start of `pending` belong to an occurrence whose marker already went
   // out: an occurrence found later that overlaps them extends that marker, as in one pass.
@@ -109,7 +113,7 @@ function createStream(matcher: PatternMatcher, marker: Buffer, active: boolean):
   let count = 0;
   let ended = false;
   const redactUpTo = (data: Buffer, final: boolean): Buffer => {
-    const scanned = scan(matcher, data, final);
+    const scanned = scan(data, final);
     const ranges = withCarry(scanned.ranges, carry);
     const cut = final ? data.length : scanned.undecidedFrom;
     // Every occurrence that starts before the cut has been found; one that starts later is found
@@ -168,21 +172,6 @@ function withCarry(ranges: number[], carry: number): number[] {
   let i = 0;
   for (; i < ranges.length && (ranges[i] as number) < end; i += 2) end = Math.max(end, ranges[i + 1] as number);
   return [0, end, ...ranges.slice(i)];
-}
-
-/** The matcher's scan with line breaks ignored (line-breaks.ts), in the original's positions. */
-function scan(matcher: PatternMatcher, data: Buffer, final: boolean): ScanResult {
-  const folded = foldLineBreaks(data);
-  if (folded === undefined) return matcher.scan(data, final);
-  const result = matcher.scan(folded.data, final);
-  const unfold = createUnfolder(folded.removed);
-  const ranges: number[] = [];
-  for (let i = 0; i < result.ranges.length; i += 2) {
-    // Disjoint in the folded data, so disjoint here: the matcher's own merging stands.
-    ranges.push(...unfold.range(result.ranges[i] as number, result.ranges[i + 1] as number));
-  }
-  const undecidedFrom = result.undecidedFrom >= folded.data.length ? data.length : unfold.byteAt(result.undecidedFrom);
-  return { ranges, undecidedFrom };
 }
 
 /**

@@ -1,0 +1,184 @@
+import type { Escape, EscapeScheme } from "./escape-view.js";
+import { LONGEST_NAME, NAMED_REFERENCES, WITHOUT_SEMICOLON } from "./html-entities.js";
+
+/**
+ * The escaping schemes the redactor undoes (escape-view.ts): URL percent-encoding, JSON string
+ * escapes, HTML character references. Each reader accepts what a decoder of its scheme accepts
+ * (any hex case, any character escaped or not, leading zeros), so it does not matter which
+ * characters an encoder chose to escape.
+ *
+ * A decoded CR or LF decodes to nothing, as the text's own line breaks are removed before
+ * matching (line-breaks.ts): a PEM key with `\n` in JSON is then the PEM key again.
+ */
+
+const LF = 0x0a;
+const CR = 0x0d;
+/** Digits a numeric reference may have, leading zeros included: bounds an escape's length. */
+const MAX_DIGITS = 16;
+
+function hexValue(b: number | undefined): number {
+  if (b === undefined) return -1;
+  if (b >= 0x30 && b <= 0x39) return b - 0x30;
+  const l = b | 0x20;
+  if (l >= 0x61 && l <= 0x66) return l - 0x61 + 10;
+  return -1;
+}
+
+/** Writes `cp` as UTF-8 (a line break as nothing); the number of bytes written. */
+function writeCodePoint(cp: number, out: Buffer, at: number): number {
+  if (cp === LF || cp === CR) return 0;
+  if (cp < 0x80) {
+    out[at] = cp;
+    return 1;
+  }
+  if (cp < 0x800) {
+    out[at] = 0xc0 | (cp >> 6);
+    out[at + 1] = 0x80 | (cp & 0x3f);
+    return 2;
+  }
+  if (cp < 0x10000) {
+    out[at] = 0xe0 | (cp >> 12);
+    out[at + 1] = 0x80 | ((cp >> 6) & 0x3f);
+    out[at + 2] = 0x80 | (cp & 0x3f);
+    return 3;
+  }
+  out[at] = 0xf0 | (cp >> 18);
+  out[at + 1] = 0x80 | ((cp >> 12) & 0x3f);
+  out[at + 2] = 0x80 | ((cp >> 6) & 0x3f);
+  out[at + 3] = 0x80 | (cp & 0x3f);
+  return 4;
+}
+
+const literal = (found: Escape): true => {
+  found.length = 0;
+  found.decoded = 0;
+  return true;
+};
+
+/** `%XX`, either hex case, one byte each (so `%C3%BC` is ü); `+` stays `+` (see secret-encodings.ts). */
+export const PERCENT: EscapeScheme = {
+  introducer: 0x25,
+  read(src, at, final, out, outAt, found) {
+    const hi = hexValue(src[at + 1]);
+    const lo = hexValue(src[at + 2]);
+    if (hi >= 0 && lo >= 0) {
+      const b = hi * 16 + lo;
+      found.length = 3;
+      found.decoded = b === LF || b === CR ? 0 : 1;
+      out[outAt] = b;
+      return true;
+    }
+    // `%` or `%X` at the end: the next chunk may complete it.
+    if (!final && at + 2 >= src.length && (at + 1 >= src.length || hi >= 0)) return false;
+    return literal(found);
+  },
+};
+
+const JSON_SIMPLE: Record<number, number> = {
+  34: 0x22, // \"
+  92: 0x5c, // \\
+  47: 0x2f, // \/
+  98: 0x08, // \b
+  102: 0x0c, // \f
+  110: LF, // \n
+  114: CR, // \r
+  116: 0x09, // \t
+};
+
+/** Four hex digits at `at` as a number; -1 if not; -2 if the input ends before they do. */
+function hex4(src: Uint8Array, at: number): number {
+  let v = 0;
+  for (let k = 0; k < 4; k++) {
+    if (at + k >= src.length) return -2;
+    const h = hexValue(src[at + k]);
+    if (h < 0) return -1;
+    v = v * 16 + h;
+  }
+  return v;
+}
+
+/** JSON string escapes: `\n`, `\/`, … and `\uXXXX` (either case; a surrogate pair is one character). */
+export const JSON_STRING: EscapeScheme = {
+  introducer: 0x5c,
+  read(src, at, final, out, outAt, found) {
+    if (at + 1 >= src.length) return final ? literal(found) : false;
+    const kind = src[at + 1] as number;
+    const simple = JSON_SIMPLE[kind];
+    if (simple !== undefined) {
+      found.length = 2;
+      found.decoded = writeCodePoint(simple, out, outAt);
+      return true;
+    }
+    if (kind !== 0x75) return literal(found);
+    const unit = hex4(src, at + 2);
+    if (unit === -2) return final ? literal(found) : false;
+    if (unit < 0) return literal(found);
+    if (unit >= 0xd800 && unit <= 0xdbff) {
+      // A high surrogate means something only with the low one after it.
+      const b6 = src[at + 6];
+      const b7 = src[at + 7];
+      if (b6 === 0x5c && b7 === 0x75) {
+        const low = hex4(src, at + 8);
+        if (low === -2) return final ? literal(found) : false;
+        if (low >= 0xdc00 && low <= 0xdfff) {
+          found.length = 12;
+          found.decoded = writeCodePoint(0x10000 + ((unit - 0xd800) << 10) + (low - 0xdc00), out, outAt);
+          return true;
+        }
+      } else if (!final && (b6 === undefined || (b6 === 0x5c && b7 === undefined))) return false;
+      return literal(found);
+    }
+    if (unit >= 0xdc00 && unit <= 0xdfff) return literal(found);
+    found.length = 6;
+    found.decoded = writeCodePoint(unit, out, outAt);
+    return true;
+  },
+};
+
+const isDigit = (b: number | undefined) => b !== undefined && b >= 0x30 && b <= 0x39;
+const isNameByte = (b: number | undefined) =>
+  b !== undefined && ((b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a));
+
+/** HTML character references: `&#38;` `&#x26;` `&#X0026;` (`;` optional, as browsers read them), `&amp;`. */
+export const HTML_REFERENCE: EscapeScheme = {
+  introducer: 0x26,
+  read(src, at, final, out, outAt, found) {
+    let j = at + 1;
+    if (j >= src.length) return final ? literal(found) : false;
+    if (src[j] === 0x23) {
+      j++;
+      const hex = src[j] === 0x78 || src[j] === 0x58;
+      if (hex) j++;
+      const first = j;
+      let cp = 0;
+      for (; j < src.length && j - first < MAX_DIGITS; j++) {
+        const d = hex ? hexValue(src[j]) : isDigit(src[j]) ? (src[j] as number) - 0x30 : -1;
+        if (d < 0) break;
+        cp = cp * (hex ? 16 : 10) + d;
+      }
+      // Digits (or `&#`, `&#x`) up to the end: more may come.
+      if (j >= src.length && !final) return false;
+      if (j === first || cp === 0 || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return literal(found);
+      if (src[j] === 0x3b) j++;
+      found.length = j - at;
+      found.decoded = writeCodePoint(cp, out, outAt);
+      return true;
+    }
+    while (j < src.length && j - at - 1 < LONGEST_NAME && isNameByte(src[j])) j++;
+    if (j >= src.length && !final && j - at - 1 < LONGEST_NAME) return false;
+    const name = Buffer.from(src.buffer, src.byteOffset + at + 1, j - at - 1).toString("latin1");
+    const value = src[j] === 0x3b ? NAMED_REFERENCES.get(name) : undefined;
+    if (value !== undefined) {
+      found.length = j + 1 - at;
+      found.decoded = writeCodePoint(value.codePointAt(0) as number, out, outAt);
+      return true;
+    }
+    const legacy = WITHOUT_SEMICOLON.find((n) => name.startsWith(n));
+    if (legacy === undefined) return literal(found);
+    found.length = 1 + legacy.length;
+    found.decoded = writeCodePoint(NAMED_REFERENCES.get(legacy)?.codePointAt(0) as number, out, outAt);
+    return true;
+  },
+};
+
+export const ESCAPE_SCHEMES: readonly EscapeScheme[] = [PERCENT, JSON_STRING, HTML_REFERENCE];
