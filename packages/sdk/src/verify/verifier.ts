@@ -4,6 +4,7 @@ import { createCompactParser, decodeJsonSegment, type VerifyAlgorithm } from "./
 import { invalid, TokenVerificationError } from "./errors.js";
 import { createJwksCache } from "./jwks.js";
 import { type JwksKey, KEYWARD_KID, keywardJwkImporter } from "./keyward-jwk.js";
+import { lowSToken } from "./low-s.js";
 import { createResultCache } from "./result-cache.js";
 
 export interface VerifierOptions {
@@ -88,18 +89,29 @@ export function verifier(options: VerifierOptions): Verifier {
   const results = createResultCache(o.cacheSize);
   const parseCompact = createCompactParser(algorithms);
 
-  async function verify(token: string): Promise<VerifiedToken> {
-    const hit = results.get(token);
-    if (hit) {
-      if (now() / 1000 >= hit.token.expiresAt + o.toleranceS) {
-        results.delete(token);
-        throw new TokenVerificationError("token_expired", "the access token has expired");
-      }
-      if (jwks.get(hit.kid) === hit.key) return hit.token;
-      results.delete(token);
+  /** The cached result under `cacheKey`, re-checked for expiry and for its key still being published. */
+  function cached(cacheKey: string): VerifiedToken | undefined {
+    const hit = results.get(cacheKey);
+    if (!hit) return undefined;
+    if (now() / 1000 >= hit.token.expiresAt + o.toleranceS) {
+      results.delete(cacheKey);
+      throw new TokenVerificationError("token_expired", "the access token has expired");
     }
+    if (jwks.get(hit.kid) === hit.key) return hit.token;
+    results.delete(cacheKey);
+    return undefined;
+  }
+
+  async function verify(token: string): Promise<VerifiedToken> {
+    const hit = cached(token);
+    if (hit) return hit;
 
     const parsed = parseCompact(token);
+    // A high-S ES256 token is cached, and looked up, under its low-S twin (low-s.ts): that entry
+    // was made by verifying a signature over these very bytes, and both twins verify alike.
+    const twin = parsed.alg === "ES256" ? lowSToken(parsed.signingInput, parsed.signature) : undefined;
+    const twinHit = twin !== undefined ? cached(twin) : undefined;
+    if (twinHit) return twinHit;
     const key = jwks.get(parsed.kid) ?? (await jwks.resolveMissing(parsed.kid));
     if (!key) throw invalid("the access token is signed by a key the issuer does not publish");
     if (key.alg !== parsed.alg) throw invalid("the access token's algorithm does not match its key");
@@ -110,7 +122,7 @@ export function verifier(options: VerifierOptions): Verifier {
     const claims = decodeJsonSegment(parsed.payloadSegment);
     if (!claims) throw invalid("the access token payload is not a JSON object");
     const verified = checkClaims(claims, rules, now() / 1000);
-    results.set(token, { token: verified, kid: parsed.kid, key });
+    results.set(twin ?? token, { token: verified, kid: parsed.kid, key });
     return verified;
   }
 
