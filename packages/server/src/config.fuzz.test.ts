@@ -235,7 +235,7 @@ describe("configuration loader, fuzzed", () => {
         expect(message).not.toContain(masterKey);
         expect(message).not.toContain(adminToken);
       }),
-      { numRuns: 300 },
+      { numRuns: 200 },
     );
   });
 
