@@ -158,7 +158,7 @@ const fileForm = fc.record({
   format: fc.constantFrom("yaml", "json", "damaged", "junk"),
   at: fc.nat(),
   junk: fc.string({
-    unit: fc.constantFrom(":", "-", "[", "{", "&a", "*a", "!!", "\t", "\n", "'", '"', "#", "?", "<<"),
+    unit: fc.constantFrom(":", "-", "[", "{", "&a", "*a", "\t", "\n", "'", '"', "#", "?", "<<"),
     maxLength: 6,
   }),
   raw: fc.string({ unit: "binary", maxLength: 200 }),
@@ -193,7 +193,7 @@ const sources = fc.record({
 function hitsJwksUriBug(text: string): boolean {
   let parsed: unknown;
   try {
-    parsed = parseYaml(text);
+    parsed = parseYaml(text, { logLevel: "error" });
   } catch {
     return false;
   }
