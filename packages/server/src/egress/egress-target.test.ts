@@ -53,6 +53,15 @@ describe("egressTargetPath", () => {
     "/x#frag",
     "/x y",
     "/caf\u00e9",
+    // Passed before egress shared the gateway's rules (http/path-safety.ts):
+    "/%2525252e%2525252e/admin",
+    "/%e0%80%ae%e0%80%ae/admin",
+    "/%ef%bc%8f..%ef%bc%8fadmin",
+    "/%e2%80%a5/admin",
+    "/..%20/admin",
+    "/..%3fx/admin",
+    "/%25u002e%25u002e/admin",
+    "/x%c2%85",
   ])("refuses %s", (rest) => {
     expect(() => egressTargetPath(base, rest, "")).toThrow(expect.objectContaining({ code: "invalid_request" }));
   });

@@ -30,7 +30,7 @@ export type PathRefusal =
   | "control_character"
   /** `\` or `%5c`: WHATWG parsers and Windows servers read it as `/`. */
   | "backslash"
-  /** A `.` or `..` segment (also as `..;x`, encoded, or through NFKC), at any decoding layer. */
+  /** A `.` or `..` segment (also as `..;x`, `..%3fx`, `..%20`, encoded, or through NFKC), at any decoding layer. */
   | "dot_segment"
   /** `//` at any decoding layer. */
   | "empty_segment"
@@ -67,6 +67,7 @@ const SEMI = 0x3b;
 const PERCENT = 0x25;
 const BACKSLASH = 0x5c;
 const HASH = 0x23;
+const QUERY = 0x3f;
 
 /** Scan results besides a refusal: bit flags, so the hot path returns a number, not an object. */
 const ESCAPED = 1;
@@ -112,7 +113,9 @@ function scanLayer(s: string, raw: boolean): PathRefusal | number {
   for (let i = 1; i <= s.length; i++) {
     const c = i === s.length ? SLASH : s.charCodeAt(i);
     if (c === SLASH) {
-      const end = bareEnd === -1 ? i : bareEnd;
+      let end = bareEnd === -1 ? i : bareEnd;
+      // Windows servers drop a segment's trailing spaces, WHATWG parsers the URL's: `..%20` is `..`.
+      while (end > segStart && s.charCodeAt(end - 1) === 0x20) end--;
       const len = end - segStart;
       if (len === 1 && s.charCodeAt(segStart) === DOT) return "dot_segment";
       if (len === 2 && s.charCodeAt(segStart) === DOT && s.charCodeAt(segStart + 1) === DOT) return "dot_segment";
@@ -124,7 +127,11 @@ function scanLayer(s: string, raw: boolean): PathRefusal | number {
       return "control_character";
     } else if (c === BACKSLASH) {
       return "backslash";
-    } else if (c === SEMI) {
+    } else if (raw && (c === 0x20 || c === HASH)) {
+      return "invalid_character";
+    } else if (c === SEMI || c === QUERY || c === HASH) {
+      // What a server may cut off before resolving: `;params` (Tomcat), and a `?` or `#` that a
+      // decoding hop let through raw (the next one splits the query off there).
       if (bareEnd === -1) bareEnd = i;
     } else if (c === PERCENT) {
       if (isHex(s.charCodeAt(i + 1)) && isHex(s.charCodeAt(i + 2))) flags |= ESCAPED;
@@ -133,8 +140,6 @@ function scanLayer(s: string, raw: boolean): PathRefusal | number {
     } else if (c >= 0x80) {
       if (raw) return "invalid_character";
       flags |= HIGH;
-    } else if (raw && (c === 0x20 || c === HASH)) {
-      return "invalid_character";
     }
   }
   return flags;
