@@ -160,7 +160,7 @@ export async function startIssue6(opts: Issue6Options = {}) {
     },
     /** An ID token the identity provider signs for this email (10 minutes unless `claims` say). */
     idToken: (email: string, claims: Record<string, unknown> = {}) =>
-      idp.sign({ sub: `idp-${email}`, email, aud: IDP_AUDIENCE, ...claims }),
+      idp.sign({ sub: `idp-${email}`, email, email_verified: true, aud: IDP_AUDIENCE, ...claims }),
     /** RFC 8693: an external JWT for a Keyward user token (`aud` = Keyward). */
     exchangeIdToken: (idToken: string) => exchange({ subject_token: idToken, subject_token_type: JWT_TYPE }),
     /** RFC 8693 with no actor: a user token for an agent audience. */

@@ -237,7 +237,9 @@ export async function startKeyward(config: Config, opts: StartOptions = {}): Pro
       },
     });
     cleanups.unshift(() => tokenModule.close());
-    const { access, callerAuth } = tokenModule;
+    const { callerAuth } = tokenModule;
+    // A revoked access token ends the event streams it opened (a key's changes end theirs).
+    tokenModule.onTokenRevoked((jti) => credentials.events.dropToken(jti));
     changes.on("signing_key", tokenModule.reloadSigningKeys);
     // This replica may have missed changes (the change log was unreadable too long, or pruned
     // past it): drop everything cached; what is still valid is read again on next use.
@@ -250,19 +252,13 @@ export async function startKeyward(config: Config, opts: StartOptions = {}): Pro
 
     const gatewayDeps = {
       authorize: {
-        cachedKey: keys.cached,
-        loadKey: keys.load,
+        auth: callerAuth,
         cachedAgent: agents.cached,
         loadAgent: agents.load,
         rateLimiter,
         usage,
         ...(limits.shared ? { sharedLimits: limits.shared } : {}),
-        trustedProxies,
         now: () => clock.now(),
-        checkToken: access.check,
-        cachedKeyById: keys.cachedById,
-        loadKeyById: keys.loadById,
-        issuer: () => issuer,
       },
       tokens,
       proxy,
@@ -279,10 +275,7 @@ export async function startKeyward(config: Config, opts: StartOptions = {}): Pro
       changes,
       logger,
       metrics,
-      checkToken: access.asCallerCheck(),
-      keyById: async (id) => keys.cachedById(id) ?? keys.loadById(id),
       grantedUserCredentials: (agent) => credentials.grants.userCredentials(agent),
-      issuer: () => issuer,
     });
     cleanups.unshift(() => users.close());
     // `/mcp/{server}` (SPEC §8): one upstream per (server, user), stopped at shutdown.
@@ -293,8 +286,7 @@ export async function startKeyward(config: Config, opts: StartOptions = {}): Pro
       audit,
       metrics,
       logger,
-      authenticate: callerAuth,
-      issuer: () => issuer,
+      auth: callerAuth,
     });
     cleanups.unshift(() => mcp.close());
 
@@ -306,8 +298,8 @@ export async function startKeyward(config: Config, opts: StartOptions = {}): Pro
     registerAuditRoutes(router, { audit, requireAdmin: async (ctx) => (await requireAdmin(ctx)).principal });
     registerForwardAuthRoute(router, gatewayDeps);
     tokenModule.register(router, requireAdmin);
-    credentials.register(router, { requireAdmin, authenticate: callerAuth });
-    users.register(router, { requireAdmin, authenticate: callerAuth });
+    credentials.register(router, { requireAdmin, auth: callerAuth });
+    users.register(router, { requireAdmin, auth: callerAuth });
     mcp.register(router);
     registerMasterKeyRoutes(router, {
       db,
@@ -321,7 +313,7 @@ export async function startKeyward(config: Config, opts: StartOptions = {}): Pro
       store: createCredentialsStore(db),
       credentialMode: (agent, name) => credentials.grants.credentialMode(agent, name),
       open: (v) => credentials.credentials.openVersion(v),
-      authenticate: callerAuth,
+      auth: callerAuth,
       audit,
       changes,
       metrics,

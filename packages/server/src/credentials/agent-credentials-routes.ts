@@ -1,8 +1,9 @@
 import type { AuditSink } from "../audit/audit-sink.js";
+import { KEYWARD } from "../auth/audience.js";
+import type { Caller, CallerAuth } from "../auth/caller-auth.js";
 import { KeywardError } from "../errors.js";
 import type { RequestContext, Router } from "../http/router.js";
 import type { Metrics } from "../ops/metrics.js";
-import type { Caller, CallerAuth } from "../tokens/caller-auth.js";
 import { type AgentViews, parseCursor } from "./agent-view.js";
 import type { CredentialEvents } from "./credential-events.js";
 
@@ -28,7 +29,7 @@ export function etagMatches(header: string | undefined, etag: string): boolean {
 export function registerAgentCredentialRoutes(
   router: Router,
   deps: {
-    authenticate: CallerAuth;
+    auth: CallerAuth;
     views: AgentViews;
     events: CredentialEvents;
     audit: AuditSink;
@@ -38,7 +39,7 @@ export function registerAgentCredentialRoutes(
   const { views, events, audit, metrics } = deps;
 
   router.get("/v1/credentials", async (ctx) => {
-    const caller = await deps.authenticate(ctx.req.headers, ctx.peerIp);
+    const caller = await deps.auth.require(ctx, KEYWARD);
     const agent = agentOf(caller);
     const since = parseCursor(ctx.query.get("since"), "query.since");
     const view = await views.get(agent);
@@ -69,7 +70,7 @@ export function registerAgentCredentialRoutes(
   });
 
   router.get("/v1/credentials/events", async (ctx: RequestContext) => {
-    const caller = await deps.authenticate(ctx.req.headers, ctx.peerIp);
+    const caller = await deps.auth.require(ctx, KEYWARD);
     const agent = agentOf(caller);
     const lastEventId = ctx.req.headers["last-event-id"];
     const since =
@@ -82,12 +83,13 @@ export function registerAgentCredentialRoutes(
     }
     events.attach({
       agent,
-      keyId: caller.keyId,
+      keyIds: caller.keyIds,
+      jti: caller.token?.claims.jti,
       res: ctx.res,
       // Without a cursor the stream starts at the current one, taken before `: connected` is
       // written: every change after that comment is sent.
       since: since ?? (await views.get(agent)).cursor,
-      expiresAt: caller.claims ? caller.claims.exp * 1000 : null,
+      expiresAt: caller.validUntil,
     });
   });
 }

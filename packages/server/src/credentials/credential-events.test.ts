@@ -101,7 +101,14 @@ function hub(views: AgentViews, maxBufferBytes?: number) {
 
 const attach = (h: ReturnType<typeof hub>, since: number, reads = true) => {
   const res = new FakeResponse(reads);
-  h.attach({ agent: "bot", keyId: "key_1", res: res as unknown as ServerResponse, since, expiresAt: null });
+  h.attach({
+    agent: "bot",
+    keyIds: ["key_1"],
+    jti: undefined,
+    res: res as unknown as ServerResponse,
+    since,
+    expiresAt: null,
+  });
   return res;
 };
 const settle = () => new Promise<void>((r) => setImmediate(r));

@@ -18,12 +18,17 @@ import type { AgentView, AgentViews } from "./agent-view.js";
  */
 interface Client {
   agent: string;
-  keyId: string;
+  /** Every key the connecting credential rests on: a change to any of them ends the stream. */
+  keyIds: readonly string[];
+  /** The access token it connected with, if any: revoking it ends the stream. */
+  jti: string | undefined;
   res: ServerResponse;
   /** The cursor this client has everything up to; undefined until its first sync ("from now"). */
   lastSeq: number | undefined;
   /** When the credential it connected with stops being valid (key expiry, token exp). */
   expiresAt: number | null;
+  /** Ends the stream at `expiresAt`, to the millisecond rather than at the next heartbeat. */
+  expiry: NodeJS.Timeout | undefined;
 }
 
 interface AgentState {
@@ -37,13 +42,16 @@ interface AgentState {
 
 export interface AttachOptions {
   agent: string;
-  keyId: string;
+  keyIds: readonly string[];
+  jti: string | undefined;
   res: ServerResponse;
   since: number | undefined;
   expiresAt: number | null;
 }
 
 const RETRY_MS = 1000;
+/** setTimeout's longest delay; a later expiry re-arms the timer. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export function createCredentialEvents(deps: {
   views: AgentViews;
@@ -67,6 +75,18 @@ export function createCredentialEvents(deps: {
     }
   }, deps.heartbeatMs);
   heartbeat.unref();
+
+  /** Ends the stream when its credential expires; the client reconnects and is judged afresh. */
+  function armExpiry(c: Client): void {
+    if (c.expiresAt === null) return;
+    const left = c.expiresAt - clock.now();
+    if (left <= 0) {
+      c.res.end();
+      return;
+    }
+    c.expiry = setTimeout(() => armExpiry(c), Math.min(left, MAX_TIMER_MS));
+    c.expiry.unref();
+  }
 
   function write(c: Client, chunk: string): void {
     if (c.res.destroyed || c.res.writableEnded) return;
@@ -146,10 +166,12 @@ export function createCredentialEvents(deps: {
       }
       const client: Client = {
         agent: opts.agent,
-        keyId: opts.keyId,
+        keyIds: opts.keyIds,
+        jti: opts.jti,
         res,
         lastSeq: opts.since,
         expiresAt: opts.expiresAt,
+        expiry: undefined,
       };
       let state = agents.get(opts.agent);
       if (!state) {
@@ -159,12 +181,14 @@ export function createCredentialEvents(deps: {
       state.clients.add(client);
       const owner = state;
       res.on("close", () => {
+        clearTimeout(client.expiry);
         owner.clients.delete(client);
         if (owner.clients.size === 0 && agents.get(client.agent) === owner) {
           clearTimeout(owner.retry);
           agents.delete(client.agent);
         }
       });
+      armExpiry(client);
       void sync(opts.agent);
     },
 
@@ -184,9 +208,18 @@ export function createCredentialEvents(deps: {
       for (const agent of agents.keys()) void sync(agent);
     },
 
-    /** A key changed (revoked, frozen, rotated…): its streams end; a client still allowed reconnects. */
+    /**
+     * A key changed (revoked, frozen, rotated, scopes narrowed…): every stream resting on it ends,
+     * opened with the key itself or with a token minted from it or delegated through it. A client
+     * still allowed reconnects and is judged afresh.
+     */
     dropKey(keyId: string): void {
-      for (const state of agents.values()) for (const c of state.clients) if (c.keyId === keyId) c.res.end();
+      for (const state of agents.values()) for (const c of state.clients) if (c.keyIds.includes(keyId)) c.res.end();
+    },
+
+    /** An access token was revoked: the streams it opened end. */
+    dropToken(jti: string): void {
+      for (const state of agents.values()) for (const c of state.clients) if (c.jti === jti) c.res.end();
     },
 
     clients(): number {

@@ -1,9 +1,9 @@
 import type { Actor } from "../admin/admin-context.js";
 import { createAgentsStore } from "../agents/agents-store.js";
+import type { CallerAuth } from "../auth/caller-auth.js";
 import type { RequestContext, Router } from "../http/router.js";
 import type { SealedModuleDeps } from "../module-deps.js";
 import type { Db } from "../store/db.js";
-import type { CallerAuth } from "../tokens/caller-auth.js";
 import { registerAgentCredentialRoutes } from "./agent-credentials-routes.js";
 import { createAgentViews } from "./agent-view.js";
 import { createCredentialEvents } from "./credential-events.js";
@@ -99,14 +99,11 @@ export function createCredentialsModule(deps: SealedModuleDeps, opts: Credential
     providers,
     sealedColumns: CREDENTIAL_SEALED_COLUMNS,
 
-    register(
-      router: Router,
-      auth: { requireAdmin: (ctx: RequestContext) => Promise<Actor>; authenticate: CallerAuth },
-    ) {
+    register(router: Router, auth: { requireAdmin: (ctx: RequestContext) => Promise<Actor>; auth: CallerAuth }) {
       registerCredentialRoutes(router, { credentials, providers, requireAdmin: auth.requireAdmin });
       registerGrantRoutes(router, { grants, requireAdmin: auth.requireAdmin });
       registerAgentCredentialRoutes(router, {
-        authenticate: auth.authenticate,
+        auth: auth.auth,
         views,
         events,
         audit,

@@ -1,4 +1,5 @@
 import type { AuditSink } from "../audit/audit-sink.js";
+import type { CallerAuth } from "../auth/caller-auth.js";
 import type { Clock } from "../clock.js";
 import type { ChangeFeed } from "../cluster/change-feed.js";
 import type { CredentialsStore, VersionRow } from "../credentials/credentials-store.js";
@@ -6,7 +7,6 @@ import type { CredentialMode } from "../credentials/grants-store.js";
 import type { Handler } from "../http/router.js";
 import type { Logger } from "../ops/logger.js";
 import type { Metrics } from "../ops/metrics.js";
-import type { CallerAuth } from "../tokens/caller-auth.js";
 import { createEgressCredentials } from "./egress-credentials.js";
 import { createEgressProxy } from "./egress-proxy.js";
 import { createEgressHandler } from "./egress-routes.js";
@@ -21,7 +21,7 @@ export function createEgressModule(deps: {
   /** The grants service's cached lookup. */
   credentialMode: (agent: string, name: string) => Promise<CredentialMode | null>;
   open: (v: Pick<VersionRow, "name" | "version" | "value_enc">) => string;
-  authenticate: CallerAuth;
+  auth: CallerAuth;
   audit: AuditSink;
   changes: ChangeFeed;
   metrics: Metrics;
@@ -45,7 +45,7 @@ export function createEgressModule(deps: {
   const proxy = createEgressProxy({ timeoutMs: deps.timeoutMs });
   return {
     handler: createEgressHandler({
-      authenticate: deps.authenticate,
+      auth: deps.auth,
       credentials,
       proxy,
       audit: deps.audit,

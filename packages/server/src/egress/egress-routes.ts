@@ -1,17 +1,18 @@
 import type { AuditEventInput, AuditSink } from "../audit/audit-sink.js";
+import { KEYWARD } from "../auth/audience.js";
+import type { Caller, CallerAuth } from "../auth/caller-auth.js";
 import { isCredentialName } from "../credentials/credential-rules.js";
 import { KeywardError } from "../errors.js";
 import { sendError } from "../http/respond.js";
 import type { Handler, RequestContext } from "../http/router.js";
 import type { Logger } from "../ops/logger.js";
 import type { Metrics } from "../ops/metrics.js";
-import type { Caller, CallerAuth } from "../tokens/caller-auth.js";
 import type { EgressCredential, EgressCredentials } from "./egress-credentials.js";
 import type { EgressProxy } from "./egress-proxy.js";
 import { agentLocation, egressTargetPath, splitEgressPath } from "./egress-target.js";
 
 export interface EgressDeps {
-  authenticate: CallerAuth;
+  auth: CallerAuth;
   credentials: EgressCredentials;
   proxy: EgressProxy;
   audit: AuditSink;
@@ -92,7 +93,7 @@ export function createEgressHandler(deps: EgressDeps): Handler {
     if (!parts) throw new KeywardError("not_found", "no such endpoint");
     let caller: Caller | undefined;
     try {
-      caller = await deps.authenticate(ctx.req.headers, ctx.peerIp);
+      caller = await deps.auth.require(ctx, KEYWARD);
       if (!caller.principal.startsWith("agent:")) {
         throw new KeywardError(
           "forbidden",

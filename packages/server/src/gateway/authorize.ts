@@ -1,11 +1,10 @@
 import type { IncomingHttpHeaders } from "node:http";
-import type { BlockList } from "node:net";
 import type { RoutableAgent } from "../agents/agents-service.js";
+import type { AuthResult, CallerAuth } from "../auth/caller-auth.js";
 import type { ErrorCode } from "../errors.js";
 import type { KeyEntry, QuotaPolicy } from "../keys/key-entry.js";
-import type { CheckedToken, TokenCheckResult } from "../tokens/access-tokens.js";
-import { isIssuerClientId, issuerClientKey } from "../tokens/issuer-client.js";
-import { clientIp, ipMatches } from "./cidr.js";
+import type { CheckedToken } from "../tokens/access-tokens.js";
+import { isIssuerClientId } from "../tokens/issuer-client.js";
 import { type RateLimiter, type RateLimitResult, rateLimitHeaders } from "./rate-limiter.js";
 import { LimiterUnavailableError, type LimitsOutcome, type SharedLimits } from "./shared-limits.js";
 import type { QuotaResult, UsageTracker } from "./usage.js";
@@ -17,6 +16,8 @@ export type Decision =
       agent: RoutableAgent;
       ip: string;
       rate: RateLimitResult | undefined;
+      /** What the caller may do now (a token's scopes narrowed to its key's current ones). */
+      scopes: readonly string[];
       /** Set when the caller presented an access token; `key` is then the token's client key. */
       token?: CheckedToken;
     }
@@ -30,37 +31,15 @@ export type Decision =
     };
 
 export interface AuthorizeDeps {
-  /** Memory only: the entry, null (unknown), "malformed", or undefined when not cached yet. */
-  cachedKey: (secret: string) => KeyEntry | null | "malformed" | undefined;
-  /** One store read (it also fills the cache). */
-  loadKey: (secret: string) => Promise<KeyEntry | null>;
+  /** Who is calling and whether the credential may be used here (auth/caller-auth.ts). */
+  auth: CallerAuth;
   cachedAgent: (name: string) => RoutableAgent | null | undefined;
   loadAgent: (name: string) => Promise<RoutableAgent | null>;
   rateLimiter: RateLimiter;
   usage: UsageTracker;
   /** With Redis: limits and quotas global across replicas (one round trip); else the two above. */
   sharedLimits?: SharedLimits;
-  trustedProxies: BlockList | null;
   now: () => number;
-  /** Access tokens (memory only once a token was seen); absent → every token is invalid_token. */
-  checkToken?: (token: string) => TokenCheckResult;
-  /** Tokens name their keys by id. */
-  cachedKeyById?: (id: string) => KeyEntry | undefined;
-  loadKeyById?: (id: string) => Promise<KeyEntry | null>;
-  /** A token whose `aud` is the issuer is good for any agent its scopes cover (SPEC §8). */
-  issuer?: () => string;
-}
-
-/** Extracts the presented credential: `Authorization: Bearer …` or `X-API-Key`. */
-export function presentedCredential(headers: IncomingHttpHeaders): { value: string; asKey: boolean } | undefined {
-  const auth = headers.authorization;
-  const bearer = auth === undefined ? undefined : /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(auth)?.[1];
-  if (bearer !== undefined) return { value: bearer, asKey: bearer.startsWith("kwk_") };
-  const apiKey = headers["x-api-key"];
-  if (typeof apiKey === "string") return { value: apiKey.trim(), asKey: true };
-  // An Authorization header of another scheme is a credential we cannot accept.
-  if (auth !== undefined && auth.trim() !== "") return { value: "", asKey: false };
-  return undefined;
 }
 
 type Deny = Extract<Decision, { ok: false }>;
@@ -70,8 +49,9 @@ function deny(ip: string, code: ErrorCode, message: string, key?: KeyEntry, head
 }
 
 /**
- * Every gateway check, in the order SPEC §4 fixes. Denials are returned as data; only
- * infrastructure failures (store down) throw.
+ * Every gateway check, in the order SPEC §4 fixes: the caller (auth/caller-auth.ts, the same
+ * module every other route uses), then its scope for the agent, the agent, the rate limit and the
+ * quota. Denials are returned as data; only infrastructure failures (store down) throw.
  *
  * On the hot path (key and agent cached, an in-memory rate limiter) this returns synchronously:
  * no promise, no await. A cache miss loads what is missing and runs the checks again; a limiter
@@ -82,102 +62,37 @@ export function authorize(
   req: { headers: IncomingHttpHeaders; peerIp: string },
   agentName: string,
 ): Decision | Promise<Decision> {
-  const ip = clientIp(req.peerIp, req.headers["x-forwarded-for"], deps.trustedProxies);
-  const credential = presentedCredential(req.headers);
-  if (credential === undefined) {
-    return deny(ip, "missing_credentials", "send Authorization: Bearer <key or token> or X-API-Key");
-  }
-  if (!credential.asKey) {
-    const checked = deps.checkToken?.(credential.value);
-    if (!checked) return deny(ip, "invalid_token", "the bearer value is not a valid Keyward key or access token");
-    if (!checked.ok) return deny(ip, checked.code, checked.message);
-    return withToken(deps, ip, agentName, checked.token, undefined);
-  }
-  const key = deps.cachedKey(credential.value);
-  if (key === undefined) return deps.loadKey(credential.value).then((k) => withKey(deps, ip, agentName, k));
-  if (key === "malformed") return deny(ip, "invalid_key", "the API key is not valid");
-  return withKey(deps, ip, agentName, key);
+  const auth = deps.auth.authenticate(req, { kind: "gateway", agent: agentName });
+  if (auth instanceof Promise) return auth.then((a) => authorized(deps, a, agentName));
+  return authorized(deps, auth, agentName);
 }
 
-/**
- * An access token: its audience, then every key its authority rests on (the client key and each
- * actor's in a delegation chain) must still be usable — revoking or freezing a key ends its
- * tokens on the next request. Limits and quotas are the client key's.
- */
-function withToken(
-  deps: AuthorizeDeps,
-  ip: string,
-  agentName: string,
-  token: CheckedToken,
-  loaded: Map<string, KeyEntry> | undefined,
-): Decision | Promise<Decision> {
-  if (!token.audiences.includes(agentName) && !(deps.issuer && token.audiences.includes(deps.issuer()))) {
-    return deny(ip, "invalid_token", "the access token is not meant for this agent");
+function authorized(deps: AuthorizeDeps, auth: AuthResult, agentName: string): Decision | Promise<Decision> {
+  if (!auth.ok)
+    return auth.key ? deny(auth.ip, auth.code, auth.message, auth.key) : deny(auth.ip, auth.code, auth.message);
+  const { caller, ip } = auth;
+  const key = caller.key;
+  if (!caller.scopeSet.has(`agent:${agentName}`) && !caller.scopeSet.has("agent:*")) {
+    const whose = caller.via === "token" ? "token's" : "key's";
+    return deny(ip, "scope_denied", `the ${whose} scopes do not include agent:${agentName}`, key);
   }
   const now = deps.now();
-  let client: KeyEntry | undefined;
-  for (const id of token.keyIds) {
-    const key = deps.cachedKeyById?.(id) ?? loaded?.get(id);
-    if (key === undefined) {
-      if (!deps.loadKeyById) return deny(ip, "invalid_token", "the access token's key is unknown");
-      return deps.loadKeyById(id).then((k) => {
-        if (k === null) return deny(ip, "invalid_token", "the access token's key is unknown");
-        return withToken(deps, ip, agentName, token, new Map(loaded).set(id, k));
-      });
-    }
-    if (key.status !== "active" || (key.expiresAt !== null && key.expiresAt <= now)) {
-      return deny(
-        ip,
-        "invalid_token",
-        `the access token is no longer valid: its key is ${key.status === "active" ? "expired" : key.status}`,
-        key,
-      );
-    }
-    client ??= key;
-  }
-  // A user token from a trusted identity provider rests on no key: its stand-in has no limits.
-  if (isIssuerClientId(token.claims.client_id)) client = issuerClientKey(token);
-  if (client === undefined) return deny(ip, "invalid_token", "the access token's key is unknown");
-  if (client.ipAllow && !ipAllowed(client, ip)) {
-    return deny(ip, "ip_denied", "the caller's IP address is not allowed for this key", client);
-  }
-  if (!token.scopeSet.has(`agent:${agentName}`) && !token.scopeSet.has("agent:*")) {
-    return deny(ip, "scope_denied", `the token's scopes do not include agent:${agentName}`, client);
-  }
-  const key = client;
   const agent = deps.cachedAgent(agentName);
   const decision =
     agent === undefined
       ? deps.loadAgent(agentName).then((a) => withAgent(deps, ip, key, agentName, a, now))
       : withAgent(deps, ip, key, agentName, agent, now);
-  return decision instanceof Promise ? decision.then((d) => withTokenOf(d, token)) : withTokenOf(decision, token);
+  return decision instanceof Promise
+    ? decision.then((d) => withCaller(d, caller.scopes, caller.token))
+    : withCaller(decision, caller.scopes, caller.token);
 }
 
-function withTokenOf(decision: Decision, token: CheckedToken): Decision {
-  if (decision.ok) decision.token = token;
+function withCaller(decision: Decision, scopes: readonly string[], token: CheckedToken | undefined): Decision {
+  if (decision.ok) {
+    decision.scopes = scopes;
+    if (token) decision.token = token;
+  }
   return decision;
-}
-
-function withKey(
-  deps: AuthorizeDeps,
-  ip: string,
-  agentName: string,
-  key: KeyEntry | null,
-): Decision | Promise<Decision> {
-  if (key === null) return deny(ip, "invalid_key", "the API key is not valid");
-  const now = deps.now();
-  if (key.status === "revoked") return deny(ip, "key_revoked", "the API key has been revoked", key);
-  if (key.status === "frozen") return deny(ip, "key_frozen", "the API key is frozen", key);
-  if (key.expiresAt !== null && key.expiresAt <= now) return deny(ip, "key_expired", "the API key has expired", key);
-  if (key.ipAllow && !ipAllowed(key, ip)) {
-    return deny(ip, "ip_denied", "the caller's IP address is not allowed for this key", key);
-  }
-  if (!key.scopeSet.has(`agent:${agentName}`) && !key.scopeSet.has("agent:*")) {
-    return deny(ip, "scope_denied", `the key's scopes do not include agent:${agentName}`, key);
-  }
-  const agent = deps.cachedAgent(agentName);
-  if (agent === undefined) return deps.loadAgent(agentName).then((a) => withAgent(deps, ip, key, agentName, a, now));
-  return withAgent(deps, ip, key, agentName, agent, now);
 }
 
 function withAgent(
@@ -276,7 +191,7 @@ function allowed(
 ): Decision {
   // An identity provider's stand-in key has no row to stamp with a last-used time.
   if (!isIssuerClientId(key.id)) deps.usage.touch(key.id);
-  return { ok: true, key, agent, ip, rate };
+  return { ok: true, key, agent, ip, rate, scopes: key.scopes };
 }
 
 /**
@@ -288,15 +203,4 @@ function limitsUnavailable(ip: string, key: KeyEntry, err: unknown): Deny {
   return deny(ip, "rate_limit_unavailable", "rate limits and quotas cannot be checked right now; try again", key, {
     "retry-after": "1",
   });
-}
-
-/** Allowlist decisions are cached per key and address: BlockList.check allocates on every call. */
-function ipAllowed(key: KeyEntry, ip: string): boolean {
-  let seen = key.ipSeen.get(ip);
-  if (seen === undefined) {
-    seen = key.ipAllow !== null && ipMatches(key.ipAllow, ip);
-    if (key.ipSeen.size >= 256) key.ipSeen.clear();
-    key.ipSeen.set(ip, seen);
-  }
-  return seen;
 }

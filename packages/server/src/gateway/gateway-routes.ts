@@ -89,16 +89,17 @@ type Allowed = Extract<Decision, { ok: true }>;
  * throws, and the token is dropped unused.
  */
 function upstreamToken(deps: GatewayDeps, ctx: RequestContext, decision: Allowed): string | Promise<string> {
+  // The effective scopes: a token's are narrowed to what its key holds now.
   const caller = decision.token
     ? {
         keyId: decision.key.id,
         owner: decision.token.claims.sub,
-        scopes: decision.token.scopes,
+        scopes: decision.scopes,
         act: decision.token.claims.act,
         expCap: decision.token.claims.exp,
         cacheKey: `jti:${decision.token.claims.jti}`,
       }
-    : { keyId: decision.key.id, owner: decision.key.owner, scopes: decision.key.scopes };
+    : { keyId: decision.key.id, owner: decision.key.owner, scopes: decision.scopes };
   const { token, fresh } = deps.tokens.get(caller, decision.agent.name, deps.authorize.now());
   if (!fresh) return token;
   return deps.audit
@@ -114,7 +115,7 @@ function upstreamToken(deps: GatewayDeps, ctx: RequestContext, decision: Allowed
     .then(
       () => token,
       (err) => {
-        deps.tokens.forgetKey(caller.cacheKey ?? decision.key.id);
+        deps.tokens.forgetKey(decision.key.id);
         throw err;
       },
     );

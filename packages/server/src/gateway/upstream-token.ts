@@ -47,10 +47,12 @@ export function createUpstreamTokens(deps: {
       agent: string,
       now: number,
     ): { token: string; fresh: MintedToken | undefined } {
-      // A token caller is cached by its jti: its scopes and act chain are its own, not its key's.
-      const cacheKey = caller.cacheKey ?? caller.keyId;
-      let perAgent = byKey.get(cacheKey);
-      const hit = perAgent?.get(agent);
+      // Grouped by the client key, so any change to the key (scopes narrowed, revoked) drops every
+      // token minted for it, its own and those of access tokens resting on it. Within the group a
+      // token caller is cached by its jti: its act chain and expiry are its own.
+      let perAgent = byKey.get(caller.keyId);
+      const slot = caller.cacheKey === undefined ? agent : `${caller.cacheKey} ${agent}`;
+      const hit = perAgent?.get(slot);
       if (hit && hit.reuseUntil > now) return { token: hit.token, fresh: undefined };
       const iat = Math.floor(now / 1000);
       const minted: MintedToken = {
@@ -75,9 +77,10 @@ export function createUpstreamTokens(deps: {
       if (!perAgent) {
         if (byKey.size >= 100_000) byKey.clear();
         perAgent = new Map();
-        byKey.set(cacheKey, perAgent);
+        byKey.set(caller.keyId, perAgent);
       }
-      perAgent.set(agent, { token, reuseUntil: now + Math.min(reuseMs, Math.floor((minted.exp * 1000 - now) / 5)) });
+      if (perAgent.size >= 10_000) perAgent.clear();
+      perAgent.set(slot, { token, reuseUntil: now + Math.min(reuseMs, Math.floor((minted.exp * 1000 - now) / 5)) });
       return { token, fresh: minted };
     },
     forgetKey(keyId: string): void {

@@ -28,6 +28,8 @@ export interface KeyEntry {
   ipAllow: BlockList | null;
   /** Allowlist answers by address, filled on use (bounded). */
   ipSeen: Map<string, boolean>;
+  /** Set once the key was rotated: it is retired, and usable only until its grace ends. */
+  rotatedTo: string | null;
   /** The first key of a rotation chain: limits and quotas count per lineage, so rotating resets nothing. */
   lineage: string;
 }
@@ -46,6 +48,7 @@ export function toEntry(row: KeyRow): KeyEntry {
     quota: row.quota ? (JSON.parse(row.quota) as QuotaPolicy) : null,
     ipAllow: row.ip_allow ? parseCidrList(JSON.parse(row.ip_allow) as string[]) : null,
     ipSeen: new Map(),
+    rotatedTo: row.rotated_to,
     lineage: row.lineage,
   };
 }

@@ -1,9 +1,9 @@
 import type { AuditSink } from "../audit/audit-sink.js";
+import type { CallerAuth } from "../auth/caller-auth.js";
 import type { McpConfig } from "../config.js";
 import type { Router } from "../http/router.js";
 import type { Logger } from "../ops/logger.js";
 import type { Metrics } from "../ops/metrics.js";
-import type { CallerAuth } from "../tokens/caller-auth.js";
 import type { UserCredentialSource } from "../users/user-credential-source.js";
 import { createMcpGateway } from "./mcp-gateway.js";
 import { registerMcpRoutes } from "./mcp-routes.js";
@@ -17,8 +17,7 @@ export interface McpModuleDeps {
   audit: AuditSink;
   metrics: Metrics;
   logger: Logger;
-  authenticate: CallerAuth;
-  issuer: () => string;
+  auth: CallerAuth;
 }
 
 /** The MCP gateway `/mcp/{server}` (SPEC §8): wiring only; the rules live in mcp-gateway.ts. */
@@ -47,9 +46,8 @@ export function createMcpModule(deps: McpModuleDeps) {
     register(router: Router): void {
       registerMcpRoutes(router, {
         gateway,
-        authenticate: deps.authenticate,
+        auth: deps.auth,
         audit: deps.audit,
-        issuer: deps.issuer,
       });
     },
     /** Stops every upstream process and client (app shutdown). */

@@ -1,9 +1,10 @@
 import type { AuditSink } from "../audit/audit-sink.js";
+import { KEYWARD } from "../auth/audience.js";
+import type { Caller, CallerAuth } from "../auth/caller-auth.js";
 import { codeToStatus, KeywardError } from "../errors.js";
 import { readBody } from "../http/body.js";
 import { sendJson } from "../http/respond.js";
 import type { RequestContext, Router } from "../http/router.js";
-import type { Caller, CallerAuth } from "../tokens/caller-auth.js";
 import type { McpGateway } from "./mcp-gateway.js";
 import { answerMcpPost, type StreamedCall } from "./mcp-jsonrpc.js";
 import { openProgressStream } from "./mcp-progress-stream.js";
@@ -12,10 +13,8 @@ const SERVER_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
 export interface McpRouteDeps {
   gateway: McpGateway;
-  authenticate: CallerAuth;
+  auth: CallerAuth;
   audit: AuditSink;
-  /** Keyward's issuer URL: an access token must name it in `aud` (the gateway is Keyward itself). */
-  issuer: () => string;
 }
 
 /**
@@ -89,7 +88,7 @@ async function streamCall(ctx: RequestContext, call: StreamedCall): Promise<void
 async function authorize(ctx: RequestContext, server: string, deps: McpRouteDeps): Promise<string> {
   let caller: Caller;
   try {
-    caller = await deps.authenticate(ctx.req.headers, ctx.peerIp);
+    caller = await deps.auth.require(ctx, KEYWARD);
   } catch (err) {
     if (err instanceof KeywardError && codeToStatus(err.code) === 401) {
       throw new KeywardError(err.code, err.message, { "www-authenticate": 'Bearer realm="keyward"' });
@@ -112,15 +111,7 @@ async function authorize(ctx: RequestContext, server: string, deps: McpRouteDeps
   if (!caller.principal.startsWith("user:") || caller.principal.length === "user:".length) {
     return denied("the MCP gateway serves users: use a user's key or access token");
   }
-  // An access token must be meant for Keyward itself, not one handed to an agent (aud = that agent).
-  if (caller.claims) {
-    const aud = caller.claims.aud;
-    const issuer = deps.issuer();
-    if (!(aud === issuer || (Array.isArray(aud) && aud.includes(issuer)))) {
-      return denied("the access token's audience is not this Keyward");
-    }
-  }
-  if (!caller.scopes.includes(`mcp:${server}`) && !caller.scopes.includes("mcp:*")) {
+  if (!caller.scopeSet.has(`mcp:${server}`) && !caller.scopeSet.has("mcp:*")) {
     return denied(`the credential lacks scope mcp:${SERVER_NAME.test(server) ? server : "<server>"}`);
   }
   return caller.principal.slice("user:".length);

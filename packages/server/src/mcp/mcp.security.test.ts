@@ -145,8 +145,8 @@ describe("MCP gateway security", () => {
       expect((await post(kw, "cloud", own, ping)).status).toBe(200);
       const forAgent = await token(kw, { api_key: key, audience: "helper" });
       const r = await post(kw, "cloud", forAgent, ping);
-      expect(r.status).toBe(403);
-      expect(r.body.error.code).toBe("scope_denied");
+      expect(r.status).toBe(401);
+      expect(r.body.error.code).toBe("invalid_token");
     });
 
     it("a revoked user key stops working on the next request", async () => {

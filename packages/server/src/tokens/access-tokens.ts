@@ -1,9 +1,9 @@
 import { randomUUID } from "node:crypto";
 import type { SigningKeys } from "../crypto/signing-keys.js";
-import type { AccessClaims, AccessTokenCheck, ActLink as ActClaim } from "./caller-auth.js";
+import type { AccessClaims, ActLink as ActClaim } from "./access-claims.js";
 import { isIssuerClientId } from "./issuer-client.js";
 
-export type { ActLink as ActClaim } from "./caller-auth.js";
+export type { ActLink as ActClaim } from "./access-claims.js";
 
 export interface MintInput {
   sub: string;
@@ -128,14 +128,6 @@ export function createAccessTokens(deps: {
     },
 
     check,
-
-    /** The same check in the shape API endpoints take (`createCallerAuth`'s `checkToken`). */
-    asCallerCheck(): AccessTokenCheck {
-      return (token) => {
-        const r = check(token);
-        return r.ok ? { ok: true, claims: r.token.claims } : r;
-      };
-    },
 
     /** Drops every cached verification (e.g. after a signing key was removed). */
     clear(): void {

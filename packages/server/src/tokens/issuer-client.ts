@@ -4,8 +4,8 @@ import type { CheckedToken } from "./access-tokens.js";
 
 /**
  * A user token minted from a trusted issuer's JWT (SPEC §8) rests on no Keyward key, yet every
- * access token names its client in `client_id`, and the chain checks (caller-auth.ts,
- * gateway/authorize.ts, tokens-service `keysLive`) require each named key to be live. Such tokens
+ * access token names its client in `client_id`, and the chain check (auth/caller-auth.ts)
+ * requires each named key to be usable. Such tokens
  * carry `idp:<hash of the issuer>` instead: key ids are `key_<base62>`, so the colon keeps the
  * two apart, and only tokens we signed carry a `client_id` at all, so nobody can claim one. Chain
  * checks skip these ids; such a token is still ended one by one through jti revocation.
@@ -43,6 +43,7 @@ export function issuerClientKey(token: CheckedToken): KeyEntry {
       quota: null,
       ipAllow: null,
       ipSeen: new Map(),
+      rotatedTo: null,
       lineage: token.claims.client_id,
     };
     virtualKeys.set(token, entry);

@@ -1,17 +1,13 @@
 import type { AuditSink } from "../audit/audit-sink.js";
+import { KEYWARD, type Place } from "../auth/audience.js";
+import type { Caller, CallerAuth } from "../auth/caller-auth.js";
 import type { KeyEntry } from "../keys/key-entry.js";
-import type { AccessTokens, ActClaim, CheckedToken } from "./access-tokens.js";
+import type { AccessTokens, ActClaim } from "./access-tokens.js";
 import { actDepth } from "./access-tokens.js";
 import { checkTargetAgent, exchangedExpiry, exchangedScopes, exchangedTokenResponse } from "./exchange-rules.js";
 import { type ExternalExchange, JWT_TOKEN_TYPE } from "./external-exchange.js";
 import { OAuthError } from "./oauth-errors.js";
-import {
-  ACCESS_TOKEN_TYPE,
-  type RequestMeta,
-  type TokenResponse,
-  type TokensService,
-  unusable,
-} from "./tokens-service.js";
+import { ACCESS_TOKEN_TYPE, type RequestMeta, type TokenResponse } from "./tokens-service.js";
 
 export interface ExchangeRequest {
   subjectToken: string;
@@ -27,8 +23,8 @@ export interface ExchangeDeps {
   now: () => number;
   audit: AuditSink;
   access: AccessTokens;
-  tokens: TokensService;
-  lookupKey: (secret: string) => Promise<KeyEntry | null | "malformed">;
+  /** Who is calling and whether a key or token may be used here (auth/caller-auth.ts). */
+  auth: CallerAuth;
   agentExists: (name: string) => Promise<boolean>;
   /** The calling agent's `may_call` grant (SPEC §3 grants). */
   mayCall: (from: string, to: string) => Promise<boolean>;
@@ -57,7 +53,12 @@ interface Actor {
  * subject token. A user's token may be exchanged for an agent audience with no actor (SPEC §8).
  */
 export function createTokenExchange(deps: ExchangeDeps) {
-  async function actorOf(req: ExchangeRequest, client: KeyEntry | undefined): Promise<Actor | undefined> {
+  /**
+   * The actor: the calling agent, by its key (the client's, or a `kwk_` actor token) or by its own
+   * access token for Keyward. Either is judged like any caller's credential, allowlist included:
+   * a token handed to the agent by someone else (aud = that agent) is not the agent's to act with.
+   */
+  async function actorOf(req: ExchangeRequest, client: KeyEntry | undefined, ip: string): Promise<Actor | undefined> {
     if (req.actorToken === undefined) {
       if (req.actorTokenType !== undefined)
         throw new OAuthError("invalid_request", "actor_token_type without actor_token");
@@ -66,22 +67,18 @@ export function createTokenExchange(deps: ExchangeDeps) {
     if (req.actorTokenType !== ACCESS_TOKEN_TYPE) {
       throw new OAuthError("invalid_request", `actor_token_type: must be ${ACCESS_TOKEN_TYPE}`);
     }
-    if (req.actorToken.startsWith("kwk_")) {
-      const key = await deps.lookupKey(req.actorToken);
-      const why = unusable(key, deps.now());
-      if (why || key === null || key === "malformed") throw new OAuthError("invalid_grant", `actor_token: ${why}`);
-      if (client && client.id !== key.id)
+    const asKey = req.actorToken.startsWith("kwk_");
+    const judged = asKey ? await deps.auth.key(req.actorToken, ip) : await deps.auth.token(req.actorToken, KEYWARD, ip);
+    if (!judged.ok) throw new OAuthError("invalid_grant", `actor_token: ${judged.message}`);
+    const actor = judged.caller;
+    if (asKey) {
+      if (client && client.id !== actor.keyId)
         throw new OAuthError("invalid_grant", "actor_token does not match the client");
-      return agentActor(key, undefined);
+      return agentActor(actor.key, undefined);
     }
-    const checked = deps.access.check(req.actorToken);
-    if (!checked.ok) throw new OAuthError("invalid_grant", "actor_token is not a valid access token");
-    if (!(await deps.tokens.keysLive(checked.token.keyIds))) {
-      throw new OAuthError("invalid_grant", "actor_token has been revoked");
-    }
-    const { sub, client_id } = checked.token.claims;
-    if (!sub.startsWith("agent:")) throw new OAuthError("invalid_grant", "actor_token must belong to an agent");
-    return { agent: sub.slice("agent:".length), keyId: client_id, expMs: checked.token.expMs };
+    if (!actor.principal.startsWith("agent:"))
+      throw new OAuthError("invalid_grant", "actor_token must belong to an agent");
+    return { agent: actor.principal.slice("agent:".length), keyId: actor.keyId, expMs: actor.token?.expMs };
   }
 
   function agentActor(key: KeyEntry, expMs: number | undefined): Actor {
@@ -89,16 +86,26 @@ export function createTokenExchange(deps: ExchangeDeps) {
     return { agent: key.owner.slice("agent:".length), keyId: key.id, expMs };
   }
 
-  async function subjectOf(req: ExchangeRequest): Promise<CheckedToken> {
+  /**
+   * The subject: with an actor, a token held by that actor (its `aud` names the actor's agent,
+   * as the JWT the gateway forwarded does); without one, a user's own token for Keyward, presented
+   * by the user. Its scopes are the effective ones: narrowed to its key's current scopes.
+   */
+  async function subjectOf(req: ExchangeRequest, actor: Actor | undefined, ip: string): Promise<Caller> {
     if (req.subjectTokenType !== ACCESS_TOKEN_TYPE) {
       throw new OAuthError("invalid_request", `subject_token_type: must be ${ACCESS_TOKEN_TYPE} or ${JWT_TOKEN_TYPE}`);
     }
     const checked = deps.access.check(req.subjectToken);
     if (!checked.ok) throw new OAuthError("invalid_grant", "subject_token is not a valid access token");
-    if (!(await deps.tokens.keysLive(checked.token.keyIds))) {
-      throw new OAuthError("invalid_grant", "subject_token has been revoked");
+    if (actor === undefined && !checked.token.audiences.includes(deps.issuer())) {
+      // Without an actor only the user's own token (aud = the issuer) may be exchanged. A token
+      // forwarded to an agent is that agent's to pass on, as its actor, under its `may_call`.
+      throw new OAuthError("invalid_request", "actor_token: required (the subject token was issued to an agent)");
     }
-    return checked.token;
+    const place: Place = actor ? { kind: "held_by", agent: actor.agent } : KEYWARD;
+    const judged = await deps.auth.checked(checked.token, place, ip);
+    if (!judged.ok) throw new OAuthError("invalid_grant", `subject_token: ${judged.message}`);
+    return judged.caller;
   }
 
   return async function exchange(
@@ -109,15 +116,14 @@ export function createTokenExchange(deps: ExchangeDeps) {
     if (req.subjectTokenType === JWT_TOKEN_TYPE && deps.external) return deps.external(req, meta);
     const target = req.audience;
     if (target === undefined) throw new OAuthError("invalid_request", "audience: required");
-    const subject = await subjectOf(req);
-    const actor = await actorOf(req, client);
-    const { claims } = subject;
+    const actor = await actorOf(req, client, meta.ip);
+    const subject = await subjectOf(req, actor, meta.ip);
+    const subjectToken = subject.token;
+    if (subjectToken === undefined) throw new OAuthError("invalid_grant", "subject_token is not an access token");
+    const { claims } = subjectToken;
 
     let act: ActClaim | undefined;
     if (actor) {
-      if (!subject.audiences.includes(actor.agent)) {
-        throw new OAuthError("invalid_grant", `subject_token was not issued to agent ${actor.agent}`);
-      }
       if (!(await deps.mayCall(actor.agent, target))) {
         throw new OAuthError("invalid_target", `agent ${actor.agent} may not call ${target}`);
       }
@@ -128,14 +134,10 @@ export function createTokenExchange(deps: ExchangeDeps) {
       act = { sub: `agent:${actor.agent}`, client_id: actor.keyId, ...(previous ? { act: previous } : {}) };
     } else if (!claims.sub.startsWith("user:")) {
       throw new OAuthError("invalid_request", "actor_token: required (the calling agent's key)");
-    } else if (!subject.audiences.includes(deps.issuer())) {
-      // Without an actor only the user's own token (aud = the issuer) may be exchanged. A token
-      // forwarded to an agent is that agent's to pass on, as its actor, under its `may_call`.
-      throw new OAuthError("invalid_request", "actor_token: required (the subject token was issued to an agent)");
     }
     await checkTargetAgent(subject.scopeSet, target, deps.agentExists, WHOSE);
     const scopes = exchangedScopes(subject.scopeSet, req.scopes, WHOSE);
-    const { exp, expiresIn } = exchangedExpiry(deps.now(), deps.maxLifetimeS, [subject.expMs, actor?.expMs]);
+    const { exp, expiresIn } = exchangedExpiry(deps.now(), deps.maxLifetimeS, [subjectToken.expMs, actor?.expMs]);
 
     const { token, claims: minted } = deps.access.mint({
       sub: claims.sub,

@@ -16,7 +16,6 @@ export const GRANT_TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exch
 export interface TokenRoutesDeps {
   tokens: TokensService;
   exchange: TokenExchange;
-  lookupKey: (secret: string) => Promise<KeyEntry | null | "malformed">;
   clientIp: (ctx: RequestContext) => string;
 }
 
@@ -64,14 +63,14 @@ export function registerTokenRoutes(router: Router, deps: TokenRoutesDeps): void
 
   async function authenticatedClient(ctx: RequestContext, params: Map<string, string>): Promise<KeyEntry | undefined> {
     const client = presentedClient(ctx.req.headers, params);
-    return client ? deps.tokens.clientKey(client) : undefined;
+    return client ? deps.tokens.clientKey(client, deps.clientIp(ctx)) : undefined;
   }
 
   router.post(
     "/v1/auth/token",
     oauth(async (ctx) => {
       const body = await readJson(ctx.req, dify);
-      const key = await deps.tokens.grantKey(body.api_key);
+      const key = await deps.tokens.grantKey(body.api_key, deps.clientIp(ctx));
       const scopes = parseScope(body.scope);
       const response = await deps.tokens.issueForKey(
         key,
@@ -152,12 +151,7 @@ export function registerTokenRoutes(router: Router, deps: TokenRoutesDeps): void
         const bearer = /^Bearer[ \t]+(kwk_\S+)[ \t]*$/i.exec(ctx.req.headers.authorization ?? "")?.[1];
         if (bearer !== undefined) {
           basicTried.value = false;
-          const key = await deps.lookupKey(bearer);
-          caller =
-            key === null || key === "malformed"
-              ? undefined
-              : await deps.tokens.clientKey({ id: key.id, secret: bearer });
-          if (!caller) throw new OAuthError("invalid_client", "client authentication failed");
+          caller = await deps.tokens.bearerKey(bearer, deps.clientIp(ctx));
         }
       }
       if (!caller) throw new OAuthError("invalid_client", "introspection requires an agent's key");

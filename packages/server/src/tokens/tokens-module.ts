@@ -1,18 +1,17 @@
 import type { BlockList } from "node:net";
 import type { Actor } from "../admin/admin-context.js";
 import type { AuditSink } from "../audit/audit-sink.js";
+import { createCallerAuth } from "../auth/caller-auth.js";
 import type { Clock } from "../clock.js";
 import type { ChangeFeed } from "../cluster/change-feed.js";
 import type { TrustedIssuerConfig } from "../config.js";
 import type { SigningKeys } from "../crypto/signing-keys.js";
-import { clientIp } from "../gateway/cidr.js";
 import type { RequestContext, Router } from "../http/router.js";
 import type { KeysService } from "../keys/keys-service.js";
 import type { Logger } from "../ops/logger.js";
 import type { Metrics } from "../ops/metrics.js";
 import type { Db } from "../store/db.js";
 import { createAccessTokens } from "./access-tokens.js";
-import { createCallerAuth } from "./caller-auth.js";
 import { createExternalExchange } from "./external-exchange.js";
 import { registerMetadataRoutes } from "./metadata-routes.js";
 import { createRefreshTokensStore } from "./refresh-tokens-store.js";
@@ -60,7 +59,19 @@ export async function createTokensModule(deps: TokensModuleDeps) {
 
   const revocations = createTokenRevocations({ db, now });
   await revocations.load();
-  changes.on("token_revocation", (jti) => void revocations.reload(jti).catch(() => {}));
+  const revokedListeners: Array<(jti: string) => void> = [];
+  // Listeners hear of a revocation once this replica refuses the token: a stream ended for it
+  // must not be reopened with it in between.
+  changes.on(
+    "token_revocation",
+    (jti) =>
+      void revocations
+        .reload(jti)
+        .then(() => {
+          for (const l of revokedListeners) l(jti);
+        })
+        .catch(() => {}),
+  );
   changes.onReset(() => void revocations.load().catch(() => {}));
 
   let lastKidReload = 0;
@@ -76,6 +87,16 @@ export async function createTokensModule(deps: TokensModuleDeps) {
       reloadSigningKeys();
     },
   });
+  const callerAuth = createCallerAuth({
+    cachedKey: keys.cached,
+    loadKey: keys.load,
+    cachedKeyById: keys.cachedById,
+    loadKeyById: keys.loadById,
+    checkToken: access.check,
+    trustedProxies: deps.trustedProxies,
+    issuer: deps.issuer,
+    now,
+  });
   const tokens = createTokensService({
     db,
     now,
@@ -83,7 +104,8 @@ export async function createTokensModule(deps: TokensModuleDeps) {
     access,
     refresh: createRefreshTokensStore(db),
     revocations,
-    keys,
+    auth: callerAuth,
+    agentExists: deps.agentExists,
     changes,
     issuer: deps.issuer,
     config: deps.settings,
@@ -93,8 +115,7 @@ export async function createTokensModule(deps: TokensModuleDeps) {
     now,
     audit,
     access,
-    tokens,
-    lookupKey: (secret) => keys.lookup(secret),
+    auth: callerAuth,
     agentExists: deps.agentExists,
     mayCall: deps.mayCall,
     maxLifetimeS: deps.settings.maxLifetimeS,
@@ -112,13 +133,6 @@ export async function createTokensModule(deps: TokensModuleDeps) {
     }),
     onIssue: () => metrics.tokensIssued.inc({ kind: "exchange" }),
   });
-  const callerAuth = createCallerAuth({
-    lookupKey: (secret) => keys.lookup(secret),
-    checkToken: access.asCallerCheck(),
-    keyById: async (id) => keys.cachedById(id) ?? keys.loadById(id),
-    trustedProxies: deps.trustedProxies,
-    now,
-  });
   const maintenance = setInterval(() => {
     void tokens.purge().catch((err: Error) => logger.warn({ err: err.message }, "token purge failed"));
     reloadSigningKeys();
@@ -129,14 +143,17 @@ export async function createTokensModule(deps: TokensModuleDeps) {
     access,
     callerAuth,
     reloadSigningKeys,
+    /** Hears each access token revoked on any replica, once this replica refuses it. */
+    onTokenRevoked(listener: (jti: string) => void): void {
+      revokedListeners.push(listener);
+    },
 
     register(router: Router, requireAdmin: (ctx: RequestContext) => Promise<Actor>): void {
       registerMetadataRoutes(router, { issuer: deps.issuer });
       registerTokenRoutes(router, {
         tokens,
         exchange,
-        lookupKey: (secret) => keys.lookup(secret),
-        clientIp: (ctx) => clientIp(ctx.peerIp, ctx.req.headers["x-forwarded-for"], deps.trustedProxies),
+        clientIp: (ctx) => callerAuth.requestIp({ headers: ctx.req.headers, peerIp: ctx.peerIp }),
       });
       registerSigningKeyRoutes(router, {
         db,

@@ -1,4 +1,5 @@
 import type { AuditEventInput, AuditSink } from "../audit/audit-sink.js";
+import type { AuthResult, CallerAuth } from "../auth/caller-auth.js";
 import type { ChangeFeed } from "../cluster/change-feed.js";
 import type { KeyEntry } from "../keys/key-entry.js";
 import { generateSecret, hashSecret, isWellFormed, newId } from "../keys/key-format.js";
@@ -6,7 +7,7 @@ import type { Db } from "../store/db.js";
 import type { AccessTokens } from "./access-tokens.js";
 import { OAuthError } from "./oauth-errors.js";
 import type { RefreshTokensStore } from "./refresh-tokens-store.js";
-import { firstUncovered } from "./scopes.js";
+import { covers, firstUncovered } from "./scopes.js";
 import type { TokenRevocations } from "./token-revocations.js";
 
 export interface TokenResponse {
@@ -33,12 +34,6 @@ export interface TokensConfig {
   maxActDepth: number;
 }
 
-export interface KeyAccess {
-  lookup(secret: string): Promise<KeyEntry | null | "malformed">;
-  cachedById(id: string): KeyEntry | undefined;
-  loadById(id: string): Promise<KeyEntry | null>;
-}
-
 export interface TokensDeps {
   db: Db;
   now: () => number;
@@ -46,7 +41,9 @@ export interface TokensDeps {
   access: AccessTokens;
   refresh: RefreshTokensStore;
   revocations: TokenRevocations;
-  keys: KeyAccess;
+  /** Who is calling and whether a key may be used (auth/caller-auth.ts). */
+  auth: CallerAuth;
+  agentExists: (name: string) => Promise<boolean>;
   changes: ChangeFeed;
   issuer: () => string;
   config: TokensConfig;
@@ -55,14 +52,6 @@ export interface TokensDeps {
 
 export const ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token";
 
-/** Why a key may not mint tokens right now, or undefined when it may. */
-export function unusable(key: KeyEntry | null | "malformed", now: number): string | undefined {
-  if (key === null || key === "malformed") return "unknown key";
-  if (key.status !== "active") return `key is ${key.status}`;
-  if (key.expiresAt !== null && key.expiresAt <= now) return "key has expired";
-  return undefined;
-}
-
 /**
  * Access and refresh tokens for API keys (SPEC §5): issue, refresh with rotation and reuse
  * detection (RFC 9700 §4.14), introspection (RFC 7662) and revocation (RFC 7009).
@@ -70,16 +59,6 @@ export function unusable(key: KeyEntry | null | "malformed", now: number): strin
  */
 export function createTokensService(deps: TokensDeps) {
   const { db, now, audit, access, refresh, config } = deps;
-
-  async function keyById(id: string): Promise<KeyEntry | null> {
-    return deps.keys.cachedById(id) ?? deps.keys.loadById(id);
-  }
-
-  /** Every key a token rests on must still be usable: revoking or freezing one ends the token. */
-  async function keysLive(ids: readonly string[]): Promise<boolean> {
-    for (const id of ids) if (unusable(await keyById(id), now()) !== undefined) return false;
-    return true;
-  }
 
   function lifetime(requestedS: number | undefined, key: KeyEntry): { exp: number; expiresIn: number } {
     const nowS = Math.floor(now() / 1000);
@@ -119,6 +98,11 @@ export function createTokensService(deps: TokensDeps) {
     const scopes = opts.scopes ?? [...key.scopes];
     const missing = firstUncovered(key.scopeSet, scopes);
     if (missing !== undefined) throw new OAuthError("invalid_scope", `the key does not hold scope ${missing}`);
+    // A token for one agent only: that agent must exist. (Calling it through the gateway still
+    // takes `agent:<name>` among the token's scopes; a tool's user token needs none.)
+    if (opts.audience !== undefined && !(await deps.agentExists(opts.audience))) {
+      throw new OAuthError("invalid_target", `no agent named ${opts.audience}`);
+    }
     const aud = opts.audience ?? deps.issuer();
     const { exp, expiresIn } = lifetime(opts.lifetimeS, key);
     if (expiresIn <= 0) throw new OAuthError("invalid_grant", "the key expires too soon to issue a token");
@@ -151,27 +135,30 @@ export function createTokensService(deps: TokensDeps) {
   }
 
   return {
-    keyById,
-    keysLive,
-
-    /** Authenticates an API key presented as a client secret; the id must name that very key. */
-    async clientKey(client: { id: string; secret: string }): Promise<KeyEntry> {
-      const key = await deps.keys.lookup(client.secret);
-      if (key === null || key === "malformed" || key.id !== client.id) {
-        throw new OAuthError("invalid_client", "client authentication failed");
+    /**
+     * Authenticates an API key presented as a client secret from `ip`; the id must name that very
+     * key. The key's state and allowlist are judged as everywhere else (auth/caller-auth.ts).
+     */
+    async clientKey(client: { id: string; secret: string }, ip: string): Promise<KeyEntry> {
+      const result = await deps.auth.key(client.secret, ip);
+      if (!result.ok || result.caller.key.id !== client.id) {
+        throw new OAuthError("invalid_client", `client authentication failed${result.ok ? "" : `: ${result.message}`}`);
       }
-      const why = unusable(key, now());
-      if (why) throw new OAuthError("invalid_client", `client authentication failed: ${why}`);
-      return key;
+      return result.caller.key;
     },
 
-    /** An API key presented as a grant (`/v1/auth/token`): any problem is `invalid_grant`. */
-    async grantKey(secret: string): Promise<KeyEntry> {
-      const key = await deps.keys.lookup(secret);
-      const why = unusable(key, now());
-      if (why || key === null || key === "malformed")
-        throw new OAuthError("invalid_grant", `the API key is not usable: ${why}`);
-      return key;
+    /** An agent's key presented as a bearer credential (introspection) from `ip`. */
+    async bearerKey(secret: string, ip: string): Promise<KeyEntry> {
+      const result = await deps.auth.key(secret, ip);
+      if (!result.ok) throw new OAuthError("invalid_client", `client authentication failed: ${result.message}`);
+      return result.caller.key;
+    },
+
+    /** An API key presented as a grant (`/v1/auth/token`) from `ip`: any problem is `invalid_grant`. */
+    async grantKey(secret: string, ip: string): Promise<KeyEntry> {
+      const result = await deps.auth.key(secret, ip);
+      if (!result.ok) throw new OAuthError("invalid_grant", `the API key is not usable: ${result.message}`);
+      return result.caller.key;
     },
 
     /** `POST /v1/auth/token` and the client_credentials grant. */
@@ -203,9 +190,10 @@ export function createTokensService(deps: TokensDeps) {
       }
       if (row.revoked_at !== null) throw new OAuthError("invalid_grant", "the refresh token has been revoked");
       if (row.expires_at <= now()) throw new OAuthError("invalid_grant", "the refresh token has expired");
-      const key = await keyById(row.key_id);
-      const why = unusable(key, now());
-      if (why || !key) throw new OAuthError("invalid_grant", `the refresh token's ${why ?? "key is unknown"}`);
+      // The refresh token's holder is its key's holder: the key's state and allowlist apply.
+      const judged = await deps.auth.keyById(row.key_id, meta.ip);
+      if (!judged.ok) throw new OAuthError("invalid_grant", `the refresh token's key: ${judged.message}`);
+      const key = judged.caller.key;
       const held = row.scope.split(" ").filter(Boolean);
       const scopes = opts.scopes ?? held;
       const missing = firstUncovered(held, scopes);
@@ -249,11 +237,12 @@ export function createTokensService(deps: TokensDeps) {
      */
     async introspect(token: string, caller: KeyEntry): Promise<Record<string, unknown>> {
       const inactive = { active: false };
+      const agent = caller.owner.slice("agent:".length);
       if (token.startsWith("kwr_")) {
         if (!isWellFormed(token, "kwr")) return inactive;
         const row = await refresh.getByHash(hashSecret(token));
         if (!row || row.key_id !== caller.id || row.used_at !== null || row.revoked_at !== null) return inactive;
-        if (row.expires_at <= now() || !(await keysLive([row.key_id]))) return inactive;
+        if (row.expires_at <= now() || !(await deps.auth.keyById(row.key_id, null)).ok) return inactive;
         return {
           active: true,
           token_type: "refresh_token",
@@ -265,14 +254,14 @@ export function createTokensService(deps: TokensDeps) {
         };
       }
       const checked = access.check(token);
-      if (!checked.ok || !(await keysLive(checked.token.keyIds))) return inactive;
-      const agent = caller.owner.slice("agent:".length);
-      const { audiences, scopeSet, claims } = checked.token;
-      const forCaller =
-        audiences.includes(agent) ||
-        (audiences.includes(deps.issuer()) && (scopeSet.has(`agent:${agent}`) || scopeSet.has("agent:*")));
-      if (!forCaller) return inactive;
-      return { active: true, token_type: "Bearer", ...claims };
+      if (!checked.ok) return inactive;
+      // Active for this agent where the gateway would accept it for this agent: meant for it, or
+      // for Keyward with the agent among its effective scopes (the key's current ones).
+      const judged: AuthResult = await deps.auth.checked(checked.token, { kind: "gateway", agent }, null);
+      if (!judged.ok) return inactive;
+      const { scopes, scopeSet } = judged.caller;
+      if (!checked.token.audiences.includes(agent) && !covers(scopeSet, `agent:${agent}`)) return inactive;
+      return { active: true, token_type: "Bearer", ...checked.token.claims, scope: scopes.join(" ") };
     },
 
     /**

@@ -1,5 +1,7 @@
 import { z } from "zod";
 import type { AuditEventInput, AuditSink } from "../audit/audit-sink.js";
+import { KEYWARD } from "../auth/audience.js";
+import type { Caller, CallerAuth } from "../auth/caller-auth.js";
 import { agentOf } from "../credentials/agent-credentials-routes.js";
 import { CREDENTIAL_NAME_HINT, isCredentialName } from "../credentials/credential-rules.js";
 import { invalidRequest, KeywardError } from "../errors.js";
@@ -7,7 +9,6 @@ import { readJson } from "../http/body.js";
 import { sendJson } from "../http/respond.js";
 import type { RequestContext, Router } from "../http/router.js";
 import type { Metrics } from "../ops/metrics.js";
-import type { Caller, CallerAuth } from "../tokens/caller-auth.js";
 import type { UserCredentialSource } from "./user-credential-source.js";
 import { USER_ID, USER_PREFIX } from "./user-rules.js";
 import type { CheckUserToken } from "./user-token.js";
@@ -51,7 +52,7 @@ const eventSchema = z.strictObject({
 export function registerToolRoutes(
   router: Router,
   deps: {
-    authenticate: CallerAuth;
+    auth: CallerAuth;
     checkUserToken: CheckUserToken;
     /** The per-user credential names an agent may fetch (its `user_credentials` grant). */
     grantedUserCredentials: (agent: string) => Promise<readonly string[]>;
@@ -63,7 +64,7 @@ export function registerToolRoutes(
   const { audit } = deps;
   /** Only an agent has grants and tools; anyone else is refused before the body is read. */
   const agentCaller = async (ctx: RequestContext): Promise<{ caller: Caller; agent: string }> => {
-    const caller = await deps.authenticate(ctx.req.headers, ctx.peerIp);
+    const caller = await deps.auth.require(ctx, KEYWARD);
     return { caller, agent: agentOf(caller) };
   };
 
@@ -97,7 +98,7 @@ export function registerToolRoutes(
       return new KeywardError(code, message);
     };
 
-    const user = await deps.checkUserToken(body.user_token, agent);
+    const user = await deps.checkUserToken(body.user_token, agent, ctx.peerIp);
     if (!user.ok) throw deny("invalid_token", user.message);
     const target = `${USER_PREFIX}${user.user}`;
     const granted = new Set(await deps.grantedUserCredentials(agent));

@@ -1,8 +1,7 @@
 import type { Actor } from "../admin/admin-context.js";
+import type { CallerAuth } from "../auth/caller-auth.js";
 import type { RequestContext, Router } from "../http/router.js";
-import type { KeyEntry } from "../keys/key-entry.js";
 import type { SealedModuleDeps } from "../module-deps.js";
-import type { AccessTokenCheck, CallerAuth } from "../tokens/caller-auth.js";
 import { registerToolRoutes } from "./tool-routes.js";
 import type { UserCredentialSource } from "./user-credential-source.js";
 import { createUserTokenCheck } from "./user-token.js";
@@ -16,13 +15,8 @@ import { createUsersStore, USER_CREDENTIAL_SEALED_COLUMNS } from "./users-store.
  */
 export function createUsersModule(
   deps: SealedModuleDeps & {
-    /** Verifies Keyward access tokens (the tokens module's `access.asCallerCheck()`). */
-    checkToken: AccessTokenCheck;
-    /** A key by id, from cache or store: a user token dies with the keys it rests on. */
-    keyById: (id: string) => Promise<KeyEntry | null>;
     /** The per-user credential names an agent may fetch (grants service `userCredentials`). */
     grantedUserCredentials: (agent: string) => Promise<readonly string[]>;
-    issuer: () => string;
   },
 ) {
   const users = createUsersService({
@@ -34,30 +28,21 @@ export function createUsersModule(
     changes: deps.changes,
     logger: deps.logger,
   });
-  const checkUserToken = createUserTokenCheck({
-    checkToken: deps.checkToken,
-    keyById: deps.keyById,
-    now: () => deps.clock.now(),
-  });
 
   return {
     users,
     source: users.source as UserCredentialSource,
     sealedColumns: USER_CREDENTIAL_SEALED_COLUMNS,
 
-    register(
-      router: Router,
-      auth: { requireAdmin: (ctx: RequestContext) => Promise<Actor>; authenticate: CallerAuth },
-    ): void {
+    register(router: Router, auth: { requireAdmin: (ctx: RequestContext) => Promise<Actor>; auth: CallerAuth }): void {
       registerUserRoutes(router, {
         users,
         requireAdmin: auth.requireAdmin,
-        authenticate: auth.authenticate,
-        issuer: deps.issuer,
+        auth: auth.auth,
       });
       registerToolRoutes(router, {
-        authenticate: auth.authenticate,
-        checkUserToken,
+        auth: auth.auth,
+        checkUserToken: createUserTokenCheck(auth.auth),
         grantedUserCredentials: deps.grantedUserCredentials,
         source: users.source,
         audit: deps.audit,

@@ -1,12 +1,13 @@
 import { z } from "zod";
 import type { Actor } from "../admin/admin-context.js";
+import { KEYWARD } from "../auth/audience.js";
+import type { CallerAuth } from "../auth/caller-auth.js";
 import { CREDENTIAL_NAME_HINT, isCredentialName } from "../credentials/credential-rules.js";
 import { invalidRequest, KeywardError, notFound } from "../errors.js";
 import { parseWith, readJson } from "../http/body.js";
 import { iso, pageResult, parsePage } from "../http/paging.js";
 import { sendJson } from "../http/respond.js";
 import type { RequestContext, Router } from "../http/router.js";
-import type { CallerAuth } from "../tokens/caller-auth.js";
 import { parseUserParam, USER_PREFIX, userOfPrincipal } from "./user-rules.js";
 import type { UserCredentialWritten, UsersService } from "./users-service.js";
 import type { UserCredentialMeta, UserWithCredentials } from "./users-store.js";
@@ -35,9 +36,7 @@ export function registerUserRoutes(
   deps: {
     users: UsersService;
     requireAdmin: (ctx: RequestContext) => Promise<Actor>;
-    authenticate: CallerAuth;
-    /** This Keyward's issuer URL: the audience of tokens meant for Keyward itself. */
-    issuer: () => string;
+    auth: CallerAuth;
   },
 ): void {
   const { users, requireAdmin } = deps;
@@ -92,25 +91,15 @@ export function registerUserRoutes(
   });
 
   /**
-   * The user behind a self-service request: the user's own key, or an access token whose `sub` is
-   * the user and whose audience is Keyward itself. A token whose audience is an agent (the JWT the
-   * gateway forwards) is refused: it was handed to that agent, and must not let the agent rewrite
-   * or delete the user's credentials.
+   * The user behind a self-service request: the user's own key, or an access token for Keyward
+   * itself whose `sub` is the user. A token handed to an agent (the JWT the gateway forwards) is
+   * refused by the caller check: it must not let the agent rewrite the user's credentials.
    */
   async function self(ctx: RequestContext): Promise<{ actor: Actor; user: string }> {
-    const caller = await deps.authenticate(ctx.req.headers, ctx.peerIp);
+    const caller = await deps.auth.require(ctx, KEYWARD);
     const user = userOfPrincipal(caller.principal);
     if (user === undefined) {
       throw new KeywardError("forbidden", "only a user's own key or access token can manage that user's credentials");
-    }
-    if (caller.claims) {
-      const aud = caller.claims.aud;
-      if (!(Array.isArray(aud) ? aud : [aud]).includes(deps.issuer())) {
-        throw new KeywardError(
-          "forbidden",
-          "this access token is meant for an agent, not for Keyward: use a token minted without an audience",
-        );
-      }
     }
     return {
       user,

@@ -187,8 +187,8 @@ describe("values are write-only for users", () => {
       await f.selfDelete(jwt, "cloud_ak"),
       await f.selfList(jwt),
     ]) {
-      expect(r.status).toBe(403);
-      expect(r.body.error.code).toBe("forbidden");
+      expect(r.status).toBe(401);
+      expect(r.body.error.code).toBe("invalid_token");
     }
     expect((await f.kw.admin("GET", "/users/dan/credentials")).body.items).toEqual([]);
   });
