@@ -1,5 +1,5 @@
 import type { Escape, EscapeScheme } from "./escape-view.js";
-import { LONGEST_NAME, NAMED_REFERENCES, WITHOUT_SEMICOLON } from "./html-entities.js";
+import { NAMED_REFERENCES, WITHOUT_SEMICOLON } from "./html-entities.js";
 
 /**
  * The escaping schemes the redactor undoes (escape-view.ts): URL percent-encoding, JSON string
@@ -136,8 +136,6 @@ export const JSON_STRING: EscapeScheme = {
 };
 
 const isDigit = (b: number | undefined) => b !== undefined && b >= 0x30 && b <= 0x39;
-const isNameByte = (b: number | undefined) =>
-  b !== undefined && ((b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a));
 
 /** HTML character references: `&#38;` `&#x26;` `&#X0026;` (`;` optional, as browsers read them), `&amp;`. */
 export const HTML_REFERENCE: EscapeScheme = {
@@ -164,21 +162,58 @@ export const HTML_REFERENCE: EscapeScheme = {
       found.decoded = writeCodePoint(cp, out, outAt);
       return true;
     }
-    while (j < src.length && j - at - 1 < LONGEST_NAME && isNameByte(src[j])) j++;
-    if (j >= src.length && !final && j - at - 1 < LONGEST_NAME) return false;
-    const name = Buffer.from(src.buffer, src.byteOffset + at + 1, j - at - 1).toString("latin1");
-    const value = src[j] === 0x3b ? NAMED_REFERENCES.get(name) : undefined;
-    if (value !== undefined) {
-      found.length = j + 1 - at;
-      found.decoded = writeCodePoint(value.codePointAt(0) as number, out, outAt);
-      return true;
+    // A name: walked in a trie of the known ones, so nothing is allocated per `&`.
+    let node = 0;
+    let legacyEnd = -1;
+    let legacyValue = 0;
+    for (;;) {
+      if (j >= src.length) {
+        if (!final) return false; // `&am` at the end: `p;` may follow
+        break;
+      }
+      const b = src[j] as number;
+      if (b === 0x3b && (NAMES.value[node] as number) >= 0) {
+        found.length = j + 1 - at;
+        found.decoded = writeCodePoint(NAMES.value[node] as number, out, outAt);
+        return true;
+      }
+      const child = b < 0x80 ? (NAMES.next[node * 0x80 + b] as number) : 0;
+      if (child === 0) break;
+      node = child;
+      j++;
+      if (NAMES.legacy[node] === 1) {
+        legacyEnd = j;
+        legacyValue = NAMES.value[node] as number;
+      }
     }
-    const legacy = WITHOUT_SEMICOLON.find((n) => name.startsWith(n));
-    if (legacy === undefined) return literal(found);
-    found.length = 1 + legacy.length;
-    found.decoded = writeCodePoint(NAMED_REFERENCES.get(legacy)?.codePointAt(0) as number, out, outAt);
+    if (legacyEnd === -1) return literal(found);
+    found.length = legacyEnd - at;
+    found.decoded = writeCodePoint(legacyValue, out, outAt);
     return true;
   },
 };
+
+/** The named references as a trie over ASCII: child links, each node's code point (-1: no name ends there). */
+const NAMES = (() => {
+  const next: number[] = new Array(0x80).fill(0);
+  const value: number[] = [-1];
+  const legacy: number[] = [0];
+  for (const [name, text] of NAMED_REFERENCES) {
+    let node = 0;
+    for (const ch of name) {
+      const slot = node * 0x80 + ch.charCodeAt(0);
+      if (next[slot] === 0) {
+        next[slot] = value.length;
+        value.push(-1);
+        legacy.push(0);
+        next.push(...new Array(0x80).fill(0));
+      }
+      node = next[slot] as number;
+    }
+    value[node] = text.codePointAt(0) as number;
+    if (WITHOUT_SEMICOLON.includes(name)) legacy[node] = 1;
+  }
+  return { next: Int32Array.from(next), value: Int32Array.from(value), legacy: Uint8Array.from(legacy) };
+})();
 
 export const ESCAPE_SCHEMES: readonly EscapeScheme[] = [PERCENT, JSON_STRING, HTML_REFERENCE];

@@ -40,42 +40,98 @@ export interface EscapeScheme {
 }
 
 export interface EscapeView {
-  /** The text with its escapes decoded (up to `partialFrom`). */
-  data: Buffer;
+  /**
+   * The text with its escapes decoded (up to `partialFrom`); `undefined` when no escape can be part
+   * of a match (each decodes to a byte no pattern holds): then only the escapes' places are needed.
+   */
+  data: Buffer | undefined;
   /** One entry per escape, flattened: view start, view end, text start, text end; ascending. */
   escapes: number[];
   /** Where an escape cut off by the end of a non-final input starts; the text's length if none. */
   partialFrom: number;
 }
 
-/** The view of `src` under `scheme`, or `undefined` when `src` holds no introducer (it is its own view). */
-export function decodeView(src: Buffer, scheme: EscapeScheme, final: boolean): EscapeView | undefined {
-  let next = src.indexOf(scheme.introducer);
-  if (next === -1) return undefined;
-  const data = Buffer.allocUnsafe(src.length);
+/**
+ * The view of `src` under `scheme`, or `undefined` when `src` holds no introducer (it is its own
+ * view). `alphabet` (the bytes patterns hold) decides whether the decoded text is worth building.
+ *
+ * Two passes: the first finds the escapes without copying anything; the second, only when one of
+ * them can be part of a match, builds the decoded text. HTML and JSON text is dense with escapes
+ * of characters few secrets hold (`&amp;`, `\"`), and copying 1 MiB byte by byte costs as much as
+ * scanning it.
+ */
+export function decodeView(
+  src: Buffer,
+  scheme: EscapeScheme,
+  final: boolean,
+  alphabet: Uint8Array,
+): EscapeView | undefined {
+  const first = src.indexOf(scheme.introducer);
+  if (first === -1) return undefined;
   const escapes: number[] = [];
   const found: Escape = { length: 0, decoded: 0 };
-  let at = 0;
-  let out = 0;
-  let partialFrom = src.length;
-  while (next !== -1) {
-    out += src.copy(data, out, at, next);
-    at = next;
-    if (!scheme.read(src, at, final, data, out, found)) {
+  const scratch = Buffer.allocUnsafe(16);
+  const introducer = scheme.introducer;
+  const len = src.length;
+  let out = first;
+  let partialFrom = len;
+  let relevant = false;
+  let at = first;
+  while (at < len) {
+    if (src[at] !== introducer) {
+      out++;
+      at++;
+      continue;
+    }
+    if (!scheme.read(src, at, final, scratch, 0, found)) {
       partialFrom = at;
+      // What the cut-off escape completes is decided with the next chunk: the view must exist.
+      relevant = true;
       break;
     }
     if (found.length === 0) {
-      next = src.indexOf(scheme.introducer, at + 1);
+      out++;
+      at++;
       continue;
     }
+    if (!relevant) relevant = canBeInMatch(alphabet, scratch, found.decoded, src, at, at + found.length);
     escapes.push(out, out + found.decoded, at, at + found.length);
     out += found.decoded;
     at += found.length;
-    next = src.indexOf(scheme.introducer, at);
   }
-  if (partialFrom === src.length) out += src.copy(data, out, at);
-  return { data: data.subarray(0, out), escapes, partialFrom };
+  if (!relevant) return { data: undefined, escapes, partialFrom };
+  const data = Buffer.allocUnsafe(out);
+  let from = 0;
+  let to = 0;
+  for (let e = 0; e < escapes.length; e += 4) {
+    const srcStart = escapes[e + 2] as number;
+    to += src.copy(data, to, from, srcStart);
+    scheme.read(src, srcStart, final, data, to, found);
+    to += found.decoded;
+    from = escapes[e + 3] as number;
+  }
+  src.copy(data, to, from, partialFrom);
+  return { data, escapes, partialFrom };
+}
+
+/**
+ * Can an escape decoded to `decoded[0, n)` be part of a match? Not if it decodes to a byte no
+ * pattern holds. One that decodes to nothing (a line break) can, if it joins two bytes that can.
+ */
+function canBeInMatch(
+  alphabet: Uint8Array,
+  decoded: Uint8Array,
+  n: number,
+  src: Uint8Array,
+  start: number,
+  end: number,
+): boolean {
+  if (n === 0)
+    return (
+      start > 0 && end < src.length && alphabet[src[start - 1] as number] === 1 && alphabet[src[end] as number] === 1
+    );
+  for (let i = 0; i < n; i++) if (alphabet[decoded[i] as number] === 0) return false;
+  return true;
 }
 
 /** Index (multiple of 4) of the last escape whose `field` is ≤ `value`, or -4. */
@@ -95,7 +151,7 @@ function lastAtOrBefore(escapes: readonly number[], field: number, value: number
 
 /** Text position where the view's byte `v` comes from (the start of its escape, if decoded). */
 export function sourceStart(view: EscapeView, v: number): number {
-  if (v >= view.data.length) return view.partialFrom;
+  if (v >= (view.data?.length ?? 0)) return view.partialFrom;
   const e = lastAtOrBefore(view.escapes, 0, v);
   if (e < 0) return v;
   const viewEnd = view.escapes[e + 1] as number;

@@ -58,6 +58,3 @@ export const NAMED_REFERENCES: ReadonlyMap<string, string> = new Map(
 
 /** Names HTML also reads without their `;` (the legacy ones a secret's characters can need). */
 export const WITHOUT_SEMICOLON = ["amp", "AMP", "lt", "LT", "gt", "GT", "quot", "QUOT", "nbsp"];
-
-/** The longest name above, in bytes: a run of name characters longer than this is no reference. */
-export const LONGEST_NAME = Math.max(...[...NAMED_REFERENCES.keys()].map((n) => n.length));

@@ -41,6 +41,8 @@ export interface PatternMatcher {
   /** The longest pattern's length. */
   readonly maxLength: number;
   readonly patternCount: number;
+  /** `alphabet[b]` is 1 when some pattern holds byte `b`: a match holds no other byte. */
+  readonly alphabet: Uint8Array;
   scan(input: Uint8Array, final: boolean): ScanResult;
 }
 
@@ -125,6 +127,8 @@ export function createPatternMatcher(patterns: readonly Uint8Array[]): PatternMa
   const lengths = Int32Array.from(pats, (p) => p.length);
   const anchorLengths = Int32Array.from(anchors, (a) => a.length);
   const maxLength = pats.reduce((m, p) => Math.max(m, p.length), 0);
+  const alphabet = new Uint8Array(256);
+  for (const p of pats) for (const b of p) alphabet[b] = 1;
 
   const zs = pats.map(zArray);
   const count = pats.length;
@@ -138,6 +142,7 @@ export function createPatternMatcher(patterns: readonly Uint8Array[]): PatternMa
   const matcher: PatternMatcher = {
     maxLength,
     patternCount: count,
+    alphabet,
     scan(input, final) {
       const ranges: number[] = [];
       let undecidedFrom = input.length;
