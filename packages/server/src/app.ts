@@ -7,7 +7,6 @@ import { createAgentsService } from "./agents/agents-service.js";
 import { createAgentsStore } from "./agents/agents-store.js";
 import { createAuditLog } from "./audit/audit-log.js";
 import { registerAuditRoutes } from "./audit/audit-routes.js";
-import { createDenialSampler } from "./audit/denial-sampler.js";
 import { type Clock, systemClock } from "./clock.js";
 import { openChangeFeed } from "./cluster/open-change-feed.js";
 import type { Config } from "./config.js";
@@ -137,14 +136,7 @@ export async function startKeyward(config: Config, opts: StartOptions = {}): Pro
     };
     const credentials = createCredentialsModule(
       { db, keyring, clock, audit, changes, logger, metrics },
-      {
-        streams: {
-          perKey: config.streams.max_per_key,
-          perAddress: config.streams.max_per_address,
-          total: config.streams.max_total,
-        },
-        ...opts.credentials,
-      },
+      opts.credentials,
     );
     cleanups.unshift(() => credentials.close());
     // An agent's delete also removes its grants, in the same transaction.
@@ -258,18 +250,6 @@ export async function startKeyward(config: Config, opts: StartOptions = {}): Pro
       tokenModule.reloadSigningKeys();
     });
 
-    // Unauthenticated denials are sampled per address; the summaries of the last window go out at close.
-    const denials = createDenialSampler({
-      audit,
-      clock,
-      registry: metrics.registry,
-      limits: {
-        perAddressPerMinute: config.audit.unauthenticated_denials_per_address_per_minute,
-        perMinute: config.audit.unauthenticated_denials_per_minute,
-        maxAddresses: config.audit.denial_addresses_tracked,
-      },
-    });
-    cleanups.unshift(() => denials.close());
     const gatewayDeps = {
       authorize: {
         auth: callerAuth,
@@ -284,7 +264,6 @@ export async function startKeyward(config: Config, opts: StartOptions = {}): Pro
       proxy,
       audit,
       metrics,
-      denials,
     };
 
     // Per-user tool credentials; `users.source` is what the MCP gateway resolves from.

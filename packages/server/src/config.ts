@@ -112,26 +112,6 @@ const httpSchema = z
   });
 export type HttpConfig = z.infer<typeof httpSchema>;
 
-/** Event streams (`/v1/credentials/events`) open at once; past a cap a stream is refused with 429. */
-const streamsSchema = z
-  .object({
-    max_per_key: z.coerce.number().int().min(1).max(100_000).default(16),
-    max_per_address: z.coerce.number().int().min(1).max(100_000).default(64),
-    max_total: z.coerce.number().int().min(1).max(1_000_000).default(10_000),
-  })
-  .strict();
-export type StreamsConfig = z.infer<typeof streamsSchema>;
-
-/** Audit records of denials without a valid credential: sampled, a summary says how many were left out. */
-const auditSchema = z
-  .object({
-    unauthenticated_denials_per_address_per_minute: z.coerce.number().int().min(0).max(1_000_000).default(20),
-    unauthenticated_denials_per_minute: z.coerce.number().int().min(0).max(10_000_000).default(600),
-    denial_addresses_tracked: z.coerce.number().int().min(1).max(1_000_000).default(10_000),
-  })
-  .strict();
-export type AuditLimitsConfig = z.infer<typeof auditSchema>;
-
 export type TrustedIssuerConfig = z.infer<typeof trustedIssuerSchema>;
 export type McpConfig = z.infer<typeof mcpSchema>;
 export type McpServerConfig = McpConfig["servers"][string];
@@ -217,10 +197,6 @@ const schema = z
     mcp: mcpSchema.prefault({}),
     /** Timeouts of the listening HTTP server. */
     http: httpSchema.prefault({}),
-    /** Caps on open event streams (docs/operations.md, "Limits"). */
-    streams: streamsSchema.prefault({}),
-    /** Sampling of unauthenticated denials' audit records (docs/operations.md, "Limits"). */
-    audit: auditSchema.prefault({}),
   })
   .strict()
   .refine((c) => c.max_staleness_ms >= 2 * c.reconcile_interval_ms, {

@@ -94,7 +94,7 @@ export function decodeView(
       at++;
       continue;
     }
-    if (!relevant) relevant = canBeInMatch(alphabet, scratch, found.decoded, src, at, at + found.length);
+    if (!relevant) relevant = canBeInMatch(alphabet, scratch, found.decoded);
     escapes.push(out, out + found.decoded, at, at + found.length);
     out += found.decoded;
     at += found.length;
@@ -116,20 +116,11 @@ export function decodeView(
 
 /**
  * Can an escape decoded to `decoded[0, n)` be part of a match? Not if it decodes to a byte no
- * pattern holds. One that decodes to nothing (a line break) can, if it joins two bytes that can.
+ * pattern holds. One that decodes to nothing (a line break) joins what is around it, which may be
+ * escapes too: it always can.
  */
-function canBeInMatch(
-  alphabet: Uint8Array,
-  decoded: Uint8Array,
-  n: number,
-  src: Uint8Array,
-  start: number,
-  end: number,
-): boolean {
-  if (n === 0)
-    return (
-      start > 0 && end < src.length && alphabet[src[start - 1] as number] === 1 && alphabet[src[end] as number] === 1
-    );
+function canBeInMatch(alphabet: Uint8Array, decoded: Uint8Array, n: number): boolean {
+  if (n === 0) return true;
   for (let i = 0; i < n; i++) if (alphabet[decoded[i] as number] === 0) return false;
   return true;
 }

@@ -103,7 +103,7 @@ function scanAroundEscapes(matcher: PatternMatcher, view: EscapeView, partial: b
   for (let e = 0; e < count; e += 4) {
     const start = e < escapes.length ? (escapes[e] as number) : data.length;
     const end = e < escapes.length ? (escapes[e + 1] as number) : data.length;
-    if (e < escapes.length && !canBeInMatch(matcher.alphabet, data, start, end)) continue;
+    if (e < escapes.length && !joinsMatch(matcher.alphabet, data, start, end, final && !partial)) continue;
     const wFrom = Math.max(0, start - reach);
     const wTo = Math.min(data.length, end + reach);
     if (from !== -1 && wFrom <= to) to = Math.max(to, wTo);
@@ -118,15 +118,16 @@ function scanAroundEscapes(matcher: PatternMatcher, view: EscapeView, partial: b
   return { ranges, undecidedFrom };
 }
 
-/** Can the escape decoded to `data[start, end)` lie inside a match? (One that decodes to nothing can join its neighbours.) */
-function canBeInMatch(alphabet: Uint8Array, data: Buffer, start: number, end: number): boolean {
-  if (start === end)
-    return (
-      start > 0 &&
-      start < data.length &&
-      alphabet[data[start - 1] as number] === 1 &&
-      alphabet[data[start] as number] === 1
-    );
+/**
+ * Can the escape decoded to `data[start, end)` lie inside a match? One that decodes to nothing
+ * can if it joins two bytes that can, or ends a view whose next bytes are still to come.
+ */
+function joinsMatch(alphabet: Uint8Array, data: Buffer, start: number, end: number, final: boolean): boolean {
+  if (start === end) {
+    if (start === 0) return false;
+    if (start >= data.length) return !final;
+    return alphabet[data[start - 1] as number] === 1 && alphabet[data[start] as number] === 1;
+  }
   for (let i = start; i < end; i++) if (alphabet[data[i] as number] === 0) return false;
   return true;
 }

@@ -127,7 +127,9 @@ function createStream(scan: Scan, marker: Buffer, active: boolean): RedactionStr
       carried = Math.max(0, (ranges[i + 1] as number) - cut);
     }
     const continued = carry > 0;
-    count += emitted / 2 - (continued ? 1 : 0);
+    // Cut at 0 (nothing decided yet): the carried occurrence, merged, is carried on whole.
+    if (continued && emitted === 0) carried = ranges[1] as number;
+    count += emitted / 2 - (continued && emitted > 0 ? 1 : 0);
     carry = carried;
     pending = data.subarray(cut);
     return assemble(data, emitted === ranges.length ? ranges : ranges.slice(0, emitted), cut, marker, continued);
