@@ -272,7 +272,6 @@ export class Keyward {
       audience: req.audience,
       ...(req.scope === undefined ? {} : { scope: req.scope }),
       fetch,
-      maxResponseBytes: this.#opts.limits.responseBytes,
     });
   }
 
@@ -294,7 +293,6 @@ export class Keyward {
         token: this.#opts.token,
         fetch: this.#opts.fetch,
         requestTimeoutMs: this.#opts.requestTimeoutMs,
-        maxResponseBytes: this.#opts.limits.responseBytes,
         closed: this.#closing.signal,
       }),
       this.#opts.token,

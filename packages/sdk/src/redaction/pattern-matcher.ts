@@ -128,9 +128,10 @@ export function createPatternMatcher(patterns: readonly Uint8Array[]): PatternMa
   const anchorLengths = Int32Array.from(anchors, (a) => a.length);
   const maxLength = pats.reduce((m, p) => Math.max(m, p.length), 0);
   const alphabet = new Uint8Array(256);
-  for (const p of pats) for (const b of p) alphabet[b] = 1;
+  for (const p of pats) for (let i = 0; i < p.length; i++) alphabet[p[i] as number] = 1;
 
-  const zs = pats.map(zArray);
+  // Z-arrays are built on first need: only a pattern met again within its own length needs one.
+  const zs: Array<Int32Array | undefined> = new Array(pats.length);
   const count = pats.length;
   // Per scan, per pattern: the last candidate that was read (the text agrees with the pattern on
   // [lastFrom, reach)), and the open range of overlapping occurrences not yet pushed.
@@ -160,15 +161,7 @@ export function createPatternMatcher(patterns: readonly Uint8Array[]): PatternMa
           const from = i + 1 - (anchorLengths[p] as number);
           const to = from + (lengths[p] as number);
           const until = Math.min(to, len);
-          const agreed = agreement(
-            input,
-            pats[p] as Uint8Array,
-            zs[p] as Int32Array,
-            p,
-            from,
-            until,
-            anchorLengths[p] as number,
-          );
+          const agreed = agreement(input, pats[p] as Uint8Array, p, from, until, anchorLengths[p] as number);
           if (agreed < until) continue;
           if (to <= len) {
             if (openFrom[p] !== -1 && from < (openTo[p] as number)) openTo[p] = to;
@@ -197,7 +190,6 @@ export function createPatternMatcher(patterns: readonly Uint8Array[]): PatternMa
   function agreement(
     input: Uint8Array,
     pattern: Uint8Array,
-    z: Int32Array,
     p: number,
     from: number,
     until: number,
@@ -207,7 +199,8 @@ export function createPatternMatcher(patterns: readonly Uint8Array[]): PatternMa
     const known = reach[p] as number;
     const last = lastFrom[p] as number;
     if (last !== -1 && from < known) {
-      const same = z[from - last] as number; // pattern[shift..] agrees with pattern[0..same)
+      zs[p] ??= zArray(pattern);
+      const same = (zs[p] as Int32Array)[from - last] as number; // pattern[shift..] agrees with pattern[0..same)
       if (from + same < known) return from + same; // the text there is pattern[shift+same] ≠ pattern[same]
       j = Math.max(j, known);
     }
@@ -220,19 +213,22 @@ export function createPatternMatcher(patterns: readonly Uint8Array[]): PatternMa
   // sees a match path that never ran, compiles it as "never", and the first real match throws
   // the whole loop back to the interpreter for the rest of the input (measured: 2-4× slower on
   // 1 MiB inputs with a few matches).
-  // The shortest patterns, up to a budget: a sample of every (possibly 64 KiB) pattern would cost
-  // more than the warming saves when they all match at every offset (a secret of `aaaa…`).
+  // The shortest patterns, up to a budget (none if even the shortest is longer): a sample of every
+  // (possibly 64 KiB) pattern costs more than the warming saves when they all match at every
+  // offset (a secret of `aaaa…`), and does so in the interpreter.
   if (pats.length > 0) {
     const parts: Uint8Array[] = [];
     let budget = WARM_UP_BYTES;
     for (const p of [...pats].sort((a, b) => a.length - b.length)) {
-      if (parts.length > 0 && p.length > budget) break;
+      if (p.length > budget) break;
       parts.push(Buffer.from(" "), p);
       budget -= p.length;
     }
-    const sample = Buffer.concat(parts);
-    matcher.scan(sample, true);
-    matcher.scan(sample.subarray(0, sample.length - 1), false);
+    if (parts.length > 0) {
+      const sample = Buffer.concat(parts);
+      matcher.scan(sample, true);
+      matcher.scan(sample.subarray(0, sample.length - 1), false);
+    }
   }
   return matcher;
 }
