@@ -5,6 +5,11 @@ import { createAdminAuth } from "./admin/admin-auth.js";
 import { registerAgentRoutes } from "./agents/agents-routes.js";
 import { createAgentsService } from "./agents/agents-service.js";
 import { createAgentsStore } from "./agents/agents-store.js";
+import {
+  AUDIT_CHECKPOINT_INTERVAL_MS,
+  createAuditChainState,
+  startAuditCheckpoints,
+} from "./audit/audit-checkpoints.js";
 import { createAuditLog } from "./audit/audit-log.js";
 import { registerAuditRoutes } from "./audit/audit-routes.js";
 import { type Clock, systemClock } from "./clock.js";
@@ -16,6 +21,7 @@ import { createConsumersService } from "./consumers/consumers-service.js";
 import { createConsumersStore } from "./consumers/consumers-store.js";
 import { type CredentialsModuleOptions, createCredentialsModule } from "./credentials/credentials-module.js";
 import { createCredentialsStore } from "./credentials/credentials-store.js";
+import { INTEGRITY_ROOT_SEALED, openIntegrity } from "./crypto/integrity-root.js";
 import { createKeyring } from "./crypto/keyring.js";
 import { loadMasterKey } from "./crypto/master-key.js";
 import { SIGNING_KEYS_SEALED } from "./crypto/master-key-rotation.js";
@@ -106,7 +112,19 @@ export async function startKeyward(config: Config, opts: StartOptions = {}): Pro
   }
   const cleanups: Array<() => Promise<void> | void> = [() => db.close(), () => lock?.release()];
   try {
-    const audit = createAuditLog({ db, clock, logger, metrics, failClosed: config.audit_fail_closed });
+    // Keys that tell Keyward's own rows from rows written with database access alone (crypto/README.md).
+    const integrity = await openIntegrity({ db, keyring, clock, logger });
+    const auditChain = createAuditChainState({ keyedFrom: integrity.auditKeyedFrom, keys: integrity.keys });
+    const checkpoints = startAuditCheckpoints({ chain: auditChain, logger, intervalMs: AUDIT_CHECKPOINT_INTERVAL_MS });
+    cleanups.unshift(() => checkpoints.stop()); // runs after audit.close(): the last checkpoint covers everything
+    const audit = createAuditLog({
+      db,
+      clock,
+      logger,
+      metrics,
+      failClosed: config.audit_fail_closed,
+      chain: auditChain,
+    });
     cleanups.unshift(() => audit.close());
     // Every cache below is invalidated through this feed, on every replica (see cluster/).
     const changes = await openChangeFeed({
@@ -295,7 +313,11 @@ export async function startKeyward(config: Config, opts: StartOptions = {}): Pro
     registerAgentRoutes(router, { agents, requireAdmin });
     registerConsumerRoutes(router, { consumers, requireAdmin });
     registerKeyRoutes(router, { keys, clock, requireAdmin });
-    registerAuditRoutes(router, { audit, requireAdmin: async (ctx) => (await requireAdmin(ctx)).principal });
+    registerAuditRoutes(router, {
+      audit,
+      requireAdmin: async (ctx) => (await requireAdmin(ctx)).principal,
+      checkpointMacValid: auditChain.checkpointMacValid,
+    });
     registerForwardAuthRoute(router, gatewayDeps);
     tokenModule.register(router, requireAdmin);
     credentials.register(router, { requireAdmin, auth: callerAuth });
@@ -304,7 +326,7 @@ export async function startKeyward(config: Config, opts: StartOptions = {}): Pro
     registerMasterKeyRoutes(router, {
       db,
       keyring,
-      columns: () => [SIGNING_KEYS_SEALED, ...credentials.sealedColumns, ...users.sealedColumns],
+      columns: () => [SIGNING_KEYS_SEALED, INTEGRITY_ROOT_SEALED, ...credentials.sealedColumns, ...users.sealedColumns],
       audit,
       requireAdmin,
     });

@@ -1,11 +1,17 @@
 import { createHash } from "node:crypto";
+import type { IntegrityKeys } from "../crypto/integrity-keys.js";
 
 /**
  * The audit hash chain. Invariants:
  * - seq is dense from 1; row n links to row n-1 by `prev_hash`, row 1 to GENESIS_HASH;
- * - `hash = sha256hex(prev_hash + "\n" + canonicalEvent(row))`, over every column except the two
- *   hashes, with `time` as stored (epoch ms) and `details` as the exact stored JSON text, so a
- *   verifier recomputes it from the row alone and any byte changed in any column is detected.
+ * - a row's link covers `prev_hash + "\n" + canonicalEvent(row)`: every column except the two
+ *   hashes, with `time` as stored (epoch ms) and `details` as the exact stored JSON text, so any
+ *   byte changed in any column is detected;
+ * - two link rules, chosen by seq alone (never by anything else in the row, so a row cannot be
+ *   downgraded): rows before `keyedFrom` (written before keyed links existed) use the legacy
+ *   `sha256hex(...)`; rows from `keyedFrom` on use HMAC-SHA256 under the audit-chain subkey
+ *   (crypto/integrity-keys.ts), which database access alone cannot recompute. `keyedFrom` is fixed
+ *   once per database, bound to the integrity root (crypto/integrity-root.ts).
  * Changing what `canonicalEvent` covers breaks every existing chain: add a version, don't edit.
  */
 export const GENESIS_HASH = "0".repeat(64);
@@ -83,10 +89,23 @@ export function canonicalEvent(f: ChainedFields): string {
   });
 }
 
+/** The legacy (unkeyed) link: what every row before `keyedFrom` holds. */
 export function chainHash(prevHash: string, f: ChainedFields): string {
   return createHash("sha256")
     .update(`${prevHash}\n${canonicalEvent(f)}`, "utf8")
     .digest("hex");
+}
+
+/** Where the chain switches to keyed links, and the keys. Absent: every row is legacy (tests only). */
+export interface ChainKeying {
+  keyedFrom: number;
+  keys: IntegrityKeys;
+}
+
+/** The link a row must hold: keyed from `keyedFrom` on, legacy before it. */
+export function linkHash(prevHash: string, f: ChainedFields, keying: ChainKeying | undefined): string {
+  if (keying === undefined || f.seq < keying.keyedFrom) return chainHash(prevHash, f);
+  return keying.keys.mac("auditChain", `${prevHash}\n${canonicalEvent(f)}`);
 }
 
 export type ChainVerdict =
@@ -97,9 +116,11 @@ export type ChainVerdict =
  * Walks rows in seq order (fed page by page) and stops at the first break. `first_broken_seq` is
  * the first seq where the stored chain differs from an intact one: an edited row's own seq, or,
  * for a deleted row, the missing seq. `count` is how many rows verified intact before it.
- * A truncated tail is not detectable from the rows alone: compare `head` with a copy kept elsewhere.
+ * A truncated tail is not detectable from the rows alone: audit-verify.ts compares with anchors
+ * kept elsewhere (the process's own head, checkpoints), whose seqs are passed as `watch`.
  */
-export function createChainVerifier() {
+export function createChainVerifier(keying?: ChainKeying, watch: readonly number[] = []) {
+  const watched = new Map<number, string>();
   let expectedSeq = 1;
   let prev = GENESIS_HASH;
   let count = 0;
@@ -110,12 +131,17 @@ export function createChainVerifier() {
       if (broken !== undefined) return false;
       const seq = Number(row.seq);
       if (seq !== expectedSeq) broken = expectedSeq;
-      else if (row.prev_hash !== prev || chainHash(prev, { ...row, seq }) !== row.hash) broken = seq;
+      else if (row.prev_hash !== prev || linkHash(prev, { ...row, seq }, keying) !== row.hash) broken = seq;
       if (broken !== undefined) return false;
+      if (watch.includes(seq)) watched.set(seq, row.hash);
       prev = row.hash;
       expectedSeq++;
       count++;
       return true;
+    },
+    /** The verified hash of a watched seq, if the chain reached it intact. */
+    hashAt(seq: number): string | undefined {
+      return watched.get(seq);
     },
     result(): ChainVerdict {
       return broken === undefined ? { ok: true, count, head: prev } : { ok: false, first_broken_seq: broken, count };

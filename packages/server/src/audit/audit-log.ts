@@ -3,10 +3,11 @@ import { KeywardError } from "../errors.js";
 import type { Logger } from "../ops/logger.js";
 import type { Metrics } from "../ops/metrics.js";
 import type { Db } from "../store/db.js";
-import { type ChainVerdict, createChainVerifier } from "./audit-chain.js";
+import type { AuditChainState, AuditCheckpoint } from "./audit-checkpoints.js";
 import { type AuditEvent, decodeCursor, encodeCursor, toEvent, toRow } from "./audit-event.js";
 import type { AuditEventInput, AuditSink } from "./audit-sink.js";
 import { type AuditListFilter, type AuditRowInput, createAuditStore } from "./audit-store.js";
+import { type AuditVerifyResult, verifyAuditChain } from "./audit-verify.js";
 
 export type { AuditEvent } from "./audit-event.js";
 // The input types live in audit-sink.ts, the narrow interface services depend on.
@@ -25,7 +26,7 @@ export interface AuditListQuery {
   cursor?: string | undefined;
 }
 
-export type AuditVerifyResult = ChainVerdict;
+export type { AuditVerifyResult } from "./audit-verify.js";
 
 export interface AuditLog extends AuditSink {
   /** Queues the event; resolves once it is durably written, rejects (AuditWriteError) if it cannot be. */
@@ -36,7 +37,8 @@ export interface AuditLog extends AuditSink {
   flush(): Promise<void>;
   /** Newest first; the cursor is opaque. */
   list(q: AuditListQuery): Promise<{ events: AuditEvent[]; next_cursor: string | null }>;
-  verify(): Promise<AuditVerifyResult>;
+  /** Walks the chain; also checks it against this process's anchor and `checkpoint` when given. */
+  verify(checkpoint?: AuditCheckpoint): Promise<AuditVerifyResult>;
   /** Flushes, then refuses new events. */
   close(): Promise<void>;
 }
@@ -52,7 +54,6 @@ export class AuditWriteError extends KeywardError {
 
 export const DEFAULT_MAX_QUEUE = 10_000;
 const MAX_PAGE = 1000;
-const VERIFY_PAGE = 1000;
 const DROP_WARN_INTERVAL_MS = 10_000;
 const FAILING_WINDOW_MS = 1000;
 
@@ -79,10 +80,12 @@ export function createAuditLog(deps: {
   maxQueue?: number;
   /** Changes fail when their record cannot be written (default true). */
   failClosed?: boolean;
+  /** Keyed links and this process's anchor (audit-checkpoints.ts); absent only in tests. */
+  chain?: AuditChainState;
 }): AuditLog {
   const failClosed = deps.failClosed ?? true;
   const { clock, logger, metrics } = deps;
-  const store = createAuditStore(deps.db);
+  const store = createAuditStore(deps.db, deps.chain?.keying);
   const maxQueue = deps.maxQueue ?? DEFAULT_MAX_QUEUE;
 
   let queue: Queued[] = [];
@@ -146,7 +149,9 @@ export function createAuditLog(deps: {
       // They survive a process crash; a power cut may take the last moments. A batch that
       // someone awaits (record()) is durable before it resolves.
       const durable = accepted.some((q) => q.resolve !== undefined);
-      await store.append(rows, { durable });
+      const written = await store.append(rows, { durable });
+      const head = written[written.length - 1];
+      if (head) deps.chain?.witness({ seq: head.seq, head: head.hash });
     } catch (err) {
       fail(accepted, err);
       return;
@@ -207,7 +212,7 @@ export function createAuditLog(deps: {
       }
       try {
         // Joins the caller's transaction (nested transactions join the outer one).
-        await createAuditStore(tx).append([toRow(e, clock.now())]);
+        await createAuditStore(tx, deps.chain?.keying).append([toRow(e, clock.now())]);
       } catch (err) {
         metrics?.auditFailures.inc();
         throw new AuditWriteError("audit record could not be written", err);
@@ -256,16 +261,8 @@ export function createAuditLog(deps: {
       };
     },
 
-    async verify() {
-      const verifier = createChainVerifier();
-      let after = 0;
-      for (;;) {
-        const rows = await store.page(after, VERIFY_PAGE);
-        for (const row of rows) if (!verifier.push(row)) return verifier.result();
-        const last = rows[rows.length - 1];
-        if (!last || rows.length < VERIFY_PAGE) return verifier.result();
-        after = last.seq;
-      }
+    verify(checkpoint) {
+      return verifyAuditChain({ page: store.page, chain: deps.chain, checkpoint });
     },
 
     async close() {

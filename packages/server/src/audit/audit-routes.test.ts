@@ -146,7 +146,45 @@ describe("audit routes", () => {
     it("reports the first broken seq once a row was altered", async () => {
       await db.exec("UPDATE audit_events SET outcome = 'denied' WHERE seq = 2");
       const r = await get("/admin/v1/audit/verify");
-      expect(r).toEqual({ status: 200, body: { ok: false, first_broken_seq: 2, count: 1 } });
+      expect(r).toEqual({ status: 200, body: { ok: false, reason: "altered", first_broken_seq: 2, count: 1 } });
+    });
+
+    it("judges the chain against a checkpoint: shorter than it is truncated, another hash is a rollback", async () => {
+      const intact = (await get("/admin/v1/audit/verify")).body as { count: number; head: string };
+      const later = `/admin/v1/audit/verify?checkpoint_seq=${intact.count + 3}&checkpoint_head=${"a".repeat(64)}`;
+      expect(await get(later)).toEqual({
+        status: 200,
+        body: {
+          ok: false,
+          reason: "truncated",
+          first_broken_seq: intact.count + 1,
+          count: intact.count,
+          anchor: "checkpoint",
+        },
+      });
+      const other = `/admin/v1/audit/verify?checkpoint_seq=${intact.count}&checkpoint_head=${"b".repeat(64)}`;
+      expect(await get(other)).toMatchObject({
+        status: 200,
+        body: { ok: false, reason: "rolled_back", anchor: "checkpoint" },
+      });
+      const same = `/admin/v1/audit/verify?checkpoint_seq=${intact.count}&checkpoint_head=${intact.head}`;
+      expect(await get(same)).toMatchObject({ status: 200, body: { ok: true, count: intact.count } });
+    });
+
+    it("refuses a half checkpoint, a malformed head and a MAC it cannot check, as invalid_request", async () => {
+      for (const q of [
+        "checkpoint_seq=1",
+        `checkpoint_head=${"a".repeat(64)}`,
+        "checkpoint_seq=1&checkpoint_head=XYZ",
+        `checkpoint_seq=0&checkpoint_head=${"a".repeat(64)}`,
+        `checkpoint_seq=1&checkpoint_head=${"a".repeat(64)}&checkpoint_mac=${"c".repeat(64)}`,
+        "since=1",
+      ]) {
+        expect(await get(`/admin/v1/audit/verify?${q}`)).toMatchObject({
+          status: 400,
+          body: { error: { code: "invalid_request" } },
+        });
+      }
     });
   });
 });

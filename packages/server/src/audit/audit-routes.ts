@@ -1,7 +1,9 @@
 import { z } from "zod";
+import { invalidRequest } from "../errors.js";
 import { parseWith } from "../http/body.js";
 import { sendJson } from "../http/respond.js";
 import type { RequestContext, Router } from "../http/router.js";
+import type { AuditCheckpoint, SignedCheckpoint } from "./audit-checkpoints.js";
 import type { AuditLog } from "./audit-log.js";
 
 const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$/;
@@ -43,10 +45,38 @@ const listQuery = z
     path: ["since"],
   });
 
+// A checkpoint as emitted by audit-checkpoints.ts: both parts or neither; `checkpoint_mac`, when
+// given, must be Keyward's, so a mistyped or made-up checkpoint is refused instead of judged against.
+const verifyQuery = z
+  .strictObject({
+    checkpoint_seq: z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEGER).optional(),
+    checkpoint_head: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/, "must be 64 lowercase hex characters")
+      .optional(),
+    checkpoint_mac: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/, "must be 64 lowercase hex characters")
+      .optional(),
+  })
+  .refine((q) => (q.checkpoint_seq === undefined) === (q.checkpoint_head === undefined), {
+    message: "checkpoint_seq and checkpoint_head go together",
+    path: ["checkpoint_seq"],
+  })
+  .refine((q) => q.checkpoint_mac === undefined || q.checkpoint_seq !== undefined, {
+    message: "checkpoint_mac needs checkpoint_seq and checkpoint_head",
+    path: ["checkpoint_mac"],
+  });
+
 /** GET /admin/v1/audit and /admin/v1/audit/verify (SPEC §3). */
 export function registerAuditRoutes(
   router: Router,
-  deps: { audit: AuditLog; requireAdmin: (ctx: RequestContext) => Promise<string> },
+  deps: {
+    audit: AuditLog;
+    requireAdmin: (ctx: RequestContext) => Promise<string>;
+    /** Checks a checkpoint's MAC (audit-checkpoints.ts); without it a given mac is refused. */
+    checkpointMacValid?: (c: SignedCheckpoint) => boolean;
+  },
 ): void {
   router.get("/admin/v1/audit", async (ctx) => {
     await deps.requireAdmin(ctx);
@@ -57,10 +87,25 @@ export function registerAuditRoutes(
 
   router.get("/admin/v1/audit/verify", async (ctx) => {
     await deps.requireAdmin(ctx);
-    const v = await deps.audit.verify();
+    const q = parseWith(verifyQuery, Object.fromEntries(ctx.query), "query");
+    let checkpoint: AuditCheckpoint | undefined;
+    if (q.checkpoint_seq !== undefined && q.checkpoint_head !== undefined) {
+      checkpoint = { seq: q.checkpoint_seq, head: q.checkpoint_head };
+      if (q.checkpoint_mac !== undefined && !deps.checkpointMacValid?.({ ...checkpoint, mac: q.checkpoint_mac })) {
+        throw invalidRequest("checkpoint_mac is not a checkpoint this Keyward signed");
+      }
+    }
+    const v = await deps.audit.verify(checkpoint);
+    // Picked field by field, like every response.
     const body = v.ok
       ? { ok: true, count: v.count, head: v.head }
-      : { ok: false, first_broken_seq: v.first_broken_seq, count: v.count };
+      : {
+          ok: false,
+          reason: v.reason,
+          first_broken_seq: v.first_broken_seq,
+          count: v.count,
+          ...(v.anchor !== undefined ? { anchor: v.anchor } : {}),
+        };
     sendJson(ctx.res, 200, body, { "x-request-id": ctx.requestId });
   });
 }

@@ -1,5 +1,5 @@
 import { type Db, queryOne, type SqlValue, type TransactionOptions } from "../store/db.js";
-import { type ChainedFields, type ChainRow, chainHash, GENESIS_HASH } from "./audit-chain.js";
+import { type ChainedFields, type ChainKeying, type ChainRow, GENESIS_HASH, linkHash } from "./audit-chain.js";
 
 /** An event ready to store: scrubbed, details serialized. seq and hashes are assigned on append. */
 export type AuditRowInput = Omit<ChainedFields, "seq">;
@@ -78,7 +78,8 @@ function normalize(r: AuditRow): AuditRow {
   return { ...r, seq: Number(r.seq), time: Number(r.time) };
 }
 
-export function createAuditStore(db: Db) {
+/** `keying` decides each new row's link (audit-chain.ts); without it rows get legacy links (tests). */
+export function createAuditStore(db: Db, keying?: ChainKeying) {
   return {
     /**
      * Appends a batch as one transaction: all rows or none. The head is read under the lock (the
@@ -98,7 +99,7 @@ export function createAuditStore(db: Db) {
         const rows = inputs.map((input): AuditRow => {
           seq++;
           const fields: ChainedFields = { ...input, seq };
-          const hash = chainHash(prev, fields);
+          const hash = linkHash(prev, fields, keying);
           const row = { ...fields, prev_hash: prev, hash };
           prev = hash;
           return row;

@@ -51,19 +51,19 @@ describe.each(testEngines)("audit chain verification on $name", ({ skip, open })
     );
     expect(await audit.verify()).toMatchObject({ ok: true, count: 2106 });
     await db.exec("UPDATE audit_events SET action = 'x' WHERE seq = 2050");
-    expect(await audit.verify()).toEqual({ ok: false, first_broken_seq: 2050, count: 2049 });
+    expect(await audit.verify()).toEqual({ ok: false, reason: "altered", first_broken_seq: 2050, count: 2049 });
   });
 
   it.skipIf(skip)("detects an edited field at that row", async () => {
     await db.exec("UPDATE audit_events SET outcome = 'denied' WHERE seq = 3");
-    expect(await audit.verify()).toEqual({ ok: false, first_broken_seq: 3, count: 2 });
+    expect(await audit.verify()).toEqual({ ok: false, reason: "altered", first_broken_seq: 3, count: 2 });
   });
 
   it.skipIf(skip)("detects edited details and an edited time", async () => {
     await db.exec(`UPDATE audit_events SET details = '{"version":99}' WHERE seq = 5`);
-    expect(await audit.verify()).toMatchObject({ ok: false, first_broken_seq: 5 });
+    expect(await audit.verify()).toMatchObject({ ok: false, reason: "altered", first_broken_seq: 5 });
     await db.exec("UPDATE audit_events SET time = time + 1 WHERE seq = 2");
-    expect(await audit.verify()).toMatchObject({ ok: false, first_broken_seq: 2 });
+    expect(await audit.verify()).toMatchObject({ ok: false, reason: "altered", first_broken_seq: 2 });
   });
 
   it.skipIf(skip)("detects an edit whose hash was recomputed, at the next row", async () => {
@@ -73,30 +73,30 @@ describe.each(testEngines)("audit chain verification on $name", ({ skip, open })
       forged.target,
       chainHash(r.prev_hash, forged),
     ]);
-    expect(await audit.verify()).toEqual({ ok: false, first_broken_seq: 4, count: 3 });
+    expect(await audit.verify()).toEqual({ ok: false, reason: "altered", first_broken_seq: 4, count: 3 });
   });
 
   it.skipIf(skip)("detects a deleted row by its missing seq", async () => {
     await db.exec("DELETE FROM audit_events WHERE seq = 4");
-    expect(await audit.verify()).toEqual({ ok: false, first_broken_seq: 4, count: 3 });
+    expect(await audit.verify()).toEqual({ ok: false, reason: "altered", first_broken_seq: 4, count: 3 });
   });
 
   it.skipIf(skip)("detects the first row deleted", async () => {
     await db.exec("DELETE FROM audit_events WHERE seq = 1");
-    expect(await audit.verify()).toEqual({ ok: false, first_broken_seq: 1, count: 0 });
+    expect(await audit.verify()).toEqual({ ok: false, reason: "altered", first_broken_seq: 1, count: 0 });
   });
 
   it.skipIf(skip)("detects a deleted row whose successors were renumbered", async () => {
     await db.exec("DELETE FROM audit_events WHERE seq = 2");
     for (let seq = 3; seq <= 6; seq++) await db.exec("UPDATE audit_events SET seq = $1 WHERE seq = $2", [seq - 1, seq]);
-    expect(await audit.verify()).toEqual({ ok: false, first_broken_seq: 2, count: 1 });
+    expect(await audit.verify()).toEqual({ ok: false, reason: "altered", first_broken_seq: 2, count: 1 });
   });
 
   it.skipIf(skip)("detects two rows that swapped places", async () => {
     await db.exec("UPDATE audit_events SET seq = -1 WHERE seq = 4");
     await db.exec("UPDATE audit_events SET seq = 4 WHERE seq = 5");
     await db.exec("UPDATE audit_events SET seq = 5 WHERE seq = -1");
-    expect(await audit.verify()).toEqual({ ok: false, first_broken_seq: 4, count: 3 });
+    expect(await audit.verify()).toEqual({ ok: false, reason: "altered", first_broken_seq: 4, count: 3 });
   });
 
   it.skipIf(skip)("keeps appending after the head: the chain stays valid across instances", async () => {

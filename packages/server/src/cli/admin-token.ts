@@ -1,10 +1,15 @@
 import { parseArgs } from "node:util";
 import { resetAdminTokens } from "../admin/admin-auth.js";
+import { createAuditChainState } from "../audit/audit-checkpoints.js";
 import { createAuditLog } from "../audit/audit-log.js";
 import { systemClock } from "../clock.js";
 import { ConfigError, loadConfig } from "../config.js";
+import { openIntegrity } from "../crypto/integrity-root.js";
+import { createKeyring } from "../crypto/keyring.js";
+import { loadMasterKey } from "../crypto/master-key.js";
+import { parsePreviousMasterKeys } from "../crypto/previous-master-keys.js";
 import { silentLogger } from "../ops/logger.js";
-import { openStore } from "../store/open-store.js";
+import { isPostgresUrl, openStore } from "../store/open-store.js";
 import type { CliIo } from "./main.js";
 
 const USAGE = `usage: keyward admin-token reset [--data-dir DIR] [--config FILE]
@@ -44,8 +49,33 @@ export async function runAdminToken(argv: string[], io: CliIo): Promise<number> 
     io.stderr.write(`keyward: ${err instanceof ConfigError ? err.message : (err as Error).message}\n`);
     return 2;
   }
+  // The master key too: the reset's audit record links into the keyed chain (crypto/integrity-root.ts).
+  let keyring: ReturnType<typeof createKeyring>;
+  try {
+    const active = loadMasterKey({
+      fromEnv: config.master_key,
+      dataDir: config.data_dir,
+      requireExplicit: isPostgresUrl(config.database_url),
+      warn: (msg) => io.stderr.write(`keyward: ${msg}\n`),
+    });
+    const retired = parsePreviousMasterKeys(config.master_key_previous, "KEYWARD_MASTER_KEY_PREVIOUS");
+    keyring = createKeyring({ active, retired });
+    active.fill(0);
+    for (const k of retired) k.fill(0);
+  } catch (err) {
+    io.stderr.write(`keyward: ${(err as Error).message}\n`);
+    return 2;
+  }
   const db = await openStore(config.database_url, config.data_dir);
-  const audit = createAuditLog({ db, clock: systemClock, logger: silentLogger() });
+  let audit: ReturnType<typeof createAuditLog>;
+  try {
+    const integrity = await openIntegrity({ db, keyring, clock: systemClock });
+    const chain = createAuditChainState({ keyedFrom: integrity.auditKeyedFrom, keys: integrity.keys });
+    audit = createAuditLog({ db, clock: systemClock, logger: silentLogger(), chain });
+  } catch (err) {
+    await db.close();
+    throw err;
+  }
   try {
     const token = await resetAdminTokens(db, audit, Date.now());
     io.stdout.write(`admin token: ${token}\n  (shown once: every earlier admin token no longer works)\n`);
