@@ -258,6 +258,7 @@ export async function startKeyward(config: Config, opts: StartOptions = {}): Pro
     const { callerAuth } = tokenModule;
     // A revoked access token ends the event streams it opened (a key's changes end theirs).
     tokenModule.onTokenRevoked((jti) => credentials.events.dropToken(jti));
+    tokenModule.onTokenRevoked((jti) => tokens.forgetJti(jti));
     changes.on("signing_key", tokenModule.reloadSigningKeys);
     // This replica may have missed changes (the change log was unreadable too long, or pruned
     // past it): drop everything cached; what is still valid is read again on next use.

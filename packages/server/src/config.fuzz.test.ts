@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
-import { parse as parseYaml, stringify as toYaml } from "yaml";
+import { stringify as toYaml } from "yaml";
 import { ConfigError, loadConfig } from "./config.js";
 
 /**
@@ -186,24 +186,6 @@ const sources = fc.record({
   inFile: fc.boolean(),
 });
 
-/**
- * The known bug below: a trusted issuer whose `jwks_uri` is a string but no URL makes the loader
- * throw `TypeError: Invalid URL`. Such files are left to the `it.fails` property.
- */
-function hitsJwksUriBug(text: string): boolean {
-  let parsed: unknown;
-  try {
-    parsed = parseYaml(text, { logLevel: "error" });
-  } catch {
-    return false;
-  }
-  const issuers = (parsed as { trusted_issuers?: unknown } | null)?.trusted_issuers;
-  return (
-    Array.isArray(issuers) &&
-    issuers.some((i) => typeof i?.jwks_uri === "string" && !URL.canParse(i.jwks_uri as string))
-  );
-}
-
 describe("configuration loader, fuzzed", () => {
   it("loads or fails with one line naming the setting, never echoing the master key or admin token", () => {
     fc.assert(
@@ -214,7 +196,6 @@ describe("configuration loader, fuzzed", () => {
           configFile = join(dir, `k${fileNo++}.yaml`);
           const planted = inFile ? { ...obj, master_key: masterKey, admin_token: adminToken } : obj;
           const text = fileText(planted, form);
-          fc.pre(!hitsJwksUriBug(text));
           writeFileSync(configFile, text);
         }
         let error: unknown;
@@ -239,11 +220,9 @@ describe("configuration loader, fuzzed", () => {
     );
   });
 
-  // KNOWN BUG (reported to the lead; remove `.fails` once fixed): a trusted issuer whose `jwks_uri`
-  // is not a URL at all makes loadConfig throw `TypeError: Invalid URL` (the https-or-loopback
-  // refine in config.ts calls `new URL()` even after z.url() failed) instead of the one-line
-  // ConfigError naming trusted_issuers. Minimal counterexample: `trusted_issuers: [{jwks_uri: ""}]`.
-  it.fails("refuses a jwks_uri that is no URL with the one-line ConfigError", () => {
+  // Found by fuzzing: a trusted issuer whose `jwks_uri` was no URL at all (`""`) made loadConfig
+  // throw `TypeError: Invalid URL` (the https-or-loopback refine ran after z.url() failed).
+  it("refuses a jwks_uri that is no URL with the one-line ConfigError", () => {
     fc.assert(
       fc.property(
         fc.string({ maxLength: 20 }).filter((u) => !URL.canParse(u)),
@@ -256,16 +235,13 @@ describe("configuration loader, fuzzed", () => {
           expect(() => loadConfig({ env: {}, configFile: file })).toThrow(ConfigError);
         },
       ),
-      // The minimal counterexample runs first, so this fails every time until the bug is fixed.
       { numRuns: 50, examples: [[""]] },
     );
   });
 
-  // KNOWN BUG (minor; reported to the lead; remove `.fails` once fixed): an unknown setting is
-  // named verbatim, so a key holding a line break makes the "one line" error (SPEC §1) several
-  // lines (and lets a file forge a line of output). Minimal counterexample: the file `{"a\nb": 1}`
-  // gives "invalid configuration: unknown setting a" + newline + "b".
-  it.fails("keeps the error on one line whatever the unknown key holds", () => {
+  // Found by fuzzing: an unknown setting used to be named verbatim, so a key holding a line break
+  // (the file `{"a\nb": 1}`) made the one-line error (SPEC §1) two lines.
+  it("keeps the error on one line whatever the unknown key holds", () => {
     fc.assert(
       fc.property(
         fc.string({ maxLength: 8 }),
@@ -285,5 +261,31 @@ describe("configuration loader, fuzzed", () => {
       ),
       { numRuns: 50, examples: [["a", "\n", "b"]] },
     );
+  });
+
+  // Issue 18 finding 8f: the issuer is logged at start and published in metadata, so a password in
+  // it leaked; it is now refused, naming the setting and never echoing the value.
+  it("refuses an issuer holding a user name or password, without echoing it", () => {
+    fc.assert(
+      fc.property(
+        fc.stringMatching(/^[a-z0-9]{1,12}$/),
+        fc.option(fc.stringMatching(/^[A-Za-z0-9]{6,16}$/), { nil: undefined }),
+        (user, password) => {
+          const secret = password ?? user;
+          const issuer = `https://${user}${password === undefined ? "" : `:${password}`}@kw.example/`;
+          let message = "";
+          try {
+            loadConfig({ env: { KEYWARD_ISSUER: issuer } });
+          } catch (err) {
+            expect(err).toBeInstanceOf(ConfigError);
+            message = (err as Error).message;
+          }
+          expect(message).toBe("invalid configuration: KEYWARD_ISSUER: must not contain a user name or password");
+          expect(message).not.toContain(`${secret}@`);
+        },
+      ),
+      { numRuns: 50 },
+    );
+    expect(loadConfig({ env: { KEYWARD_ISSUER: "https://kw.example/" } }).issuer).toBe("https://kw.example/");
   });
 });

@@ -12,6 +12,8 @@ const LOOPBACK_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]"]);
 /** `jwks_uri` must be https, except on loopback (a local test issuer). */
 const jwksUri = z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).refine(
   (u) => {
+    // zod runs this refine even when z.url() already failed: that failure is the one to report.
+    if (!URL.canParse(u)) return true;
     const url = new URL(u);
     // isIPv4 first: a name such as `127.example.com` is not loopback, whatever its first label says.
     const loopback4 = isIPv4(url.hostname) && url.hostname.startsWith("127.");
@@ -149,7 +151,13 @@ const schema = z
         }
       }),
     admin_token: z.string().min(32, "must be at least 32 characters").optional(),
-    issuer: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).optional(),
+    issuer: z
+      .url({ protocol: /^https?$/, error: "must be an http(s) URL" })
+      // The issuer is logged and published (metadata, `iss`): a password in it would leak there.
+      .refine((u) => !URL.canParse(u) || (new URL(u).username === "" && new URL(u).password === ""), {
+        message: "must not contain a user name or password",
+      })
+      .optional(),
     trusted_proxies: z
       .union([z.string(), z.array(z.string())])
       .default([])
@@ -205,6 +213,10 @@ const schema = z
   });
 
 export type Config = z.infer<typeof schema> & { config_file?: string };
+
+/** `text` with control and line-separator characters as `\uXXXX`, so it cannot break a line. */
+const printable = (text: string): string =>
+  text.replace(/[\p{Cc}\u2028\u2029]/gu, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -289,7 +301,8 @@ export function loadConfig(sources: ConfigSources): Config {
     const field = String(issue?.path[0] ?? "");
     const name = origin[field] ?? field;
     let message = issue?.message ?? "invalid";
-    if (issue?.code === "unrecognized_keys") message = `unknown setting ${issue.keys.join(", ")}`;
+    // A key is the file's text, not ours: escape control characters so the error stays one line.
+    if (issue?.code === "unrecognized_keys") message = `unknown setting ${issue.keys.map(printable).join(", ")}`;
     if (SECRET_FIELDS.has(field as Field)) message = message.replace(/"[^"]*"/g, "(value hidden)");
     throw new ConfigError(`invalid configuration: ${name ? `${name}: ` : ""}${message}`);
   }

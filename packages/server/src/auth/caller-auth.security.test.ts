@@ -212,7 +212,7 @@ describe("issue 11, finding 7: streams end with their credential", () => {
     expect(sse.status).toBe(200);
     const revoked = await fetch(`${kw.url}/oauth/revoke`, {
       method: "POST",
-      headers: { "content-type": "application/x-www-form-urlencoded" },
+      headers: { "content-type": "application/x-www-form-urlencoded", authorization: `Bearer ${token}` },
       body: new URLSearchParams({ token }).toString(),
     });
     expect(revoked.status).toBe(200);

@@ -60,18 +60,14 @@ describe("credential cursors (?since= and Last-Event-ID), fuzzed", () => {
     );
   });
 
-  // KNOWN BUG (minor; reported to the lead; remove `.fails` once fixed): parseCursor allows 16
-  // digits, more than a double holds exactly, so a cursor above Number.MAX_SAFE_INTEGER is
-  // accepted as another number instead of refused. Minimal counterexample: "9007199254740993"
-  // is accepted as 9007199254740992. No real cursor gets there, but the parser answers for a value
-  // the client never sent.
-  it.fails("accepts a cursor only as the very number it spells", () => {
+  // Found by fuzzing: 16 digits are more than a double holds exactly, and "9007199254740993" used to
+  // be accepted as 9007199254740992; an unsafe integer is now refused.
+  it("accepts a cursor only as the very number it spells", () => {
     fc.assert(
       fc.property(fc.oneof(anyValue, digits), (raw) => {
         const r = parsed(raw, "query.since");
         if (typeof r === "number") expect(String(r)).toBe(raw);
       }),
-      // The minimal counterexample runs first, so this fails every time until the bug is fixed.
       { numRuns: 300, examples: [["9007199254740993"]] },
     );
   });

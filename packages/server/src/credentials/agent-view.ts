@@ -249,8 +249,10 @@ function etagOf(body: Buffer): string {
 /** `?since=` and `Last-Event-ID`: the decimal cursor a response or event gave out. */
 export function parseCursor(raw: string | null | undefined, where: string): number | undefined {
   if (raw === null || raw === undefined) return undefined;
-  if (!/^(0|[1-9][0-9]{0,15})$/.test(raw)) throw new KeywardError("invalid_request", `${where}: not a valid cursor`);
-  return Number(raw);
+  // 16 digits may exceed what a double holds exactly: refuse rather than answer for another number.
+  const n = /^(0|[1-9][0-9]{0,15})$/.test(raw) ? Number(raw) : Number.NaN;
+  if (!Number.isSafeInteger(n)) throw new KeywardError("invalid_request", `${where}: not a valid cursor`);
+  return n;
 }
 
 export type AgentViews = ReturnType<typeof createAgentViews>;

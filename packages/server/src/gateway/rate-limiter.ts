@@ -14,6 +14,11 @@ export interface RateLimitResult {
  */
 export interface RateLimiter {
   hit(bucket: string, policy: RateLimitPolicy, now: number): RateLimitResult | Promise<RateLimitResult>;
+  /**
+   * Raises the count of `bucket`'s window at `now` to at least `used` (never lowers it): the local
+   * fallback starts from what this replica last knew of the shared window (shared-limits.ts).
+   */
+  seed?(bucket: string, policy: RateLimitPolicy, now: number, used: number): void;
   close(): void;
 }
 
@@ -26,15 +31,25 @@ export function createMemoryRateLimiter(opts: { sweepIntervalMs?: number } = {})
   }, opts.sweepIntervalMs ?? 60_000);
   sweep.unref();
 
+  function windowAt(bucket: string, policy: RateLimitPolicy, now: number) {
+    const windowMs = policy.window_s * 1000;
+    const start = now - (now % windowMs);
+    let w = windows.get(bucket);
+    if (!w || w.start !== start || w.windowMs !== windowMs) {
+      w = { start, windowMs, count: 0 };
+      windows.set(bucket, w);
+    }
+    return w;
+  }
+
   return {
+    seed(bucket, policy, now, used) {
+      const w = windowAt(bucket, policy, now);
+      w.count = Math.max(w.count, Math.min(used, policy.limit));
+    },
     hit(bucket, policy, now) {
-      const windowMs = policy.window_s * 1000;
-      const start = now - (now % windowMs);
-      let w = windows.get(bucket);
-      if (!w || w.start !== start || w.windowMs !== windowMs) {
-        w = { start, windowMs, count: 0 };
-        windows.set(bucket, w);
-      }
+      const w = windowAt(bucket, policy, now);
+      const { start, windowMs } = w;
       const resetS = Math.max(1, Math.ceil((start + windowMs - now) / 1000));
       if (w.count >= policy.limit) return { allowed: false, limit: policy.limit, remaining: 0, resetS };
       w.count++;

@@ -32,11 +32,20 @@ export interface SharedLimits {
   check(key: Pick<KeyEntry, "lineage" | "rateLimit" | "quota">, now: number): Promise<LimitsOutcome>;
 }
 
+/** Lineages whose last shared window count is remembered; beyond it the oldest is forgotten. */
+export const MAX_REMEMBERED_WINDOWS = 100_000;
+
 /**
  * Limits in Redis, with the in-process limiter and counters as the fallback. Each request asks
  * Redis once: a command that failed is never sent again (it may have run), and the local
  * counters are asked only for requests Redis did not answer — so a request may be counted once in
  * Redis and once locally, never zero times.
+ *
+ * The local window does not start from zero when Redis goes away mid-window: it starts from the
+ * count Redis last gave this replica for that lineage and window (quotas already do the same
+ * through usage.recordShared). Redis admitted at most N in the window and the replica that asked
+ * it last saw that total, so R replicas admit at most R × N in all, as operations.md promises —
+ * not N more each on top of what Redis already admitted.
  */
 export function createSharedLimits(deps: {
   redis: RedisLimits;
@@ -46,6 +55,17 @@ export function createSharedLimits(deps: {
   onUnavailable: (err: LimiterUnavailableError) => void;
 }): SharedLimits {
   const { redis, usage, local, fallback, onUnavailable } = deps;
+  /** Per lineage: the window Redis last answered for (its start and length) and its count then. */
+  const lastShared = new Map<string, { start: number; windowMs: number; used: number }>();
+
+  function remember(lineage: string, start: number, windowMs: number, used: number): void {
+    lastShared.delete(lineage); // re-inserted last: the Map's order is then oldest-used first
+    if (lastShared.size >= MAX_REMEMBERED_WINDOWS) {
+      const oldest = lastShared.keys().next().value;
+      if (oldest !== undefined) lastShared.delete(oldest);
+    }
+    lastShared.set(lineage, { start, windowMs, used });
+  }
 
   async function localCheck(
     key: Pick<KeyEntry, "lineage" | "rateLimit" | "quota">,
@@ -53,6 +73,11 @@ export function createSharedLimits(deps: {
   ): Promise<LimitsOutcome> {
     let rate: RateLimitResult | undefined;
     if (key.rateLimit) {
+      const windowMs = key.rateLimit.window_s * 1000;
+      const seen = lastShared.get(key.lineage);
+      if (seen !== undefined && seen.windowMs === windowMs && seen.start === now - (now % windowMs)) {
+        local.seed?.(key.lineage, key.rateLimit, now, seen.used);
+      }
       rate = await local.hit(key.lineage, key.rateLimit, now);
       if (!rate.allowed) return { rate, quota: undefined };
     }
@@ -99,6 +124,7 @@ export function createSharedLimits(deps: {
         if (reply.status === "unseeded") return unavailable(new Error("quota counter not seeded"), key, now);
       }
 
+      if (policy && reply.rate) remember(key.lineage, windowStart, windowMs, reply.rate.used);
       const rate: RateLimitResult | undefined =
         policy && reply.rate
           ? {

@@ -28,7 +28,12 @@ export function createUpstreamTokens(deps: {
   /** Hears every newly signed token (not reuses): metrics and the audit trail. */
   onMint?: (t: MintedToken) => void;
 }) {
-  const byKey = new Map<string, Map<string, { token: string; reuseUntil: number }>>();
+  const byKey = new Map<string, Map<string, { token: string; reuseUntil: number; jti: string }>>();
+  /** Where each cached token sits, so one revoked by its jti is found without a scan. */
+  const byJti = new Map<string, { keyId: string; slot: string }>();
+  const dropGroup = (perAgent: Map<string, { jti: string }> | undefined): void => {
+    for (const entry of perAgent?.values() ?? []) byJti.delete(entry.jti);
+  };
   const ttlMs = deps.ttlS * 1000;
   const reuseMs = Math.floor(ttlMs / 5);
 
@@ -75,19 +80,40 @@ export function createUpstreamTokens(deps: {
       });
       deps.onMint?.(minted);
       if (!perAgent) {
-        if (byKey.size >= 100_000) byKey.clear();
+        if (byKey.size >= 100_000) {
+          byKey.clear();
+          byJti.clear();
+        }
         perAgent = new Map();
         byKey.set(caller.keyId, perAgent);
       }
-      if (perAgent.size >= 10_000) perAgent.clear();
-      perAgent.set(slot, { token, reuseUntil: now + Math.min(reuseMs, Math.floor((minted.exp * 1000 - now) / 5)) });
+      if (perAgent.size >= 10_000) {
+        dropGroup(perAgent);
+        perAgent.clear();
+      }
+      if (hit) byJti.delete(hit.jti);
+      byJti.set(minted.jti, { keyId: caller.keyId, slot });
+      perAgent.set(slot, {
+        token,
+        jti: minted.jti,
+        reuseUntil: now + Math.min(reuseMs, Math.floor((minted.exp * 1000 - now) / 5)),
+      });
       return { token, fresh: minted };
     },
+    /** An upstream token revoked by its jti (`/oauth/revoke`) is never sent again. */
+    forgetJti(jti: string): void {
+      const at = byJti.get(jti);
+      if (at === undefined) return;
+      byJti.delete(jti);
+      byKey.get(at.keyId)?.delete(at.slot);
+    },
     forgetKey(keyId: string): void {
+      dropGroup(byKey.get(keyId));
       byKey.delete(keyId);
     },
     clear(): void {
       byKey.clear();
+      byJti.clear();
     },
   };
 }

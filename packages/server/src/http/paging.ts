@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { KeywardError } from "../errors.js";
 import { parseWith } from "./body.js";
 
 /** Keyset pagination: the cursor is the last sort key seen, opaque to clients. */
@@ -26,7 +27,11 @@ export function encodeCursor(key: string): string {
 }
 
 function decodeCursor(cursor: string): string {
-  return Buffer.from(cursor, "base64url").toString("utf8");
+  const key = Buffer.from(cursor, "base64url").toString("utf8");
+  // PostgreSQL text cannot hold NUL (it would answer 500), and no sort key we hand out contains
+  // one: such a cursor was not ours. Other control characters stay: keys we gave out may hold them.
+  if (key.includes("\u0000")) throw new KeywardError("invalid_request", "cursor: not a cursor this list gave out");
+  return key;
 }
 
 /** Stores fetch limit+1 rows; this trims and yields the next cursor. */

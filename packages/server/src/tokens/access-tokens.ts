@@ -74,7 +74,12 @@ export function createAccessTokens(deps: {
     }
     const keyIds = isIssuerClientId(client_id) ? [] : [client_id];
     for (let act = claims.act as ActClaim | undefined; act !== undefined; act = act.act) {
+      // Signed by us does not make every field well-typed (an older or hand-built token may differ):
+      // each link's fields are checked before use, so a wrong type is invalid_token, never a throw.
       if (typeof act !== "object" || act === null || typeof act.sub !== "string") {
+        return invalid("the access token has a malformed act claim");
+      }
+      if (act.client_id !== undefined && typeof act.client_id !== "string") {
         return invalid("the access token has a malformed act claim");
       }
       if (act.client_id !== undefined && !isIssuerClientId(act.client_id)) keyIds.push(act.client_id);

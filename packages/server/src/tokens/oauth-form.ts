@@ -5,7 +5,8 @@ import { OAuthError } from "./oauth-errors.js";
 /**
  * The parameters of an OAuth request: `application/x-www-form-urlencoded` as RFC 6749 requires,
  * or a JSON object of strings (Dify-style clients send JSON). A parameter given twice is refused
- * (RFC 6749 §3.2), as is anything that is not a string.
+ * (RFC 6749 §3.2) in either form — JSON.parse keeps the last of duplicate keys, so a JSON body is
+ * scanned for them — as is anything that is not a string.
  */
 export async function readOAuthParams(req: IncomingMessage): Promise<Map<string, string>> {
   const raw = await readBody(req);
@@ -26,6 +27,11 @@ export async function readOAuthParams(req: IncomingMessage): Promise<Map<string,
     if (typeof value !== "object" || value === null || Array.isArray(value)) {
       throw new OAuthError("invalid_request", "request body must be a JSON object");
     }
+    const seen = new Set<string>();
+    for (const k of topLevelKeys(text)) {
+      if (seen.has(k)) throw new OAuthError("invalid_request", `${k}: given more than once`);
+      seen.add(k);
+    }
     for (const [k, v] of Object.entries(value)) {
       if (v === null || v === undefined) continue;
       if (typeof v === "number" && Number.isFinite(v)) params.set(k, String(v));
@@ -42,6 +48,34 @@ export async function readOAuthParams(req: IncomingMessage): Promise<Map<string,
     params.set(k, v);
   }
   return params;
+}
+
+/**
+ * The keys of the top-level object of `text`, in order, duplicates kept. `text` must already be
+ * known to be valid JSON holding an object: then every string right after the outer `{` or a `,`
+ * at depth 1 is a key. One pass over the text (each key decoded once), whatever it holds.
+ */
+export function topLevelKeys(text: string): string[] {
+  const keys: string[] = [];
+  let depth = 0;
+  let keyNext = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '"') {
+      const start = i;
+      for (i++; text[i] !== '"'; i++) if (text[i] === "\\") i++;
+      if (depth === 1 && keyNext) keys.push(JSON.parse(text.slice(start, i + 1)) as string);
+      keyNext = false;
+    } else if (c === "{" || c === "[") {
+      depth++;
+      keyNext = depth === 1;
+    } else if (c === "}" || c === "]") {
+      depth--;
+    } else if (c === "," && depth === 1) {
+      keyNext = true;
+    }
+  }
+  return keys;
 }
 
 /** A required parameter; `invalid_request` naming it when absent or empty. */

@@ -107,7 +107,9 @@ export function registerTokenRoutes(router: Router, deps: TokenRoutesDeps): void
         return;
       }
       if (grant === GRANT_REFRESH_TOKEN) {
-        const client = await authenticatedClient(ctx, params);
+        // Client authentication is optional here (the refresh token is bound to its key), but a
+        // `client_id` named without a secret must still be that key's: it is not ignored.
+        const client = (await authenticatedClient(ctx, params)) ?? params.get("client_id");
         const response = await deps.tokens.refresh(
           required(params, "refresh_token"),
           client,
@@ -162,6 +164,15 @@ export function registerTokenRoutes(router: Router, deps: TokenRoutesDeps): void
     }),
   );
 
+  /**
+   * RFC 7009 §2.1: the client authenticates (Basic or body, as at /oauth/token), and may revoke only
+   * tokens issued to it: its key's (the token's `client_id`, a refresh token's key) or its owner's
+   * (the token's `sub`). Anything else is answered 200 like an unknown token, revealing nothing.
+   * A holder without a key (a user token exchanged from a trusted issuer) may revoke an access
+   * token by presenting that very token as `Authorization: Bearer`: possession is all it proves,
+   * and it only ends the token. A refresh token needs its key's authentication. No credential at
+   * all: 401 invalid_client.
+   */
   router.post(
     "/oauth/revoke",
     oauth(async (ctx) => {
@@ -171,7 +182,11 @@ export function registerTokenRoutes(router: Router, deps: TokenRoutesDeps): void
       if (hint !== undefined && hint !== "access_token" && hint !== "refresh_token") {
         throw new OAuthError("unsupported_token_type", "token_type_hint must be access_token or refresh_token");
       }
-      await deps.tokens.revoke(required(params, "token"), client, meta(ctx));
+      const token = required(params, "token");
+      const bearer = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(ctx.req.headers.authorization ?? "")?.[1];
+      const by = client ?? (bearer !== undefined && bearer === token ? "holder" : undefined);
+      if (by === undefined) throw new OAuthError("invalid_client", "client authentication is required");
+      await deps.tokens.revoke(token, by, meta(ctx));
       ctx.res.writeHead(200, { "cache-control": "no-store", "content-length": 0 });
       ctx.res.end();
     }),

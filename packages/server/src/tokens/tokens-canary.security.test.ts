@@ -112,7 +112,11 @@ beforeAll(async () => {
     form({ token: secrets.refresh2 as string }, { authorization: `Bearer ${secrets.agentKey}` }),
   );
   await call("gateway", "/agents/echo/x", { headers: { authorization: `Bearer ${secrets.access2}` } });
-  await call("revoke", "/oauth/revoke", form({ token: secrets.access2 as string }));
+  await call(
+    "revoke",
+    "/oauth/revoke",
+    form({ token: secrets.access2 as string }, { authorization: `Bearer ${secrets.access2}` }),
+  );
   await call("gateway revoked", "/agents/echo/x", { headers: { authorization: `Bearer ${secrets.access2}` } });
   await call("gateway garbage", "/agents/echo/x", { headers: { authorization: `Bearer ${secrets.refresh2}` } });
   await call("verify", "/v1/verify", {

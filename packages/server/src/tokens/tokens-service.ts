@@ -178,14 +178,16 @@ export function createTokensService(deps: TokensDeps) {
      */
     async refresh(
       secret: string,
-      client: KeyEntry | undefined,
+      /** The authenticated client, or a bare `client_id` the body named without a secret. */
+      client: KeyEntry | string | undefined,
       opts: { scopes?: string[] },
       meta: RequestMeta,
     ): Promise<TokenResponse> {
       if (!isWellFormed(secret, "kwr")) throw new OAuthError("invalid_grant", "the refresh token is not valid");
       const row = await refresh.getByHash(hashSecret(secret));
       if (!row) throw new OAuthError("invalid_grant", "the refresh token is not valid");
-      if (client && client.id !== row.key_id) {
+      const clientId = typeof client === "string" ? client : client?.id;
+      if (clientId !== undefined && clientId !== row.key_id) {
         throw new OAuthError("invalid_grant", "the refresh token was not issued to this client");
       }
       if (row.revoked_at !== null) throw new OAuthError("invalid_grant", "the refresh token has been revoked");
@@ -266,20 +268,20 @@ export function createTokensService(deps: TokensDeps) {
 
     /**
      * RFC 7009: revokes a refresh token (its whole family) or an access token (by jti, on every
-     * replica). Unknown, invalid or someone else's tokens are answered the same way: silently.
+     * replica), for the authenticated client it was issued to, or for the `holder` who presented
+     * the access token itself (token-routes.ts says why). Unknown, invalid or someone else's
+     * tokens are answered the same way: silently.
      */
-    async revoke(token: string, client: KeyEntry | undefined, meta: RequestMeta): Promise<void> {
+    async revoke(token: string, by: KeyEntry | "holder", meta: RequestMeta): Promise<void> {
       if (token.startsWith("kwr_")) {
-        if (!isWellFormed(token, "kwr")) return;
+        // A refresh token is bound to its key: only that key's authentication revokes it.
+        if (by === "holder" || !isWellFormed(token, "kwr")) return;
         const row = await refresh.getByHash(hashSecret(token));
-        if (!row || (client && client.id !== row.key_id)) return;
+        if (!row || by.id !== row.key_id) return;
         await db.transaction(async (tx) => {
           const n = await refresh.revokeFamily(tx, row.family, now());
           if (n > 0) {
-            await audit.recordIn(
-              tx,
-              revokeEvent(client?.owner ?? row.subject, row.key_id, meta, { kind: "refresh", family: row.family }),
-            );
+            await audit.recordIn(tx, revokeEvent(by.owner, row.key_id, meta, { kind: "refresh", family: row.family }));
           }
         });
         return;
@@ -288,15 +290,13 @@ export function createTokensService(deps: TokensDeps) {
       // An expired token needs no revocation; an invalid one cannot be ours.
       if (!checked.ok) return;
       const { claims, expMs } = checked.token;
-      if (client && client.id !== claims.client_id && client.owner !== claims.sub) return;
+      if (by !== "holder" && by.id !== claims.client_id && by.owner !== claims.sub) return;
+      const actor = by === "holder" ? claims.sub : by.owner;
       const change = { kind: "token_revocation" as const, ref: claims.jti };
       await db.transaction(async (tx) => {
         await deps.revocations.insert(tx, claims.jti, expMs);
         await deps.changes.record(tx, change);
-        await audit.recordIn(
-          tx,
-          revokeEvent(client?.owner ?? claims.sub, claims.client_id, meta, { kind: "access", jti: claims.jti }),
-        );
+        await audit.recordIn(tx, revokeEvent(actor, claims.client_id, meta, { kind: "access", jti: claims.jti }));
       });
       deps.revocations.remember(claims.jti, expMs);
       await deps.changes.publish([change]);

@@ -282,11 +282,12 @@ describe("introspection and revocation", () => {
     const refused = await gateway(body.access_token);
     expect(refused.status).toBe(401);
     expect((await refused.json()).error.code).toBe("invalid_token");
-    expect((await form("/oauth/revoke", { token: body.refresh_token })).status).toBe(200);
+    const auth = { authorization: basic(k.id, k.secret) };
+    expect((await form("/oauth/revoke", { token: body.refresh_token }, auth)).status).toBe(200);
     const refresh = await form("/oauth/token", { grant_type: "refresh_token", refresh_token: body.refresh_token });
     expect(refresh.body.error).toBe("invalid_grant");
-    expect((await form("/oauth/revoke", { token: "kwr_unknown" })).status).toBe(200);
-    expect((await form("/oauth/revoke", { token: "whatever" })).status).toBe(200);
+    expect((await form("/oauth/revoke", { token: "kwr_unknown" }, auth)).status).toBe(200);
+    expect((await form("/oauth/revoke", { token: "whatever" }, auth)).status).toBe(200);
   });
 });
 

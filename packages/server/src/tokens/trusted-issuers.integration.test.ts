@@ -24,10 +24,10 @@ let dir: string;
 const clock = frozenClock(Date.now());
 const nowS = () => Math.floor(clock.now() / 1000);
 
-async function form(path: string, params: Record<string, string>) {
+async function form(path: string, params: Record<string, string>, headers: Record<string, string> = {}) {
   const res = await fetch(`${kw.url}${path}`, {
     method: "POST",
-    headers: { "content-type": "application/x-www-form-urlencoded" },
+    headers: { "content-type": "application/x-www-form-urlencoded", ...headers },
     body: new URLSearchParams(params).toString(),
   });
   const text = await res.text();
@@ -170,7 +170,8 @@ describe("exchange of a trusted issuer's JWT for a user token (SPEC §8)", () =>
     expect(decodeJwt(delegated.body.access_token)).toMatchObject({ sub: "user:dave", aud: "echo" });
 
     expect((await gateway("echo", minted)).status).toBe(200);
-    expect((await form("/oauth/revoke", { token: minted })).status).toBe(200);
+    // A user token has no key to authenticate with: its holder presents the token itself.
+    expect((await form("/oauth/revoke", { token: minted }, { authorization: `Bearer ${minted}` })).status).toBe(200);
     const after = await gateway("echo", minted);
     expect(after.status).toBe(401);
     expect(((await after.json()) as ErrorBody).error.code).toBe("invalid_token");

@@ -149,9 +149,10 @@ describe("a user token lives only as long as its key", () => {
     clock.advance(5_000);
     expectInvalidToken(await fetchFor("expired", agent.key, minted));
     const second = await f.token(alice.secret, { audience: agent.name });
+    // RFC 7009 §2.1: the holder authenticates; here by presenting the very token it revokes.
     const revoke = await fetch(`${f.kw.url}/oauth/revoke`, {
       method: "POST",
-      headers: { "content-type": "application/x-www-form-urlencoded" },
+      headers: { "content-type": "application/x-www-form-urlencoded", authorization: `Bearer ${second}` },
       body: new URLSearchParams({ token: second }).toString(),
     });
     expect(revoke.status).toBe(200);
