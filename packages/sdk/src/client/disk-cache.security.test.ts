@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: `${credentials.<name>}` placeholders are tested here
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { readdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -87,5 +88,30 @@ describe("disk cache", () => {
     const kw = await connectOnce();
     expect(kw.get("openai")).toBe("sk-rotated");
     await kw.close();
+  });
+
+  // Issue 18: the cache was built in a plain object, where `credentials["__proto__"] = …` sets the
+  // prototype instead of a property, so that credential silently vanished from the file.
+  it("keeps credentials named __proto__, constructor and prototype, served by get and resolve", async () => {
+    const names = ["__proto__", "constructor", "prototype", "hasOwnProperty"];
+    for (const name of names) fake.set(name, `value-of-${name}`);
+    const live = await connectOnce(); // the in-memory store, straight from the server
+    for (const name of names) expect(live.get(name)).toBe(`value-of-${name}`);
+    await live.close(); // waits for the cache write
+    await fake.stop();
+    const kw = await connectOnce();
+    try {
+      for (const name of names) expect(kw.get(name)).toBe(`value-of-${name}`);
+      expect(kw.get("openai")).toBe(SECRET);
+      const resolved = kw.resolve({ a: "${credentials.__proto__}", b: ["${credentials.constructor}"] });
+      expect(resolved).toEqual({ a: "value-of-__proto__", b: ["value-of-constructor"] });
+      expect(kw.resolve({ ["__proto__"]: "${credentials.prototype}" })).toHaveProperty(
+        ["__proto__"],
+        "value-of-prototype",
+      );
+      expect(({} as Record<string, unknown>).value).toBeUndefined(); // no prototype was polluted
+    } finally {
+      await kw.close();
+    }
   });
 });
