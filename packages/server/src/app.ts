@@ -40,6 +40,7 @@ import { createHttpServer } from "./http/server.js";
 import { registerKeyRoutes } from "./keys/keys-routes.js";
 import { createKeysService } from "./keys/keys-service.js";
 import { createKeysStore } from "./keys/keys-store.js";
+import { markLegacyHashes } from "./keys/legacy-hashes.js";
 import { createMcpModule } from "./mcp/mcp-module.js";
 import { createLogger, type Logger } from "./ops/logger.js";
 import { createMetrics } from "./ops/metrics.js";
@@ -114,6 +115,7 @@ export async function startKeyward(config: Config, opts: StartOptions = {}): Pro
   try {
     // Keys that tell Keyward's own rows from rows written with database access alone (crypto/README.md).
     const integrity = await openIntegrity({ db, keyring, clock, logger });
+    await markLegacyHashes({ db, keys: integrity.keys, logger });
     const auditChain = createAuditChainState({ keyedFrom: integrity.auditKeyedFrom, keys: integrity.keys });
     const checkpoints = startAuditCheckpoints({ chain: auditChain, logger, intervalMs: AUDIT_CHECKPOINT_INTERVAL_MS });
     cleanups.unshift(() => checkpoints.stop()); // runs after audit.close(): the last checkpoint covers everything
@@ -140,7 +142,7 @@ export async function startKeyward(config: Config, opts: StartOptions = {}): Pro
     const signingKeys = createSigningKeys({ db, keyring, clock });
     await signingKeys.init();
 
-    const adminAuth = createAdminAuth({ db, clock });
+    const adminAuth = createAdminAuth({ db, clock, integrity: integrity.keys });
     const { generated } = await adminAuth.bootstrap(config.admin_token);
     const requireAdmin = adminAuth.requireAdmin;
 
@@ -186,6 +188,7 @@ export async function startKeyward(config: Config, opts: StartOptions = {}): Pro
       store: keysStore,
       clock,
       audit,
+      integrity: integrity.keys,
       feed: changes,
       ownerExists: async (owner) => {
         const [kind, name] = owner.split(/:(.*)/s) as [string, string];

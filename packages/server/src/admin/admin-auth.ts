@@ -1,8 +1,10 @@
 import type { AuditSink } from "../audit/audit-sink.js";
 import type { Clock } from "../clock.js";
+import type { IntegrityKeys } from "../crypto/integrity-keys.js";
 import { KeywardError } from "../errors.js";
 import type { RequestContext } from "../http/router.js";
 import { generateSecret, hashSecret, randomBase62 } from "../keys/key-format.js";
+import { upgradeLegacySecret } from "../keys/legacy-hashes.js";
 import type { Db } from "../store/db.js";
 import { isUniqueViolation } from "../store/db.js";
 import type { Actor } from "./admin-context.js";
@@ -10,16 +12,23 @@ import type { Actor } from "./admin-context.js";
 const BOOTSTRAP_ID = "adm_bootstrap";
 
 /**
- * Admin tokens are stored as SHA-256 hashes and looked up by hash, so comparing a presented token
+ * Admin tokens are stored as keyed hashes (key-format.ts `hashSecret`) and looked up by hash, so comparing a presented token
  * leaks nothing through timing (an attacker cannot steer the hash toward a stored one). They are
  * not cached: admin calls are rare, and a reset (`keyward admin-token reset`) must take effect at
  * once on every running process.
  */
-export function createAdminAuth(deps: { db: Db; clock: Clock }) {
-  const { db, clock } = deps;
+export function createAdminAuth(deps: { db: Db; clock: Clock; integrity: IntegrityKeys }) {
+  const { db, clock, integrity } = deps;
 
-  async function lookup(hash: string): Promise<string | undefined> {
+  async function byHash(hash: string): Promise<string | undefined> {
     return (await db.query<{ id: string }>("SELECT id FROM admin_tokens WHERE hash = $1", [hash]))[0]?.id;
+  }
+  /** Keyed first; a token stored before keyed hashes only if the upgrade marked it (keys/legacy-hashes.ts). */
+  async function lookup(token: string): Promise<string | undefined> {
+    const hash = hashSecret(token, integrity);
+    const id = await byHash(hash);
+    if (id !== undefined) return id;
+    return (await upgradeLegacySecret(db, integrity, "admin_tokens", token)) ? byHash(hash) : undefined;
   }
 
   return {
@@ -34,7 +43,7 @@ export function createAdminAuth(deps: { db: Db; clock: Clock }) {
       try {
         await db.exec("INSERT INTO admin_tokens (id, hash, name, created_at) VALUES ($1, $2, $3, $4)", [
           BOOTSTRAP_ID,
-          hashSecret(token),
+          hashSecret(token, integrity),
           "bootstrap",
           clock.now(),
         ]);
@@ -50,7 +59,7 @@ export function createAdminAuth(deps: { db: Db; clock: Clock }) {
       const token = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(ctx.req.headers.authorization ?? "")?.[1];
       if (!token) throw new KeywardError("unauthorized", "admin token required (Authorization: Bearer …)");
       if (token.length > 512) throw new KeywardError("unauthorized", "invalid admin token");
-      const id = await lookup(hashSecret(token));
+      const id = await lookup(token);
       if (!id) throw new KeywardError("unauthorized", "invalid admin token");
       return {
         principal: `admin:${id}`,
@@ -71,13 +80,18 @@ export type AdminAuth = ReturnType<typeof createAdminAuth>;
  * transaction with its audit record. For an operator who lost the token: it needs access to the
  * store itself (the data dir, or the database URL), not to the API.
  */
-export async function resetAdminTokens(db: Db, audit: AuditSink, now: number): Promise<string> {
+export async function resetAdminTokens(
+  db: Db,
+  audit: AuditSink,
+  now: number,
+  integrity: IntegrityKeys,
+): Promise<string> {
   const token = generateSecret("kwa");
   await db.transaction(async (tx) => {
     const removed = await tx.exec("DELETE FROM admin_tokens");
     await tx.exec("INSERT INTO admin_tokens (id, hash, name, created_at) VALUES ($1, $2, $3, $4)", [
       `adm_${randomBase62(12)}`,
-      hashSecret(token),
+      hashSecret(token, integrity),
       "reset",
       now,
     ]);

@@ -4,10 +4,12 @@ import { createAuditChainState } from "../audit/audit-checkpoints.js";
 import { createAuditLog } from "../audit/audit-log.js";
 import { systemClock } from "../clock.js";
 import { ConfigError, loadConfig } from "../config.js";
+import type { IntegrityKeys } from "../crypto/integrity-keys.js";
 import { openIntegrity } from "../crypto/integrity-root.js";
 import { createKeyring } from "../crypto/keyring.js";
 import { loadMasterKey } from "../crypto/master-key.js";
 import { parsePreviousMasterKeys } from "../crypto/previous-master-keys.js";
+import { markLegacyHashes } from "../keys/legacy-hashes.js";
 import { silentLogger } from "../ops/logger.js";
 import { isPostgresUrl, openStore } from "../store/open-store.js";
 import type { CliIo } from "./main.js";
@@ -68,8 +70,11 @@ export async function runAdminToken(argv: string[], io: CliIo): Promise<number> 
   }
   const db = await openStore(config.database_url, config.data_dir);
   let audit: ReturnType<typeof createAuditLog>;
+  let integrityKeys: IntegrityKeys;
   try {
     const integrity = await openIntegrity({ db, keyring, clock: systemClock });
+    await markLegacyHashes({ db, keys: integrity.keys });
+    integrityKeys = integrity.keys;
     const chain = createAuditChainState({ keyedFrom: integrity.auditKeyedFrom, keys: integrity.keys });
     audit = createAuditLog({ db, clock: systemClock, logger: silentLogger(), chain });
   } catch (err) {
@@ -77,7 +82,7 @@ export async function runAdminToken(argv: string[], io: CliIo): Promise<number> 
     throw err;
   }
   try {
-    const token = await resetAdminTokens(db, audit, Date.now());
+    const token = await resetAdminTokens(db, audit, Date.now(), integrityKeys);
     io.stdout.write(`admin token: ${token}\n  (shown once: every earlier admin token no longer works)\n`);
     return 0;
   } finally {

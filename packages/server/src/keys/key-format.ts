@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
+import type { IntegrityKeys } from "../crypto/integrity-keys.js";
 
 /**
  * Keyward secrets: `<prefix>_` + 32 base62 chars of randomness + 6 base62 chars of CRC32 checksum
@@ -62,8 +63,23 @@ export function isWellFormed(secret: string, kind: SecretKind): boolean {
   return checksum(secret.slice(4, 4 + BODY_LEN)) === secret.slice(4 + BODY_LEN);
 }
 
-/** The stored form: SHA-256, hex. The key has 190 bits of entropy, so a fast hash is enough. */
-export function hashSecret(secret: string): string {
+/**
+ * The stored form of a secret: `h1:` + HMAC-SHA256 under the secret-hash subkey
+ * (crypto/integrity-keys.ts), hex. Keyed, so a row inserted with database access alone cannot
+ * match any secret; the secret has 190 bits of entropy, so a fast MAC is enough.
+ */
+export function hashSecret(secret: string, keys: IntegrityKeys): string {
+  return `${KEYED_HASH_PREFIX}${keys.mac("secretHash", secret)}`;
+}
+
+export const KEYED_HASH_PREFIX = "h1:";
+
+/**
+ * The form stored before keyed hashes: SHA-256, hex. Still computed to find rows written by an
+ * older version, which are honoured only when marked legacy at the upgrade (keys/legacy-hashes.ts).
+ * Refresh tokens are still stored in this form.
+ */
+export function legacyHashSecret(secret: string): string {
   return createHash("sha256").update(secret).digest("hex");
 }
 

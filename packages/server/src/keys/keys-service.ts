@@ -3,12 +3,14 @@ import { changeEvent, changeRunner } from "../admin/audited-change.js";
 import type { AuditSink } from "../audit/audit-sink.js";
 import type { Clock } from "../clock.js";
 import { type ChangeFeed, createLocalChangeFeed } from "../cluster/change-feed.js";
+import type { IntegrityKeys } from "../crypto/integrity-keys.js";
 import { invalidRequest, KeywardError, notFound } from "../errors.js";
 import type { Db } from "../store/db.js";
 import { KeyCache, type KeyEntry, type QuotaPolicy, type RateLimitPolicy, toEntry } from "./key-entry.js";
 import { generateSecret, hashSecret, isWellFormed, newId, secretPrefix } from "./key-format.js";
 import { decideKeyAction, type KeyAction } from "./key-state.js";
 import type { KeyChanges, KeyRow, KeysStore } from "./keys-store.js";
+import { upgradeLegacySecret } from "./legacy-hashes.js";
 
 export interface KeyInput {
   owner: string;
@@ -37,6 +39,8 @@ export function createKeysService(deps: {
   store: KeysStore;
   clock: Clock;
   audit: AuditSink;
+  /** Keys the stored hashes (key-format.ts `hashSecret`). */
+  integrity: IntegrityKeys;
   ownerExists: (owner: string) => Promise<boolean>;
   onLookup?: (cacheHit: boolean) => void;
   /** Where key changes are announced to every replica (this one included). */
@@ -89,7 +93,7 @@ export function createKeysService(deps: {
       secret,
       row: {
         id,
-        hash: hashSecret(secret),
+        hash: hashSecret(secret, deps.integrity),
         prefix: secretPrefix(secret),
         owner: input.owner,
         name: input.name ?? null,
@@ -226,14 +230,14 @@ export function createKeysService(deps: {
      */
     cached(secret: string): KeyEntry | null | "malformed" | undefined {
       if (!isWellFormed(secret, "kwk")) return "malformed";
-      const hit = cache.get(hashSecret(secret));
+      const hit = cache.get(hashSecret(secret, deps.integrity));
       deps.onLookup?.(hit !== undefined);
       return hit;
     },
 
     /** One store read by hash; fills the cache (also with "unknown"). Concurrent loads of one key share it. */
     load(secret: string): Promise<KeyEntry | null> {
-      const hash = hashSecret(secret);
+      const hash = hashSecret(secret, deps.integrity);
       let pending = loading.get(hash);
       if (!pending) {
         // A change that lands while this read is in flight must win: the read's result is
@@ -241,6 +245,12 @@ export function createKeysService(deps: {
         const generation = cache.generation;
         pending = store
           .getByHash(hash)
+          // Not found keyed: a key stored before keyed hashes, if the upgrade marked it (legacy-hashes.ts).
+          .then(
+            async (row) =>
+              row ??
+              ((await upgradeLegacySecret(db, deps.integrity, "api_keys", secret)) ? store.getByHash(hash) : undefined),
+          )
           .then((row) => {
             const entry = row ? toEntry(row) : null;
             if (cache.generation === generation) cache.set(hash, entry);

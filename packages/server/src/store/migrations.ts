@@ -218,6 +218,16 @@ CREATE TABLE integrity_keys (
 );
 `,
   },
+  {
+    id: 7,
+    name: "legacy hash marks",
+    // Secrets hashed before keyed hashes: Keyward's MAC marks which rows existed at the upgrade
+    // (keys/legacy-hashes.ts); only those are looked up by plain SHA-256.
+    sql: `
+ALTER TABLE api_keys ADD COLUMN legacy_mark TEXT;
+ALTER TABLE admin_tokens ADD COLUMN legacy_mark TEXT;
+`,
+  },
 ];
 
 function forEngine(sql: string, engine: Db["engine"]): string {

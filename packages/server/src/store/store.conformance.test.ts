@@ -3,9 +3,13 @@ import type { Actor } from "../admin/admin-context.js";
 import { createAgentsStore } from "../agents/agents-store.js";
 import { type Clock, frozenClock, systemClock } from "../clock.js";
 import { createConsumersStore } from "../consumers/consumers-store.js";
+import { createIntegrityKeys } from "../crypto/integrity-keys.js";
 import { KeywardError } from "../errors.js";
 import { createUsageTracker } from "../gateway/usage.js";
 import { hashSecret, isWellFormed, secretPrefix } from "../keys/key-format.js";
+
+const INTEGRITY = createIntegrityKeys(Buffer.alloc(32, 5));
+
 import { createKeysService, type KeysService } from "../keys/keys-service.js";
 import { createKeysStore, type KeyRow, type KeysStore } from "../keys/keys-store.js";
 import { silentLogger } from "../ops/logger.js";
@@ -542,7 +546,7 @@ describe.each(testEngines)("domain stores on $name", ({ skip, open }) => {
     const build = (c: Clock) => {
       audit = recordingAudit();
       store = createKeysStore(db);
-      keys = createKeysService({ db, store, clock: c, audit, ownerExists: async () => true });
+      keys = createKeysService({ db, store, clock: c, audit, integrity: INTEGRITY, ownerExists: async () => true });
     };
     beforeEach(() => {
       if (skip) return;
@@ -564,7 +568,7 @@ describe.each(testEngines)("domain stores on $name", ({ skip, open }) => {
       expect(isWellFormed(secret, "kwk")).toBe(true);
       const stored = await store.get(row.id);
       expect(stored).toEqual(row);
-      expect(stored?.hash).toBe(hashSecret(secret));
+      expect(stored?.hash).toBe(hashSecret(secret, INTEGRITY));
       expect(stored?.prefix).toBe(secretPrefix(secret));
       expect(JSON.stringify(stored)).not.toContain(secret);
       expect(row).toMatchObject({ owner: "consumer:acme", status: "active", lineage: row.id, created_at: T0 });
@@ -577,7 +581,14 @@ describe.each(testEngines)("domain stores on $name", ({ skip, open }) => {
     });
 
     it("create refuses an owner that does not exist and a past expiry, writing nothing", async () => {
-      const noOwners = createKeysService({ db, store, clock, audit, ownerExists: async () => false });
+      const noOwners = createKeysService({
+        db,
+        store,
+        clock,
+        audit,
+        integrity: INTEGRITY,
+        ownerExists: async () => false,
+      });
       await expect(noOwners.create(actor, input)).rejects.toMatchObject({ code: "invalid_request" });
       await expect(keys.create(actor, { ...input, expires_at: T0 })).rejects.toMatchObject({ code: "invalid_request" });
       expect(await store.list(undefined, undefined, 10)).toEqual([]);
