@@ -20,7 +20,9 @@ export type SdkErrorCode =
   | "tool_timeout"
   // kw.tools audit records: a failed request, a record dropped because too many were waiting.
   | "audit_failed"
-  | "audit_dropped";
+  | "audit_dropped"
+  // An answer (a body, an event-stream line or event) bigger than its limit (`limits`, README).
+  | "response_too_large";
 
 /**
  * A failure with a stable code. `status` is the HTTP status when the server answered.
@@ -107,5 +109,37 @@ export class StaleCredentialError extends KeywardError {
     this.name = "StaleCredentialError";
     this.lastContact = lastContact;
     this.maxStale = maxStale;
+  }
+}
+
+/**
+ * A response from Keyward (or whatever answered in its place) was bigger than the SDK accepts: a
+ * body past its byte limit, an event-stream line or event past its length. The SDK stopped reading
+ * at the limit and closed the connection, so the size never costs memory. Background work reports
+ * it as an `error` event and keeps serving the last good values while it backs off and retries;
+ * raise the named setting of `Keyward.connect({ limits })` if the answer was genuine.
+ *
+ * @example
+ * ```ts
+ * kw.on("error", (err) => {
+ *   if (err instanceof ResponseTooLargeError) log.warn(`raise limits.${err.limit} above ${err.maxSize}?`);
+ * });
+ * ```
+ */
+export class ResponseTooLargeError extends KeywardError {
+  declare readonly code: "response_too_large";
+  /**
+   * The limit that was exceeded: a setting of `Keyward.connect({ limits })` such as
+   * `credentialsBytes` or `sseLineChars`, or `jwksBytes` (the verifier's fixed 1 MiB).
+   */
+  readonly limit: string;
+  /** Its value: bytes for bodies, characters (or lines) for the event stream. */
+  readonly maxSize: number;
+
+  constructor(what: string, limit: string, maxSize: number, options: { status?: number | undefined } = {}) {
+    super("response_too_large", `${what} is too large (over ${maxSize}, limit ${limit}); it was not read`, options);
+    this.name = "ResponseTooLargeError";
+    this.limit = limit;
+    this.maxSize = maxSize;
   }
 }

@@ -1,4 +1,6 @@
-import { KeywardError } from "./errors.js";
+import { KeywardError, ResponseTooLargeError } from "./errors.js";
+import { readBoundedText } from "./http/bounded-body.js";
+import { DEFAULT_LIMITS } from "./http/limits.js";
 
 const TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange";
 const ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token";
@@ -21,6 +23,11 @@ export interface ExchangeOptions {
   fetch?: typeof fetch;
   /** Default 10 s. */
   timeoutMs?: number;
+  /**
+   * Largest answer read, in bytes; a longer one fails with `ResponseTooLargeError`
+   * (`response_too_large`) as soon as it passes the limit. Default 1 MiB.
+   */
+  maxResponseBytes?: number;
 }
 
 export interface ExchangedToken {
@@ -74,7 +81,8 @@ export class ExchangeError extends KeywardError {
  * Exchanges the caller's token for a delegated one bound to a downstream agent (RFC 8693 token
  * exchange at `${url}/oauth/token`). The result has `aud` = `audience`, the same subject, an `act`
  * claim naming this agent, at most the requested scopes, and expires no later than the subject
- * token. Refusals throw `ExchangeError`.
+ * token. Refusals throw `ExchangeError`; an answer larger than `maxResponseBytes` throws
+ * `ResponseTooLargeError`.
  *
  * @example
  * ```ts
@@ -110,7 +118,7 @@ export async function exchangeToken(options: ExchangeOptions): Promise<Exchanged
     redirect: "manual",
     signal: AbortSignal.timeout(options.timeoutMs ?? DEFAULT_TIMEOUT_MS),
   });
-  const body = await readJson(res);
+  const body = await readJson(res, options.maxResponseBytes ?? DEFAULT_LIMITS.responseBytes);
   const secrets = [options.subjectToken, options.actorToken];
   if (!res.ok) {
     if (body && typeof body.error === "string") {
@@ -159,9 +167,17 @@ function validate(options: ExchangeOptions): { endpoint: string; scope: string |
   return { endpoint: endpoint.href, scope };
 }
 
-async function readJson(res: Response): Promise<Record<string, unknown> | undefined> {
+async function readJson(res: Response, maxBytes: number): Promise<Record<string, unknown> | undefined> {
+  let text: string;
   try {
-    const value: unknown = await res.json();
+    text = await readBoundedText(res, { what: "the answer of POST /oauth/token", limit: "responseBytes", maxBytes });
+  } catch (err) {
+    // An oversized answer is its own error, not "not an OAuth response".
+    if (err instanceof ResponseTooLargeError) throw err;
+    return undefined;
+  }
+  try {
+    const value: unknown = JSON.parse(text);
     return typeof value === "object" && value !== null && !Array.isArray(value)
       ? (value as Record<string, unknown>)
       : undefined;

@@ -1,4 +1,6 @@
-import { KeywardError } from "../errors.js";
+import { KeywardError, ResponseTooLargeError } from "../errors.js";
+import { readBoundedJson } from "../http/bounded-body.js";
+import { DEFAULT_LIMITS } from "../http/limits.js";
 import type { ResolvedOptions } from "./options.js";
 
 /** A value as held in memory. Entries are replaced, never mutated, on a change. */
@@ -39,14 +41,24 @@ export function unreachable(url: URL, cause: unknown): KeywardError {
 const abortReason = (signal: AbortSignal): Error | undefined =>
   signal.aborted && signal.reason instanceof Error ? signal.reason : undefined;
 
-/** True for failures that say nothing about this agent's rights: the server is down or unwell. */
+/**
+ * True for failures that say nothing about this agent's rights: the server is down or unwell (an
+ * answer past its size limit is a broken server or proxy, not a refusal).
+ */
 export function isOutage(err: unknown): boolean {
-  return err instanceof KeywardError && (err.code === "server_unreachable" || (err.status ?? 0) >= 500);
+  return (
+    err instanceof KeywardError &&
+    (err.code === "server_unreachable" || err.code === "response_too_large" || (err.status ?? 0) >= 500)
+  );
 }
 
-/** The §4 error body as a KeywardError; the server's message never holds a secret. */
-export async function httpError(res: Response): Promise<KeywardError> {
-  const body: unknown = await res.json().catch(() => undefined);
+/**
+ * The §4 error body as a KeywardError; the server's message never holds a secret. A body past
+ * `maxBytes` (or not JSON) is not read: the status alone then makes the error.
+ */
+export async function httpError(res: Response, maxBytes = DEFAULT_LIMITS.responseBytes): Promise<KeywardError> {
+  const limit = { what: "an error answer", limit: "responseBytes", maxBytes };
+  const body: unknown = await readBoundedJson(res, limit).catch(() => undefined);
   const e = isObject(body) && isObject(body.error) ? body.error : {};
   const code = typeof e.code === "string" ? e.code : `http_${res.status}`;
   const message = typeof e.message === "string" ? e.message : `Keyward answered HTTP ${res.status}`;
@@ -111,6 +123,11 @@ function requestDeadline(closed: AbortSignal, ms: number): { signal: AbortSignal
 export function createCredentialsApi(opts: ResolvedOptions, closed: AbortSignal): CredentialsApi {
   const credentialsUrl = new URL("v1/credentials", opts.url);
   const eventsUrl = new URL("v1/credentials/events", opts.url);
+  const credentialsLimit = {
+    what: "the answer of GET /v1/credentials",
+    limit: "credentialsBytes",
+    maxBytes: opts.limits.credentialsBytes,
+  };
 
   async function send(url: URL, headers: Record<string, string>, signal: AbortSignal): Promise<Response> {
     const token = await opts.token();
@@ -135,11 +152,12 @@ export function createCredentialsApi(opts: ResolvedOptions, closed: AbortSignal)
           await res.body?.cancel();
           return undefined;
         }
-        if (!res.ok) throw await httpError(res);
+        if (!res.ok) throw await httpError(res, opts.limits.responseBytes);
         let body: unknown;
         try {
-          body = await res.json();
+          body = await readBoundedJson(res, credentialsLimit);
         } catch (err) {
+          if (err instanceof ResponseTooLargeError) throw err;
           throw deadline.signal.aborted
             ? unreachable(opts.url, abortReason(deadline.signal) ?? err)
             : invalid("not JSON");

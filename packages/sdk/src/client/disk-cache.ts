@@ -26,7 +26,9 @@ export interface CacheSnapshot {
 const aad = (url: URL) => Buffer.from(`keyward-sdk-cache-v1\n${url.href}`);
 
 export function encodeCache(s: CacheSnapshot, key: Buffer, url: URL): Buffer {
-  const credentials: Record<string, { value: string; version: number; expires_at?: number }> = {};
+  // Null prototype: on a plain object `credentials["__proto__"] = …` would set the prototype
+  // instead of a property, and a credential of that name would vanish from the file.
+  const credentials: Record<string, { value: string; version: number; expires_at?: number }> = Object.create(null);
   for (const [name, e] of s.credentials) {
     credentials[name] =
       e.expiresAt === undefined
@@ -58,10 +60,16 @@ export function decodeCache(bytes: Buffer, key: Buffer, url: URL, file: string):
     throw unreadable(file, "wrong cacheKey, another server URL, or a damaged file", err);
   }
   try {
+    // JSON.parse makes `__proto__` an own data property, so Object.entries sees every name and
+    // the Map holds it like any other; nothing here assigns a parsed name onto a plain object.
     const doc = JSON.parse(plain.toString("utf8"));
     const credentials = new Map<string, CredentialEntry>();
-    for (const [name, c] of Object.entries<{ value: string; version: number; expires_at?: number }>(doc.credentials)) {
-      credentials.set(name, { value: c.value, version: c.version, expiresAt: c.expires_at });
+    for (const [name, c] of Object.entries<{ value: unknown; version: unknown; expires_at?: unknown }>(
+      doc.credentials,
+    )) {
+      if (typeof c?.value !== "string" || typeof c.version !== "number") throw new Error("malformed entry");
+      const expiresAt = typeof c.expires_at === "number" ? c.expires_at : undefined;
+      credentials.set(name, { value: c.value, version: c.version, expiresAt });
     }
     if (typeof doc.saved_at !== "number" || typeof doc.cursor !== "string") throw new Error("missing fields");
     return { savedAt: doc.saved_at, cursor: doc.cursor, etag: doc.etag ?? undefined, credentials };

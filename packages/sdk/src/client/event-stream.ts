@@ -1,7 +1,7 @@
 import { KeywardError } from "../errors.js";
 import { type CredentialsApi, httpError, unreachable } from "./credentials-api.js";
 import type { Clock } from "./options.js";
-import { type SseEvent, SseParser } from "./sse-parser.js";
+import { type SseEvent, type SseLimits, SseParser } from "./sse-parser.js";
 
 export interface StreamCallbacks {
   /** The server accepted the stream (200, text/event-stream). */
@@ -27,6 +27,8 @@ export interface StreamSettings {
   url: URL;
   closed: AbortSignal;
   lastEventId: string;
+  /** Bounds of one line and one event; past them the stream ends with `response_too_large`. */
+  limits: SseLimits & { responseBytes: number };
 }
 
 const NO_STREAM = new Set([404, 405, 501]);
@@ -43,7 +45,7 @@ export async function runEventStream(s: StreamSettings, cb: StreamCallbacks): Pr
   let lastData = s.clock.now();
   let silent = false;
   let gotData = false;
-  const parser = new SseParser({ event: (e) => cb.event(e), comment: () => {} }, s.lastEventId);
+  const parser = new SseParser({ event: (e) => cb.event(e), comment: () => {} }, s.lastEventId, s.limits);
   const check = () => {
     const idle = s.clock.now() - lastData;
     if (idle < s.heartbeatTimeoutMs) {
@@ -67,7 +69,7 @@ export async function runEventStream(s: StreamSettings, cb: StreamCallbacks): Pr
       await res.body?.cancel().catch(() => {});
       return end("unavailable");
     }
-    if (!res.ok || res.body === null) return end("failed", await httpError(res));
+    if (!res.ok || res.body === null) return end("failed", await httpError(res, s.limits.responseBytes));
     cb.open();
     lastData = s.clock.now();
     const reader = res.body.getReader();

@@ -139,6 +139,7 @@ export class Freshness {
           url: opts.url,
           closed,
           lastEventId: this.#lastEventId,
+          limits: opts.limits,
         },
         {
           open: () => {
@@ -154,7 +155,9 @@ export class Freshness {
       this.#streamLive = false;
       this.#lastEventId = end.lastEventId;
       if (closed.aborted || end.kind === "closed") return;
-      if (end.gotData) this.#streamBackoff.succeed();
+      // A stream cut for an oversized line or event did deliver bytes, but it is a fault that
+      // would recur at once: it backs off like any failure instead of reconnecting at the base delay.
+      if (end.gotData && end.error?.code !== "response_too_large") this.#streamBackoff.succeed();
       this.#startPolling();
       if (end.kind === "unavailable") {
         await this.#wait(STREAM_RETRY_MS);

@@ -272,6 +272,7 @@ export class Keyward {
       audience: req.audience,
       ...(req.scope === undefined ? {} : { scope: req.scope }),
       fetch,
+      maxResponseBytes: this.#opts.limits.responseBytes,
     });
   }
 
@@ -293,6 +294,7 @@ export class Keyward {
         token: this.#opts.token,
         fetch: this.#opts.fetch,
         requestTimeoutMs: this.#opts.requestTimeoutMs,
+        maxResponseBytes: this.#opts.limits.responseBytes,
         closed: this.#closing.signal,
       }),
       this.#opts.token,

@@ -8,8 +8,11 @@ import type { FetchLike } from "./options.js";
  * node:http.
  * Measured here, a GET through undici's fetch costs about three times the CPU of the same GET
  * through node:http; one agent process does not care, but a host running many agents (or the
- * rotation benchmark: 1,000 clients answering one rotation at once) does. Bodies of JSON answers
- * are read whole (they are small); an event stream is handed over as a web stream.
+ * rotation benchmark: 1,000 clients answering one rotation at once) does. Every body is handed
+ * over as a web stream and never buffered here: the reader decides how much it accepts
+ * (http/bounded-body.ts), and cancelling the stream destroys the socket, so a server sending
+ * gigabytes is cut off at the reader's limit. JSON bodies use the small stream below rather than
+ * `Readable.toWeb`, which costs more per chunk; an event stream is long-lived and uses toWeb.
  *
  * The keep-alive agents are shared by every client of the process, like fetch's global pool;
  * Node unrefs idle sockets, so they never keep a process alive, and the server closes them when
@@ -31,6 +34,45 @@ function toHeaders(raw: http.IncomingHttpHeaders): Headers {
     if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(", ") : value);
   }
   return headers;
+}
+
+/**
+ * A response body as a web stream holding at most one chunk ahead of its reader: the socket is
+ * paused until the reader asks for more, so nothing piles up in memory however fast the server
+ * sends. Cancelling destroys the response and its socket (never reused after a refused body).
+ */
+function bodyStream(res: http.IncomingMessage): ReadableStream<Uint8Array> {
+  // Once cancelled, closed or errored the controller throws on any call: events still queued on
+  // the response (an `end` right behind a cancel) must not reach it.
+  let open = true;
+  return new ReadableStream<Uint8Array>(
+    {
+      start(ctrl) {
+        res.pause();
+        res.on("data", (chunk: Buffer) => {
+          if (!open) return;
+          ctrl.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+          if ((ctrl.desiredSize ?? 0) <= 0) res.pause();
+        });
+        res.once("end", () => {
+          if (open) ctrl.close();
+          open = false;
+        });
+        res.once("error", (err) => {
+          if (open) ctrl.error(err);
+          open = false;
+        });
+      },
+      pull() {
+        res.resume();
+      },
+      cancel() {
+        open = false;
+        res.destroy();
+      },
+    },
+    { highWaterMark: 1 },
+  );
 }
 
 export const nodeFetch: FetchLike = (input, init) =>
@@ -65,10 +107,7 @@ export const nodeFetch: FetchLike = (input, init) =>
         resolve(new Response(Readable.toWeb(res) as ReadableStream<Uint8Array>, { status, headers }));
         return;
       }
-      const chunks: Buffer[] = [];
-      res.on("data", (chunk: Buffer) => chunks.push(chunk));
-      res.once("end", () => resolve(new Response(Buffer.concat(chunks), { status, headers })));
-      res.once("error", reject);
+      resolve(new Response(bodyStream(res), { status, headers }));
     });
     req.once("error", reject);
     req.end(body);

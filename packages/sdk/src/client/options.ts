@@ -1,3 +1,4 @@
+import { type ResolvedLimits, type ResponseLimits, resolveLimits } from "../http/limits.js";
 import { nodeFetch } from "./node-fetch.js";
 
 /**
@@ -55,6 +56,13 @@ export interface ConnectOptions {
   backoffCapMs?: number;
   /** Time limit of one request (not of the event stream). Default 10 s. */
   requestTimeoutMs?: number;
+  /**
+   * How much of an answer the client reads before it stops (`response_too_large`): response bodies
+   * in bytes, event-stream lines and events in characters. The defaults (16 MiB for
+   * `/v1/credentials`, 1 MiB for other answers, 64 Ki per event-stream line, 1 Mi and 1,000 lines
+   * per event) are far above what Keyward sends; see {@link ResponseLimits}.
+   */
+  limits?: ResponseLimits;
   /** Aborting it cancels `connect` and later closes the client. */
   signal?: AbortSignal;
   /** For tests: the clock and timers. */
@@ -74,6 +82,7 @@ export interface ResolvedOptions {
   backoffBaseMs: number;
   backoffCapMs: number;
   requestTimeoutMs: number;
+  limits: ResolvedLimits;
   signal: AbortSignal | undefined;
   clock: Clock;
   random: () => number;
@@ -143,6 +152,7 @@ export function resolveOptions(o: ConnectOptions): ResolvedOptions {
     backoffBaseMs: positive("backoffBaseMs", o.backoffBaseMs, 500),
     backoffCapMs: positive("backoffCapMs", o.backoffCapMs, 30_000),
     requestTimeoutMs: positive("requestTimeoutMs", o.requestTimeoutMs, 10_000),
+    limits: resolveLimits(o.limits),
     signal: o.signal,
     clock: o.clock ?? realClock,
     random: o.random ?? Math.random,

@@ -1,10 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { type SseEvent, SseParser } from "./sse-parser.js";
+import { ResponseTooLargeError } from "../errors.js";
+import { type SseEvent, type SseLimits, SseParser } from "./sse-parser.js";
 
-function parse(chunks: string[], lastEventId = "") {
+function parse(chunks: string[], lastEventId = "", limits?: SseLimits) {
   const events: SseEvent[] = [];
   let comments = 0;
-  const p = new SseParser({ event: (e) => events.push(e), comment: () => comments++ }, lastEventId);
+  const p = new SseParser({ event: (e) => events.push(e), comment: () => comments++ }, lastEventId, limits);
   for (const c of chunks) p.push(c);
   return { events, comments, lastEventId: p.lastEventId };
 }
@@ -53,6 +54,39 @@ describe("SseParser", () => {
   });
 
   it("refuses an endless line instead of buffering it", () => {
-    expect(() => parse(["data: ", "x".repeat(2 << 20)])).toThrow(/too long/);
+    expect(() => parse(["data: ", "x".repeat(2 << 20)])).toThrow(/too large/);
+  });
+
+  describe("limits (issue 18)", () => {
+    const limits: SseLimits = { sseLineChars: 16, sseEventChars: 40, sseEventLines: 4 };
+    const refusal = (chunks: string[]) => {
+      try {
+        parse(chunks, "", limits);
+      } catch (err) {
+        return err;
+      }
+      return undefined;
+    };
+
+    it("accepts a line of exactly sseLineChars, refuses one more, ended or still open", () => {
+      const line = `data: ${"x".repeat(10)}`; // 16 characters
+      expect(parse([`${line}\n\n`], "", limits).events).toHaveLength(1);
+      expect(refusal([`${line}x\n\n`])).toMatchObject({ code: "response_too_large", limit: "sseLineChars" });
+      // Never ended, arriving in pieces: refused when the piece that passes the limit arrives.
+      expect(refusal(["data: xxxxx", "xxxxx", "x"])).toBeInstanceOf(ResponseTooLargeError);
+      expect(refusal(["data: xxxxx", "xxxxx"])).toBeUndefined();
+    });
+
+    it("refuses an event whose lines add up past sseEventChars, or number more than sseEventLines", () => {
+      expect(refusal(["data: 0123456789\n".repeat(3)])).toMatchObject({ limit: "sseEventChars", maxSize: 40 });
+      expect(refusal(["id: 1\n".repeat(5)])).toMatchObject({ limit: "sseEventLines", maxSize: 4 });
+      expect(refusal(["id: 1\n".repeat(4)])).toBeUndefined();
+    });
+
+    it("counts per event: a blank line starts over, comments count for nothing", () => {
+      const event = "id: 1\nevent: changed\ndata: {}\n\n";
+      const out = parse([event.repeat(100), ": hb\n".repeat(100), event], "", limits);
+      expect(out.events).toHaveLength(101);
+    });
   });
 });

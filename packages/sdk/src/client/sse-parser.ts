@@ -1,3 +1,6 @@
+import { ResponseTooLargeError } from "../errors.js";
+import { DEFAULT_LIMITS, type ResolvedLimits } from "../http/limits.js";
+
 /** One dispatched Server-Sent Event. */
 export interface SseEvent {
   type: string;
@@ -12,13 +15,18 @@ export interface SseHandlers {
   comment(): void;
 }
 
-/** A line longer than this is not an event Keyward sends: the stream is treated as broken. */
-const MAX_LINE = 1 << 20;
+/** What one line and one event may hold; past it the stream is treated as broken. */
+export type SseLimits = Pick<ResolvedLimits, "sseLineChars" | "sseEventChars" | "sseEventLines">;
 
 /**
  * The event-stream parser of the WHATWG HTML standard (§9.2.6), fed decoded text in chunks of any
  * size: lines end in CRLF, LF or CR (a CRLF may be split across chunks), `data` lines accumulate,
  * `id` persists across events, a blank line dispatches, an event without data is not dispatched.
+ *
+ * Bounded: a line longer than `sseLineChars` (even one still waiting for its end), or an event
+ * whose field lines add up to more than `sseEventChars` or number more than `sseEventLines`, throws
+ * {@link ResponseTooLargeError} from `push`, before more than one chunk past the limit is held.
+ * Comments count towards neither: nothing of them is kept.
  */
 export class SseParser {
   lastEventId = "";
@@ -29,10 +37,14 @@ export class SseParser {
   #idBuffer = "";
   #skipLf = false;
   #started = false;
+  /** Characters and field lines of the event being built (since the last blank line). */
+  #eventChars = 0;
+  #eventLines = 0;
 
   constructor(
     private readonly handlers: SseHandlers,
     lastEventId = "",
+    private readonly limits: SseLimits = DEFAULT_LIMITS,
   ) {
     this.lastEventId = lastEventId;
     this.#idBuffer = lastEventId;
@@ -50,6 +62,7 @@ export class SseParser {
     for (let i = 0; i < text.length; i++) {
       const c = text.charCodeAt(i);
       if (c !== 10 && c !== 13) continue;
+      this.#checkLine(this.#buffer.length + i - start);
       const line = this.#buffer + text.slice(start, i);
       this.#buffer = "";
       if (c === 13) {
@@ -59,8 +72,15 @@ export class SseParser {
       start = i + 1;
       this.#line(line);
     }
+    // Checked before appending: an endless line without a line break is refused at the limit.
+    this.#checkLine(this.#buffer.length + text.length - start);
     this.#buffer += text.slice(start);
-    if (this.#buffer.length > MAX_LINE) throw new Error("event stream line too long");
+  }
+
+  #checkLine(length: number): void {
+    const { sseLineChars } = this.limits;
+    if (length > sseLineChars)
+      throw new ResponseTooLargeError("a line of the event stream", "sseLineChars", sseLineChars);
   }
 
   #line(line: string): void {
@@ -71,6 +91,15 @@ export class SseParser {
     if (line.charCodeAt(0) === 58 /* ':' */) {
       this.handlers.comment();
       return;
+    }
+    this.#eventChars += line.length;
+    this.#eventLines += 1;
+    const { sseEventChars, sseEventLines } = this.limits;
+    if (this.#eventChars > sseEventChars) {
+      throw new ResponseTooLargeError("an event of the event stream", "sseEventChars", sseEventChars);
+    }
+    if (this.#eventLines > sseEventLines) {
+      throw new ResponseTooLargeError("an event of the event stream", "sseEventLines", sseEventLines);
     }
     const colon = line.indexOf(":");
     const field = colon === -1 ? line : line.slice(0, colon);
@@ -99,6 +128,8 @@ export class SseParser {
     this.#type = "";
     this.#data = "";
     this.#hasData = false;
+    this.#eventChars = 0;
+    this.#eventLines = 0;
     if (hasData) this.handlers.event({ type, data, lastEventId: this.lastEventId });
   }
 }

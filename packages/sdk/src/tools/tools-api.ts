@@ -1,6 +1,8 @@
 import { httpError, unreachable } from "../client/credentials-api.js";
 import type { FetchLike } from "../client/options.js";
-import { KeywardError } from "../errors.js";
+import { KeywardError, ResponseTooLargeError } from "../errors.js";
+import { readBoundedText } from "../http/bounded-body.js";
+import { DEFAULT_LIMITS } from "../http/limits.js";
 import { type AuditEvent, UserCredentialError } from "./errors.js";
 
 /** What the tool wrapper needs from Keyward: the two agent endpoints of SPEC §6. */
@@ -17,6 +19,8 @@ export interface ToolsApiOptions {
   token: () => string | Promise<string>;
   fetch: FetchLike;
   requestTimeoutMs: number;
+  /** Largest answer read, in bytes (the client's `limits.responseBytes`). Default 1 MiB. */
+  maxResponseBytes?: number;
   /** Aborts when the Keyward client closes. */
   closed: AbortSignal;
 }
@@ -60,6 +64,7 @@ export function createToolsApi(opts: ToolsApiOptions): ToolsApi {
   const credentialsUrl = new URL("v1/tools/credentials", opts.url);
   const auditUrl = new URL("v1/audit/events", opts.url);
   const deadline = deadlines(opts.closed);
+  const maxBytes = opts.maxResponseBytes ?? DEFAULT_LIMITS.responseBytes;
 
   /** POSTs JSON; answers the response, or throws when no answer came (the caller's signal first). */
   async function post(url: URL, body: unknown, signal: AbortSignal | undefined): Promise<Response> {
@@ -74,10 +79,16 @@ export function createToolsApi(opts: ToolsApiOptions): ToolsApi {
         signal: d.signal,
       });
       // Read the body under the same deadline: a server that stalls mid-answer is unreachable too.
-      const text = await res.text();
+      // Bounded: the answer to a tool's request must not be able to take the agent's memory.
+      const text = await readBoundedText(res, {
+        what: `the answer of POST ${url.pathname}`,
+        limit: "responseBytes",
+        maxBytes,
+      });
       return new Response(text === "" ? null : text, { status: res.status, headers: res.headers });
     } catch (err) {
       if (signal?.aborted) throw signal.reason;
+      if (err instanceof ResponseTooLargeError) throw err;
       if (opts.closed.aborted) throw new KeywardError("closed", "the Keyward client is closed", { cause: err });
       const reason = d.signal.aborted && d.signal.reason instanceof Error ? d.signal.reason : err;
       throw unreachable(opts.url, reason);

@@ -1,3 +1,4 @@
+import { readBoundedText } from "../http/bounded-body.js";
 import { JwksUnavailableError } from "./errors.js";
 
 /**
@@ -187,7 +188,8 @@ async function fetchKeySet<K>(
     await res.body?.cancel().catch(() => {});
     throw new Error(`the JWKS endpoint answered HTTP ${res.status}`);
   }
-  const text = await readCapped(res, MAX_JWKS_BYTES);
+  // Streamed and refused at the limit (ResponseTooLargeError, the cause of JwksUnavailableError).
+  const text = await readBoundedText(res, { what: "the JWKS response", limit: "jwksBytes", maxBytes: MAX_JWKS_BYTES });
   let body: unknown;
   try {
     body = JSON.parse(text);
@@ -229,27 +231,4 @@ function publicFingerprint(jwk: Record<string, unknown>): string {
     .filter((name) => !PRIVATE_MEMBERS.has(name))
     .sort();
   return JSON.stringify(names.map((name) => [name, jwk[name]]));
-}
-
-/** The body as text, refused as soon as it grows past `max` bytes (never buffered whole). */
-async function readCapped(res: Response, max: number): Promise<string> {
-  if (Number(res.headers.get("content-length") ?? 0) > max) {
-    await res.body?.cancel().catch(() => {});
-    throw new Error("the JWKS response is too large");
-  }
-  if (!res.body) return "";
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  const reader = res.body.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > max) {
-      await reader.cancel().catch(() => {});
-      throw new Error("the JWKS response is too large");
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks).toString("utf8");
 }

@@ -19,10 +19,13 @@ export function tappedFetch(): { fetch: typeof fetch; chunks(n: number): Promise
         done();
         throw err;
       });
-      const json = res.json.bind(res);
-      Object.defineProperty(res, "json", { value: () => json().finally(() => setImmediate(done)) });
-      if (res.status === 304) setImmediate(done);
-      return res;
+      if (res.body === null) {
+        setImmediate(done);
+        return res;
+      }
+      // Done once the client has read the whole body (it parses and applies it synchronously then).
+      const seen = new TransformStream<Uint8Array, Uint8Array>({ flush: () => void setImmediate(done) });
+      return new Response(res.body.pipeThrough(seen), { status: res.status, headers: res.headers });
     }
     const res = await fetch(input, init);
     if (res.body === null) return res;
