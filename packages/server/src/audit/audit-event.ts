@@ -1,7 +1,7 @@
 import { base64url } from "../crypto/base64url.js";
 import { invalidRequest } from "../errors.js";
 import { canonicalJson } from "./audit-chain.js";
-import { MAX_DETAILS_CHARS, scrubDetails, scrubString } from "./audit-scrub.js";
+import { type AuditField, MAX_DETAILS_CHARS, scrubDetails, scrubField } from "./audit-scrub.js";
 import type { AuditEventInput, AuditOutcome } from "./audit-sink.js";
 import type { AuditRow, AuditRowInput } from "./audit-store.js";
 
@@ -29,19 +29,19 @@ export function toRow(e: AuditEventInput, time: number): AuditRowInput {
   }
   return {
     time,
-    actor: scrubString(e.actor),
-    action: scrubString(e.action),
-    target: optional(e.target),
+    actor: scrubField("actor", e.actor),
+    action: scrubField("action", e.action),
+    target: optional("target", e.target),
     outcome: e.outcome,
-    code: optional(e.code),
-    ip: optional(e.ip),
-    request_id: optional(e.requestId),
+    code: optional("code", e.code),
+    ip: optional("ip", e.ip),
+    request_id: optional("request_id", e.requestId),
     details,
   };
 }
 
-function optional(s: string | undefined): string | null {
-  return s === undefined ? null : scrubString(s);
+function optional(field: AuditField, s: string | undefined): string | null {
+  return s === undefined ? null : scrubField(field, s);
 }
 
 /** Built field by field: a new column never reaches a response by accident. */

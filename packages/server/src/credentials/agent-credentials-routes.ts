@@ -5,7 +5,7 @@ import { KeywardError } from "../errors.js";
 import type { RequestContext, Router } from "../http/router.js";
 import type { Metrics } from "../ops/metrics.js";
 import { type AgentViews, parseCursor } from "./agent-view.js";
-import type { CredentialEvents } from "./credential-events.js";
+import type { CredentialEvents, StreamRefusal } from "./credential-events.js";
 
 /** The agent behind a caller; anyone else (a consumer, a user) has no outbound grants to read. */
 export function agentOf(caller: Caller): string {
@@ -14,6 +14,13 @@ export function agentOf(caller: Caller): string {
   }
   return caller.principal.slice("agent:".length);
 }
+
+const STREAM_RETRY_AFTER_S = 30;
+const STREAM_REFUSALS: Record<StreamRefusal, string> = {
+  per_key: "too many event streams are open with this key; close one first",
+  per_address: "too many event streams are open from this address; close one first",
+  total: "the server has as many event streams open as it allows; try again later",
+};
 
 /** RFC 9110 §13.1.2: If-None-Match compares weakly; `*` matches any current representation. */
 export function etagMatches(header: string | undefined, etag: string): boolean {
@@ -80,6 +87,12 @@ export function registerAgentCredentialRoutes(
     if (ctx.method === "HEAD") {
       ctx.res.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-store" }).end();
       return;
+    }
+    const address = deps.auth.requestIp({ headers: ctx.req.headers, peerIp: ctx.peerIp });
+    const full = events.reserve(caller.keyId, address, ctx.res);
+    if (full !== undefined) {
+      // A stream ends only when its client goes: the caller should close one, not retry at once.
+      throw new KeywardError("rate_limited", STREAM_REFUSALS[full], { "retry-after": String(STREAM_RETRY_AFTER_S) });
     }
     events.attach({
       agent,

@@ -49,6 +49,22 @@ export interface AttachOptions {
   expiresAt: number | null;
 }
 
+/**
+ * Streams open at once (issue 18, finding 6): each holds a socket, a file descriptor, until its
+ * client goes, so without a cap one key could take every descriptor the process has. Counted per
+ * key the caller authenticated with (a token counts against its client key), per source address
+ * (as caller-auth reads it, through trusted proxies) and in all.
+ */
+export interface StreamLimits {
+  perKey: number;
+  perAddress: number;
+  total: number;
+}
+
+export const DEFAULT_STREAM_LIMITS: StreamLimits = { perKey: 16, perAddress: 64, total: 10_000 };
+
+export type StreamRefusal = "per_key" | "per_address" | "total";
+
 const RETRY_MS = 1000;
 /** setTimeout's longest delay; a later expiry re-arms the timer. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -59,11 +75,22 @@ export function createCredentialEvents(deps: {
   logger: Logger;
   heartbeatMs: number;
   maxBufferBytes?: number;
+  limits?: StreamLimits;
 }) {
   const { views, clock, logger } = deps;
   const maxBuffer = deps.maxBufferBytes ?? 1024 * 1024;
+  const limits = deps.limits ?? DEFAULT_STREAM_LIMITS;
   const agents = new Map<string, AgentState>();
   let closed = false;
+  // Slots held, counted from reservation (before the stream's first await) to the socket's close.
+  const perKey = new Map<string, number>();
+  const perAddress = new Map<string, number>();
+  let total = 0;
+  const dec = (m: Map<string, number>, k: string) => {
+    const n = (m.get(k) ?? 1) - 1;
+    if (n === 0) m.delete(k);
+    else m.set(k, n);
+  };
 
   const heartbeat = setInterval(() => {
     const now = clock.now();
@@ -147,6 +174,36 @@ export function createCredentialEvents(deps: {
   }
 
   return {
+    /**
+     * Takes a stream slot for `keyId` from `address` until `res` closes, or says which cap is
+     * full. Taken before anything is awaited, so concurrent requests cannot all pass the check.
+     */
+    reserve(keyId: string, address: string, res: ServerResponse): StreamRefusal | undefined {
+      if (total >= limits.total) return "total";
+      if ((perKey.get(keyId) ?? 0) >= limits.perKey) return "per_key";
+      if ((perAddress.get(address) ?? 0) >= limits.perAddress) return "per_address";
+      total++;
+      perKey.set(keyId, (perKey.get(keyId) ?? 0) + 1);
+      perAddress.set(address, (perAddress.get(address) ?? 0) + 1);
+      let held = true;
+      const release = () => {
+        if (!held) return;
+        held = false;
+        total--;
+        dec(perKey, keyId);
+        dec(perAddress, address);
+      };
+      // A client gone before its stream started (during the route's await) releases it too.
+      if (res.destroyed) release();
+      else res.once("close", release);
+      return undefined;
+    },
+
+    /** Slots held now (tests, metrics). */
+    slots(): { total: number; keys: number; addresses: number } {
+      return { total, keys: perKey.size, addresses: perAddress.size };
+    },
+
     /** Starts an event stream on `res` (the request is already authenticated). */
     attach(opts: AttachOptions): void {
       const { res } = opts;

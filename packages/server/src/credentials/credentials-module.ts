@@ -6,7 +6,7 @@ import type { SealedModuleDeps } from "../module-deps.js";
 import type { Db } from "../store/db.js";
 import { registerAgentCredentialRoutes } from "./agent-credentials-routes.js";
 import { createAgentViews } from "./agent-view.js";
-import { createCredentialEvents } from "./credential-events.js";
+import { createCredentialEvents, type StreamLimits } from "./credential-events.js";
 import { registerCredentialRoutes } from "./credentials-routes.js";
 import { createCredentialsService } from "./credentials-service.js";
 import { CREDENTIAL_SEALED_COLUMNS, createCredentialsStore } from "./credentials-store.js";
@@ -23,6 +23,8 @@ export interface CredentialsModuleOptions {
   tokenTimeoutMs?: number;
   /** Refresh timers; tests that drive `providers.runDue()` with a frozen clock pass inert ones. */
   refreshTimers?: RefreshTimers;
+  /** Caps on open event streams (config `streams`); default DEFAULT_STREAM_LIMITS. */
+  streams?: StreamLimits;
 }
 
 /**
@@ -58,7 +60,13 @@ export function createCredentialsModule(deps: SealedModuleDeps, opts: Credential
     changes,
   });
   const views = createAgentViews({ store: grantsStore, open: credentials.openVersion, clock, logger });
-  const events = createCredentialEvents({ views, clock, logger, heartbeatMs: opts.heartbeatMs ?? 15_000 });
+  const events = createCredentialEvents({
+    views,
+    clock,
+    logger,
+    heartbeatMs: opts.heartbeatMs ?? 15_000,
+    ...(opts.streams ? { limits: opts.streams } : {}),
+  });
   const providers = createTokenProviders({
     store,
     service: credentials,

@@ -1,5 +1,6 @@
 import { AGENT_NAME, type RoutableAgent } from "../agents/agents-service.js";
 import type { AuditSink } from "../audit/audit-sink.js";
+import type { DenialSampler } from "../audit/denial-sampler.js";
 import { codeToStatus, KeywardError } from "../errors.js";
 import { checkForwardedPath, PATH_REFUSAL_MESSAGES } from "../http/path-safety.js";
 import { sendError, sendJson } from "../http/respond.js";
@@ -16,6 +17,8 @@ export interface GatewayDeps {
   proxy: GatewayProxy;
   audit: AuditSink;
   metrics: Metrics;
+  /** Samples the records of denials without a known key (audit/denial-sampler.ts); absent: all recorded. */
+  denials?: DenialSampler;
 }
 
 /** Splits `/agents/{name}/rest…` into the decoded name and the raw rest (with its leading slash). */
@@ -69,16 +72,20 @@ function denied(deps: GatewayDeps, ctx: RequestContext, agent: string, d: Extrac
   deps.metrics.decisions.inc(d.code);
   if (d.code === "rate_limited") deps.metrics.rateLimitHits.inc();
   if (d.code === "quota_exceeded") deps.metrics.quotaHits.inc();
-  deps.audit.recordLater({
+  const record = {
     actor: d.key?.owner ?? "anonymous",
     action: "gateway.deny",
-    target: `agent:${agent}`,
-    outcome: "denied",
+    // The name comes from the URL: anything but a slug is no agent's, and is never stored raw.
+    target: AGENT_NAME.test(agent) ? `agent:${agent}` : "agent:(invalid name)",
+    outcome: "denied" as const,
     code: d.code,
     ip: d.ip,
     requestId: ctx.requestId,
     ...(d.key ? { details: { key_id: d.key.id, prefix: d.key.prefix } } : {}),
-  });
+  };
+  // Without a known key the request cost its sender nothing: sampled per address (issue 18).
+  if (d.key === undefined && deps.denials) deps.denials.record(record);
+  else deps.audit.recordLater(record);
 }
 
 type Allowed = Extract<Decision, { ok: true }>;
