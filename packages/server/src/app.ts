@@ -31,7 +31,7 @@ import { createSigningKeys } from "./crypto/signing-keys.js";
 import { createEgressModule } from "./egress/egress-module.js";
 import { parseCidrList } from "./gateway/cidr.js";
 import { createGatewayHandler, registerForwardAuthRoute } from "./gateway/gateway-routes.js";
-import { createLimits } from "./gateway/limits.js";
+import { createLimits, keyRateLimit } from "./gateway/limits.js";
 import { createProxy } from "./gateway/proxy.js";
 import type { RateLimiter } from "./gateway/rate-limiter.js";
 import { createUpstreamTokens } from "./gateway/upstream-token.js";
@@ -250,6 +250,7 @@ export async function startKeyward(config: Config, opts: StartOptions = {}): Pro
       issuer: () => issuer,
       trustedProxies,
       trustedIssuers: config.trusted_issuers,
+      rateLimit: keyRateLimit({ rateLimiter, shared: limits.shared }),
       settings: {
         maxLifetimeS: config.token_max_lifetime_s,
         refreshLifetimeS: config.refresh_token_lifetime_s,

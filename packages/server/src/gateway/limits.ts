@@ -1,12 +1,34 @@
 import type { Clock } from "../clock.js";
+import type { KeyEntry } from "../keys/key-entry.js";
 import type { Logger } from "../ops/logger.js";
 import type { Metrics } from "../ops/metrics.js";
 import type { Db } from "../store/db.js";
-import { createMemoryRateLimiter, type RateLimiter } from "./rate-limiter.js";
+import { createMemoryRateLimiter, type RateLimiter, type RateLimitResult } from "./rate-limiter.js";
 import { connectLimitsRedis } from "./redis-client.js";
 import { createRedisLimits } from "./redis-limits.js";
 import { createSharedLimits, type LimitsFallback, type SharedLimits } from "./shared-limits.js";
 import { createUsageTracker, type UsageTracker } from "./usage.js";
+
+/** A key's rate limit alone (no quota), as the gateway counts it: token minting uses it too. */
+export type KeyRateLimit = (
+  key: Pick<KeyEntry, "lineage" | "rateLimit">,
+  now: number,
+) => Promise<RateLimitResult | undefined>;
+
+/**
+ * One request counted against `key`'s rate limit in the very bucket the gateway uses (its
+ * lineage; in Redis when shared), so minting tokens and calling agents share one budget. Rejects
+ * with LimiterUnavailableError like the gateway's check when Redis is down and the fallback closed.
+ */
+export function keyRateLimit(limits: { rateLimiter: RateLimiter; shared: SharedLimits | undefined }): KeyRateLimit {
+  return async (key, now) => {
+    if (!key.rateLimit) return undefined;
+    if (limits.shared) {
+      return (await limits.shared.check({ lineage: key.lineage, rateLimit: key.rateLimit, quota: null }, now)).rate;
+    }
+    return limits.rateLimiter.hit(key.lineage, key.rateLimit, now);
+  };
+}
 
 export interface Limits {
   /** In this process: the limiter without Redis, the fallback with it. */

@@ -26,11 +26,19 @@ const STATUS: Record<OAuthErrorCode, number> = {
 export class OAuthError extends Error {
   readonly error: OAuthErrorCode;
   readonly status: number;
-  constructor(error: OAuthErrorCode, description: string) {
+  /** Response headers of this refusal (a rate limit's `Retry-After`). */
+  readonly headers: Record<string, string>;
+  /** `status` overrides the code's own: RFC 6749 has no rate-limit code, so that is a 429. */
+  constructor(
+    error: OAuthErrorCode,
+    description: string,
+    opts: { status?: number; headers?: Record<string, string> } = {},
+  ) {
     super(description);
     this.name = "OAuthError";
     this.error = error;
-    this.status = STATUS[error];
+    this.status = opts.status ?? STATUS[error];
+    this.headers = opts.headers ?? {};
   }
 }
 
@@ -56,5 +64,5 @@ export function sendOAuthError(res: ServerResponse, err: OAuthError, basicAuthTr
   // RFC 6749 §5.2: a failed HTTP Basic client authentication answers 401 with a challenge.
   const headers: Record<string, string> =
     err.error === "invalid_client" ? { "www-authenticate": basicAuthTried ? 'Basic realm="keyward"' : "Bearer" } : {};
-  sendOAuthJson(res, err.status, { error: err.error, error_description: err.message }, headers);
+  sendOAuthJson(res, err.status, { error: err.error, error_description: err.message }, { ...err.headers, ...headers });
 }

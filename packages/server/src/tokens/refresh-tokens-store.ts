@@ -76,6 +76,25 @@ export function createRefreshTokensStore(db: Db) {
       ]);
     },
 
+    /**
+     * The key's live families beyond `cap`, least recently used first (a family has at most one
+     * live token: rotation marks the old one used). Inside the transaction that just added one.
+     */
+    async familiesOverCap(tx: Db, keyId: string, now: number, cap: number): Promise<string[]> {
+      const live = "key_id = $1 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > $2";
+      const [count] = await tx.query<{ n: number | string }>(`SELECT COUNT(*) AS n FROM refresh_tokens WHERE ${live}`, [
+        keyId,
+        now,
+      ]);
+      const over = Number(count?.n ?? 0) - cap;
+      if (over <= 0) return [];
+      const rows = await tx.query<{ family: string }>(
+        `SELECT family FROM refresh_tokens WHERE ${live} ORDER BY created_at, id LIMIT $3`,
+        [keyId, now, over],
+      );
+      return rows.map((r) => r.family);
+    },
+
     /** Drops tokens past their expiry (they can never be used, and reuse detection no longer matters). */
     async purgeExpired(now: number): Promise<number> {
       return db.exec("DELETE FROM refresh_tokens WHERE expires_at <= $1", [now]);

@@ -6,6 +6,7 @@ import type { Clock } from "../clock.js";
 import type { ChangeFeed } from "../cluster/change-feed.js";
 import type { TrustedIssuerConfig } from "../config.js";
 import type { SigningKeys } from "../crypto/signing-keys.js";
+import type { KeyRateLimit } from "../gateway/limits.js";
 import type { RequestContext, Router } from "../http/router.js";
 import type { KeysService } from "../keys/keys-service.js";
 import type { Logger } from "../ops/logger.js";
@@ -37,6 +38,8 @@ export interface TokensModuleDeps {
   trustedProxies: BlockList | null;
   /** External identity providers whose JWTs are exchanged for user tokens (SPEC §8). */
   trustedIssuers?: readonly TrustedIssuerConfig[];
+  /** A key's rate limit as the gateway counts it: minting tokens counts against it too. */
+  rateLimit?: KeyRateLimit;
   settings: {
     maxLifetimeS: number;
     refreshLifetimeS: number;
@@ -110,6 +113,7 @@ export async function createTokensModule(deps: TokensModuleDeps) {
     issuer: deps.issuer,
     config: deps.settings,
     onIssue: (kind) => metrics.tokensIssued.inc({ kind }),
+    ...(deps.rateLimit ? { rateLimit: deps.rateLimit } : {}),
   });
   const exchange = createTokenExchange({
     now,

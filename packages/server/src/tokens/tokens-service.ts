@@ -1,8 +1,12 @@
 import type { AuditEventInput, AuditSink } from "../audit/audit-sink.js";
 import type { AuthResult, CallerAuth } from "../auth/caller-auth.js";
 import type { ChangeFeed } from "../cluster/change-feed.js";
+import { KeywardError } from "../errors.js";
+import type { KeyRateLimit } from "../gateway/limits.js";
+import { rateLimitHeaders } from "../gateway/rate-limiter.js";
+import { LimiterUnavailableError } from "../gateway/shared-limits.js";
 import type { KeyEntry } from "../keys/key-entry.js";
-import { generateSecret, isWellFormed, legacyHashSecret, newId } from "../keys/key-format.js";
+import { generateSecret, hashSecret, isWellFormed, newId } from "../keys/key-format.js";
 import type { Db } from "../store/db.js";
 import type { AccessTokens } from "./access-tokens.js";
 import { OAuthError } from "./oauth-errors.js";
@@ -32,7 +36,16 @@ export interface TokensConfig {
   refreshLifetimeS: number;
   /** The longest `act` chain a token exchange may produce. */
   maxActDepth: number;
+  /**
+   * Live refresh-token families one key may hold; a new one beyond it revokes the least recently
+   * used (default 1,000). Each grant with a refresh token starts a family, so without a cap a
+   * key could fill the store.
+   */
+  maxRefreshFamilies?: number;
 }
+
+/** SPEC §5 does not bound families; this does (docs/operations.md, "Token endpoints"). */
+export const DEFAULT_MAX_REFRESH_FAMILIES = 1000;
 
 export interface TokensDeps {
   db: Db;
@@ -48,6 +61,8 @@ export interface TokensDeps {
   issuer: () => string;
   config: TokensConfig;
   onIssue?: (kind: "access" | "refresh" | "exchange") => void;
+  /** The key's rate limit as the gateway counts it (gateway/limits.ts); none: not counted. */
+  rateLimit?: KeyRateLimit;
 }
 
 export const ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token";
@@ -67,6 +82,28 @@ export function createTokensService(deps: TokensDeps) {
     return { exp, expiresIn: Math.max(0, exp - nowS) };
   }
 
+  /**
+   * Minting counts against the key's rate limit, in the gateway's bucket: a key limited to N
+   * requests a minute cannot mint tokens (each a fresh signature and store write) without bound.
+   * RFC 6749 has no rate-limit code: refused as 429 `invalid_request` with `Retry-After`.
+   */
+  async function countMint(key: KeyEntry): Promise<void> {
+    if (!deps.rateLimit || !key.rateLimit) return;
+    let rate: Awaited<ReturnType<KeyRateLimit>>;
+    try {
+      rate = await deps.rateLimit(key, now());
+    } catch (err) {
+      if (!(err instanceof LimiterUnavailableError)) throw err;
+      throw new KeywardError("rate_limit_unavailable", "rate limits cannot be checked right now; try again");
+    }
+    if (rate && !rate.allowed) {
+      throw new OAuthError("invalid_request", "rate limit exceeded", {
+        status: 429,
+        headers: { "retry-after": String(rate.resetS), ...rateLimitHeaders(rate) },
+      });
+    }
+  }
+
   async function newRefreshToken(key: KeyEntry, scopes: readonly string[], audience: string | null, family?: string) {
     const secret = generateSecret("kwr");
     const t = now();
@@ -74,7 +111,7 @@ export function createTokensService(deps: TokensDeps) {
     if (key.expiresAt !== null) expiresAt = Math.min(expiresAt, key.expiresAt);
     const row = {
       id: newId("rt"),
-      hash: legacyHashSecret(secret),
+      hash: hashSecret(secret),
       family: family ?? newId("rtf"),
       key_id: key.id,
       subject: key.owner,
@@ -111,7 +148,18 @@ export function createTokensService(deps: TokensDeps) {
     if (withRefresh) {
       const fresh = await newRefreshToken(key, scopes, opts.audience ?? null, opts.family);
       // Not fsynced: after a power cut the client re-authenticates with its key. Audited below.
-      await db.transaction((tx) => refresh.insert(tx, fresh.row), { durable: false });
+      const cap = config.maxRefreshFamilies ?? DEFAULT_MAX_REFRESH_FAMILIES;
+      await db.transaction(
+        async (tx) => {
+          await refresh.insert(tx, fresh.row);
+          if (opts.family !== undefined) return; // a rotation: no new family
+          for (const family of await refresh.familiesOverCap(tx, key.id, now(), cap)) {
+            await refresh.revokeFamily(tx, family, now());
+            await audit.recordIn(tx, revokeEvent(key.owner, key.id, meta, { kind: "refresh", family, reason: "cap" }));
+          }
+        },
+        { durable: false },
+      );
       refreshSecret = fresh.secret;
     }
     await audit.recordToken({
@@ -168,6 +216,7 @@ export function createTokensService(deps: TokensDeps) {
       meta: RequestMeta,
       withRefresh: boolean,
     ): Promise<TokenResponse> {
+      await countMint(key);
       return issue(key, opts, meta, withRefresh);
     },
 
@@ -184,7 +233,7 @@ export function createTokensService(deps: TokensDeps) {
       meta: RequestMeta,
     ): Promise<TokenResponse> {
       if (!isWellFormed(secret, "kwr")) throw new OAuthError("invalid_grant", "the refresh token is not valid");
-      const row = await refresh.getByHash(legacyHashSecret(secret));
+      const row = await refresh.getByHash(hashSecret(secret));
       if (!row) throw new OAuthError("invalid_grant", "the refresh token is not valid");
       const clientId = typeof client === "string" ? client : client?.id;
       if (clientId !== undefined && clientId !== row.key_id) {
@@ -201,6 +250,8 @@ export function createTokensService(deps: TokensDeps) {
       const missing = firstUncovered(held, scopes);
       if (missing !== undefined)
         throw new OAuthError("invalid_scope", `the refresh token does not hold scope ${missing}`);
+      // Counted before the token is spent: a refused refresh leaves it usable.
+      await countMint(key);
 
       const fresh = await newRefreshToken(key, scopes, row.audience, row.family);
       const reused = await db.transaction(async (tx) => {
@@ -242,7 +293,7 @@ export function createTokensService(deps: TokensDeps) {
       const agent = caller.owner.slice("agent:".length);
       if (token.startsWith("kwr_")) {
         if (!isWellFormed(token, "kwr")) return inactive;
-        const row = await refresh.getByHash(legacyHashSecret(token));
+        const row = await refresh.getByHash(hashSecret(token));
         if (!row || row.key_id !== caller.id || row.used_at !== null || row.revoked_at !== null) return inactive;
         if (row.expires_at <= now() || !(await deps.auth.keyById(row.key_id, null)).ok) return inactive;
         return {
@@ -276,7 +327,7 @@ export function createTokensService(deps: TokensDeps) {
       if (token.startsWith("kwr_")) {
         // A refresh token is bound to its key: only that key's authentication revokes it.
         if (by === "holder" || !isWellFormed(token, "kwr")) return;
-        const row = await refresh.getByHash(legacyHashSecret(token));
+        const row = await refresh.getByHash(hashSecret(token));
         if (!row || by.id !== row.key_id) return;
         await db.transaction(async (tx) => {
           const n = await refresh.revokeFamily(tx, row.family, now());

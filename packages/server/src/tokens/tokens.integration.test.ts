@@ -136,7 +136,8 @@ describe("access tokens at the gateway", () => {
   });
 
   it("applies the key's rate limit to its tokens", async () => {
-    const k = await key({ rate_limit: { limit: 2, window_s: 3600 } });
+    // The mint itself counts too (issue 18 finding 8c): 1 mint + 2 calls fill a limit of 3.
+    const k = await key({ rate_limit: { limit: 3, window_s: 3600 } });
     const { body } = await authToken({ api_key: k.secret });
     expect((await gateway(body.access_token)).status).toBe(200);
     expect((await fetch(`${kw.url}/agents/echo/hi`, { headers: { "x-api-key": k.secret } })).status).toBe(200);
