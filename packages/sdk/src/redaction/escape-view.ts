@@ -95,7 +95,11 @@ export function decodeView(
       continue;
     }
     if (!relevant) relevant = canBeInMatch(alphabet, scratch, found.decoded);
-    escapes.push(out, out + found.decoded, at, at + found.length);
+    // One value per push: a push of several is not inlined, and this runs once per escape.
+    escapes.push(out);
+    escapes.push(out + found.decoded);
+    escapes.push(at);
+    escapes.push(at + found.length);
     out += found.decoded;
     at += found.length;
   }
@@ -105,7 +109,8 @@ export function decodeView(
   let to = 0;
   for (let e = 0; e < escapes.length; e += 4) {
     const srcStart = escapes[e + 2] as number;
-    to += src.copy(data, to, from, srcStart);
+    if (srcStart - from > 32) to += src.copy(data, to, from, srcStart);
+    else for (let i = from; i < srcStart; i++) data[to++] = src[i] as number;
     scheme.read(src, srcStart, final, data, to, found);
     to += found.decoded;
     from = escapes[e + 3] as number;

@@ -4,14 +4,16 @@ import { createScanner } from "./scanner.js";
 import { secretEncodings } from "./secret-encodings.js";
 
 /**
- * Removes secrets (and their raw, base64, base64url, URL, form, hex and JSON-escaped forms) from
- * text and byte streams: upstream responses at the egress proxy (SPEC §6), tool results (§7, §8).
+ * Removes secrets (and their raw, base64, base64url, hex, and URL-, form-, JSON- and HTML-escaped
+ * forms) from text and byte streams: upstream responses at the egress proxy (SPEC §6), tool
+ * results (§7, §8).
  *
  * Streaming: an occurrence may straddle chunks, so a stream holds back the bytes at the end of a
- * chunk that could begin one — at most the longest pattern minus one byte, and only while they
- * could. Output therefore follows input as closely as it safely can: a chunk that ends with bytes
- * no pattern begins with (an SSE event's blank line) goes out whole, at once. Nothing else is
- * buffered, so a response of any size streams in constant memory.
+ * chunk that could begin one — about the longest pattern (more where it is escaped), and only
+ * while they could. Output therefore follows input as closely as it safely can: a chunk that ends
+ * with bytes no pattern begins with (an SSE event's blank line) goes out whole, at once. Nothing
+ * else is buffered, so a response of any size streams in constant memory. A stream's output and
+ * count are those of one pass over the whole input, however it is cut.
  */
 
 export const DEFAULT_MARKER = "[redacted]";
@@ -36,7 +38,11 @@ export interface Redactor {
   readonly active: boolean;
   /** How many byte patterns the secrets expanded to. */
   readonly patternCount: number;
-  /** The longest pattern: the most a stream ever holds back is one byte less. */
+  /**
+   * The longest pattern, in bytes as matched (decoded, line breaks removed): a stream holds back
+   * at most one byte less of them, plus the line breaks and escapes they were written with (and,
+   * once over 256 bytes are held, up to as many again while it gathers small chunks).
+   */
   readonly maxPatternLength: number;
   /** The shortest pattern: shorter input cannot hold a secret (0 when inactive). */
   readonly minPatternLength: number;
@@ -46,8 +52,8 @@ export interface Redactor {
 }
 
 /**
- * Replaces every occurrence of the secrets — raw, base64 (any alignment), base64url, hex,
- * URL-encoded, JSON-escaped — with a marker, in one pass or as a stream that also catches a secret
+ * Replaces every occurrence of the secrets — raw, base64 (any alignment), base64url, hex, and
+ * with any characters URL-, JSON- or HTML-escaped — with a marker, in one pass or as a stream that also catches a secret
  * split across chunks. Compiles once per set of secrets; reuse the result (compiling costs far
  * more than a scan).
  *
