@@ -6,7 +6,7 @@ import type { KeyRateLimit } from "../gateway/limits.js";
 import { rateLimitHeaders } from "../gateway/rate-limiter.js";
 import { LimiterUnavailableError } from "../gateway/shared-limits.js";
 import type { KeyEntry } from "../keys/key-entry.js";
-import { generateSecret, hashSecret, isWellFormed, newId } from "../keys/key-format.js";
+import { generateSecret, isWellFormed, legacyHashSecret, newId } from "../keys/key-format.js";
 import type { Db } from "../store/db.js";
 import type { AccessTokens } from "./access-tokens.js";
 import { OAuthError } from "./oauth-errors.js";
@@ -111,7 +111,7 @@ export function createTokensService(deps: TokensDeps) {
     if (key.expiresAt !== null) expiresAt = Math.min(expiresAt, key.expiresAt);
     const row = {
       id: newId("rt"),
-      hash: hashSecret(secret),
+      hash: legacyHashSecret(secret),
       family: family ?? newId("rtf"),
       key_id: key.id,
       subject: key.owner,
@@ -233,7 +233,7 @@ export function createTokensService(deps: TokensDeps) {
       meta: RequestMeta,
     ): Promise<TokenResponse> {
       if (!isWellFormed(secret, "kwr")) throw new OAuthError("invalid_grant", "the refresh token is not valid");
-      const row = await refresh.getByHash(hashSecret(secret));
+      const row = await refresh.getByHash(legacyHashSecret(secret));
       if (!row) throw new OAuthError("invalid_grant", "the refresh token is not valid");
       const clientId = typeof client === "string" ? client : client?.id;
       if (clientId !== undefined && clientId !== row.key_id) {
@@ -293,7 +293,7 @@ export function createTokensService(deps: TokensDeps) {
       const agent = caller.owner.slice("agent:".length);
       if (token.startsWith("kwr_")) {
         if (!isWellFormed(token, "kwr")) return inactive;
-        const row = await refresh.getByHash(hashSecret(token));
+        const row = await refresh.getByHash(legacyHashSecret(token));
         if (!row || row.key_id !== caller.id || row.used_at !== null || row.revoked_at !== null) return inactive;
         if (row.expires_at <= now() || !(await deps.auth.keyById(row.key_id, null)).ok) return inactive;
         return {
@@ -327,7 +327,7 @@ export function createTokensService(deps: TokensDeps) {
       if (token.startsWith("kwr_")) {
         // A refresh token is bound to its key: only that key's authentication revokes it.
         if (by === "holder" || !isWellFormed(token, "kwr")) return;
-        const row = await refresh.getByHash(hashSecret(token));
+        const row = await refresh.getByHash(legacyHashSecret(token));
         if (!row || by.id !== row.key_id) return;
         await db.transaction(async (tx) => {
           const n = await refresh.revokeFamily(tx, row.family, now());
