@@ -17,7 +17,8 @@ const anyText = fc.oneof(
   fc.double().map(String),
   fc.constantFrom("", " ", "0", "1", "1000", "1001", "-1", "1e3", "0x10", "1.5", "Infinity", "NaN", " 5 "),
 );
-const wellFormed = (s: string) => !/\p{Cs}/u.test(s);
+/** A sort key a store can hold: well-formed text without NUL (PostgreSQL text cannot hold NUL). */
+const wellFormed = (s: string) => !/\p{Cs}/u.test(s) && !s.includes("\u0000");
 
 /** parsePage's outcome: the page, or the error it threw (any throw but invalid_request fails). */
 function outcome(query: URLSearchParams): Page | KeywardError {
