@@ -45,7 +45,11 @@ export interface EscapeView {
    * of a match (each decodes to a byte no pattern holds): then only the escapes' places are needed.
    */
   data: Buffer | undefined;
-  /** One entry per escape, flattened: view start, view end, text start, text end; ascending. */
+  /**
+   * One entry per escape, flattened: view start, view end, text start, text end; ascending. The
+   * text's own line breaks are entries too (one byte, decoding to nothing): escapes are decoded
+   * in the text as it is, as a decoder reads it, and line breaks are ignored after that.
+   */
   escapes: number[];
   /** Where an escape cut off by the end of a non-final input starts; the text's length if none. */
   partialFrom: number;
@@ -66,20 +70,27 @@ export function decodeView(
   final: boolean,
   alphabet: Uint8Array,
 ): EscapeView | undefined {
-  const first = src.indexOf(scheme.introducer);
-  if (first === -1) return undefined;
+  if (src.indexOf(scheme.introducer) === -1) return undefined;
   const escapes: number[] = [];
   const found: Escape = { length: 0, decoded: 0 };
   const scratch = Buffer.allocUnsafe(16);
   const introducer = scheme.introducer;
   const len = src.length;
-  let out = first;
+  let out = 0;
   let partialFrom = len;
   let relevant = false;
-  let at = first;
+  let at = 0;
   while (at < len) {
-    if (src[at] !== introducer) {
-      out++;
+    const b = src[at] as number;
+    if (b !== introducer) {
+      // A line break in the text is removed from the view, as from the text (line-breaks.ts):
+      // an entry that decodes to nothing, one byte long (no escape is), never a reason to decode.
+      if (b === LF || b === CR) {
+        escapes.push(out);
+        escapes.push(out);
+        escapes.push(at);
+        escapes.push(at + 1);
+      } else out++;
       at++;
       continue;
     }
@@ -109,15 +120,22 @@ export function decodeView(
   let to = 0;
   for (let e = 0; e < escapes.length; e += 4) {
     const srcStart = escapes[e + 2] as number;
+    const srcEnd = escapes[e + 3] as number;
     if (srcStart - from > 32) to += src.copy(data, to, from, srcStart);
     else for (let i = from; i < srcStart; i++) data[to++] = src[i] as number;
-    scheme.read(src, srcStart, final, data, to, found);
-    to += found.decoded;
-    from = escapes[e + 3] as number;
+    if (srcEnd - srcStart > 1) {
+      scheme.read(src, srcStart, final, data, to, found);
+      to += found.decoded;
+    }
+    from = srcEnd;
   }
   src.copy(data, to, from, partialFrom);
   return { data, escapes, partialFrom };
 }
+
+/** Is escape entry `e` a line break of the text itself (removed, not decoded)? */
+export const isLineBreak = (escapes: readonly number[], e: number): boolean =>
+  (escapes[e + 3] as number) - (escapes[e + 2] as number) === 1;
 
 /**
  * Can an escape decoded to `decoded[0, n)` be part of a match? Not if it decodes to a byte no
@@ -129,6 +147,9 @@ function canBeInMatch(alphabet: Uint8Array, decoded: Uint8Array, n: number): boo
   for (let i = 0; i < n; i++) if (alphabet[decoded[i] as number] === 0) return false;
   return true;
 }
+
+const LF = 0x0a;
+const CR = 0x0d;
 
 /** Index (multiple of 4) of the last escape whose `field` is ≤ `value`, or -4. */
 function lastAtOrBefore(escapes: readonly number[], field: number, value: number): number {

@@ -65,6 +65,16 @@ describe("a secret escaped by encoders that choose other characters than JavaScr
     expect(rr.redactString(`{"key":${JSON.stringify(pem.replaceAll("\n", "\r\n"))}}`).output).toBe(`{"key":"${M}"}`);
   });
 
+  it("decodes escapes as a decoder reads the text: a line break ends one, so `10%\n` streams at once", () => {
+    const s = r.stream();
+    expect(s.push(Buffer.from("progress: 10%\n")).toString()).toBe("progress: 10%\n");
+    expect(s.push(Buffer.from("50&\r\n")).toString()).toBe("50&\r\n");
+    expect(s.push(Buffer.from("a\\\n")).toString()).toBe("a\\\n");
+    // A line break between escapes is ignored, as between any two characters of a secret.
+    const wrapped = ESCAPERS.pythonQuote?.(SECRET).replace(/(%[0-9A-F]{2})/g, "$1\n") as string;
+    expect(r.redactString(`<${wrapped}>`).output).toBe(`<${M}>`);
+  });
+
   it("leaves escapes alone where they do not spell a secret", () => {
     const text = `a=%41%2F&amp;b=\\u0026\\n&#x26;&#38;&lt &nosuch; %zz \\q &# %${SECRET.slice(0, 8)}`;
     expect(r.redactString(text)).toEqual({ output: text, count: 0 });

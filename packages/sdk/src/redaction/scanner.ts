@@ -3,6 +3,7 @@ import {
   decodeView,
   type EscapeScheme,
   type EscapeView,
+  isLineBreak,
   snapToBoundary,
   sourceEnd,
   sourceStart,
@@ -22,18 +23,16 @@ import { mergeRanges, type PatternMatcher, type ScanResult } from "./pattern-mat
  */
 export function createScanner(matcher: PatternMatcher, schemes: readonly EscapeScheme[] = ESCAPE_SCHEMES) {
   const scan = (data: Buffer, final: boolean): ScanResult => {
-    const folded = foldLineBreaks(data);
-    const src = folded?.data ?? data;
-    const raw = matcher.scan(src, final);
+    const raw = scanFolded(matcher, data, final);
     let ranges = raw.ranges;
     let undecided = raw.undecidedFrom;
     const views: EscapeView[] = [];
     for (const scheme of schemes) {
-      const view = decodeView(src, scheme, final, matcher.alphabet);
+      const view = decodeView(data, scheme, final, matcher.alphabet);
       if (view === undefined) continue;
       views.push(view);
       if (view.data === undefined) continue;
-      const found = scanAroundEscapes(matcher, view, view.partialFrom < src.length, final);
+      const found = scanAroundEscapes(matcher, view, view.partialFrom < data.length, final);
       if (found.ranges.length > 0) {
         if (ranges === raw.ranges) ranges = [...ranges];
         for (let i = 0; i < found.ranges.length; i += 2) {
@@ -46,7 +45,7 @@ export function createScanner(matcher: PatternMatcher, schemes: readonly EscapeS
       undecided = Math.min(undecided, sourceStart(view, found.undecidedFrom));
     }
     if (ranges !== raw.ranges) ranges = mergeRanges(ranges);
-    if (!final && undecided < src.length) {
+    if (!final && undecided < data.length) {
       for (let moved = true; moved; ) {
         moved = false;
         for (const view of views) {
@@ -58,14 +57,7 @@ export function createScanner(matcher: PatternMatcher, schemes: readonly EscapeS
         }
       }
     }
-    if (folded === undefined) return { ranges, undecidedFrom: undecided };
-    const unfold = createUnfolder(folded.removed);
-    const original: number[] = [];
-    for (let i = 0; i < ranges.length; i += 2) {
-      // Disjoint in the folded data, so disjoint here: the merging stands.
-      original.push(...unfold.range(ranges[i] as number, ranges[i + 1] as number));
-    }
-    return { ranges: original, undecidedFrom: undecided >= src.length ? data.length : unfold.byteAt(undecided) };
+    return { ranges, undecidedFrom: undecided };
   };
   // Every path once before real input (as the matcher does, pattern-matcher.ts): a path the
   // optimizing compiler never saw run sends the decoding loop back to the interpreter each time
@@ -74,6 +66,21 @@ export function createScanner(matcher: PatternMatcher, schemes: readonly EscapeS
   scan(sample, true);
   scan(sample, false);
   return scan;
+}
+
+/** The matcher over the text with its line breaks removed, in the text's positions. */
+function scanFolded(matcher: PatternMatcher, data: Buffer, final: boolean): ScanResult {
+  const folded = foldLineBreaks(data);
+  if (folded === undefined) return matcher.scan(data, final);
+  const found = matcher.scan(folded.data, final);
+  const unfold = createUnfolder(folded.removed);
+  const ranges: number[] = [];
+  for (let i = 0; i < found.ranges.length; i += 2) {
+    // Disjoint in the folded data, so disjoint here: the matcher's merging stands.
+    ranges.push(...unfold.range(found.ranges[i] as number, found.ranges[i + 1] as number));
+  }
+  const undecidedFrom = found.undecidedFrom >= folded.data.length ? data.length : unfold.byteAt(found.undecidedFrom);
+  return { ranges, undecidedFrom };
 }
 
 /**
@@ -103,7 +110,11 @@ function scanAroundEscapes(matcher: PatternMatcher, view: EscapeView, partial: b
   for (let e = 0; e < count; e += 4) {
     const start = e < escapes.length ? (escapes[e] as number) : data.length;
     const end = e < escapes.length ? (escapes[e + 1] as number) : data.length;
-    if (e < escapes.length && !joinsMatch(matcher.alphabet, data, start, end, final && !partial)) continue;
+    if (
+      e < escapes.length &&
+      (isLineBreak(escapes, e) || !joinsMatch(matcher.alphabet, data, start, end, final && !partial))
+    )
+      continue;
     const wFrom = Math.max(0, start - reach);
     const wTo = Math.min(data.length, end + reach);
     if (from !== -1 && wFrom <= to) to = Math.max(to, wTo);
