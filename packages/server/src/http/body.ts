@@ -25,8 +25,8 @@ export async function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Pr
 }
 
 /** Parses a JSON body (an empty body is `{}`) and validates it with a zod schema. */
-export async function readJson<T>(req: IncomingMessage, schema: z.ZodType<T>): Promise<T> {
-  const raw = await readBody(req);
+export async function readJson<T>(req: IncomingMessage, schema: z.ZodType<T>, limit = MAX_BODY_BYTES): Promise<T> {
+  const raw = await readBody(req, limit);
   let value: unknown = {};
   if (raw.length > 0) {
     const type = req.headers["content-type"] ?? "application/json";

@@ -8,8 +8,15 @@ import { OAuthError } from "./oauth-errors.js";
  * (RFC 6749 §3.2) in either form — JSON.parse keeps the last of duplicate keys, so a JSON body is
  * scanned for them — as is anything that is not a string.
  */
+/**
+ * An OAuth request is a few parameters; the largest is a subject or actor token (an IdP's ID
+ * token runs to a few KiB). 64 KiB leaves room for any of them and bounds what parsing and the
+ * duplicate scan of an outsider's body can cost (1 MiB of `[[[[` took ~300 ms of event loop).
+ */
+export const OAUTH_BODY_BYTES = 64 * 1024;
+
 export async function readOAuthParams(req: IncomingMessage): Promise<Map<string, string>> {
-  const raw = await readBody(req);
+  const raw = await readBody(req, OAUTH_BODY_BYTES);
   const type = (req.headers["content-type"] ?? "").toLowerCase();
   const text = raw.toString("utf8");
   if (text.includes("\u0000") || text.includes("%00")) {

@@ -5,7 +5,7 @@ import type { RequestContext, Router } from "../http/router.js";
 import type { KeyEntry } from "../keys/key-entry.js";
 import { presentedClient } from "./client-auth.js";
 import { OAuthError, sendOAuthError, sendOAuthJson } from "./oauth-errors.js";
-import { parseScope, readOAuthParams, required } from "./oauth-form.js";
+import { OAUTH_BODY_BYTES, parseScope, readOAuthParams, required } from "./oauth-form.js";
 import type { TokenExchange } from "./token-exchange.js";
 import { ACCESS_TOKEN_TYPE, type RequestMeta, type TokensService } from "./tokens-service.js";
 
@@ -69,7 +69,7 @@ export function registerTokenRoutes(router: Router, deps: TokenRoutesDeps): void
   router.post(
     "/v1/auth/token",
     oauth(async (ctx) => {
-      const body = await readJson(ctx.req, dify);
+      const body = await readJson(ctx.req, dify, OAUTH_BODY_BYTES);
       const key = await deps.tokens.grantKey(body.api_key, deps.clientIp(ctx));
       const scopes = parseScope(body.scope);
       const response = await deps.tokens.issueForKey(
