@@ -1,19 +1,12 @@
 import type { AuditSink } from "../audit/audit-sink.js";
 import { KEYWARD } from "../auth/audience.js";
-import type { Caller, CallerAuth } from "../auth/caller-auth.js";
+import type { CallerAuth } from "../auth/caller-auth.js";
+import { agentOf } from "../auth/caller-kind.js";
 import { KeywardError } from "../errors.js";
 import type { RequestContext, Router } from "../http/router.js";
 import type { Metrics } from "../ops/metrics.js";
 import { type AgentViews, parseCursor } from "./agent-view.js";
 import type { CredentialEvents, StreamRefusal } from "./credential-events.js";
-
-/** The agent behind a caller; anyone else (a consumer, a user) has no outbound grants to read. */
-export function agentOf(caller: Caller): string {
-  if (!caller.principal.startsWith("agent:")) {
-    throw new KeywardError("forbidden", "only an agent's own key or access token can read its credentials");
-  }
-  return caller.principal.slice("agent:".length);
-}
 
 const STREAM_RETRY_AFTER_S = 30;
 const STREAM_REFUSALS: Record<StreamRefusal, string> = {

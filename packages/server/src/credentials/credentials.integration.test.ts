@@ -14,7 +14,11 @@ let n = 0;
 const streams: SseClient[] = [];
 
 beforeAll(async () => {
-  kw = await startTestServer({}, { credentials: { heartbeatMs: 50 } });
+  // One key holds hundreds of streams below ("fan-out"): raise the per-key and per-address caps.
+  kw = await startTestServer(
+    {},
+    { credentials: { heartbeatMs: 50, streams: { perKey: 1000, perAddress: 1000, total: 10_000 } } },
+  );
 });
 afterAll(async () => {
   for (const s of streams) s.close();

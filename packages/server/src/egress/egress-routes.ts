@@ -1,6 +1,7 @@
 import type { AuditEventInput, AuditSink } from "../audit/audit-sink.js";
 import { KEYWARD } from "../auth/audience.js";
 import type { Caller, CallerAuth } from "../auth/caller-auth.js";
+import { agentOf } from "../auth/caller-kind.js";
 import { isCredentialName } from "../credentials/credential-rules.js";
 import { KeywardError } from "../errors.js";
 import { sendError } from "../http/respond.js";
@@ -94,13 +95,7 @@ export function createEgressHandler(deps: EgressDeps): Handler {
     let caller: Caller | undefined;
     try {
       caller = await deps.auth.require(ctx, KEYWARD);
-      if (!caller.principal.startsWith("agent:")) {
-        throw new KeywardError(
-          "forbidden",
-          "egress is for agents: use the agent's own key or an access token whose sub is the agent",
-        );
-      }
-      const cred = await deps.credentials.resolve(caller.principal.slice("agent:".length), parts.name);
+      const cred = await deps.credentials.resolve(agentOf(caller, "use egress"), parts.name);
       const url = ctx.req.url ?? "";
       const q = url.indexOf("?");
       const path = egressTargetPath(cred.base, parts.rest, q === -1 ? "" : url.slice(q));

@@ -2,7 +2,7 @@ import { z } from "zod";
 import type { AuditEventInput, AuditSink } from "../audit/audit-sink.js";
 import { KEYWARD } from "../auth/audience.js";
 import type { Caller, CallerAuth } from "../auth/caller-auth.js";
-import { agentOf } from "../credentials/agent-credentials-routes.js";
+import { agentOf } from "../auth/caller-kind.js";
 import { CREDENTIAL_NAME_HINT, isCredentialName } from "../credentials/credential-rules.js";
 import { invalidRequest, KeywardError } from "../errors.js";
 import { readJson } from "../http/body.js";
@@ -65,7 +65,7 @@ export function registerToolRoutes(
   /** Only an agent has grants and tools; anyone else is refused before the body is read. */
   const agentCaller = async (ctx: RequestContext): Promise<{ caller: Caller; agent: string }> => {
     const caller = await deps.auth.require(ctx, KEYWARD);
-    return { caller, agent: agentOf(caller) };
+    return { caller, agent: agentOf(caller, "use tools") };
   };
 
   router.post("/v1/tools/credentials", async (ctx) => {
