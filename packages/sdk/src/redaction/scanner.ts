@@ -1,55 +1,44 @@
 import { ESCAPE_SCHEMES } from "./escape-schemes.js";
-import {
-  decodeView,
-  type EscapeScheme,
-  type EscapeView,
-  isLineBreak,
-  snapToBoundary,
-  sourceEnd,
-  sourceStart,
-} from "./escape-view.js";
+import { type EscapeList, type EscapeScheme, findEscapes, snapToBoundary } from "./escape-view.js";
 import { createUnfolder, foldLineBreaks } from "./line-breaks.js";
 import { mergeRanges, type PatternMatcher, type ScanResult } from "./pattern-matcher.js";
+import { decodeWindow, sourceEnd, sourceStart, viewWindows } from "./view-windows.js";
+
+const NO_LINE_BREAKS: readonly number[] = [];
 
 /**
  * One scan of a text for the redactor: the matcher over the text with its line breaks removed
- * (line-breaks.ts) and over each escaping scheme's view of it (escape-view.ts), the ranges found
- * in all of them merged, in the text's own positions.
+ * (line-breaks.ts) and over each escaping scheme's view of it (escape-view.ts) where an escape
+ * can be part of a match (view-windows.ts), the ranges found in all of them merged, in the
+ * text's own positions.
  *
- * `undecidedFrom` is the least of every view's (an escape cut off by the end of the input counts
+ * `undecidedFrom` is the least of every scan's (an escape cut off by the end of the input counts
  * as undecided from its start), moved back to the start of any escape it falls inside in some
  * view: the stream resumes there, and each view then decodes the rest exactly as one pass would.
- * A view costs a copy and a scan of the input, and only inputs that hold its introducer pay it.
  */
 export function createScanner(matcher: PatternMatcher, schemes: readonly EscapeScheme[] = ESCAPE_SCHEMES) {
+  const reach = matcher.maxLength - 1;
   const scan = (data: Buffer, final: boolean): ScanResult => {
-    const raw = scanFolded(matcher, data, final);
+    const folded = foldLineBreaks(data);
+    const raw = scanFolded(matcher, data, folded, final);
     let ranges = raw.ranges;
     let undecided = raw.undecidedFrom;
-    const views: EscapeView[] = [];
+    const lists: EscapeList[] = [];
     for (const scheme of schemes) {
-      const view = decodeView(data, scheme, final, matcher.alphabet);
-      if (view === undefined) continue;
-      views.push(view);
-      if (view.data === undefined) continue;
-      const found = scanAroundEscapes(matcher, view, view.partialFrom < data.length, final);
-      if (found.ranges.length > 0) {
-        if (ranges === raw.ranges) ranges = [...ranges];
-        for (let i = 0; i < found.ranges.length; i += 2) {
-          ranges.push(
-            sourceStart(view, found.ranges[i] as number),
-            sourceEnd(view, (found.ranges[i + 1] as number) - 1),
-          );
-        }
-      }
-      undecided = Math.min(undecided, sourceStart(view, found.undecidedFrom));
+      const list = findEscapes(data, scheme, final, matcher.alphabet);
+      if (list === undefined) continue;
+      lists.push(list);
+      if (!list.centers) continue;
+      if (ranges === raw.ranges) ranges = [...ranges];
+      const lineBreaks = folded?.removed ?? NO_LINE_BREAKS;
+      undecided = Math.min(undecided, scanWindows(matcher, data, list, final, lineBreaks, reach, ranges));
     }
     if (ranges !== raw.ranges) ranges = mergeRanges(ranges);
     if (!final && undecided < data.length) {
       for (let moved = true; moved; ) {
         moved = false;
-        for (const view of views) {
-          const c = snapToBoundary(view, undecided);
+        for (const list of lists) {
+          const c = snapToBoundary(list, undecided);
           if (c < undecided) {
             undecided = c;
             moved = true;
@@ -69,8 +58,12 @@ export function createScanner(matcher: PatternMatcher, schemes: readonly EscapeS
 }
 
 /** The matcher over the text with its line breaks removed, in the text's positions. */
-function scanFolded(matcher: PatternMatcher, data: Buffer, final: boolean): ScanResult {
-  const folded = foldLineBreaks(data);
+function scanFolded(
+  matcher: PatternMatcher,
+  data: Buffer,
+  folded: ReturnType<typeof foldLineBreaks>,
+  final: boolean,
+): ScanResult {
   if (folded === undefined) return matcher.scan(data, final);
   const found = matcher.scan(folded.data, final);
   const unfold = createUnfolder(folded.removed);
@@ -84,61 +77,29 @@ function scanFolded(matcher: PatternMatcher, data: Buffer, final: boolean): Scan
 }
 
 /**
- * The matcher over a view, but only within a pattern's length of an escape that can be part of a
- * match: a match without an escape is in the text as well, where the plain scan finds it, and an
- * escape that decodes to a byte no pattern holds (`&amp;`, `\"` for most secrets) is in none.
- * Text dense with such escapes (HTML, JSON with quotes) then costs little more than its decoding.
+ * The matcher over each window of a scheme's view; ranges found are pushed to `ranges` in the
+ * text's positions. Returns where the undecided bytes start (the text's length if none): only the
+ * window that reaches the view's end can leave any, or an escape cut off there.
  */
-function scanAroundEscapes(matcher: PatternMatcher, view: EscapeView, partial: boolean, final: boolean): ScanResult {
-  const { escapes } = view;
-  const data = view.data as Buffer;
-  const reach = matcher.maxLength - 1;
-  const ranges: number[] = [];
-  let undecidedFrom = data.length;
-  let from = -1;
-  let to = -1;
-  const flush = () => {
-    if (from === -1) return;
-    const atEnd = to >= data.length;
-    const found = matcher.scan(data.subarray(from, atEnd ? data.length : to), (final && !partial) || !atEnd);
-    for (const r of found.ranges) ranges.push(from + r);
-    if (atEnd && found.undecidedFrom < data.length - from) undecidedFrom = from + found.undecidedFrom;
-  };
-  // An escape cut off by the end of the input (the view stops before it) may complete a match
-  // the view's last bytes begin: it counts as one more escape, at the end.
-  const count = escapes.length + (partial ? 4 : 0);
-  for (let e = 0; e < count; e += 4) {
-    const start = e < escapes.length ? (escapes[e] as number) : data.length;
-    const end = e < escapes.length ? (escapes[e + 1] as number) : data.length;
-    if (
-      e < escapes.length &&
-      (isLineBreak(escapes, e) || !joinsMatch(matcher.alphabet, data, start, end, final && !partial))
-    )
-      continue;
-    const wFrom = Math.max(0, start - reach);
-    const wTo = Math.min(data.length, end + reach);
-    if (from !== -1 && wFrom <= to) to = Math.max(to, wTo);
-    else {
-      flush();
-      from = wFrom;
-      to = wTo;
+function scanWindows(
+  matcher: PatternMatcher,
+  data: Buffer,
+  list: EscapeList,
+  final: boolean,
+  lineBreaks: readonly number[],
+  reach: number,
+  ranges: number[],
+): number {
+  const windows = viewWindows(data, list, reach, lineBreaks);
+  let undecided = list.partialFrom;
+  for (let w = 0; w < windows.length; w += 4) {
+    const view = decodeWindow(data, list, final, lineBreaks, windows, w);
+    const atEnd = view.to >= list.partialFrom;
+    const found = matcher.scan(view.data, atEnd ? final && list.partialFrom === data.length : true);
+    for (let i = 0; i < found.ranges.length; i += 2) {
+      ranges.push(sourceStart(view, found.ranges[i] as number), sourceEnd(view, (found.ranges[i + 1] as number) - 1));
     }
+    if (atEnd && found.undecidedFrom < view.data.length) undecided = sourceStart(view, found.undecidedFrom);
   }
-  flush();
-  // A window's scan merged its own ranges; windows do not overlap, so the list is in order.
-  return { ranges, undecidedFrom };
-}
-
-/**
- * Can the escape decoded to `data[start, end)` lie inside a match? One that decodes to nothing
- * can if it joins two bytes that can, or ends a view whose next bytes are still to come.
- */
-function joinsMatch(alphabet: Uint8Array, data: Buffer, start: number, end: number, final: boolean): boolean {
-  if (start === end) {
-    if (start === 0) return false;
-    if (start >= data.length) return !final;
-    return alphabet[data[start - 1] as number] === 1 && alphabet[data[start] as number] === 1;
-  }
-  for (let i = start; i < end; i++) if (alphabet[data[i] as number] === 0) return false;
-  return true;
+  return undecided;
 }
