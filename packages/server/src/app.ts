@@ -21,6 +21,7 @@ import { createConsumersService } from "./consumers/consumers-service.js";
 import { createConsumersStore } from "./consumers/consumers-store.js";
 import { type CredentialsModuleOptions, createCredentialsModule } from "./credentials/credentials-module.js";
 import { createCredentialsStore } from "./credentials/credentials-store.js";
+import { macExistingCredentialRows } from "./credentials/integrity-upgrade.js";
 import { INTEGRITY_ROOT_SEALED, openIntegrity } from "./crypto/integrity-root.js";
 import { createKeyring } from "./crypto/keyring.js";
 import { loadMasterKey } from "./crypto/master-key.js";
@@ -116,6 +117,7 @@ export async function startKeyward(config: Config, opts: StartOptions = {}): Pro
     // Keys that tell Keyward's own rows from rows written with database access alone (crypto/README.md).
     const integrity = await openIntegrity({ db, keyring, clock, logger });
     await markLegacyHashes({ db, keys: integrity.keys, logger });
+    await macExistingCredentialRows({ db, keys: integrity.keys, logger });
     const auditChain = createAuditChainState({ keyedFrom: integrity.auditKeyedFrom, keys: integrity.keys });
     const checkpoints = startAuditCheckpoints({ chain: auditChain, logger, intervalMs: AUDIT_CHECKPOINT_INTERVAL_MS });
     cleanups.unshift(() => checkpoints.stop()); // runs after audit.close(): the last checkpoint covers everything
@@ -155,7 +157,7 @@ export async function startKeyward(config: Config, opts: StartOptions = {}): Pro
       },
     };
     const credentials = createCredentialsModule(
-      { db, keyring, clock, audit, changes, logger, metrics },
+      { db, keyring, clock, audit, changes, logger, metrics, integrity: integrity.keys },
       opts.credentials,
     );
     cleanups.unshift(() => credentials.close());
@@ -245,6 +247,7 @@ export async function startKeyward(config: Config, opts: StartOptions = {}): Pro
       changes,
       signingKeys,
       keys,
+      integrity: integrity.keys,
       agentExists: async (name) => (await agents.load(name)) !== null,
       mayCall: (from, to) => credentials.grants.mayCall(from, to),
       issuer: () => issuer,
@@ -340,6 +343,7 @@ export async function startKeyward(config: Config, opts: StartOptions = {}): Pro
       store: createCredentialsStore(db),
       credentialMode: (agent, name) => credentials.grants.credentialMode(agent, name),
       open: (v) => credentials.credentials.openVersion(v),
+      pointerIntact: (row) => credentials.credentials.pointerIntact(row),
       auth: callerAuth,
       audit,
       changes,

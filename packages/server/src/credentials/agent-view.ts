@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import type { Clock } from "../clock.js";
 import { KeywardError } from "../errors.js";
 import type { Logger } from "../ops/logger.js";
+import type { CredentialIntegrity } from "./credential-integrity.js";
 import type { AgentCredentialRow, GrantsStore } from "./grants-store.js";
 
 /**
@@ -56,8 +57,10 @@ export function createAgentViews(deps: {
   open: (v: { name: string; version: number; value_enc: Buffer }) => string;
   clock: Clock;
   logger: Logger;
+  /** Grant rows and pointers Keyward did not write are not served (credential-integrity.ts). */
+  integrity: Pick<CredentialIntegrity, "grantIntact" | "pointerIntact">;
 }) {
-  const { store, clock, logger } = deps;
+  const { store, clock, logger, integrity } = deps;
   /** Decrypted values by `name\0version`: a version never changes, so entries never go stale. */
   const values = new Map<string, string>();
   const views = new Map<string, AgentView>();
@@ -92,6 +95,8 @@ export function createAgentViews(deps: {
     let staleAt = Number.POSITIVE_INFINITY;
     const entries: ViewEntry[] = [];
     for (const row of rows) {
+      // A grant Keyward did not write is absent: no entry, no cursor.
+      if (!integrity.grantIntact({ ...row, mac: row.grant_mac })) continue;
       // A credential's own changes count only where the agent can read it.
       const seq = row.mode === "read" ? Math.max(row.grant_seq, row.cred_seq ?? 0) : row.grant_seq;
       cursor = Math.max(cursor, seq);
@@ -106,7 +111,12 @@ export function createAgentViews(deps: {
         unavailable: null,
       };
       if (readable) {
-        if (row.expires_at !== null && row.expires_at <= now) {
+        if (!pointerIntact(row)) {
+          // The pointer was moved (or the row edited) outside Keyward: whichever version it names
+          // is not served. Named in `unavailable` like an undecryptable one; alarmed by the check.
+          entry.version = null;
+          entry.unavailable = "it failed its integrity check";
+        } else if (row.expires_at !== null && row.expires_at <= now) {
           entry.unavailable = "its token expired and could not be refreshed";
         } else {
           const { value, error } = openValue(row);
@@ -118,6 +128,24 @@ export function createAgentViews(deps: {
       entries.push(entry);
     }
     return makeView(agent, cursor, entries, staleAt);
+  }
+
+  function pointerIntact(row: AgentCredentialRow): boolean {
+    if (row.type === null || row.latest_version === null || row.config_seq === null) return false;
+    return integrity.pointerIntact(
+      {
+        name: row.name,
+        type: row.type,
+        current_version: row.version,
+        latest_version: row.latest_version,
+        egress: row.egress,
+        provider: row.provider,
+        config_seq: row.config_seq,
+        deleted_at: row.deleted_at,
+        pointer_mac: row.pointer_mac,
+      },
+      row.max_version,
+    );
   }
 
   return {

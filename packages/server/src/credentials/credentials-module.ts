@@ -1,12 +1,14 @@
 import type { Actor } from "../admin/admin-context.js";
 import { createAgentsStore } from "../agents/agents-store.js";
 import type { CallerAuth } from "../auth/caller-auth.js";
+import type { IntegrityKeys } from "../crypto/integrity-keys.js";
 import type { RequestContext, Router } from "../http/router.js";
 import type { SealedModuleDeps } from "../module-deps.js";
 import type { Db } from "../store/db.js";
 import { registerAgentCredentialRoutes } from "./agent-credentials-routes.js";
 import { createAgentViews } from "./agent-view.js";
 import { createCredentialEvents, type StreamLimits } from "./credential-events.js";
+import { createCredentialIntegrity } from "./credential-integrity.js";
 import { registerCredentialRoutes } from "./credentials-routes.js";
 import { createCredentialsService } from "./credentials-service.js";
 import { CREDENTIAL_SEALED_COLUMNS, createCredentialsStore } from "./credentials-store.js";
@@ -31,8 +33,15 @@ export interface CredentialsModuleOptions {
  * The outbound-credentials domain, wired: the store and its services, the agent views and SSE
  * hub, token providers, and the change handlers that keep all of them fresh on every replica.
  */
-export function createCredentialsModule(deps: SealedModuleDeps, opts: CredentialsModuleOptions = {}) {
+export function createCredentialsModule(
+  deps: SealedModuleDeps & {
+    /** The integrity root's subkeys: pointers and grants are MACed with them. */
+    integrity: IntegrityKeys;
+  },
+  opts: CredentialsModuleOptions = {},
+) {
   const { db, keyring, clock, audit, changes, logger } = deps;
+  const integrity = createCredentialIntegrity({ keys: deps.integrity, audit, logger, clock });
   const store = createCredentialsStore(db);
   const grantsStore = createGrantsStore(db);
   const agentsStore = createAgentsStore(db);
@@ -44,6 +53,7 @@ export function createCredentialsModule(deps: SealedModuleDeps, opts: Credential
     clock,
     audit,
     changes,
+    integrity,
     onCommitted: (action) => {
       if (action !== "credential.refresh") deps.metrics.adminChanges.inc({ action });
       if (action === "credential.update" || action === "credential.rollback" || action === "credential.refresh") {
@@ -58,8 +68,9 @@ export function createCredentialsModule(deps: SealedModuleDeps, opts: Credential
     agentExists: async (tx, name) => (await agentsStore.get(name, tx)) !== undefined,
     audit,
     changes,
+    integrity,
   });
-  const views = createAgentViews({ store: grantsStore, open: credentials.openVersion, clock, logger });
+  const views = createAgentViews({ store: grantsStore, open: credentials.openVersion, clock, logger, integrity });
   const events = createCredentialEvents({
     views,
     clock,

@@ -6,6 +6,7 @@ import type { Change, ChangeFeed } from "../cluster/change-feed.js";
 import { DecryptError, type Keyring } from "../crypto/keyring.js";
 import { invalidRequest, KeywardError, notFound } from "../errors.js";
 import type { Db } from "../store/db.js";
+import type { CredentialIntegrity } from "./credential-integrity.js";
 import { checkTokenUrl, checkValue, type EgressConfig, type EgressInput, parseEgress } from "./credential-rules.js";
 import {
   type CredentialRow,
@@ -56,10 +57,27 @@ export function createCredentialsService(deps: {
   clock: Clock;
   audit: AuditSink;
   changes: ChangeFeed;
+  /** MACs every row it saves, and checks the rows it builds on (credential-integrity.ts). */
+  integrity: CredentialIntegrity;
   /** Hears every committed write by its audit action (metrics). */
   onCommitted?: (action: string) => void;
 }) {
-  const { db, store, keyring, clock, audit, changes } = deps;
+  const { db, store, keyring, clock, audit, changes, integrity } = deps;
+
+  /** Every write of a credential row goes through here: the MAC commits with the row. */
+  const save = (tx: Db, row: CredentialRow, exists: boolean) =>
+    store.save(tx, { ...row, pointer_mac: integrity.pointerMac(row) }, exists);
+
+  /** Is this row, as read in `tx`, the one Keyward last wrote? Alarms when not. */
+  const intact = async (row: CredentialRow, tx: Db = db) =>
+    integrity.pointerIntact(row, await store.maxVersion(row.name, tx));
+
+  /** A row that failed its check: nothing is built on it until an admin sets the credential again. */
+  const tampered = (name: string) =>
+    new KeywardError(
+      "credential_unavailable",
+      `credential ${name} failed its integrity check (changed outside Keyward); set it again to repair it`,
+    );
 
   function meta(row: CredentialRow, expiresAt: number | null): CredentialMeta {
     return {
@@ -123,12 +141,16 @@ export function createCredentialsService(deps: {
         const now = clock.now();
         const current = await store.getForUpdate(tx, name);
         const exists = current !== undefined && current.deleted_at === null;
+        // A row changed outside Keyward passes nothing on (no pointer, no egress): this write
+        // repairs it. Numbering continues above every stored version, so none is reused.
+        const trusted = exists && (await intact(current, tx));
+        const highest = current ? Math.max(current.latest_version, (await store.maxVersion(name, tx)) ?? 0) : 0;
         const row: CredentialRow = {
           name,
           type: input.type,
-          current_version: exists ? current.current_version : null,
-          latest_version: current?.latest_version ?? 0,
-          egress: egress === undefined ? (exists ? current.egress : null) : egress && JSON.stringify(egress),
+          current_version: trusted ? current.current_version : null,
+          latest_version: highest,
+          egress: egress === undefined ? (trusted ? current.egress : null) : egress && JSON.stringify(egress),
           provider: null,
           provider_secret: null,
           config_seq: seq,
@@ -140,6 +162,7 @@ export function createCredentialsService(deps: {
           created_at: exists ? current.created_at : now,
           updated_at: now,
           deleted_at: null,
+          pointer_mac: null,
         };
         let expiresAt: number | null = null;
         if (input.type === "static") {
@@ -175,7 +198,7 @@ export function createCredentialsService(deps: {
             expiresAt = (await store.getVersion(name, row.current_version, tx))?.expires_at ?? null;
           }
         }
-        await store.save(tx, row, current !== undefined);
+        await save(tx, row, current !== undefined);
         return {
           result: { credential: meta(row, expiresAt), created: !exists },
           event: changeEvent(actor, exists ? "credential.update" : "credential.create", `credential:${name}`, {
@@ -192,6 +215,7 @@ export function createCredentialsService(deps: {
     async rollback(actor: Actor, name: string, version: number): Promise<CredentialMeta> {
       return write(actor, async (tx, seq) => {
         const current = await live(name, tx);
+        if (!(await intact(current, tx))) throw tampered(name);
         if (current.type !== "static") {
           throw invalidRequest(`credential ${name} is a token provider: its tokens are fetched, not rolled back`);
         }
@@ -217,7 +241,7 @@ export function createCredentialsService(deps: {
           created_by: actor.principal,
         });
         const row = { ...current, current_version: next, latest_version: next, change_seq: seq, updated_at: now };
-        await store.save(tx, row, true);
+        await save(tx, row, true);
         return {
           result: meta(row, null),
           event: changeEvent(actor, "credential.rollback", `credential:${name}`, { version: next, from: version }),
@@ -231,9 +255,10 @@ export function createCredentialsService(deps: {
       await write(actor, async (tx, seq) => {
         const current = await live(name, tx);
         const now = clock.now();
+        // Deleting needs no check: it serves nothing, and it is how a tampered row can be cleared.
         await store.deleteVersions(tx, name);
         const agents = await deps.grants.tombstoneCredential(tx, name, seq);
-        await store.save(
+        await save(
           tx,
           {
             ...current,
@@ -281,6 +306,7 @@ export function createCredentialsService(deps: {
         if (!current || current.deleted_at !== null || current.config_seq !== configSeq) {
           return { result: null, event: skipped(name), changes: [] };
         }
+        if (!(await intact(current, tx))) return { result: null, event: skipped(name, "tamper_detected"), changes: [] };
         const now = clock.now();
         const version = current.latest_version + 1;
         await store.insertVersion(tx, {
@@ -294,7 +320,7 @@ export function createCredentialsService(deps: {
           created_by: PROVIDER_ACTOR,
         });
         await store.pruneExpiredTokens(tx, name, version, now);
-        await store.save(
+        await save(
           tx,
           {
             ...current,
@@ -323,6 +349,12 @@ export function createCredentialsService(deps: {
       });
     },
 
+    /**
+     * Serves nothing from a row Keyward did not write: the egress and token-provider paths ask
+     * this before using a row's pointer, egress or provider config (false: refuse, already alarmed).
+     */
+    pointerIntact: (row: CredentialRow) => intact(row),
+
     /** The client secret of a provider, opened for one token request (the caller zeroes it). */
     clientSecret(row: CredentialRow): Buffer {
       if (!row.provider_secret) throw new Error(`credential ${row.name} has no client secret`);
@@ -342,13 +374,13 @@ export function createCredentialsService(deps: {
 }
 
 /** A token fetched for a config that no longer exists: nothing is written, but the attempt is audited. */
-function skipped(name: string) {
+function skipped(name: string, code = "config_changed") {
   return {
     actor: PROVIDER_ACTOR,
     action: "credential.refresh",
     target: `credential:${name}`,
     outcome: "failure" as const,
-    code: "config_changed",
+    code,
   };
 }
 

@@ -26,6 +26,8 @@ export interface CredentialRow {
   created_at: number;
   updated_at: number;
   deleted_at: number | null;
+  /** Keyward's MAC over what decides the value served (credential-integrity.ts); null on rows it never wrote. */
+  pointer_mac: string | null;
 }
 
 export type VersionSource = "set" | "rollback" | "token";
@@ -60,6 +62,7 @@ const COLUMNS = [
   "created_at",
   "updated_at",
   "deleted_at",
+  "pointer_mac",
 ] as const;
 const COLS = COLUMNS.join(", ");
 const VERSION_META = "name, version, source, rolled_back_from, expires_at, created_at, created_by";
@@ -158,6 +161,17 @@ export function createCredentialsStore(db: Db) {
           values,
         );
       }
+    },
+
+    /** The highest version stored for `name` (null: none): a pointer below it was put back. */
+    async maxVersion(name: string, tx: Db = db): Promise<number | null> {
+      const row = (
+        await tx.query<{ v: number | string | null }>(
+          "SELECT MAX(version) AS v FROM credential_versions WHERE name = $1",
+          [name],
+        )
+      )[0];
+      return row?.v === null || row?.v === undefined ? null : Number(row.v);
     },
 
     async insertVersion(tx: Db, v: VersionRow): Promise<void> {

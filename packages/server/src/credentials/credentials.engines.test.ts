@@ -4,6 +4,7 @@ import { createAgentsStore } from "../agents/agents-store.js";
 import { type AuditLog, createAuditLog } from "../audit/audit-log.js";
 import { frozenClock } from "../clock.js";
 import { createLocalChangeFeed } from "../cluster/change-feed.js";
+import { createIntegrityKeys } from "../crypto/integrity-keys.js";
 import { createKeyring } from "../crypto/keyring.js";
 import { silentLogger } from "../ops/logger.js";
 import { createMetrics } from "../ops/metrics.js";
@@ -11,6 +12,9 @@ import type { Db } from "../store/db.js";
 import { testEngines } from "../test-support/databases.js";
 import { expectCode } from "../test-support/expect-code.js";
 import { type CredentialsModule, createCredentialsModule } from "./credentials-module.js";
+
+/** One integrity root for every module built here, as one database has. */
+const TEST_INTEGRITY = createIntegrityKeys(Buffer.alloc(32, 11));
 
 /**
  * The credential store, grants and agent views on both engines: versions stay linear under
@@ -33,6 +37,7 @@ function open(db: Db, audit: AuditLog) {
       changes: createLocalChangeFeed(),
       logger: silentLogger(),
       metrics: createMetrics(),
+      integrity: TEST_INTEGRITY,
     },
     { heartbeatMs: 60_000 },
   );

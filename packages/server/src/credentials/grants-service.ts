@@ -4,6 +4,7 @@ import type { AuditSink } from "../audit/audit-sink.js";
 import type { ChangeFeed } from "../cluster/change-feed.js";
 import { invalidRequest, notFound } from "../errors.js";
 import type { Db } from "../store/db.js";
+import type { CredentialIntegrity } from "./credential-integrity.js";
 import type { CredentialsStore } from "./credentials-store.js";
 import type { CredentialMode, GrantRow, GrantsStore } from "./grants-store.js";
 
@@ -26,7 +27,8 @@ const MAX_CACHE = 10_000;
  * Which credentials an agent may read or have injected, whose user credentials it may fetch, and
  * which agents it may call (token exchange). Replace semantics: a PUT states the whole set.
  * Reads used on request paths (mayCall, userCredentials, credentialMode) are cached per agent and
- * dropped by the `grant` change handler, on every replica.
+ * dropped by the `grant` change handler, on every replica. A row without Keyward's MAC (written
+ * with database access alone, or edited so) is treated as absent everywhere (credential-integrity.ts).
  */
 export function createGrantsService(deps: {
   db: Db;
@@ -36,8 +38,12 @@ export function createGrantsService(deps: {
   agentExists: (tx: Db, name: string) => Promise<boolean>;
   audit: AuditSink;
   changes: ChangeFeed;
+  integrity: CredentialIntegrity;
 }) {
-  const { db, store } = deps;
+  const { db, store, integrity } = deps;
+  /** The agent's live grants that Keyward wrote. */
+  const intact = async (agent: string, tx: Db = db) =>
+    (await store.list(agent, tx)).filter((r) => integrity.grantIntact(r));
   const change = changeRunner(db, deps.audit, deps.changes);
   const cache = new Map<string, Grants>();
   let generation = 0;
@@ -57,7 +63,7 @@ export function createGrantsService(deps: {
     const hit = cache.get(agent);
     if (hit) return hit;
     const seen = generation;
-    const grants = toGrants(agent, await store.list(agent));
+    const grants = toGrants(agent, await intact(agent));
     if (seen === generation) {
       if (cache.size >= MAX_CACHE) cache.clear();
       cache.set(agent, grants);
@@ -68,7 +74,7 @@ export function createGrantsService(deps: {
   return {
     async get(agent: string): Promise<Grants> {
       if (!(await deps.agentExists(db, agent))) throw notFound(`agent ${agent}`);
-      return toGrants(agent, await store.list(agent));
+      return toGrants(agent, await intact(agent));
     },
 
     async replace(actor: Actor, agent: string, input: GrantsInput): Promise<Grants> {
@@ -91,17 +97,32 @@ export function createGrantsService(deps: {
           if (!(await deps.agentExists(tx, name))) throw invalidRequest(`may_call: no agent named ${name}`);
         }
         // Only rows whose mode changes get the new clock value: a `since` cursor then reports
-        // exactly the names whose readability changed.
-        const before = new Map((await store.credentialRows(tx, agent)).map((r) => [r.name, r.mode]));
+        // exactly the names whose readability changed. A row that fails its MAC counts as
+        // "tampered", unlike any mode: it is rewritten (wanted) or tombstoned, never kept as is.
+        const before = new Map<string, GrantRow["mode"] | "tampered">(
+          (await store.credentialRows(tx, agent)).map((r) => [r.name, integrity.grantIntact(r) ? r.mode : "tampered"]),
+        );
+        const upsert = (name: string, mode: CredentialMode | "none") =>
+          store.upsertCredential(
+            tx,
+            agent,
+            name,
+            mode,
+            seq,
+            integrity.grantMac({ agent, kind: "credential", name, mode }),
+          );
         for (const [name, mode] of wanted) {
-          if (before.get(name) !== mode) await store.upsertCredential(tx, agent, name, mode, seq);
+          if (before.get(name) !== mode) await upsert(name, mode);
         }
         for (const [name, mode] of before) {
-          if (mode !== "none" && !wanted.has(name)) await store.upsertCredential(tx, agent, name, "none", seq);
+          if (mode !== "none" && !wanted.has(name)) await upsert(name, "none");
         }
-        await store.replacePlain(tx, agent, "user_credential", userCredentials, seq);
-        await store.replacePlain(tx, agent, "may_call", mayCall, seq);
-        const grants = toGrants(agent, await store.list(agent, tx));
+        for (const kind of ["user_credential", "may_call"] as const) {
+          await store.replacePlain(tx, agent, kind, kind === "may_call" ? mayCall : userCredentials, seq, (name) =>
+            integrity.grantMac({ agent, kind, name, mode: "granted" }),
+          );
+        }
+        const grants = toGrants(agent, await intact(agent, tx));
         return {
           result: grants,
           event: changeEvent(actor, "grants.set", `agent:${agent}`, {

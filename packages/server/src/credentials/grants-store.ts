@@ -1,4 +1,5 @@
 import type { Db } from "../store/db.js";
+import type { CredentialRow } from "./credentials-store.js";
 
 export type GrantKind = "credential" | "user_credential" | "may_call";
 export type CredentialMode = "read" | "inject";
@@ -14,12 +15,17 @@ export interface GrantRow {
   name: string;
   mode: CredentialMode | "granted" | "none";
   change_seq: number;
+  /** Keyward's MAC over agent, kind, name and mode (credential-integrity.ts); null on tombstones. */
+  mac: string | null;
 }
 
 /** What an agent's credential view is built from: its credential grants joined with the credentials. */
 export interface AgentCredentialRow {
+  agent: string;
+  kind: "credential";
   name: string;
   mode: CredentialMode | "none";
+  grant_mac: string | null;
   grant_seq: number;
   cred_seq: number | null;
   version: number | null;
@@ -27,6 +33,15 @@ export interface AgentCredentialRow {
   /** Only for `read` grants of a credential that has a current version. */
   value_enc: Buffer | null;
   expires_at: number | null;
+  /** What the credential's pointer MAC covers, and the MAC (credential-integrity.ts). */
+  type: CredentialRow["type"] | null;
+  latest_version: number | null;
+  egress: string | null;
+  provider: string | null;
+  config_seq: number | null;
+  pointer_mac: string | null;
+  /** The highest version stored for the name. */
+  max_version: number | null;
 }
 
 export function createGrantsStore(db: Db) {
@@ -34,7 +49,7 @@ export function createGrantsStore(db: Db) {
     /** Live grants of an agent (tombstones left out), by kind then name. */
     async list(agent: string, tx: Db = db): Promise<GrantRow[]> {
       const rows = await tx.query<GrantRow>(
-        "SELECT agent, kind, name, mode, change_seq FROM agent_grants WHERE agent = $1 AND mode <> 'none' ORDER BY kind, name",
+        "SELECT agent, kind, name, mode, change_seq, mac FROM agent_grants WHERE agent = $1 AND mode <> 'none' ORDER BY kind, name",
         [agent],
       );
       return rows.map((r) => ({ ...r, change_seq: Number(r.change_seq) }));
@@ -43,46 +58,55 @@ export function createGrantsStore(db: Db) {
     /** Every credential grant row of an agent, tombstones included. */
     async credentialRows(tx: Db, agent: string): Promise<GrantRow[]> {
       const rows = await tx.query<GrantRow>(
-        "SELECT agent, kind, name, mode, change_seq FROM agent_grants WHERE agent = $1 AND kind = 'credential'",
+        "SELECT agent, kind, name, mode, change_seq, mac FROM agent_grants WHERE agent = $1 AND kind = 'credential'",
         [agent],
       );
       return rows.map((r) => ({ ...r, change_seq: Number(r.change_seq) }));
     },
 
-    async upsertCredential(tx: Db, agent: string, name: string, mode: GrantRow["mode"], seq: number): Promise<void> {
+    /** `mac` is the grant's MAC, computed by the caller (the store holds no key). */
+    async upsertCredential(
+      tx: Db,
+      agent: string,
+      name: string,
+      mode: GrantRow["mode"],
+      seq: number,
+      mac: string | null,
+    ): Promise<void> {
       const n = await tx.exec(
-        "UPDATE agent_grants SET mode = $4, change_seq = $5 WHERE agent = $1 AND kind = $2 AND name = $3",
-        [agent, "credential", name, mode, seq],
+        "UPDATE agent_grants SET mode = $4, change_seq = $5, mac = $6 WHERE agent = $1 AND kind = $2 AND name = $3",
+        [agent, "credential", name, mode, seq, mac],
       );
       if (n === 0) {
-        await tx.exec("INSERT INTO agent_grants (agent, kind, name, mode, change_seq) VALUES ($1, $2, $3, $4, $5)", [
-          agent,
-          "credential",
-          name,
-          mode,
-          seq,
-        ]);
+        await tx.exec(
+          "INSERT INTO agent_grants (agent, kind, name, mode, change_seq, mac) VALUES ($1, $2, $3, $4, $5, $6)",
+          [agent, "credential", name, mode, seq, mac],
+        );
       }
     },
 
     /** Replaces an agent's grants of a plain kind (user_credential, may_call). */
-    async replacePlain(tx: Db, agent: string, kind: GrantKind, names: readonly string[], seq: number): Promise<void> {
+    async replacePlain(
+      tx: Db,
+      agent: string,
+      kind: GrantKind,
+      names: readonly string[],
+      seq: number,
+      macOf: (name: string) => string | null,
+    ): Promise<void> {
       await tx.exec("DELETE FROM agent_grants WHERE agent = $1 AND kind = $2", [agent, kind]);
       for (const name of names) {
-        await tx.exec("INSERT INTO agent_grants (agent, kind, name, mode, change_seq) VALUES ($1, $2, $3, $4, $5)", [
-          agent,
-          kind,
-          name,
-          "granted",
-          seq,
-        ]);
+        await tx.exec(
+          "INSERT INTO agent_grants (agent, kind, name, mode, change_seq, mac) VALUES ($1, $2, $3, $4, $5, $6)",
+          [agent, kind, name, "granted", seq, macOf(name)],
+        );
       }
     },
 
     /** A deleted credential: every grant of it becomes a tombstone. Returns the agents that held one. */
     async tombstoneCredential(tx: Db, name: string, seq: number): Promise<string[]> {
       const rows = await tx.query<{ agent: string }>(
-        "UPDATE agent_grants SET mode = 'none', change_seq = $2 WHERE kind = 'credential' AND name = $1 AND mode <> 'none' RETURNING agent",
+        "UPDATE agent_grants SET mode = 'none', change_seq = $2, mac = NULL WHERE kind = 'credential' AND name = $1 AND mode <> 'none' RETURNING agent",
         [name, seq],
       );
       return rows.map((r) => r.agent);
@@ -100,8 +124,10 @@ export function createGrantsStore(db: Db) {
      */
     async agentCredentials(agent: string): Promise<AgentCredentialRow[]> {
       const rows = await db.query<AgentCredentialRow>(
-        `SELECT g.name, g.mode, g.change_seq AS grant_seq, c.change_seq AS cred_seq, c.current_version AS version,
-                c.deleted_at, v.value_enc, v.expires_at
+        `SELECT g.agent, g.kind, g.name, g.mode, g.mac AS grant_mac, g.change_seq AS grant_seq,
+                c.change_seq AS cred_seq, c.current_version AS version, c.deleted_at, v.value_enc, v.expires_at,
+                c.type, c.latest_version, c.egress, c.provider, c.config_seq, c.pointer_mac,
+                (SELECT MAX(m.version) FROM credential_versions m WHERE m.name = g.name) AS max_version
          FROM agent_grants g
          LEFT JOIN credentials c ON c.name = g.name
          LEFT JOIN credential_versions v ON g.mode = 'read' AND v.name = c.name AND v.version = c.current_version
@@ -115,6 +141,10 @@ export function createGrantsStore(db: Db) {
         cred_seq: r.cred_seq === null ? null : Number(r.cred_seq),
         version: r.version === null ? null : Number(r.version),
         expires_at: r.expires_at === null ? null : Number(r.expires_at),
+        latest_version: r.latest_version === null ? null : Number(r.latest_version),
+        config_seq: r.config_seq === null ? null : Number(r.config_seq),
+        max_version: r.max_version === null ? null : Number(r.max_version),
+        deleted_at: r.deleted_at === null ? null : Number(r.deleted_at),
       }));
     },
   };

@@ -4,6 +4,7 @@ import { createAgentsStore } from "../agents/agents-store.js";
 import { type AuditLog, createAuditLog } from "../audit/audit-log.js";
 import { frozenClock } from "../clock.js";
 import { createLocalChangeFeed } from "../cluster/change-feed.js";
+import { createIntegrityKeys } from "../crypto/integrity-keys.js";
 import { createKeyring } from "../crypto/keyring.js";
 import { silentLogger } from "../ops/logger.js";
 import { createMetrics } from "../ops/metrics.js";
@@ -12,6 +13,9 @@ import { testEngines } from "../test-support/databases.js";
 import { type FakeTokenEndpoint, startFakeTokenEndpoint } from "../test-support/fake-token-endpoint.js";
 import { type CredentialsModule, createCredentialsModule } from "./credentials-module.js";
 import { PROVIDER_TYPE } from "./credentials-service.js";
+
+/** One integrity root for every module built here, as one database has. */
+const TEST_INTEGRITY = createIntegrityKeys(Buffer.alloc(32, 12));
 
 /**
  * Token providers (SPEC §6) against a real OAuth token endpoint on loopback: the token is fetched
@@ -44,6 +48,7 @@ describe.each(testEngines)("token providers on $name", ({ skip, open }) => {
         changes: createLocalChangeFeed(),
         logger: silentLogger(),
         metrics: createMetrics(),
+        integrity: TEST_INTEGRITY,
       },
       { heartbeatMs: 60_000, tokenTimeoutMs: 2000, refreshTimers: { set: () => undefined, clear: () => {} } },
     );

@@ -96,6 +96,9 @@ export function createTokenProviders(deps: {
   async function load(name: string): Promise<{ row: CredentialRow; current: VersionMeta | undefined } | undefined> {
     const row = await store.get(name);
     if (!row || row.deleted_at !== null || row.type !== PROVIDER_TYPE) return undefined;
+    // A token_url or client secret changed outside Keyward must not be used: the secret would go
+    // wherever the row says. Such a provider is left alone until an admin sets it again.
+    if (!(await service.pointerIntact(row))) return undefined;
     const current = row.current_version === null ? undefined : await store.getVersion(name, row.current_version);
     return { row, current };
   }

@@ -11,6 +11,8 @@ export const SUBKEY_LABELS = {
   secretHash: "keyward secret hash v1",
   legacyHash: "keyward legacy hash mark v1",
   recordBinding: "keyward record binding v1",
+  credentialPointer: "keyward credential pointer v1",
+  grant: "keyward grant v1",
 } as const;
 
 export type SubkeyPurpose = keyof typeof SUBKEY_LABELS;

@@ -9,9 +9,13 @@ import { silentLogger } from "../ops/logger.js";
 import { createMetrics } from "../ops/metrics.js";
 import type { Db } from "../store/db.js";
 import { testEngines } from "../test-support/databases.js";
+import { createIntegrityKeys } from "./integrity-keys.js";
 import { createKeyring, type Keyring, masterKeyId } from "./keyring.js";
 import { rewrapAll, SIGNING_KEYS_SEALED, sealedInventory } from "./master-key-rotation.js";
 import { createSigningKeys } from "./signing-keys.js";
+
+/** One integrity root for every module built here, as one database has. */
+const TEST_INTEGRITY = createIntegrityKeys(Buffer.alloc(32, 13));
 
 /**
  * Master-key rotation on both engines: every data key (credential values, client secrets, signing
@@ -41,6 +45,7 @@ describe.each(testEngines)("master-key rotation on $name", ({ skip, open }) => {
         changes: createLocalChangeFeed(),
         logger: silentLogger(),
         metrics: createMetrics(),
+        integrity: TEST_INTEGRITY,
       },
       { heartbeatMs: 60_000, refreshTimers: INERT },
     );

@@ -28,6 +28,7 @@ function row(name: string, over: Partial<CredentialRow> = {}): CredentialRow {
     created_at: 0,
     updated_at: 0,
     deleted_at: null,
+    pointer_mac: null,
     ...over,
   };
 }
@@ -38,9 +39,11 @@ function fakeSource() {
   const values = new Map<string, { value: string; expires_at: number | null }>();
   const modes = new Map<string, "read" | "inject">();
   const calls = { get: 0, open: 0 };
+  const tampered = new Set<string>();
   let gate: Promise<void> | undefined;
   const source: EgressCredentialSource = {
     mode: async (agent, name) => modes.get(`${agent}/${name}`) ?? null,
+    pointerIntact: async (r) => !tampered.has(r.name),
     async get(name) {
       calls.get++;
       // Read first, answer later: a held load returns what the row was when it was read.
@@ -83,6 +86,9 @@ function fakeSource() {
       rows.set(name, row(name, { current_version: version, latest_version: version, ...over }));
       values.set(`${name}@${version}`, { value, expires_at: expiresAt });
     },
+    tamper(name: string) {
+      tampered.add(name);
+    },
     grant(agent: string, name: string, mode: "read" | "inject") {
       modes.set(`${agent}/${name}`, mode);
     },
@@ -121,6 +127,17 @@ describe("egress credentials", () => {
     });
     for (let i = 0; i < 10; i++) await creds.resolve("bot", "api");
     expect(fake.calls).toEqual({ get: 1, open: 1 });
+  });
+
+  it("refuses a row whose pointer fails its integrity check, without decrypting anything", async () => {
+    const { fake, creds } = setup();
+    fake.set("api", 1, "sk-one-0123456789");
+    fake.grant("bot", "api", "inject");
+    fake.tamper("api");
+    const err = await creds.resolve("bot", "api").catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: "credential_unavailable" });
+    expect(String((err as Error).message)).not.toContain("sk-one");
+    expect(fake.calls.open).toBe(0);
   });
 
   it("loads once for concurrent first uses", async () => {

@@ -24,6 +24,11 @@ export interface EgressCredentialSource {
   mode(agent: string, name: string): Promise<CredentialMode | null>;
   /** The credential's row (one store read). */
   get(name: string): Promise<CredentialRow | undefined>;
+  /**
+   * Is the row the one Keyward wrote (its pointer MAC verifies, no newer version was hidden)?
+   * False is alarmed by the check itself (credentials/credential-integrity.ts).
+   */
+  pointerIntact(row: CredentialRow): Promise<boolean>;
   getVersion(name: string, version: number): Promise<VersionRow | undefined>;
   /** Decrypts a version's value. */
   open(v: Pick<VersionRow, "name" | "version" | "value_enc">): string;
@@ -54,6 +59,11 @@ export function createEgressCredentials(deps: { source: EgressCredentialSource; 
   async function load(name: string): Promise<Entry> {
     const row = await source.get(name);
     if (!row || row.deleted_at !== null) return denied(name);
+    // Before anything the row says is used: a pointer moved back, or an egress base_url pointed
+    // elsewhere, outside Keyward would otherwise send an old value, or this one to another host.
+    if (!(await source.pointerIntact(row))) {
+      return fail("credential_unavailable", `credential ${name} failed its integrity check`);
+    }
     if (!row.egress) {
       return fail("egress_not_configured", `credential ${name} has no egress configuration`);
     }

@@ -2,7 +2,7 @@ import type { AuditSink } from "../audit/audit-sink.js";
 import type { CallerAuth } from "../auth/caller-auth.js";
 import type { Clock } from "../clock.js";
 import type { ChangeFeed } from "../cluster/change-feed.js";
-import type { CredentialsStore, VersionRow } from "../credentials/credentials-store.js";
+import type { CredentialRow, CredentialsStore, VersionRow } from "../credentials/credentials-store.js";
 import type { CredentialMode } from "../credentials/grants-store.js";
 import type { Handler } from "../http/router.js";
 import type { Logger } from "../ops/logger.js";
@@ -21,6 +21,8 @@ export function createEgressModule(deps: {
   /** The grants service's cached lookup. */
   credentialMode: (agent: string, name: string) => Promise<CredentialMode | null>;
   open: (v: Pick<VersionRow, "name" | "version" | "value_enc">) => string;
+  /** The credentials service's check of a row's pointer MAC (credentials/credential-integrity.ts). */
+  pointerIntact: (row: CredentialRow) => Promise<boolean>;
   auth: CallerAuth;
   audit: AuditSink;
   changes: ChangeFeed;
@@ -35,6 +37,7 @@ export function createEgressModule(deps: {
       mode: deps.credentialMode,
       get: (name) => store.get(name),
       getVersion: (name, version) => store.getVersion(name, version),
+      pointerIntact: deps.pointerIntact,
       open: deps.open,
     },
     clock: deps.clock,

@@ -77,7 +77,6 @@ export const KEYED_HASH_PREFIX = "h1:";
 /**
  * The form stored before keyed hashes: SHA-256, hex. Still computed to find rows written by an
  * older version, which are honoured only when marked legacy at the upgrade (keys/legacy-hashes.ts).
- * Refresh tokens are still stored in this form.
  */
 export function legacyHashSecret(secret: string): string {
   return createHash("sha256").update(secret).digest("hex");

@@ -228,6 +228,19 @@ ALTER TABLE api_keys ADD COLUMN legacy_mark TEXT;
 ALTER TABLE admin_tokens ADD COLUMN legacy_mark TEXT;
 `,
   },
+  {
+    id: 8,
+    name: "credential and grant macs",
+    // Keyward's MAC over what decides which credential value is served (credentials.pointer_mac)
+    // and over each grant (agent_grants.mac), and the legacy mark of refresh tokens hashed before
+    // keyed hashes. Rows that exist at the upgrade are MACed once at start-up, with the integrity
+    // root (credentials/integrity-upgrade.ts, keys/legacy-hashes.ts): SQL alone cannot compute them.
+    sql: `
+ALTER TABLE credentials ADD COLUMN pointer_mac TEXT;
+ALTER TABLE agent_grants ADD COLUMN mac TEXT;
+ALTER TABLE refresh_tokens ADD COLUMN legacy_mark TEXT;
+`,
+  },
 ];
 
 function forEngine(sql: string, engine: Db["engine"]): string {

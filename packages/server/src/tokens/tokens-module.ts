@@ -5,6 +5,7 @@ import { createCallerAuth } from "../auth/caller-auth.js";
 import type { Clock } from "../clock.js";
 import type { ChangeFeed } from "../cluster/change-feed.js";
 import type { TrustedIssuerConfig } from "../config.js";
+import type { IntegrityKeys } from "../crypto/integrity-keys.js";
 import type { SigningKeys } from "../crypto/signing-keys.js";
 import type { KeyRateLimit } from "../gateway/limits.js";
 import type { RequestContext, Router } from "../http/router.js";
@@ -32,6 +33,8 @@ export interface TokensModuleDeps {
   changes: ChangeFeed;
   signingKeys: SigningKeys;
   keys: KeysService;
+  /** The integrity root's subkeys: refresh tokens are stored keyed. */
+  integrity: IntegrityKeys;
   agentExists: (name: string) => Promise<boolean>;
   mayCall: (from: string, to: string) => Promise<boolean>;
   issuer: () => string;
@@ -106,6 +109,7 @@ export async function createTokensModule(deps: TokensModuleDeps) {
     audit,
     access,
     refresh: createRefreshTokensStore(db),
+    integrity: deps.integrity,
     revocations,
     auth: callerAuth,
     agentExists: deps.agentExists,

@@ -1,12 +1,14 @@
 import type { AuditEventInput, AuditSink } from "../audit/audit-sink.js";
 import type { AuthResult, CallerAuth } from "../auth/caller-auth.js";
 import type { ChangeFeed } from "../cluster/change-feed.js";
+import type { IntegrityKeys } from "../crypto/integrity-keys.js";
 import { KeywardError } from "../errors.js";
 import type { KeyRateLimit } from "../gateway/limits.js";
 import { rateLimitHeaders } from "../gateway/rate-limiter.js";
 import { LimiterUnavailableError } from "../gateway/shared-limits.js";
 import type { KeyEntry } from "../keys/key-entry.js";
-import { generateSecret, isWellFormed, legacyHashSecret, newId } from "../keys/key-format.js";
+import { generateSecret, hashSecret, isWellFormed, newId } from "../keys/key-format.js";
+import { upgradeLegacySecret } from "../keys/legacy-hashes.js";
 import type { Db } from "../store/db.js";
 import type { AccessTokens } from "./access-tokens.js";
 import { OAuthError } from "./oauth-errors.js";
@@ -53,6 +55,8 @@ export interface TokensDeps {
   audit: AuditSink;
   access: AccessTokens;
   refresh: RefreshTokensStore;
+  /** Refresh tokens are stored keyed, like API keys (keys/key-format.ts hashSecret). */
+  integrity: IntegrityKeys;
   revocations: TokenRevocations;
   /** Who is calling and whether a key may be used (auth/caller-auth.ts). */
   auth: CallerAuth;
@@ -111,7 +115,7 @@ export function createTokensService(deps: TokensDeps) {
     if (key.expiresAt !== null) expiresAt = Math.min(expiresAt, key.expiresAt);
     const row = {
       id: newId("rt"),
-      hash: legacyHashSecret(secret),
+      hash: hashSecret(secret, deps.integrity),
       family: family ?? newId("rtf"),
       key_id: key.id,
       subject: key.owner,
@@ -123,6 +127,20 @@ export function createTokensService(deps: TokensDeps) {
       revoked_at: null,
     };
     return { secret, row };
+  }
+
+  /**
+   * The row of a refresh token: by its keyed hash, or (tokens issued before keyed refresh hashes,
+   * marked at that upgrade: keys/legacy-hashes.ts) by its plain one, re-hashed on this first use.
+   * A row inserted with plain SHA-256 after the upgrade carries no valid mark: never found.
+   */
+  async function findRefresh(secret: string) {
+    const keyed = hashSecret(secret, deps.integrity);
+    const row = await refresh.getByHash(keyed);
+    if (row) return row;
+    return (await upgradeLegacySecret(db, deps.integrity, "refresh_tokens", secret))
+      ? refresh.getByHash(keyed)
+      : undefined;
   }
 
   /** Signs an access token for `key` (and a refresh token when asked) and records the issuance first. */
@@ -233,7 +251,7 @@ export function createTokensService(deps: TokensDeps) {
       meta: RequestMeta,
     ): Promise<TokenResponse> {
       if (!isWellFormed(secret, "kwr")) throw new OAuthError("invalid_grant", "the refresh token is not valid");
-      const row = await refresh.getByHash(legacyHashSecret(secret));
+      const row = await findRefresh(secret);
       if (!row) throw new OAuthError("invalid_grant", "the refresh token is not valid");
       const clientId = typeof client === "string" ? client : client?.id;
       if (clientId !== undefined && clientId !== row.key_id) {
@@ -293,7 +311,7 @@ export function createTokensService(deps: TokensDeps) {
       const agent = caller.owner.slice("agent:".length);
       if (token.startsWith("kwr_")) {
         if (!isWellFormed(token, "kwr")) return inactive;
-        const row = await refresh.getByHash(legacyHashSecret(token));
+        const row = await findRefresh(token);
         if (!row || row.key_id !== caller.id || row.used_at !== null || row.revoked_at !== null) return inactive;
         if (row.expires_at <= now() || !(await deps.auth.keyById(row.key_id, null)).ok) return inactive;
         return {
@@ -327,7 +345,7 @@ export function createTokensService(deps: TokensDeps) {
       if (token.startsWith("kwr_")) {
         // A refresh token is bound to its key: only that key's authentication revokes it.
         if (by === "holder" || !isWellFormed(token, "kwr")) return;
-        const row = await refresh.getByHash(legacyHashSecret(token));
+        const row = await findRefresh(token);
         if (!row || by.id !== row.key_id) return;
         await db.transaction(async (tx) => {
           const n = await refresh.revokeFamily(tx, row.family, now());
