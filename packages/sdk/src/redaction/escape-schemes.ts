@@ -16,12 +16,19 @@ const CR = 0x0d;
 /** Digits a numeric reference may have, leading zeros included: bounds an escape's length. */
 const MAX_DIGITS = 16;
 
+/** Each byte's value as a hex digit, -1 if it is not one: a lookup, as this runs for every escape. */
+const HEX = (() => {
+  const t = new Int8Array(256).fill(-1);
+  for (let d = 0; d < 10; d++) t[0x30 + d] = d;
+  for (let d = 0; d < 6; d++) {
+    t[0x41 + d] = 10 + d;
+    t[0x61 + d] = 10 + d;
+  }
+  return t;
+})();
+
 function hexValue(b: number | undefined): number {
-  if (b === undefined) return -1;
-  if (b >= 0x30 && b <= 0x39) return b - 0x30;
-  const l = b | 0x20;
-  if (l >= 0x61 && l <= 0x66) return l - 0x61 + 10;
-  return -1;
+  return b === undefined ? -1 : (HEX[b] as number);
 }
 
 /** Writes `cp` as UTF-8 (a line break as nothing); the number of bytes written. */
@@ -74,16 +81,19 @@ export const PERCENT: EscapeScheme = {
   },
 };
 
-const JSON_SIMPLE: Record<number, number> = {
-  34: 0x22, // \"
-  92: 0x5c, // \\
-  47: 0x2f, // \/
-  98: 0x08, // \b
-  102: 0x0c, // \f
-  110: LF, // \n
-  114: CR, // \r
-  116: 0x09, // \t
-};
+/** What `\x` decodes to for each JSON escape letter `x`, -1 for none (`u` is read apart). */
+const JSON_SIMPLE = (() => {
+  const t = new Int16Array(256).fill(-1);
+  t[0x22] = 0x22; // \"
+  t[0x5c] = 0x5c; // \\
+  t[0x2f] = 0x2f; // \/
+  t[0x62] = 0x08; // \b
+  t[0x66] = 0x0c; // \f
+  t[0x6e] = LF; // \n
+  t[0x72] = CR; // \r
+  t[0x74] = 0x09; // \t
+  return t;
+})();
 
 /** Four hex digits at `at` as a number; -1 if not; -2 if the input ends before they do. */
 function hex4(src: Uint8Array, at: number): number {
@@ -103,8 +113,8 @@ export const JSON_STRING: EscapeScheme = {
   read(src, at, final, out, outAt, found) {
     if (at + 1 >= src.length) return final ? literal(found) : false;
     const kind = src[at + 1] as number;
-    const simple = JSON_SIMPLE[kind];
-    if (simple !== undefined) {
+    const simple = JSON_SIMPLE[kind] as number;
+    if (simple !== -1) {
       found.length = 2;
       found.decoded = writeCodePoint(simple, out, outAt);
       return true;
