@@ -19,6 +19,9 @@ import { hashSecret, KEYED_HASH_PREFIX, legacyHashSecret } from "./key-format.js
 export const LEGACY_HASH_TABLES = ["api_keys", "admin_tokens", "refresh_tokens"] as const;
 export type LegacyHashTable = (typeof LEGACY_HASH_TABLES)[number];
 
+/** PostgreSQL advisory lock taken by the one-time marking (migrations use 7201001). */
+const LEGACY_MARK_LOCK = 7201002;
+
 /** Each group was keyed by a different version, so each is marked once, on its own upgrade. */
 const GROUPS: ReadonlyArray<{ done: string; tables: readonly LegacyHashTable[] }> = [
   { done: "legacy_hashes_v1", tables: ["api_keys", "admin_tokens"] },
@@ -47,6 +50,8 @@ async function markGroup(
     return;
   }
   await db.transaction(async (tx) => {
+    // Replicas starting at once on a fresh upgrade: one marks, the others wait and find it done.
+    if (tx.engine === "postgres") await tx.query("SELECT pg_advisory_xact_lock($1)", [LEGACY_MARK_LOCK]);
     if (await queryOne(tx, "SELECT key FROM meta WHERE key = $1", [doneKey])) return; // another replica
     for (const table of tables) {
       const keyed = await queryOne(
