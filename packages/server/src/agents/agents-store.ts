@@ -24,7 +24,10 @@ export function createAgentsStore(db: Db) {
       ]);
     },
     async get(name: string, tx: Db = db): Promise<AgentRow | undefined> {
-      return (await tx.query<AgentRow>(`SELECT ${COLS} FROM agents WHERE name = $1${forUpdate(tx)}`, [name]))[0];
+      // Locked only inside a change's transaction: a plain read (the gateway loading an agent)
+      // must never queue behind a transaction that changes it.
+      const lock = tx === db ? "" : forUpdate(tx);
+      return (await tx.query<AgentRow>(`SELECT ${COLS} FROM agents WHERE name = $1${lock}`, [name]))[0];
     },
     async list(after: string | undefined, limit: number): Promise<AgentRow[]> {
       return db.query<AgentRow>(`SELECT ${COLS} FROM agents WHERE name > $1 ORDER BY name LIMIT $2`, [
