@@ -2,7 +2,7 @@
 // PostgreSQL schema (a fresh one per test file) and, when asked, a Redis.
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -54,6 +54,48 @@ export async function freshSchema(): Promise<{
   };
 }
 
+/**
+ * A database of its own (not a schema in the shared one), for tests that hold or stall
+ * PostgreSQL's advisory locks: those are per database, so a test that freezes the audit append
+ * lock must not freeze every other test file's. Dropped with its connections on `drop()`.
+ */
+export async function freshDatabase(): Promise<{
+  name: string;
+  urlVia(host: string, port: number, params?: Record<string, string>): string;
+  url: string;
+  drop(): Promise<void>;
+}> {
+  const name = `kwt_db_${randomBytes(5).toString("hex")}`;
+  const client = new pg.Client({ connectionString: pgUrl });
+  await client.connect();
+  await client.query(`CREATE DATABASE ${name}`);
+  const urlVia = (host: string, port: number, params: Record<string, string> = {}) => {
+    const u = new URL(pgUrl as string);
+    u.hostname = host;
+    u.port = String(port);
+    u.pathname = `/${name}`;
+    u.search = "";
+    for (const [k, v] of Object.entries(params)) u.searchParams.set(k, v);
+    return u.toString();
+  };
+  const target = new URL(pgUrl as string);
+  return {
+    name,
+    urlVia,
+    url: urlVia(target.hostname, Number(target.port || 5432)),
+    async drop() {
+      await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => {});
+      await client.end();
+    },
+  };
+}
+
+/** Host and port of the test PostgreSQL server (for a relay in front of it). */
+export function pgTarget(): { host: string; port: number } {
+  const u = new URL(pgUrl as string);
+  return { host: u.hostname, port: Number(u.port || 5432) };
+}
+
 export interface Replica {
   name: string;
   url: string;
@@ -64,16 +106,35 @@ export interface Replica {
   admin(method: string, path: string, body?: unknown): Promise<{ status: number; headers: Headers; body: any }>;
   /** One gateway request with `secret`: the status and, for a refusal, the error code. */
   call(secret: string, agent?: string): Promise<{ status: number; code: string | undefined }>;
+  /** A value from this replica's /metrics (summed over labels), 0 when absent. */
+  metric(name: string): Promise<number>;
+  /** The time a request takes, and what it answered. */
+  timed<T>(request: () => Promise<T>): Promise<{ ms: number; value: T }>;
+}
+
+export interface ReplicaOptions {
+  /** The config file's settings (written as JSON, which YAML reads), e.g. `{database: {...}}`. */
+  config?: Record<string, unknown>;
 }
 
 const running = new Set<Replica>();
 const dirs: string[] = [];
 
 /** Starts one `keyward serve` and resolves when it prints its `listening on` line. */
-export async function startReplica(name: string, env: Record<string, string>): Promise<Replica> {
+export async function startReplica(
+  name: string,
+  env: Record<string, string>,
+  opts: ReplicaOptions = {},
+): Promise<Replica> {
   const dataDir = mkdtempSync(join(tmpdir(), "keyward-replica-"));
   dirs.push(dataDir);
-  const child = spawn(process.execPath, [BIN, "serve", "--port", "0", "--data-dir", dataDir], {
+  const args = [BIN, "serve", "--port", "0", "--data-dir", dataDir];
+  if (opts.config) {
+    const file = join(dataDir, "keyward.json");
+    writeFileSync(file, JSON.stringify(opts.config));
+    args.push("--config", file);
+  }
+  const child = spawn(process.execPath, args, {
     env: {
       PATH: process.env.PATH ?? "",
       KEYWARD_ADMIN_TOKEN: ADMIN_TOKEN,
@@ -121,6 +182,20 @@ export async function startReplica(name: string, env: Record<string, string>): P
       const code = res.status === 200 ? undefined : (JSON.parse(text) as { error?: { code?: string } }).error?.code;
       return { status: res.status, code };
     },
+    async metric(metricName) {
+      const text = await (await fetch(`${url}/metrics`)).text();
+      let sum = 0;
+      for (const line of text.split("\n")) {
+        const m = /^([a-z_]+)(\{[^}]*\})? (\S+)$/.exec(line);
+        if (m && m[1] === metricName) sum += Number(m[3]);
+      }
+      return sum;
+    },
+    async timed(request) {
+      const started = performance.now();
+      const value = await request();
+      return { ms: performance.now() - started, value };
+    },
   };
   running.add(replica);
   void exited.then(() => running.delete(replica));
@@ -128,14 +203,19 @@ export async function startReplica(name: string, env: Record<string, string>): P
 }
 
 /** Starts replicas in parallel (migrations and bootstrap are safe to race: that is tested too). */
-export function startReplicas(names: string[], env: Record<string, string>): Promise<Replica[]> {
-  return Promise.all(names.map((n) => startReplica(n, env)));
+export function startReplicas(
+  names: string[],
+  env: Record<string, string>,
+  opts: ReplicaOptions = {},
+): Promise<Replica[]> {
+  return Promise.all(names.map((n) => startReplica(n, env, opts)));
 }
 
 /** SIGKILLs whatever is still running and removes data dirs. */
 export async function stopAll(): Promise<void> {
   await Promise.all(
     [...running].map(async (r) => {
+      r.child.kill("SIGCONT"); // a test may have stopped it
       r.child.kill("SIGKILL");
       await r.exited;
     }),
@@ -228,8 +308,9 @@ export async function newKey(
   a: Replica,
   owner = "consumer:c",
   scopes = ["agent:*"],
+  extra: Record<string, unknown> = {},
 ): Promise<{ id: string; secret: string }> {
-  const res = await a.admin("POST", "/keys", { owner, scopes });
+  const res = await a.admin("POST", "/keys", { owner, scopes, ...extra });
   expectStatus(res, 201);
   return { id: res.body.key.id, secret: res.body.secret };
 }

@@ -12,6 +12,7 @@ import {
 } from "./audit/audit-checkpoints.js";
 import { createAuditLog } from "./audit/audit-log.js";
 import { registerAuditRoutes } from "./audit/audit-routes.js";
+import { createDenialSampler } from "./audit/denial-sampler.js";
 import { type Clock, systemClock } from "./clock.js";
 import { openChangeFeed } from "./cluster/open-change-feed.js";
 import type { Config } from "./config.js";
@@ -47,7 +48,7 @@ import { createLogger, type Logger } from "./ops/logger.js";
 import { createMetrics } from "./ops/metrics.js";
 import { registerOpsRoutes } from "./ops/ops-routes.js";
 import type { Db } from "./store/db.js";
-import { isPostgresUrl, openStore, sqlitePath } from "./store/open-store.js";
+import { isPostgresUrl, openStore, sqlitePath, storeOptions } from "./store/open-store.js";
 import { lockSqlite } from "./store/sqlite-lock.js";
 import { createTokensModule } from "./tokens/tokens-module.js";
 import { createUsersModule } from "./users/users-module.js";
@@ -107,7 +108,7 @@ export async function startKeyward(config: Config, opts: StartOptions = {}): Pro
   }
   let db: Db;
   try {
-    db = await openStore(config.database_url, config.data_dir);
+    db = await openStore(config.database_url, config.data_dir, storeOptions(config.database));
   } catch (err) {
     lock?.release();
     throw err;
@@ -127,6 +128,7 @@ export async function startKeyward(config: Config, opts: StartOptions = {}): Pro
       logger,
       metrics,
       failClosed: config.audit_fail_closed,
+      writeTimeoutMs: config.database.audit_write_timeout_ms,
       chain: auditChain,
     });
     cleanups.unshift(() => audit.close());
@@ -158,7 +160,14 @@ export async function startKeyward(config: Config, opts: StartOptions = {}): Pro
     };
     const credentials = createCredentialsModule(
       { db, keyring, clock, audit, changes, logger, metrics, integrity: integrity.keys },
-      opts.credentials,
+      {
+        streams: {
+          perKey: config.streams.max_per_key,
+          perAddress: config.streams.max_per_address,
+          total: config.streams.max_total,
+        },
+        ...opts.credentials,
+      },
     );
     cleanups.unshift(() => credentials.close());
     // An agent's delete also removes its grants, in the same transaction.
@@ -276,6 +285,18 @@ export async function startKeyward(config: Config, opts: StartOptions = {}): Pro
       tokenModule.reloadSigningKeys();
     });
 
+    // Unauthenticated denials are sampled per address; the summaries of the last window go out at close.
+    const denials = createDenialSampler({
+      audit,
+      clock,
+      registry: metrics.registry,
+      limits: {
+        perAddressPerMinute: config.audit.unauthenticated_denials_per_address_per_minute,
+        perMinute: config.audit.unauthenticated_denials_per_minute,
+        maxAddresses: config.audit.denial_addresses_tracked,
+      },
+    });
+    cleanups.unshift(() => denials.close());
     const gatewayDeps = {
       authorize: {
         auth: callerAuth,
@@ -290,6 +311,7 @@ export async function startKeyward(config: Config, opts: StartOptions = {}): Pro
       proxy,
       audit,
       metrics,
+      denials,
     };
 
     // Per-user tool credentials; `users.source` is what the MCP gateway resolves from.

@@ -3,8 +3,10 @@ import { isIPv4 } from "node:net";
 import { dirname, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
+import { DEFAULT_AUDIT_WRITE_TIMEOUT_MS } from "./audit/audit-sink.js";
 import { parsePreviousMasterKeys } from "./crypto/previous-master-keys.js";
 import { parseCidrList } from "./gateway/cidr.js";
+import { DEFAULT_STORE_OPTIONS } from "./store/db.js";
 import { namespaceProblem, USER_PREFIX_HINT, USER_PREFIX_RULE } from "./tokens/issuer-namespaces.js";
 
 const LOOPBACK_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]"]);
@@ -114,6 +116,58 @@ const httpSchema = z
   });
 export type HttpConfig = z.infer<typeof httpSchema>;
 
+/**
+ * Bounds on every database call (docs/operations.md, "Database timeouts"). PostgreSQL gets
+ * statement, lock and idle-in-transaction timeouts on each pooled session; the client also stops
+ * waiting on its own (a stalled connection returns no error) and drops that connection. A lock
+ * holder that stopped (SIGSTOP, GC pause, partition) is ended by the server after
+ * `idle_in_transaction_timeout_ms`, which frees what it held. Defaults: store/db.ts.
+ */
+const ms = (min: number, max: number, fallback: number) => z.coerce.number().int().min(min).max(max).default(fallback);
+const databaseSchema = z
+  .object({
+    /** Connections per replica (PostgreSQL). */
+    pool_size: z.coerce.number().int().min(1).max(1000).default(DEFAULT_STORE_OPTIONS.poolSize),
+    /** Opening a connection, or waiting for a free one in the pool; also bounds /readyz's probe. */
+    connect_timeout_ms: ms(100, 600_000, DEFAULT_STORE_OPTIONS.connectTimeoutMs),
+    /** PostgreSQL `statement_timeout`. */
+    statement_timeout_ms: ms(100, 3_600_000, DEFAULT_STORE_OPTIONS.statementTimeoutMs),
+    /** PostgreSQL `lock_timeout`: the audit append lock, a row lock. */
+    lock_timeout_ms: ms(50, 3_600_000, DEFAULT_STORE_OPTIONS.lockTimeoutMs),
+    /** PostgreSQL `idle_in_transaction_session_timeout`. */
+    idle_in_transaction_timeout_ms: ms(100, 3_600_000, DEFAULT_STORE_OPTIONS.idleInTransactionTimeoutMs),
+    /** Client side, per query; absent: statement_timeout_ms + 2000. */
+    query_timeout_ms: z.coerce.number().int().min(100).max(3_600_000).optional(),
+    /** Client side, per transaction. */
+    transaction_timeout_ms: ms(100, 3_600_000, DEFAULT_STORE_OPTIONS.transactionTimeoutMs),
+    /** An audit batch not committed within this counts as failed (fail-closed requests get 503). */
+    audit_write_timeout_ms: ms(100, 600_000, DEFAULT_AUDIT_WRITE_TIMEOUT_MS),
+    /** SQLite `busy_timeout` (blocks the process while it waits). */
+    busy_timeout_ms: ms(0, 60_000, DEFAULT_STORE_OPTIONS.busyTimeoutMs),
+  })
+  .strict();
+export type DatabaseConfig = z.infer<typeof databaseSchema>;
+
+/** Event streams (`/v1/credentials/events`) open at once; past a cap a stream is refused with 429. */
+const streamsSchema = z
+  .object({
+    max_per_key: z.coerce.number().int().min(1).max(100_000).default(16),
+    max_per_address: z.coerce.number().int().min(1).max(100_000).default(64),
+    max_total: z.coerce.number().int().min(1).max(1_000_000).default(10_000),
+  })
+  .strict();
+export type StreamsConfig = z.infer<typeof streamsSchema>;
+
+/** Audit records of denials without a valid credential: sampled, a summary says how many were left out. */
+const auditSchema = z
+  .object({
+    unauthenticated_denials_per_address_per_minute: z.coerce.number().int().min(0).max(1_000_000).default(20),
+    unauthenticated_denials_per_minute: z.coerce.number().int().min(0).max(10_000_000).default(600),
+    denial_addresses_tracked: z.coerce.number().int().min(1).max(1_000_000).default(10_000),
+  })
+  .strict();
+export type AuditLimitsConfig = z.infer<typeof auditSchema>;
+
 export type TrustedIssuerConfig = z.infer<typeof trustedIssuerSchema>;
 export type McpConfig = z.infer<typeof mcpSchema>;
 export type McpServerConfig = McpConfig["servers"][string];
@@ -205,6 +259,12 @@ const schema = z
     mcp: mcpSchema.prefault({}),
     /** Timeouts of the listening HTTP server. */
     http: httpSchema.prefault({}),
+    /** Pool size and timeouts of the store (docs/operations.md, "Database timeouts"). */
+    database: databaseSchema.prefault({}),
+    /** Caps on open event streams (docs/operations.md, "Limits"). */
+    streams: streamsSchema.prefault({}),
+    /** Sampling of unauthenticated denials' audit records (docs/operations.md, "Limits"). */
+    audit: auditSchema.prefault({}),
   })
   .strict()
   .refine((c) => c.max_staleness_ms >= 2 * c.reconcile_interval_ms, {

@@ -5,7 +5,7 @@ import type { Metrics } from "../ops/metrics.js";
 import type { Db } from "../store/db.js";
 import type { AuditChainState, AuditCheckpoint } from "./audit-checkpoints.js";
 import { type AuditEvent, decodeCursor, encodeCursor, toEvent, toRow } from "./audit-event.js";
-import type { AuditEventInput, AuditSink } from "./audit-sink.js";
+import { type AuditEventInput, type AuditSink, DEFAULT_AUDIT_WRITE_TIMEOUT_MS } from "./audit-sink.js";
 import { type AuditListFilter, type AuditRowInput, createAuditStore } from "./audit-store.js";
 import { type AuditVerifyResult, verifyAuditChain } from "./audit-verify.js";
 
@@ -55,7 +55,8 @@ export class AuditWriteError extends KeywardError {
 export const DEFAULT_MAX_QUEUE = 10_000;
 const MAX_PAGE = 1000;
 const DROP_WARN_INTERVAL_MS = 10_000;
-const FAILING_WINDOW_MS = 1000;
+/** A write in flight this long means the log is falling behind: tokens then wait for their record. */
+const LAG_MS = 100;
 
 interface Queued {
   input: AuditEventInput;
@@ -64,6 +65,14 @@ interface Queued {
   // Absent for recordLater: the hot path allocates no promise.
   resolve?: () => void;
   reject?: (err: AuditWriteError) => void;
+  /** The deadline of an awaited event (record, a token's record while the log is failing). */
+  timer?: NodeJS.Timeout;
+  /** Taken into a batch. */
+  started?: boolean;
+  /** Counted as failed (and its waiter told) already: counted once, and as late if it commits. */
+  failed?: boolean;
+  /** Failed before its batch began: not written at all. */
+  cancelled?: boolean;
 }
 
 /**
@@ -80,6 +89,8 @@ export function createAuditLog(deps: {
   maxQueue?: number;
   /** Changes fail when their record cannot be written (default true). */
   failClosed?: boolean;
+  /** A write not committed within this counts as failed (default DEFAULT_AUDIT_WRITE_TIMEOUT_MS). */
+  writeTimeoutMs?: number;
   /** Keyed links and this process's anchor (audit-checkpoints.ts); absent only in tests. */
   chain?: AuditChainState;
 }): AuditLog {
@@ -87,6 +98,7 @@ export function createAuditLog(deps: {
   const { clock, logger, metrics } = deps;
   const store = createAuditStore(deps.db, deps.chain?.keying);
   const maxQueue = deps.maxQueue ?? DEFAULT_MAX_QUEUE;
+  const writeTimeoutMs = deps.writeTimeoutMs ?? DEFAULT_AUDIT_WRITE_TIMEOUT_MS;
 
   let queue: Queued[] = [];
   let scheduled = false;
@@ -97,9 +109,20 @@ export function createAuditLog(deps: {
   let settled = 0;
   let flushWaiters: { target: number; resolve: () => void }[] = [];
   let droppedSinceWarn = 0;
-  // After a failed batch, hot-path records are refused for a moment (see recordToken).
-  let failingUntil = 0;
   let lastDropWarn = Number.NEGATIVE_INFINITY;
+  // The batch being written, and since when. A write that stalls (a lock held by a stopped
+  // replica, a connection that went silent) neither errors nor ends; these make it visible.
+  let inFlight: Queued[] = [];
+  let writeStartedAt = 0;
+  // False from a failed (or timed-out) write until a batch commits: tokens then wait for their record.
+  let healthy = true;
+  metrics?.observeAuditBacklog(() => {
+    const oldest = inFlight[0] ?? queue[0];
+    return {
+      events: inFlight.length + queue.length,
+      oldestMs: oldest ? Math.max(0, clock.now() - oldest.time) : 0,
+    };
+  });
 
   function schedule(): void {
     if (scheduled || writing) return;
@@ -113,20 +136,29 @@ export function createAuditLog(deps: {
     const batch = queue;
     queue = [];
     writing = true;
-    metrics?.auditQueue.set(batch.length);
+    inFlight = batch;
+    writeStartedAt = clock.now();
+    for (const q of batch) q.started = true;
+    // A write that has not committed by the deadline has failed, as far as anyone waiting is
+    // concerned: fail-closed requests get 503 instead of waiting on it, or going out unaudited
+    // behind it. The write itself ends on the store's own timeouts; one writer at a time still.
+    const deadline = setTimeout(() => {
+      fail(batch, new Error(`audit write not committed within ${writeTimeoutMs} ms`));
+    }, writeTimeoutMs);
     // writeBatch settles every waiter itself; the catch only keeps a bug there from becoming an
     // unhandled rejection that would take the process down.
     void writeBatch(batch)
       .catch(() => {})
       .finally(() => {
+        clearTimeout(deadline);
         writing = false;
+        inFlight = [];
         settled += batch.length;
         flushWaiters = flushWaiters.filter((w) => {
           if (w.target > settled) return true;
           w.resolve();
           return false;
         });
-        metrics?.auditQueue.set(queue.length);
         if (queue.length > 0) schedule();
       });
   }
@@ -135,6 +167,7 @@ export function createAuditLog(deps: {
     const rows: AuditRowInput[] = [];
     const accepted: Queued[] = [];
     for (const q of batch) {
+      if (q.cancelled) continue;
       try {
         rows.push(toRow(q.input, q.time));
         accepted.push(q);
@@ -156,21 +189,56 @@ export function createAuditLog(deps: {
       fail(accepted, err);
       return;
     }
-    for (const q of accepted) q.resolve?.();
+    healthy = true;
+    const late = accepted.filter((q) => q.failed).length;
+    if (late > 0) {
+      metrics?.auditLate.inc(late);
+      logger.warn({ events: late }, "audit events committed after their write had been counted as failed");
+    }
+    for (const q of accepted) if (!q.failed) settle(q).resolve?.();
   }
 
+  /** Stops an entry's deadline; returns the entry for chaining. */
+  function settle(q: Queued): Queued {
+    clearTimeout(q.timer);
+    return q;
+  }
+
+  /** Fails entries not failed yet: counted once, waiters rejected, the log marked failing. */
   function fail(entries: Queued[], err: unknown): void {
-    if (entries.length === 0) return;
-    failingUntil = clock.now() + FAILING_WINDOW_MS;
-    metrics?.auditFailures.inc(entries.length);
+    const fresh = entries.filter((q) => !q.failed && !q.cancelled);
+    if (fresh.length === 0) return;
+    healthy = false;
+    for (const q of fresh) q.failed = true;
+    metrics?.auditFailures.inc(fresh.length);
     // Message and code only: a driver error object can carry row values.
     const e = err as { message?: string; code?: string };
-    logger.error({ err: e?.message, code: e?.code, events: entries.length }, "audit events could not be written");
-    for (const q of entries) q.reject?.(new AuditWriteError("audit record could not be written", err));
+    logger.error({ err: e?.message, code: e?.code, events: fresh.length }, "audit events could not be written");
+    for (const q of fresh) settle(q).reject?.(new AuditWriteError("audit record could not be written", err));
+  }
+
+  /**
+   * Queues an event someone waits for, with its own deadline: one still queued then is dropped
+   * (its waiter was told it failed); one being written counts as failed, and as late if it commits.
+   */
+  function awaited(e: AuditEventInput): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const q: Queued = { input: e, time: clock.now(), resolve, reject };
+      q.timer = setTimeout(() => {
+        fail([q], new Error(`audit record not committed within ${writeTimeoutMs} ms`));
+        if (!q.started) q.cancelled = true;
+      }, writeTimeoutMs);
+      enqueue(q);
+    });
+  }
+
+  /** The log keeps up: no failure since the last commit, and no write stuck in flight. */
+  function keepingUp(): boolean {
+    return healthy && !(writing && clock.now() - writeStartedAt > LAG_MS);
   }
 
   /** Counts a refused event; the warning is rate-limited because a full queue refuses thousands. */
-  function refuse(reason: "queue_full" | "closed" | "failing"): void {
+  function refuse(reason: "queue_full" | "closed"): void {
     metrics?.auditFailures.inc();
     droppedSinceWarn++;
     const now = clock.now();
@@ -200,9 +268,7 @@ export function createAuditLog(deps: {
         refuse(closed ? "closed" : "queue_full");
         return Promise.reject(new AuditWriteError(closed ? "audit log is closed" : "audit queue is full"));
       }
-      return new Promise<void>((resolve, reject) => {
-        enqueue({ input: e, time: clock.now(), resolve, reject });
-      });
+      return awaited(e);
     },
 
     async recordIn(tx, e) {
@@ -214,24 +280,39 @@ export function createAuditLog(deps: {
         // Joins the caller's transaction (nested transactions join the outer one).
         await createAuditStore(tx, deps.chain?.keying).append([toRow(e, clock.now())]);
       } catch (err) {
+        healthy = false;
         metrics?.auditFailures.inc();
         throw new AuditWriteError("audit record could not be written", err);
       }
     },
 
     /**
-     * A token is handed out without waiting for its record's commit (that wait would be most of a
-     * cache miss's latency); the record goes into the next batch. Failing closed means: while the
-     * log is known to be failing (a batch failed in the last second, or the queue is full), tokens
-     * are refused. So an outage lets through at most the tokens of one batch, and all of them are
-     * counted in keyward_audit_failures_total.
+     * While the log keeps up, a token is handed out without waiting for its record's commit (that
+     * wait would be most of a cache miss's latency); the record goes into the next batch. Failing
+     * closed means: once a write has failed or timed out, or one has been in flight for LAG_MS,
+     * a token waits for its own record's commit (at most the write deadline) and is refused
+     * (AuditWriteError, 503) if it does not commit; a full queue refuses at once. So an outage,
+     * or a stall, lets through at most the tokens issued in the LAG_MS before it showed, and all
+     * of them are counted in keyward_audit_failures_total if their records are lost.
      */
     async recordToken(e) {
-      if (failClosed && (closed || queue.length >= maxQueue || clock.now() < failingUntil)) {
-        refuse(closed ? "closed" : queue.length >= maxQueue ? "queue_full" : "failing");
+      if (!failClosed) {
+        this.recordLater(e);
+        return;
+      }
+      if (closed || queue.length >= maxQueue) {
+        refuse(closed ? "closed" : "queue_full");
         throw new AuditWriteError("the audit log is failing; token not issued");
       }
-      this.recordLater(e);
+      if (keepingUp()) {
+        this.recordLater(e);
+        return;
+      }
+      try {
+        await awaited(e);
+      } catch (err) {
+        throw new AuditWriteError("the audit log is failing; token not issued", err);
+      }
     },
 
     recordLater(e) {

@@ -71,22 +71,24 @@ describe("audit policy", () => {
     const call = (secret: string) => fetch(`${kw?.url}/agents/echo/x`, { headers: { "x-api-key": secret } });
     const restore = breakAudit(kw.dataDir);
     try {
-      const create = await kw.admin("POST", "/agents", { name: "later", upstream: "http://127.0.0.1:1" });
-      expect(create.status).toBe(503);
-      expect(create.body.error.code).toBe("audit_unavailable");
       // The first token's record fails in its batch (off the request path)…
       expect((await call(first)).status).toBe(200);
       await waitForAuditFailure(kw.url);
-      // …and from then on no new token is issued until the log works again.
+      // …and from then on no new token is issued until the log works again: each waits for its
+      // own record, which fails.
       const refused = await call(second);
       expect(refused.status).toBe(503);
       expect((await refused.json()).error.code).toBe("audit_unavailable");
       expect(up.seen).toHaveLength(1);
+      const create = await kw.admin("POST", "/agents", { name: "later", upstream: "http://127.0.0.1:1" });
+      expect(create.status).toBe(503);
+      expect(create.body.error.code).toBe("audit_unavailable");
     } finally {
       restore();
     }
     clock.advance(2000);
-    // Nothing half-done: the agent does not exist, and everything works again.
+    // Nothing half-done: the agent does not exist, and everything works again (the first token
+    // after the failure waits for its record, which now commits).
     expect((await kw.admin("GET", "/agents/later")).status).toBe(404);
     expect((await call(second)).status).toBe(200);
     expect((await kw.admin("GET", "/audit/verify")).body.ok).toBe(true);

@@ -1,6 +1,13 @@
 import type { Db } from "../store/db.js";
 
 /**
+ * How long an audit write may take before it counts as failed (`database.audit_write_timeout_ms`).
+ * A write that stalls (a lock held by a stopped replica, a silent connection) then fails closed like
+ * one that errors, instead of leaving requests to go out unaudited behind it.
+ */
+export const DEFAULT_AUDIT_WRITE_TIMEOUT_MS = 5000;
+
+/**
  * What services need from the audit log: a durable `record` for changes and tokens, and a
  * fire-and-forget `recordLater` for the request hot path. Implemented by audit-log.ts.
  */

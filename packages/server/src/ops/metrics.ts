@@ -41,6 +41,12 @@ export class HotCounter<L extends string> {
   }
 }
 
+/** What the audit log has not written yet: how many events, and how long the oldest has waited. */
+export interface AuditBacklog {
+  events: number;
+  oldestMs: number;
+}
+
 /**
  * Prometheus metrics. Labels are closed sets (codes, routes, outcomes): never a key, token,
  * credential value or anything a caller controls, so no secret can reach a label.
@@ -49,6 +55,7 @@ export function createMetrics() {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: "keyward_process_" });
   let mcpUpstreamCounts = () => ({ stdio: 0, http: 0 });
+  let auditBacklog: () => AuditBacklog = () => ({ events: 0, oldestMs: 0 });
   const m = {
     registry,
     requests: new HotCounter(registry, "keyward_http_requests_total", "HTTP requests by route group and status", [
@@ -129,11 +136,32 @@ export function createMetrics() {
       help: "Audit events that could not be written",
       registers: [registry],
     }),
-    auditQueue: new Gauge({
-      name: "keyward_audit_queue_length",
-      help: "Audit events waiting to be written",
+    /** Events that had been counted as failed (their write passed its deadline) and committed afterwards. */
+    auditLate: new Counter({
+      name: "keyward_audit_late_total",
+      help: "Audit events counted as failed when their write passed its deadline, whose write committed afterwards",
       registers: [registry],
     }),
+    /** Read at scrape time from the audit log (`observeAuditBacklog`): a stalled write shows at once. */
+    auditQueue: new Gauge({
+      name: "keyward_audit_queue_length",
+      help: "Audit events waiting to be written, including the batch being written",
+      registers: [registry],
+      collect() {
+        this.set(auditBacklog().events);
+      },
+    }),
+    auditOldestPending: new Gauge({
+      name: "keyward_audit_oldest_pending_seconds",
+      help: "Age of the oldest audit event waiting to be written (0 when none waits)",
+      registers: [registry],
+      collect() {
+        this.set(auditBacklog().oldestMs / 1000);
+      },
+    }),
+    observeAuditBacklog(backlog: () => AuditBacklog): void {
+      auditBacklog = backlog;
+    },
     /** Read at scrape time from the MCP gateway (`observeMcpUpstreams`). */
     mcpUpstreams: new Gauge({
       name: "keyward_mcp_upstreams",

@@ -18,6 +18,44 @@ export interface TransactionOptions {
   durable?: boolean;
 }
 
+/**
+ * Bounds on every call to the store (docs/operations.md, "Database timeouts"). A database that
+ * stops answering must turn into an error within a stated time, never into a request, a lock or
+ * an audit write that waits forever.
+ */
+export interface StoreOptions {
+  /** PostgreSQL connections per process. */
+  poolSize: number;
+  /** Opening a connection, or waiting for a free one in the pool. */
+  connectTimeoutMs: number;
+  /** PostgreSQL `statement_timeout`, set on every pooled session. */
+  statementTimeoutMs: number;
+  /** PostgreSQL `lock_timeout`: no lock (advisory or row) is waited for longer. */
+  lockTimeoutMs: number;
+  /** PostgreSQL `idle_in_transaction_session_timeout`: the server ends a session stalled in a transaction. */
+  idleInTransactionTimeoutMs: number;
+  /**
+   * Client side, per query: a stalled connection returns no error, so after this the query fails
+   * (StoreUnavailableError) and its connection is dropped, never reused. 0: statement timeout + 2 s.
+   */
+  queryTimeoutMs: number;
+  /** Client side, per transaction: past this it is abandoned (its connection dropped, so it rolls back). */
+  transactionTimeoutMs: number;
+  /** SQLite `busy_timeout`: the longest wait for the file's write lock (it blocks the process meanwhile). */
+  busyTimeoutMs: number;
+}
+
+export const DEFAULT_STORE_OPTIONS: Readonly<StoreOptions> = {
+  poolSize: 10,
+  connectTimeoutMs: 5000,
+  statementTimeoutMs: 10_000,
+  lockTimeoutMs: 3000,
+  idleInTransactionTimeoutMs: 15_000,
+  queryTimeoutMs: 0,
+  transactionTimeoutMs: 30_000,
+  busyTimeoutMs: 5000,
+};
+
 export interface Db {
   readonly engine: "sqlite" | "postgres";
   /** Runs a statement and returns its rows (empty for statements without RETURNING). */
@@ -47,7 +85,10 @@ export function isUniqueViolation(err: unknown): boolean {
   return e.code === "23505" || e.code === "SQLITE_CONSTRAINT_UNIQUE" || e.code === "SQLITE_CONSTRAINT_PRIMARYKEY";
 }
 
-/** Errors from the store layer itself (unreachable database, broken connection). */
+/**
+ * Errors from the store layer itself: unreachable database, broken or stalled connection, a lock
+ * or statement timeout. Answered as 503 `store_unavailable` (retry), never as a 500.
+ */
 export class StoreUnavailableError extends Error {
   constructor(cause: unknown) {
     super("store unavailable", { cause });

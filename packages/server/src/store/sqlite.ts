@@ -1,20 +1,29 @@
 import { chmodSync, closeSync, fchmodSync, mkdirSync, openSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
-import type { Db, Row, SqlValue, TransactionOptions } from "./db.js";
+import {
+  type Db,
+  DEFAULT_STORE_OPTIONS,
+  type Row,
+  type SqlValue,
+  type StoreOptions,
+  type TransactionOptions,
+} from "./db.js";
 
 /**
  * SQLite engine on better-sqlite3: WAL with synchronous=FULL, so a committed write survives a
  * power cut. better-sqlite3 is synchronous; a transaction spans awaits, so we serialize: while a
  * transaction is open, statements from outside it wait for it to end instead of joining it.
  */
-export function openSqlite(path: string): Db {
+export function openSqlite(path: string, opts: Partial<Pick<StoreOptions, "busyTimeoutMs">> = {}): Db {
   if (path !== ":memory:") ownerOnly(path);
   const conn = new Database(path);
   conn.pragma("journal_mode = WAL");
   conn.pragma("synchronous = FULL");
   conn.pragma("foreign_keys = ON");
-  conn.pragma("busy_timeout = 5000");
+  // Bounded: better-sqlite3 waits for a locked file synchronously, so the whole process waits.
+  const busyMs = Math.max(0, Math.trunc(opts.busyTimeoutMs ?? DEFAULT_STORE_OPTIONS.busyTimeoutMs));
+  conn.pragma(`busy_timeout = ${busyMs}`);
   return new SqliteDb(conn);
 }
 
