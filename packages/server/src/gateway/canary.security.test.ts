@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import pino from "pino";
@@ -130,6 +131,13 @@ function expectNoCanary(where: string, text: string, except?: string): void {
   }
 }
 
+function auditEveryDenial(): string {
+  const dir = mkdtempSync(join(tmpdir(), "keyward-canary-config-"));
+  const file = join(dir, "keyward.yaml");
+  writeFileSync(file, "audit:\n  unauthenticated_denials_per_address_per_minute: 10000\n");
+  return file;
+}
+
 beforeAll(async () => {
   up = await startUpstream();
   const sink = new Writable({
@@ -144,7 +152,13 @@ beforeAll(async () => {
       KEYWARD_MASTER_KEY: MASTER_KEY.toString("base64"),
       KEYWARD_LOG_LEVEL: "debug",
     },
-    { logger: pino({ level: "debug" }, sink), warn: (msg) => logs.push(msg) },
+    {
+      logger: pino({ level: "debug" }, sink),
+      warn: (msg) => logs.push(msg),
+      // Every denial below comes from 127.0.0.1 and must be audited: lift the sampling of
+      // unauthenticated denials (20 per address per minute by default) above what this file sends.
+      configFile: auditEveryDenial(),
+    },
   );
 
   expect((await admin("POST", "/agents", { name: "echo", upstream: `${up.url}/base` })).status).toBe(201);

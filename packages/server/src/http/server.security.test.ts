@@ -83,7 +83,7 @@ describe("http server: slow clients are cut", () => {
 describe("http timeouts: configuration", () => {
   it("defaults to finite timeouts and refuses a headers timeout longer than the request timeout", () => {
     expect(loadConfig({ env: {} }).http).toEqual({
-      headers_timeout_ms: 10_000,
+      headers_timeout_ms: 60_000,
       request_timeout_ms: 120_000,
       keep_alive_timeout_ms: 65_000,
     });
