@@ -133,7 +133,11 @@ function isEntryPoint(): boolean {
   }
 }
 
-if (isEntryPoint()) {
+/**
+ * Runs the CLI as a program: the process's arguments and streams, its exit code. Called when this
+ * file is run directly, and by the `keyward` bin (packages/server/bin/keyward.js).
+ */
+export async function main(): Promise<void> {
   // `keyward keys list | head` closes the pipe early; that is not an error worth a stack trace.
   process.stdout.on("error", (err: NodeJS.ErrnoException) => {
     if (err.code === "EPIPE") process.exit(0);
@@ -149,3 +153,5 @@ if (isEntryPoint()) {
   // after runServe resolves, until its own signal handling ends it.
   process.exitCode = code;
 }
+
+if (isEntryPoint()) await main();
