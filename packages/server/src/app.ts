@@ -12,7 +12,6 @@ import {
 } from "./audit/audit-checkpoints.js";
 import { createAuditLog } from "./audit/audit-log.js";
 import { registerAuditRoutes } from "./audit/audit-routes.js";
-import { createDenialSampler } from "./audit/denial-sampler.js";
 import { type Clock, systemClock } from "./clock.js";
 import { openChangeFeed } from "./cluster/open-change-feed.js";
 import type { Config } from "./config.js";
@@ -32,11 +31,9 @@ import { parsePreviousMasterKeys } from "./crypto/previous-master-keys.js";
 import { createSigningKeys } from "./crypto/signing-keys.js";
 import { createEgressModule } from "./egress/egress-module.js";
 import { parseCidrList } from "./gateway/cidr.js";
-import { createGatewayHandler, registerForwardAuthRoute } from "./gateway/gateway-routes.js";
+import { createGatewayModule } from "./gateway/gateway-module.js";
 import { createLimits, keyRateLimit } from "./gateway/limits.js";
-import { createProxy } from "./gateway/proxy.js";
 import type { RateLimiter } from "./gateway/rate-limiter.js";
-import { createUpstreamTokens } from "./gateway/upstream-token.js";
 import { Router } from "./http/router.js";
 import { createHttpServer } from "./http/server.js";
 import { registerKeyRoutes } from "./keys/keys-routes.js";
@@ -221,28 +218,8 @@ export async function startKeyward(config: Config, opts: StartOptions = {}): Pro
       ...(opts.rateLimiter ? { rateLimiter: opts.rateLimiter } : {}),
     });
     cleanups.unshift(() => limits.close());
-    const proxy = createProxy({
-      timeoutMs: config.upstream_timeout_ms,
-      onResponse: (status, ms) => {
-        metrics.upstreamLatency.observe(ms / 1000);
-        metrics.requests.inc("gateway", String(status));
-      },
-    });
-    cleanups.unshift(() => proxy.close());
 
     let issuer = config.issuer ?? "";
-    const tokens = createUpstreamTokens({
-      signer: signingKeys,
-      issuer: () => issuer,
-      ttlS: config.upstream_token_ttl_s,
-      onMint: () => metrics.tokensIssued.inc({ kind: "upstream" }),
-    });
-    keys.onChange((id, action) => {
-      tokens.forgetKey(id);
-      if (action === "invalidate") return;
-      metrics.adminChanges.inc({ action });
-      if (action === "key.rotate") metrics.rotations.inc({ kind: "key" });
-    });
     agents.onChange((_name, action) => metrics.adminChanges.inc({ action }));
     changes.on("key", (id) => keys.invalidate(id));
     changes.on("agent", (name) => agents.invalidate(name));
@@ -272,47 +249,43 @@ export async function startKeyward(config: Config, opts: StartOptions = {}): Pro
     });
     cleanups.unshift(() => tokenModule.close());
     const { callerAuth } = tokenModule;
-    // A revoked access token ends the event streams it opened (a key's changes end theirs).
+    const gateway = createGatewayModule({
+      clock,
+      metrics,
+      audit,
+      auth: callerAuth,
+      agents,
+      rateLimiter,
+      usage,
+      sharedLimits: limits.shared,
+      signer: signingKeys,
+      issuer: () => issuer,
+      settings: {
+        upstreamTimeoutMs: config.upstream_timeout_ms,
+        upstreamTokenTtlS: config.upstream_token_ttl_s,
+        denials: config.audit,
+      },
+    });
+    cleanups.unshift(() => gateway.close());
+    keys.onChange((id, action) => {
+      gateway.tokens.forgetKey(id);
+      if (action === "invalidate") return;
+      metrics.adminChanges.inc({ action });
+      if (action === "key.rotate") metrics.rotations.inc({ kind: "key" });
+    });
+    // A revoked access token ends the event streams it opened (a key's changes end theirs), and
+    // an upstream JWT revoked by its jti leaves the gateway's cache.
     tokenModule.onTokenRevoked((jti) => credentials.events.dropToken(jti));
-    tokenModule.onTokenRevoked((jti) => tokens.forgetJti(jti));
+    tokenModule.onTokenRevoked((jti) => gateway.tokens.forgetJti(jti));
     changes.on("signing_key", tokenModule.reloadSigningKeys);
     // This replica may have missed changes (the change log was unreadable too long, or pruned
     // past it): drop everything cached; what is still valid is read again on next use.
     changes.onReset(() => {
       keys.invalidateAll();
-      tokens.clear();
+      gateway.tokens.clear();
       agents.invalidate();
       tokenModule.reloadSigningKeys();
     });
-
-    // Unauthenticated denials are sampled per address; the summaries of the last window go out at close.
-    const denials = createDenialSampler({
-      audit,
-      clock,
-      registry: metrics.registry,
-      limits: {
-        perAddressPerMinute: config.audit.unauthenticated_denials_per_address_per_minute,
-        perMinute: config.audit.unauthenticated_denials_per_minute,
-        maxAddresses: config.audit.denial_addresses_tracked,
-      },
-    });
-    cleanups.unshift(() => denials.close());
-    const gatewayDeps = {
-      authorize: {
-        auth: callerAuth,
-        cachedAgent: agents.cached,
-        loadAgent: agents.load,
-        rateLimiter,
-        usage,
-        ...(limits.shared ? { sharedLimits: limits.shared } : {}),
-        now: () => clock.now(),
-      },
-      tokens,
-      proxy,
-      audit,
-      metrics,
-      denials,
-    };
 
     // Per-user tool credentials; `users.source` is what the MCP gateway resolves from.
     const users = createUsersModule({
@@ -348,7 +321,7 @@ export async function startKeyward(config: Config, opts: StartOptions = {}): Pro
       requireAdmin: async (ctx) => (await requireAdmin(ctx)).principal,
       checkpointMacValid: auditChain.checkpointMacValid,
     });
-    registerForwardAuthRoute(router, gatewayDeps);
+    gateway.register(router);
     tokenModule.register(router, requireAdmin);
     credentials.register(router, { requireAdmin, auth: callerAuth });
     users.register(router, { requireAdmin, auth: callerAuth });
@@ -378,7 +351,7 @@ export async function startKeyward(config: Config, opts: StartOptions = {}): Pro
 
     const http = createHttpServer({
       router,
-      gateway: createGatewayHandler(gatewayDeps),
+      gateway: gateway.handler,
       egress: egress.handler,
       logger,
       metrics,
