@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { presentedCredential } from "../auth/presented-credential.js";
 import { KeywardError } from "../errors.js";
 import { readJson } from "../http/body.js";
 import type { RequestContext, Router } from "../http/router.js";
@@ -150,10 +151,10 @@ export function registerTokenRoutes(router: Router, deps: TokenRoutesDeps): void
       const params = await readOAuthParams(ctx.req);
       let caller = await authenticatedClient(ctx, params);
       if (!caller) {
-        const bearer = /^Bearer[ \t]+(kwk_\S+)[ \t]*$/i.exec(ctx.req.headers.authorization ?? "")?.[1];
-        if (bearer !== undefined) {
+        const presented = presentedCredential(ctx.req.headers);
+        if (presented?.asKey) {
           basicTried.value = false;
-          caller = await deps.tokens.bearerKey(bearer, deps.clientIp(ctx));
+          caller = await deps.tokens.bearerKey(presented.value, deps.clientIp(ctx));
         }
       }
       if (!caller) throw new OAuthError("invalid_client", "introspection requires an agent's key");
@@ -183,8 +184,9 @@ export function registerTokenRoutes(router: Router, deps: TokenRoutesDeps): void
         throw new OAuthError("unsupported_token_type", "token_type_hint must be access_token or refresh_token");
       }
       const token = required(params, "token");
-      const bearer = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(ctx.req.headers.authorization ?? "")?.[1];
-      const by = client ?? (bearer !== undefined && bearer === token ? "holder" : undefined);
+      const presented = presentedCredential(ctx.req.headers);
+      const holder = presented !== undefined && !presented.asKey && presented.value === token;
+      const by = client ?? (holder ? "holder" : undefined);
       if (by === undefined) throw new OAuthError("invalid_client", "client authentication is required");
       await deps.tokens.revoke(token, by, meta(ctx));
       ctx.res.writeHead(200, { "cache-control": "no-store", "content-length": 0 });
