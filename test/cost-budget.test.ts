@@ -1,7 +1,7 @@
 import http from "node:http";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestServer, type TestServer } from "../packages/server/src/test-support/server.js";
+import { startTestServer, type TestServer } from "../packages/server/test-support/server.js";
 
 /**
  * The cost budget (issue 18): for every endpoint reachable without credentials and every value a

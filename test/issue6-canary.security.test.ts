@@ -5,12 +5,8 @@ import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Keyward } from "../packages/sdk/src/index.js";
-import { accountOf, textOf } from "../packages/server/src/mcp/test-support/fixtures.js";
-import {
-  type HttpUpstream,
-  startHttpUpstream,
-  ticketsOf,
-} from "../packages/server/src/mcp/test-support/http-upstream.js";
+import { accountOf, textOf } from "../packages/server/test-support/mcp/fixtures.js";
+import { type HttpUpstream, startHttpUpstream, ticketsOf } from "../packages/server/test-support/mcp/http-upstream.js";
 import { type Issue6, startIssue6 } from "./issue6-fixture.js";
 
 /**

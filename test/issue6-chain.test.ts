@@ -2,7 +2,7 @@ import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { decodeJwt } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Keyward } from "../packages/sdk/src/index.js";
-import { accountOf, textOf } from "../packages/server/src/mcp/test-support/fixtures.js";
+import { accountOf, textOf } from "../packages/server/test-support/mcp/fixtures.js";
 import { AGENT, type Issue6, startIssue6 } from "./issue6-fixture.js";
 
 /**

@@ -6,9 +6,9 @@ import { join } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import type { StartOptions } from "../packages/server/src/app.js";
-import { TOOLS_SERVER } from "../packages/server/src/mcp/test-support/fixtures.js";
-import { type OidcIssuer, startOidcIssuer } from "../packages/server/src/test-support/oidc-issuer.js";
-import { startTestServer, TEST_ADMIN_TOKEN, type TestServer } from "../packages/server/src/test-support/server.js";
+import { TOOLS_SERVER } from "../packages/server/test-support/mcp/fixtures.js";
+import { type OidcIssuer, startOidcIssuer } from "../packages/server/test-support/oidc-issuer.js";
+import { startTestServer, TEST_ADMIN_TOKEN, type TestServer } from "../packages/server/test-support/server.js";
 
 /**
  * One Keyward as issue 6 deploys it: an external identity provider it trusts (users sign in there,

@@ -1,10 +1,10 @@
 import net from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { leakForms } from "../../packages/server/src/egress/test-support/upstreams.js";
-import { type AgentProcess, startAgentProcess } from "../../packages/server/src/test-support/agent-process.js";
-import { type FakeOpenAI, startFakeOpenAI } from "../../packages/server/src/test-support/fake-openai.js";
-import { startTestServer, type TestServer } from "../../packages/server/src/test-support/server.js";
+import { type AgentProcess, startAgentProcess } from "../../packages/server/test-support/agent-process.js";
+import { leakForms } from "../../packages/server/test-support/egress/upstreams.js";
+import { type FakeOpenAI, startFakeOpenAI } from "../../packages/server/test-support/fake-openai.js";
+import { startTestServer, type TestServer } from "../../packages/server/test-support/server.js";
 
 /**
  * The example as a user runs it (`node examples/egress-agent/agent.mjs`), against a real Keyward

@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { leakForms } from "../../packages/server/src/egress/test-support/upstreams.js";
-import { runAgentToExit } from "../../packages/server/src/test-support/agent-process.js";
+import { runAgentToExit } from "../../packages/server/test-support/agent-process.js";
+import { leakForms } from "../../packages/server/test-support/egress/upstreams.js";
 import { listFunctionsAs, resultText } from "./client.mjs";
 import { DEMO_USERS, newAccessKey, startExample } from "./start.mjs";
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestServer, type TestServer } from "../../packages/server/src/test-support/server.js";
+import { startTestServer, type TestServer } from "../../packages/server/test-support/server.js";
 import { startExample } from "./start.mjs";
 
 let kw: TestServer;

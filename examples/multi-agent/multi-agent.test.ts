@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders } from "node:http";
 import { ExchangeError, exchangeToken } from "@keyward/sdk";
 import { decodeJwt } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestServer, type TestServer } from "../../packages/server/src/test-support/server.js";
+import { startTestServer, type TestServer } from "../../packages/server/test-support/server.js";
 import { startExample } from "./start.mjs";
 
 interface Seen {

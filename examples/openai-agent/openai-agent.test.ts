@@ -4,9 +4,9 @@ import {
   type AgentProcess,
   runAgentToExit,
   startAgentProcess,
-} from "../../packages/server/src/test-support/agent-process.js";
-import { type FakeOpenAI, startFakeOpenAI } from "../../packages/server/src/test-support/fake-openai.js";
-import { startTestServer, type TestServer } from "../../packages/server/src/test-support/server.js";
+} from "../../packages/server/test-support/agent-process.js";
+import { type FakeOpenAI, startFakeOpenAI } from "../../packages/server/test-support/fake-openai.js";
+import { startTestServer, type TestServer } from "../../packages/server/test-support/server.js";
 
 /**
  * The example as a user runs it: `node examples/openai-agent/agent.mjs` with only KEYWARD_URL,

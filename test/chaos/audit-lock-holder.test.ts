@@ -7,7 +7,7 @@
 // recover by themselves once PostgreSQL has ended the holder's session.
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startUpstream } from "../../packages/server/src/test-support/upstream.js";
+import { startUpstream } from "../../packages/server/test-support/upstream.js";
 import {
   freshDatabase,
   newKey,

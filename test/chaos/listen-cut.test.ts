@@ -5,7 +5,7 @@
 // reads the change log on reconnecting, so a change notified while it was down still arrives.
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startUpstream } from "../../packages/server/src/test-support/upstream.js";
+import { startUpstream } from "../../packages/server/test-support/upstream.js";
 import {
   freshDatabase,
   newKey,

@@ -5,7 +5,7 @@
 // stopped. When it resumes it recovers by itself, and honours what changed meanwhile.
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startUpstream } from "../../packages/server/src/test-support/upstream.js";
+import { startUpstream } from "../../packages/server/test-support/upstream.js";
 import {
   freshDatabase,
   newKey,

@@ -3,7 +3,7 @@
 // invalidation applied everywhere (a revocation A acknowledged but never got to publish is still
 // picked up by reconciliation from the change log).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startUpstream } from "../../packages/server/src/test-support/upstream.js";
+import { startUpstream } from "../../packages/server/test-support/upstream.js";
 import {
   freshSchema,
   newKey,

@@ -7,8 +7,8 @@
 // its bound; admin writes leave nothing behind; a revocation made on A still reaches C through
 // Redis and is never answered 200; and everything comes back without a restart.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Relay, startRelay } from "../../packages/server/src/test-support/tcp-relay.js";
-import { startUpstream } from "../../packages/server/src/test-support/upstream.js";
+import { type Relay, startRelay } from "../../packages/server/test-support/tcp-relay.js";
+import { startUpstream } from "../../packages/server/test-support/upstream.js";
 import { CONFIG, DATABASE, SLACK_MS, tokenRequest } from "../chaos/bounds.js";
 import {
   freshDatabase,

@@ -2,7 +2,7 @@
 // next requests. The reconcile interval is set far beyond the deadlines, so only the pub/sub path
 // (Redis, or LISTEN/NOTIFY) can make these pass.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startUpstream } from "../../packages/server/src/test-support/upstream.js";
+import { startUpstream } from "../../packages/server/test-support/upstream.js";
 import {
   freshSchema,
   newKey,

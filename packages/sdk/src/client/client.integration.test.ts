@@ -6,12 +6,12 @@ import pg from "pg";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 // The real server, started in process the way its own tests start it (test-only import: the SDK
 // itself does not depend on the server).
-import type { TestServer } from "../../../server/src/test-support/server.js";
-import { startTestServerAt } from "../../../server/src/test-support/server-at.js";
-import { startRelay } from "../../../server/src/test-support/tcp-relay.js";
+import type { TestServer } from "../../../server/test-support/server.js";
+import { startTestServerAt } from "../../../server/test-support/server-at.js";
+import { startRelay } from "../../../server/test-support/tcp-relay.js";
+import { nextEvent } from "../../test-support/client/events.js";
 import { KeywardError, UnknownCredentialError } from "../errors.js";
 import { Keyward } from "./keyward.js";
-import { nextEvent } from "./test-support/events.js";
 
 const pgUrl = process.env.KEYWARD_TEST_DATABASE_URL;
 if (!pgUrl) console.warn("[sdk client.integration] KEYWARD_TEST_DATABASE_URL is not set: PostgreSQL run skipped");

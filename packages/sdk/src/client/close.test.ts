@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { FakeKeyward } from "./test-support/fake-keyward.js";
+import { FakeKeyward } from "../../test-support/client/fake-keyward.js";
 
 // The child runs the built SDK, as a user's agent would (`npm test` builds first).
 const SDK = pathToFileURL(fileURLToPath(new URL("../../dist/index.js", import.meta.url))).href;

@@ -4,10 +4,10 @@ import { readdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { FakeKeyward } from "../../test-support/client/fake-keyward.js";
 import { KeywardError } from "../errors.js";
 import { Keyward } from "./keyward.js";
 import type { ConnectOptions } from "./options.js";
-import { FakeKeyward } from "./test-support/fake-keyward.js";
 
 const SECRET = "sk-live-0123456789abcdef";
 const KEY = Buffer.alloc(32, 1);

@@ -3,13 +3,13 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { nextEvent } from "../../test-support/client/events.js";
+import { FakeKeyward } from "../../test-support/client/fake-keyward.js";
+import { ManualClock } from "../../test-support/client/manual-clock.js";
+import { tappedFetch } from "../../test-support/client/stream-tap.js";
 import { KeywardError, StaleCredentialError } from "../errors.js";
 import { Keyward } from "./keyward.js";
 import type { ConnectOptions } from "./options.js";
-import { nextEvent } from "./test-support/events.js";
-import { FakeKeyward } from "./test-support/fake-keyward.js";
-import { ManualClock } from "./test-support/manual-clock.js";
-import { tappedFetch } from "./test-support/stream-tap.js";
 
 let fake: FakeKeyward;
 let dir: string;

@@ -1,9 +1,9 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: `${credentials.<name>}` placeholders are what these tests are about
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { nextEvent } from "../../test-support/client/events.js";
+import { FakeKeyward } from "../../test-support/client/fake-keyward.js";
 import { KeywardError, UnknownCredentialError } from "../errors.js";
 import { Keyward } from "./keyward.js";
-import { nextEvent } from "./test-support/events.js";
-import { FakeKeyward } from "./test-support/fake-keyward.js";
 
 let fake: FakeKeyward;
 const clients: Keyward[] = [];

@@ -2,12 +2,9 @@ import OpenAI, { AzureOpenAI } from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 // The real server and local stand-ins for an OAuth token endpoint and (Azure) OpenAI, started in
 // process (test-only imports: the SDK itself depends on neither the server nor openai).
-import { type FakeOpenAI, startFakeOpenAI } from "../../../server/src/test-support/fake-openai.js";
-import {
-  type FakeTokenEndpoint,
-  startFakeTokenEndpoint,
-} from "../../../server/src/test-support/fake-token-endpoint.js";
-import { startTestServer, type TestServer } from "../../../server/src/test-support/server.js";
+import { type FakeOpenAI, startFakeOpenAI } from "../../../server/test-support/fake-openai.js";
+import { type FakeTokenEndpoint, startFakeTokenEndpoint } from "../../../server/test-support/fake-token-endpoint.js";
+import { startTestServer, type TestServer } from "../../../server/test-support/server.js";
 import { Keyward } from "./keyward.js";
 
 /**

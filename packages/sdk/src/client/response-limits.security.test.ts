@@ -1,12 +1,12 @@
 import { gzipSync } from "node:zlib";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { nextEvent } from "../../test-support/client/events.js";
+import { CHUNK, countingFetch, GiB, HostileServer } from "../../test-support/client/hostile-server.js";
 import { KeywardError, ResponseTooLargeError } from "../errors.js";
 import { DEFAULT_LIMITS } from "../http/limits.js";
 import { Keyward } from "./keyward.js";
 import { nodeFetch } from "./node-fetch.js";
 import type { ConnectOptions } from "./options.js";
-import { nextEvent } from "./test-support/events.js";
-import { CHUNK, countingFetch, GiB, HostileServer } from "./test-support/hostile-server.js";
 
 /*
  * Issue 18 finding 7: a broken or hostile server (or a proxy in its place) could make the SDK read

@@ -2,12 +2,12 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { AzureOpenAI } from "openai";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { nextEvent } from "../../test-support/client/events.js";
+import { FakeKeyward } from "../../test-support/client/fake-keyward.js";
+import { ManualClock } from "../../test-support/client/manual-clock.js";
 import { UnknownCredentialError } from "../errors.js";
 import { Keyward } from "./keyward.js";
 import type { ConnectOptions } from "./options.js";
-import { nextEvent } from "./test-support/events.js";
-import { FakeKeyward } from "./test-support/fake-keyward.js";
-import { ManualClock } from "./test-support/manual-clock.js";
 
 const T0 = Date.parse("2030-01-01T00:00:00Z");
 const iso = (ms: number) => new Date(ms).toISOString();

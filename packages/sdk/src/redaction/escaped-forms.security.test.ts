@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
+import { ESCAPERS } from "../../test-support/redaction/escaped-forms.js";
 import { createRedactor, DEFAULT_MARKER as M } from "./streaming-redactor.js";
-import { ESCAPERS } from "./test-support/escaped-forms.js";
 
 // An agent decodes whatever its encoder escaped: the redactor must find the secret under every
 // encoder's choice of characters, not only JavaScript's (issue 11, finding 4).

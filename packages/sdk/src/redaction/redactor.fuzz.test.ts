@@ -1,8 +1,8 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { ESCAPERS } from "../../test-support/redaction/escaped-forms.js";
+import { encodings } from "../../test-support/redaction/secret-forms.js";
 import { createRedactor, DEFAULT_MARKER as M, type Redactor } from "./streaming-redactor.js";
-import { ESCAPERS } from "./test-support/escaped-forms.js";
-import { encodings } from "./test-support/secret-forms.js";
 
 /**
  * Property tests of the redactor against what an agent could decode: (a) a secret, however

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
+import { encodings } from "../../test-support/redaction/secret-forms.js";
 import { createRedactor, DEFAULT_MARKER } from "./streaming-redactor.js";
-import { encodings } from "./test-support/secret-forms.js";
 
 const SECRET = "sk-live-9fQ2xT7vLm3RbN8kZp4WcY1dHs6Ej0Ga";
 const M = DEFAULT_MARKER;

@@ -8,11 +8,11 @@ import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { z } from "zod";
+import type { FakeToolsServer } from "../../test-support/tools/fake-tools-server.js";
+import { startTools } from "../../test-support/tools/setup.js";
 import type { Keyward } from "../client/keyward.js";
 import { DEFAULT_MARKER as M } from "../redaction/index.js";
 import { langchainToolFunc, mcpToolHandler } from "./adapters.js";
-import type { FakeToolsServer } from "./test-support/fake-tools-server.js";
-import { startTools } from "./test-support/setup.js";
 
 const ALICE_AK = "canary-alice-ak-Qm4Xr8Vt2Lp6";
 const BOB_AK = "canary-bob-ak-Hs1Ny5Kw9Jd3";

@@ -1,9 +1,9 @@
 import { once } from "node:events";
 import { createServer, type Server, type Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
+import type { FakeToolsServer } from "../../test-support/tools/fake-tools-server.js";
+import { startTools } from "../../test-support/tools/setup.js";
 import type { Keyward } from "../client/keyward.js";
-import type { FakeToolsServer } from "./test-support/fake-tools-server.js";
-import { startTools } from "./test-support/setup.js";
 
 /**
  * `ctx.run` must not let a child's own children outlive the call: they hold the user's

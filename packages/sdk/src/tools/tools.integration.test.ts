@@ -2,8 +2,8 @@ import { createHash } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 // The real server, started in process the way its own tests start it (test-only imports: the SDK
 // itself does not depend on the server).
-import { startTestServer, type TestServer } from "../../../server/src/test-support/server.js";
-import { startUpstream } from "../../../server/src/test-support/upstream.js";
+import { startTestServer, type TestServer } from "../../../server/test-support/server.js";
+import { startUpstream } from "../../../server/test-support/upstream.js";
 import { Keyward } from "../client/keyward.js";
 import { DEFAULT_MARKER as M } from "../redaction/index.js";
 import { UserCredentialError } from "./errors.js";

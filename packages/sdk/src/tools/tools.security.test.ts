@@ -1,10 +1,10 @@
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { FakeToolsServer } from "../../test-support/tools/fake-tools-server.js";
+import { collect, encodings, startTools } from "../../test-support/tools/setup.js";
 import type { Keyward } from "../client/keyward.js";
 import { DEFAULT_MARKER as M } from "../redaction/index.js";
-import type { FakeToolsServer } from "./test-support/fake-tools-server.js";
-import { collect, encodings, startTools } from "./test-support/setup.js";
 
 // Canaries: if one of these shows up anywhere the model or the audit log can read, a test fails.
 const ALICE_AK = "canary-alice-AK-7Hq2mXv9pL4sW8zN";

@@ -1,9 +1,9 @@
 import { afterEach, describe, expect, it } from "vitest";
+import type { FakeToolsServer } from "../../test-support/tools/fake-tools-server.js";
+import { startTools } from "../../test-support/tools/setup.js";
 import type { Keyward } from "../client/keyward.js";
 import { KeywardError } from "../errors.js";
 import { AuditError, ToolTimeoutError, UserCredentialError } from "./errors.js";
-import type { FakeToolsServer } from "./test-support/fake-tools-server.js";
-import { startTools } from "./test-support/setup.js";
 
 const AK = "LTAI5tQx9kPz3WmN7vRb2Yc8";
 

@@ -1,9 +1,9 @@
 import { Readable } from "node:stream";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { FakeToolsServer } from "../../test-support/tools/fake-tools-server.js";
+import { collect, encodings, startTools } from "../../test-support/tools/setup.js";
 import type { Keyward } from "../client/keyward.js";
 import { DEFAULT_MARKER as M } from "../redaction/index.js";
-import type { FakeToolsServer } from "./test-support/fake-tools-server.js";
-import { collect, encodings, startTools } from "./test-support/setup.js";
 
 const AK = "LTAI5tQx9kPz3WmN7vRb2Yc8";
 const SK = "sk-user-alice-Zq8xW3nL5vB1mK7pT4";

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { CHUNK, HostileServer } from "../client/test-support/hostile-server.js";
+import { CHUNK, HostileServer } from "../../test-support/client/hostile-server.js";
 import { ResponseTooLargeError } from "../errors.js";
 import { createJwksCache, type JwkImporter, JwksUnavailableError, MAX_JWKS_BYTES } from "./jwks-export.js";
 

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { AUDIENCE, craftToken, startIssuer, type TestIssuer, validClaims } from "../../test-support/verify/issuer.js";
 import { JwksUnavailableError, TokenVerificationError } from "./errors.js";
-import { AUDIENCE, craftToken, startIssuer, type TestIssuer, validClaims } from "./test-support/issuer.js";
 import { verifier } from "./verifier.js";
 
 let issuer: TestIssuer;

@@ -1,8 +1,8 @@
 import { KeyObject, randomBytes, sign } from "node:crypto";
 import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
+import { AUDIENCE, newKey, type TestKey, validClaims } from "../../test-support/verify/issuer.js";
 import { TokenVerificationError } from "./errors.js";
-import { AUDIENCE, newKey, type TestKey, validClaims } from "./test-support/issuer.js";
 import { type Verifier, verifier } from "./verifier.js";
 
 /**

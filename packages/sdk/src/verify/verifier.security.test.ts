@@ -1,7 +1,6 @@
 import { createHmac, randomBytes } from "node:crypto";
 import { exportSPKI, importJWK, SignJWT } from "jose";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { JwksUnavailableError, TokenVerificationError } from "./errors.js";
 import {
   AUDIENCE,
   craftToken,
@@ -10,7 +9,8 @@ import {
   type TestIssuer,
   type TestKey,
   validClaims,
-} from "./test-support/issuer.js";
+} from "../../test-support/verify/issuer.js";
+import { JwksUnavailableError, TokenVerificationError } from "./errors.js";
 import { type Verifier, verifier } from "./verifier.js";
 
 let issuer: TestIssuer;

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { AUDIENCE, startIssuer, type TestIssuer } from "../../test-support/verify/issuer.js";
 import { TokenVerificationError } from "./errors.js";
-import { AUDIENCE, startIssuer, type TestIssuer } from "./test-support/issuer.js";
 import { verifier } from "./verifier.js";
 
 let issuer: TestIssuer;

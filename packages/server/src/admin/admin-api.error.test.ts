@@ -1,7 +1,7 @@
 import http from "node:http";
 import net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestServer, TEST_ADMIN_TOKEN, type TestServer } from "../test-support/server.js";
+import { startTestServer, TEST_ADMIN_TOKEN, type TestServer } from "../../test-support/server.js";
 
 /**
  * The admin API's error paths (SPEC §3): every bad request answers the one error body with a

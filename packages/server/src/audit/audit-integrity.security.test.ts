@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
+import { testEngines } from "../../test-support/databases.js";
 import { frozenClock } from "../clock.js";
 import { INTEGRITY_ROOT_SEALED, openIntegrity } from "../crypto/integrity-root.js";
 import { createKeyring, DecryptError, type Keyring } from "../crypto/keyring.js";
@@ -6,7 +7,6 @@ import { rewrapAll } from "../crypto/master-key-rotation.js";
 import { silentLogger } from "../ops/logger.js";
 import type { Db } from "../store/db.js";
 import { migrate } from "../store/migrations.js";
-import { testEngines } from "../test-support/databases.js";
 import { type ChainRow, canonicalJson, chainHash, GENESIS_HASH } from "./audit-chain.js";
 import { type AuditChainState, createAuditChainState } from "./audit-checkpoints.js";
 import { type AuditLog, createAuditLog } from "./audit-log.js";

@@ -1,9 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { testEngines } from "../../test-support/databases.js";
 import { frozenClock } from "../clock.js";
 import { KeywardError } from "../errors.js";
 import { silentLogger } from "../ops/logger.js";
 import type { Db } from "../store/db.js";
-import { testEngines } from "../test-support/databases.js";
 import { type AuditEvent, type AuditListQuery, type AuditLog, createAuditLog } from "./audit-log.js";
 
 const T0 = Date.UTC(2026, 0, 1);

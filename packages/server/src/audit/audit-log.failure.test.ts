@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
+import { openTestSqlite } from "../../test-support/databases.js";
 import { frozenClock } from "../clock.js";
 import { createLogger, silentLogger } from "../ops/logger.js";
 import { createMetrics, type Metrics } from "../ops/metrics.js";
 import type { Db } from "../store/db.js";
-import { openTestSqlite } from "../test-support/databases.js";
 import { type AuditEventInput, AuditWriteError, createAuditLog } from "./audit-log.js";
 
 const event = (n: number): AuditEventInput => ({

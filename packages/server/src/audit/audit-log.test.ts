@@ -1,8 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { testEngines } from "../../test-support/databases.js";
 import { frozenClock } from "../clock.js";
 import { silentLogger } from "../ops/logger.js";
 import type { Db } from "../store/db.js";
-import { testEngines } from "../test-support/databases.js";
 import { type AuditEventInput, type AuditLog, AuditWriteError, createAuditLog } from "./audit-log.js";
 
 const denial = (n: number): AuditEventInput => ({

@@ -1,9 +1,9 @@
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
+import { startTestServer, type TestServer } from "../../test-support/server.js";
+import { startUpstream } from "../../test-support/upstream.js";
 import { frozenClock } from "../clock.js";
-import { startTestServer, type TestServer } from "../test-support/server.js";
-import { startUpstream } from "../test-support/upstream.js";
 
 // The audit policy, end to end: break the audit table under a running server (a second SQLite
 // connection renames it), then check what callers see.

@@ -1,13 +1,13 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { openTestSqlite } from "../../test-support/databases.js";
 import { frozenClock } from "../clock.js";
 import { KeywardError } from "../errors.js";
 import { sendError } from "../http/respond.js";
 import { createContext, Router } from "../http/router.js";
 import { silentLogger } from "../ops/logger.js";
 import type { Db } from "../store/db.js";
-import { openTestSqlite } from "../test-support/databases.js";
 import { type AuditLog, createAuditLog } from "./audit-log.js";
 import { parseInstant, registerAuditRoutes } from "./audit-routes.js";
 

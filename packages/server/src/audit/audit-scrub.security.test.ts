@@ -1,9 +1,9 @@
 import fc from "fast-check";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { testEngines } from "../../test-support/databases.js";
 import { frozenClock } from "../clock.js";
 import { silentLogger } from "../ops/logger.js";
 import type { Db } from "../store/db.js";
-import { testEngines } from "../test-support/databases.js";
 import { type AuditLog, createAuditLog } from "./audit-log.js";
 import { FIELD_LIMITS, MAX_STRING_CHARS, REDACTED, scrubDetails, scrubField, scrubString } from "./audit-scrub.js";
 

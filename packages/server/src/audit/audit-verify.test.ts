@@ -1,8 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { testEngines } from "../../test-support/databases.js";
 import { frozenClock } from "../clock.js";
 import { silentLogger } from "../ops/logger.js";
 import type { Db } from "../store/db.js";
-import { testEngines } from "../test-support/databases.js";
 import { chainHash } from "./audit-chain.js";
 import { type AuditLog, createAuditLog } from "./audit-log.js";
 import type { AuditRow } from "./audit-store.js";

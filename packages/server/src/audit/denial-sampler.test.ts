@@ -1,7 +1,7 @@
 import { Registry } from "prom-client";
 import { describe, expect, it } from "vitest";
+import { recordingAudit } from "../../test-support/recording-audit.js";
 import { frozenClock } from "../clock.js";
-import { recordingAudit } from "../test-support/recording-audit.js";
 import { createDenialSampler } from "./denial-sampler.js";
 
 const deny = (ip: string) => ({ actor: "anonymous", action: "gateway.deny", outcome: "denied" as const, ip });

@@ -1,8 +1,8 @@
 import { decodeJwt } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestServer, type TestServer } from "../test-support/server.js";
-import { openSse } from "../test-support/sse-client.js";
-import { startUpstream } from "../test-support/upstream.js";
+import { startTestServer, type TestServer } from "../../test-support/server.js";
+import { openSse } from "../../test-support/sse-client.js";
+import { startUpstream } from "../../test-support/upstream.js";
 
 /**
  * Issue 11, finding 1: a token is accepted only where its audience is. Agent alpha calls agent

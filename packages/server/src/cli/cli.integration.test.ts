@@ -1,6 +1,6 @@
 import { createServer } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestServer } from "../test-support/server.js";
+import { startTestServer } from "../../test-support/server.js";
 import { runCli } from "./main.js";
 
 // The CLI in-process against a real Keyward (SQLite, free port): what an operator would type.

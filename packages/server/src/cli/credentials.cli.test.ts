@@ -3,10 +3,10 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { captureCli } from "../../test-support/cli-capture.js";
+import { TEST_ADMIN_TOKEN, type TestServer } from "../../test-support/server.js";
+import { startTestServerAt } from "../../test-support/server-at.js";
 import { ConfigError, loadConfig } from "../config.js";
-import { captureCli } from "../test-support/cli-capture.js";
-import { TEST_ADMIN_TOKEN, type TestServer } from "../test-support/server.js";
-import { startTestServerAt } from "../test-support/server-at.js";
 
 /** `keyward credentials|grants|master-key` in-process against a real Keyward, as an operator types them. */
 

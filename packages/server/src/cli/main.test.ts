@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { captureCli } from "../test-support/cli-capture.js";
+import { captureCli } from "../../test-support/cli-capture.js";
 
 /** Runs the CLI in-process with collecting streams; no server is involved in these cases. */
 const cli = (argv: string[], env: Record<string, string | undefined> = {}) => captureCli(argv, { env });

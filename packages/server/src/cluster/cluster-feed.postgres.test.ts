@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { startRelay } from "../../test-support/tcp-relay.js";
 import { auditedChange, changeEvent } from "../admin/audited-change.js";
 import { createAuditLog } from "../audit/audit-log.js";
 import { systemClock } from "../clock.js";
@@ -7,7 +8,6 @@ import { silentLogger } from "../ops/logger.js";
 import type { Db } from "../store/db.js";
 import { migrate } from "../store/migrations.js";
 import { openPostgres } from "../store/postgres.js";
-import { startRelay } from "../test-support/tcp-relay.js";
 import type { Change, ChangeKind } from "./change-feed.js";
 import type { ChangeTransport } from "./change-message.js";
 import { type ChangesStore, createChangesStore } from "./changes-store.js";

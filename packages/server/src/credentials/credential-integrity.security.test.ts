@@ -1,14 +1,14 @@
 import { randomBytes } from "node:crypto";
 import { afterEach, describe, expect, it } from "vitest";
+import { type Place, placeEngines } from "../../test-support/database-places.js";
+import { startEgressUpstream } from "../../test-support/egress/upstreams.js";
+import { TEST_MASTER_KEY, type TestServer } from "../../test-support/server.js";
 import { createAgentsStore } from "../agents/agents-store.js";
 import { systemClock } from "../clock.js";
 import { openIntegrity } from "../crypto/integrity-root.js";
 import { createKeyring } from "../crypto/keyring.js";
-import { startEgressUpstream } from "../egress/test-support/upstreams.js";
 import type { Db } from "../store/db.js";
 import { migrate } from "../store/migrations.js";
-import { type Place, placeEngines } from "../test-support/database-places.js";
-import { TEST_MASTER_KEY, type TestServer } from "../test-support/server.js";
 import { valueAad } from "./credentials-store.js";
 
 /**

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestServer, type TestServer } from "../test-support/server.js";
+import { startTestServer, type TestServer } from "../../test-support/server.js";
 
 let kw: TestServer;
 beforeAll(async () => {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type FakeOpenAI, startFakeOpenAI } from "../test-support/fake-openai.js";
-import { startTestServer, type TestServer } from "../test-support/server.js";
-import { openSse } from "../test-support/sse-client.js";
+import { type FakeOpenAI, startFakeOpenAI } from "../../test-support/fake-openai.js";
+import { startTestServer, type TestServer } from "../../test-support/server.js";
+import { openSse } from "../../test-support/sse-client.js";
 
 /**
  * Names of other environments (issue 4, bad input): an agent granted `staging.openai_key` gets

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type FakeTokenEndpoint, startFakeTokenEndpoint } from "../test-support/fake-token-endpoint.js";
-import { startTestServer, TEST_ADMIN_TOKEN, type TestServer } from "../test-support/server.js";
+import { type FakeTokenEndpoint, startFakeTokenEndpoint } from "../../test-support/fake-token-endpoint.js";
+import { startTestServer, TEST_ADMIN_TOKEN, type TestServer } from "../../test-support/server.js";
 
 /**
  * Bad input to the credential and grant endpoints: each answers the one error body with a stable

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { startFakeTokenEndpoint } from "../test-support/fake-token-endpoint.js";
-import { startTestServer, type TestServer } from "../test-support/server.js";
-import { openSse, type SseClient } from "../test-support/sse-client.js";
+import { startFakeTokenEndpoint } from "../../test-support/fake-token-endpoint.js";
+import { startTestServer, type TestServer } from "../../test-support/server.js";
+import { openSse, type SseClient } from "../../test-support/sse-client.js";
 
 /**
  * Outbound credentials end to end, as an operator and an agent see them (SPEC §3, §6): the admin

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type FakeTokenEndpoint, startFakeTokenEndpoint } from "../../test-support/fake-token-endpoint.js";
+import { startTestServer, TEST_ADMIN_TOKEN, type TestServer } from "../../test-support/server.js";
+import { openSse } from "../../test-support/sse-client.js";
 import { createLogger } from "../ops/logger.js";
-import { type FakeTokenEndpoint, startFakeTokenEndpoint } from "../test-support/fake-token-endpoint.js";
-import { startTestServer, TEST_ADMIN_TOKEN, type TestServer } from "../test-support/server.js";
-import { openSse } from "../test-support/sse-client.js";
 
 /**
  * Who can see a credential's value: only an agent granted it in read mode, through its own key or

@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { startTestServer, type TestServer } from "../test-support/server.js";
-import { openSse, type SseClient } from "../test-support/sse-client.js";
+import { startTestServer, type TestServer } from "../../test-support/server.js";
+import { openSse, type SseClient } from "../../test-support/sse-client.js";
 import { DEFAULT_STREAM_LIMITS } from "./credential-events.js";
 
 /**

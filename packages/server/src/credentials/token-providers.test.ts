@@ -1,4 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { testEngines } from "../../test-support/databases.js";
+import { type FakeTokenEndpoint, startFakeTokenEndpoint } from "../../test-support/fake-token-endpoint.js";
 import type { Actor } from "../admin/admin-context.js";
 import { createAgentsStore } from "../agents/agents-store.js";
 import { type AuditLog, createAuditLog } from "../audit/audit-log.js";
@@ -9,8 +11,6 @@ import { createKeyring } from "../crypto/keyring.js";
 import { silentLogger } from "../ops/logger.js";
 import { createMetrics } from "../ops/metrics.js";
 import type { Db } from "../store/db.js";
-import { testEngines } from "../test-support/databases.js";
-import { type FakeTokenEndpoint, startFakeTokenEndpoint } from "../test-support/fake-token-endpoint.js";
 import { type CredentialsModule, createCredentialsModule } from "./credentials-module.js";
 import { PROVIDER_TYPE } from "./credentials-service.js";
 

@@ -1,6 +1,6 @@
 import { generateKeyPairSync, sign } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestServer, type TestServer } from "../test-support/server.js";
+import { startTestServer, type TestServer } from "../../test-support/server.js";
 import { base64url } from "./base64url.js";
 import { canonicalToken, encodeHeader, signCompact, verifyCompact } from "./jws.js";
 

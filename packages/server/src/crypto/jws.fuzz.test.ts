@@ -9,7 +9,7 @@ import {
   junkToken,
   mutated,
   nonObjectPayloadText,
-} from "../test-support/fuzz/jwt.js";
+} from "../../test-support/fuzz/jwt.js";
 import { type VerifyResult, verifyCompact } from "./jws.js";
 
 /**

@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { testEngines } from "../../test-support/databases.js";
 import { createAuditLog } from "../audit/audit-log.js";
 import { frozenClock } from "../clock.js";
 import { createLocalChangeFeed } from "../cluster/change-feed.js";
@@ -8,7 +9,6 @@ import { CREDENTIAL_SEALED_COLUMNS } from "../credentials/credentials-store.js";
 import { silentLogger } from "../ops/logger.js";
 import { createMetrics } from "../ops/metrics.js";
 import type { Db } from "../store/db.js";
-import { testEngines } from "../test-support/databases.js";
 import { createIntegrityKeys } from "./integrity-keys.js";
 import { createKeyring, type Keyring, masterKeyId } from "./keyring.js";
 import { rewrapAll, SIGNING_KEYS_SEALED, sealedInventory } from "./master-key-rotation.js";

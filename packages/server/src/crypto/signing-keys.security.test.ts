@@ -8,9 +8,9 @@ import {
   sign,
 } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { testEngines } from "../../test-support/databases.js";
 import { frozenClock } from "../clock.js";
 import type { Db } from "../store/db.js";
-import { testEngines } from "../test-support/databases.js";
 import { createKeyring } from "./keyring.js";
 import { createSigningKeys, privateKeyAad, type SigningKeys } from "./signing-keys.js";
 

@@ -1,9 +1,9 @@
 import { createPrivateKey, generateKeyPairSync, randomBytes } from "node:crypto";
 import { createLocalJWKSet, jwtVerify } from "jose";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { testEngines } from "../../test-support/databases.js";
 import { frozenClock } from "../clock.js";
 import type { Db } from "../store/db.js";
-import { testEngines } from "../test-support/databases.js";
 import { createKeyring, DecryptError } from "./keyring.js";
 import { createSigningKeys, privateKeyAad } from "./signing-keys.js";
 import { createSigningKeysStore } from "./signing-keys-store.js";

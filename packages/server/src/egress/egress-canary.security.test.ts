@@ -4,10 +4,10 @@ import { join } from "node:path";
 import { Writable } from "node:stream";
 import pino from "pino";
 import { afterAll, beforeAll, expect, it } from "vitest";
+import { agentWithKey, egressCall, grant, putCredential } from "../../test-support/egress/agents.js";
+import { leakForms, startEgressUpstream } from "../../test-support/egress/upstreams.js";
+import { startTestServer, type TestServer } from "../../test-support/server.js";
 import { REDACT_PATHS } from "../ops/logger.js";
-import { startTestServer, type TestServer } from "../test-support/server.js";
-import { agentWithKey, egressCall, grant, putCredential } from "./test-support/agents.js";
-import { leakForms, startEgressUpstream } from "./test-support/upstreams.js";
 
 /**
  * Canaries for egress: a secret planted on purpose, used through every egress path (success,

@@ -1,8 +1,8 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestServer, type TestServer } from "../test-support/server.js";
-import { agentWithKey, egressCall, grant, putCredential } from "./test-support/agents.js";
+import { agentWithKey, egressCall, grant, putCredential } from "../../test-support/egress/agents.js";
+import { startTestServer, type TestServer } from "../../test-support/server.js";
 
 // An upstream written in another language sends the injected secret back escaped by its own
 // encoder (Go's encoding/json, Python's urllib, an HTML template), a few bytes per write so each

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestServer, type TestServer } from "../test-support/server.js";
-import { agentWithKey, egressCall, grant, putCredential } from "./test-support/agents.js";
-import { bigBody, leakForms, startEgressUpstream, startTrap } from "./test-support/upstreams.js";
+import { agentWithKey, egressCall, grant, putCredential } from "../../test-support/egress/agents.js";
+import { bigBody, leakForms, startEgressUpstream, startTrap } from "../../test-support/egress/upstreams.js";
+import { startTestServer, type TestServer } from "../../test-support/server.js";
 
 const SECRET = "sk-test-4f9Qx2Lm7RbN8kZp3WcY1dHs6Ej0GaTv";
 const MARK = "[redacted]";

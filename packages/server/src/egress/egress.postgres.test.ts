@@ -4,10 +4,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { TestServer } from "../test-support/server.js";
-import { startTestServerAt } from "../test-support/server-at.js";
-import { agentWithKey, egressCall, grant, putCredential } from "./test-support/agents.js";
-import { startEgressUpstream } from "./test-support/upstreams.js";
+import { agentWithKey, egressCall, grant, putCredential } from "../../test-support/egress/agents.js";
+import { startEgressUpstream } from "../../test-support/egress/upstreams.js";
+import type { TestServer } from "../../test-support/server.js";
+import { startTestServerAt } from "../../test-support/server-at.js";
 
 /**
  * Egress on PostgreSQL with two replicas sharing the store: a credential changed through one is

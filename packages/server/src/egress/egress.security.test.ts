@@ -1,8 +1,8 @@
 import http from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestServer, type TestServer } from "../test-support/server.js";
-import { agentWithKey, egressCall, grant, putCredential } from "./test-support/agents.js";
-import { leakForms, rawRequest, startEgressUpstream, startTrap } from "./test-support/upstreams.js";
+import { agentWithKey, egressCall, grant, putCredential } from "../../test-support/egress/agents.js";
+import { leakForms, rawRequest, startEgressUpstream, startTrap } from "../../test-support/egress/upstreams.js";
+import { startTestServer, type TestServer } from "../../test-support/server.js";
 
 const SECRET = "sk-sec-Jq8vN2xR5tL0wZ3mK7pB4yH1cF6dG9sAe";
 

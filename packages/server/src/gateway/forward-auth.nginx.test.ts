@@ -5,7 +5,7 @@ import { type AddressInfo, connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestServer, type TestServer } from "../test-support/server.js";
+import { startTestServer, type TestServer } from "../../test-support/server.js";
 
 /**
  * Forward-auth as users run it: a real nginx with `auth_request` in front of an agent, Keyward

@@ -1,9 +1,9 @@
 import http from "node:http";
 import { createLocalJWKSet, jwtVerify } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startTestServer, type TestServer } from "../../test-support/server.js";
+import { startUpstream } from "../../test-support/upstream.js";
 import { generateSecret } from "../keys/key-format.js";
-import { startTestServer, type TestServer } from "../test-support/server.js";
-import { startUpstream } from "../test-support/upstream.js";
 
 let kw: TestServer;
 let up: Awaited<ReturnType<typeof startUpstream>>;

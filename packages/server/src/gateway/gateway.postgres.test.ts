@@ -4,9 +4,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { TestServer } from "../test-support/server.js";
-import { startTestServerAt } from "../test-support/server-at.js";
-import { startUpstream } from "../test-support/upstream.js";
+import type { TestServer } from "../../test-support/server.js";
+import { startTestServerAt } from "../../test-support/server-at.js";
+import { startUpstream } from "../../test-support/upstream.js";
 
 /**
  * The core gateway flow started the way a user starts it on PostgreSQL (KEYWARD_DATABASE_URL +

@@ -3,11 +3,11 @@ import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { call, metric, newKey, setUpEcho } from "../../test-support/limits-gateway.js";
+import { startTestServer, type TestServer } from "../../test-support/server.js";
+import { startUpstream } from "../../test-support/upstream.js";
 import { frozenClock } from "../clock.js";
 import { ConfigError, loadConfig } from "../config.js";
-import { call, metric, newKey, setUpEcho } from "../test-support/limits-gateway.js";
-import { startTestServer, type TestServer } from "../test-support/server.js";
-import { startUpstream } from "../test-support/upstream.js";
 
 // Wrong settings, and a KEYWARD_REDIS_URL that nothing answers at (a closed port, so these run
 // without any Redis): Keyward starts anyway and applies rate_limit_fallback.

@@ -4,12 +4,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { call, newKey, redisUp, setUpEcho } from "../../test-support/limits-gateway.js";
+import { redisServerSkip, startRedisServer } from "../../test-support/redis-server.js";
+import type { TestServer } from "../../test-support/server.js";
+import { startTestServerAt } from "../../test-support/server-at.js";
+import { startUpstream } from "../../test-support/upstream.js";
 import { frozenClock } from "../clock.js";
-import { call, newKey, redisUp, setUpEcho } from "../test-support/limits-gateway.js";
-import { redisServerSkip, startRedisServer } from "../test-support/redis-server.js";
-import type { TestServer } from "../test-support/server.js";
-import { startTestServerAt } from "../test-support/server-at.js";
-import { startUpstream } from "../test-support/upstream.js";
 
 // Issue 18 finding 8a, the way a user runs it: two replicas on one PostgreSQL schema and a Redis
 // of the test's own, rate_limit_fallback=local. Redis is killed mid-window after it has used the

@@ -4,12 +4,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { call, metric, newKey, redisUp, setUpEcho } from "../../test-support/limits-gateway.js";
+import { redisServerSkip, startRedisServer } from "../../test-support/redis-server.js";
+import type { TestServer } from "../../test-support/server.js";
+import { startTestServerAt } from "../../test-support/server-at.js";
+import { startUpstream } from "../../test-support/upstream.js";
 import { frozenClock } from "../clock.js";
-import { call, metric, newKey, redisUp, setUpEcho } from "../test-support/limits-gateway.js";
-import { redisServerSkip, startRedisServer } from "../test-support/redis-server.js";
-import type { TestServer } from "../test-support/server.js";
-import { startTestServerAt } from "../test-support/server-at.js";
-import { startUpstream } from "../test-support/upstream.js";
 
 // One Keyward with KEYWARD_REDIS_URL, started the way a user starts it: limits and quotas counted
 // in Redis (RateLimit headers, a restart of Keyward resets nothing), then Redis killed and

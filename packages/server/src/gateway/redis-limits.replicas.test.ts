@@ -4,11 +4,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type Answer, call, newKey, setUpEcho } from "../../test-support/limits-gateway.js";
+import type { TestServer } from "../../test-support/server.js";
+import { startTestServerAt } from "../../test-support/server-at.js";
+import { startUpstream } from "../../test-support/upstream.js";
 import { frozenClock } from "../clock.js";
-import { type Answer, call, newKey, setUpEcho } from "../test-support/limits-gateway.js";
-import type { TestServer } from "../test-support/server.js";
-import { startTestServerAt } from "../test-support/server-at.js";
-import { startUpstream } from "../test-support/upstream.js";
 
 // Two gateways on one PostgreSQL schema sharing one Redis, as two replicas behind a load balancer:
 // a limit of N admits exactly N between them, in one window and per quota period.

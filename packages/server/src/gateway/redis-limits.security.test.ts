@@ -2,10 +2,10 @@ import { randomBytes } from "node:crypto";
 import net from "node:net";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { call, newKey, setUpEcho } from "../../test-support/limits-gateway.js";
+import { startTestServer, type TestServer } from "../../test-support/server.js";
+import { startUpstream } from "../../test-support/upstream.js";
 import { createLogger } from "../ops/logger.js";
-import { call, newKey, setUpEcho } from "../test-support/limits-gateway.js";
-import { startTestServer, type TestServer } from "../test-support/server.js";
-import { startUpstream } from "../test-support/upstream.js";
 
 // The Redis password and callers' keys never leave Keyward through the limits path: not in logs,
 // not in error bodies, not in Redis key names.

@@ -1,9 +1,9 @@
 import { randomBytes } from "node:crypto";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { openTestSqlite } from "../../test-support/databases.js";
 import { frozenClock } from "../clock.js";
 import { silentLogger } from "../ops/logger.js";
-import { openTestSqlite } from "../test-support/databases.js";
 import { createMemoryRateLimiter } from "./rate-limiter.js";
 import { connectLimitsRedis, type LimitsRedis } from "./redis-client.js";
 import { createRedisLimits, type LimitsReply, type RedisLimits } from "./redis-limits.js";

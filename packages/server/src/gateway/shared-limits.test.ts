@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
+import { openTestSqlite } from "../../test-support/databases.js";
 import { frozenClock } from "../clock.js";
 import { silentLogger } from "../ops/logger.js";
-import { openTestSqlite } from "../test-support/databases.js";
 import { createMemoryRateLimiter } from "./rate-limiter.js";
 import type { LimitsRequest, RedisLimits } from "./redis-limits.js";
 import { createSharedLimits } from "./shared-limits.js";

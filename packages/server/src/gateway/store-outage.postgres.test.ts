@@ -4,10 +4,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { TestServer } from "../test-support/server.js";
-import { startTestServerAt } from "../test-support/server-at.js";
-import { startRelay } from "../test-support/tcp-relay.js";
-import { startUpstream } from "../test-support/upstream.js";
+import type { TestServer } from "../../test-support/server.js";
+import { startTestServerAt } from "../../test-support/server-at.js";
+import { startRelay } from "../../test-support/tcp-relay.js";
+import { startUpstream } from "../../test-support/upstream.js";
 
 // PostgreSQL goes away under a running Keyward (a relay we cut), then comes back: cached keys go
 // on working, everything that needs the store answers 503 store_unavailable (never a 500, never

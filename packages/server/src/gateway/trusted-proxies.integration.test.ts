@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestServer, type TestServer } from "../test-support/server.js";
-import { startUpstream } from "../test-support/upstream.js";
+import { startTestServer, type TestServer } from "../../test-support/server.js";
+import { startUpstream } from "../../test-support/upstream.js";
 
 // X-Forwarded-For counts only from peers in KEYWARD_TRUSTED_PROXIES (here: loopback, i.e. the test).
 let kw: TestServer;

@@ -3,8 +3,8 @@ import { connect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startTestServer, TEST_ADMIN_TOKEN, type TestServer } from "../../test-support/server.js";
 import { ConfigError, loadConfig } from "../config.js";
-import { startTestServer, TEST_ADMIN_TOKEN, type TestServer } from "../test-support/server.js";
 
 // Slow clients (slowloris): a request whose headers or body never finish must not hold a socket
 // for ever. The timeouts are short here; the defaults are in config.ts and docs/operations.md.

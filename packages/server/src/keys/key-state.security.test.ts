@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startTestServer, type TestServer } from "../../test-support/server.js";
 import { frozenClock } from "../clock.js";
-import { startTestServer, type TestServer } from "../test-support/server.js";
 
 // A retired key (rotated or revoked) must never become usable again, whatever an admin PATCHes.
 const clock = frozenClock(Date.now());

@@ -1,4 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
+import { testEngines } from "../../test-support/databases.js";
+import { recordingAudit } from "../../test-support/recording-audit.js";
 import { createAdminAuth } from "../admin/admin-auth.js";
 import { frozenClock } from "../clock.js";
 import { openIntegrity } from "../crypto/integrity-root.js";
@@ -6,8 +8,6 @@ import { createKeyring } from "../crypto/keyring.js";
 import type { RequestContext } from "../http/router.js";
 import type { Db } from "../store/db.js";
 import { migrate } from "../store/migrations.js";
-import { testEngines } from "../test-support/databases.js";
-import { recordingAudit } from "../test-support/recording-audit.js";
 import { generateSecret, legacyHashSecret, newId, secretPrefix } from "./key-format.js";
 import { createKeysService } from "./keys-service.js";
 import { createKeysStore } from "./keys-store.js";

@@ -1,7 +1,7 @@
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { afterEach, describe, expect, it } from "vitest";
+import { FLOOD_SERVER, TOOLS_SERVER } from "../../test-support/mcp/fixtures.js";
 import { ChildStdioTransport } from "./child-stdio-transport.js";
-import { FLOOD_SERVER, TOOLS_SERVER } from "./test-support/fixtures.js";
 
 let transport: ChildStdioTransport | undefined;
 afterEach(() => {

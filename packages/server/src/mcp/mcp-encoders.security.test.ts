@@ -3,10 +3,10 @@ import type { AddressInfo } from "node:net";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { recordingAudit } from "../test-support/recording-audit.js";
+import { memoryCredentials, textOf } from "../../test-support/mcp/fixtures.js";
+import { recordingAudit } from "../../test-support/recording-audit.js";
 import { createMcpGateway, type McpGateway } from "./mcp-gateway.js";
 import { resolveUpstream } from "./mcp-upstream-spec.js";
-import { memoryCredentials, textOf } from "./test-support/fixtures.js";
 
 // A tool written in another language hands back the user's credential escaped by its own encoder
 // (Go's encoding/json, Python's urllib, an HTML template): the model could decode every one of

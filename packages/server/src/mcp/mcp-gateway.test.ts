@@ -3,12 +3,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createRedactor } from "@keyward/sdk/redaction";
 import { afterEach, describe, expect, it } from "vitest";
+import { memoryCredentials, stdioSpec, textOf } from "../../test-support/mcp/fixtures.js";
+import { recordingAudit } from "../../test-support/recording-audit.js";
 import { AuditWriteError } from "../audit/audit-log.js";
-import { recordingAudit } from "../test-support/recording-audit.js";
 import { createMcpGateway, type McpGateway } from "./mcp-gateway.js";
 import { redactAcrossTextItems, redactJson } from "./mcp-redact.js";
 import { childEnv, resolveUpstream, upstreamHeaders } from "./mcp-upstream-spec.js";
-import { memoryCredentials, stdioSpec, textOf } from "./test-support/fixtures.js";
 
 let gateway: McpGateway | undefined;
 afterEach(async () => {

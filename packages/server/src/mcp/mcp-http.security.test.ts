@@ -1,11 +1,11 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { recordingAudit } from "../test-support/recording-audit.js";
+import { memoryCredentials, textOf } from "../../test-support/mcp/fixtures.js";
+import { type HttpUpstream, startHttpUpstream, ticketsOf } from "../../test-support/mcp/http-upstream.js";
+import { recordingAudit } from "../../test-support/recording-audit.js";
 import { createMcpGateway, type McpGateway } from "./mcp-gateway.js";
 import { resolveUpstream } from "./mcp-upstream-spec.js";
-import { memoryCredentials, textOf } from "./test-support/fixtures.js";
-import { type HttpUpstream, startHttpUpstream, ticketsOf } from "./test-support/http-upstream.js";
 
 // HTTP upstreams get the user's credential in a header: it must reach the configured URL only,
 // and an upstream's answer must not be able to take unbounded memory.

@@ -1,7 +1,4 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { recordingAudit } from "../test-support/recording-audit.js";
-import { createMcpGateway, type McpGateway, type ToolCallOutcome } from "./mcp-gateway.js";
-import type { UpstreamSpec } from "./mcp-upstream-spec.js";
 import {
   accountOf,
   alive,
@@ -11,7 +8,10 @@ import {
   memoryCredentials,
   stdioSpec,
   textOf,
-} from "./test-support/fixtures.js";
+} from "../../test-support/mcp/fixtures.js";
+import { recordingAudit } from "../../test-support/recording-audit.js";
+import { createMcpGateway, type McpGateway, type ToolCallOutcome } from "./mcp-gateway.js";
+import type { UpstreamSpec } from "./mcp-upstream-spec.js";
 
 // The pool through the gateway service, with real child processes (mcp-tools-server.mjs & co).
 const KEYS: Record<string, string> = {

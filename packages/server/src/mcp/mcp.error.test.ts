@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestServer, type TestServer } from "../test-support/server.js";
-import { setUserCredential, userKey, writeMcpConfig } from "./test-support/fixtures.js";
+import { setUserCredential, userKey, writeMcpConfig } from "../../test-support/mcp/fixtures.js";
+import { startTestServer, type TestServer } from "../../test-support/server.js";
 
 const ACCEPT = "application/json, text/event-stream";
 

@@ -1,8 +1,15 @@
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestServer, type TestServer } from "../test-support/server.js";
-import { accountOf, mcpClient, setUserCredential, textOf, userKey, writeMcpConfig } from "./test-support/fixtures.js";
-import { type HttpUpstream, startHttpUpstream, ticketsOf } from "./test-support/http-upstream.js";
+import {
+  accountOf,
+  mcpClient,
+  setUserCredential,
+  textOf,
+  userKey,
+  writeMcpConfig,
+} from "../../test-support/mcp/fixtures.js";
+import { type HttpUpstream, startHttpUpstream, ticketsOf } from "../../test-support/mcp/http-upstream.js";
+import { startTestServer, type TestServer } from "../../test-support/server.js";
 
 const ALICE_KEY = "AKIA-alice-0123456789-secret";
 const BOB_KEY = "AKIA-bob-9876543210-secret";

@@ -4,7 +4,6 @@ import { join } from "node:path";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import type { Progress } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestServer, type TestServer } from "../test-support/server.js";
 import {
   accountOf,
   eventually,
@@ -13,8 +12,9 @@ import {
   textOf,
   userKey,
   writeMcpConfig,
-} from "./test-support/fixtures.js";
-import { type HttpUpstream, startHttpUpstream, ticketsOf } from "./test-support/http-upstream.js";
+} from "../../test-support/mcp/fixtures.js";
+import { type HttpUpstream, startHttpUpstream, ticketsOf } from "../../test-support/mcp/http-upstream.js";
+import { startTestServer, type TestServer } from "../../test-support/server.js";
 
 // A tools/call whose request carries `_meta.progressToken` is answered as an event stream:
 // the upstream's progress (redacted, with the client's token, bounded), then the result.

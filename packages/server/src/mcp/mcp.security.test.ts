@@ -2,8 +2,15 @@ import { Writable } from "node:stream";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestServer, type TestServer } from "../test-support/server.js";
-import { accountOf, mcpClient, setUserCredential, textOf, userKey, writeMcpConfig } from "./test-support/fixtures.js";
+import {
+  accountOf,
+  mcpClient,
+  setUserCredential,
+  textOf,
+  userKey,
+  writeMcpConfig,
+} from "../../test-support/mcp/fixtures.js";
+import { startTestServer, type TestServer } from "../../test-support/server.js";
 
 const ALICE_KEY = "AKIA-alice-canary-7f3e9a1c2b4d";
 const BOB_KEY = "AKIA-bob-canary-0a1b2c3d4e5f";

@@ -1,7 +1,7 @@
 import { randomBytes, randomInt } from "node:crypto";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Relay, startRelay } from "../test-support/tcp-relay.js";
+import { type Relay, startRelay } from "../../test-support/tcp-relay.js";
 import { type Db, StoreUnavailableError } from "./db.js";
 import { openPostgres, type PostgresOptions } from "./postgres.js";
 

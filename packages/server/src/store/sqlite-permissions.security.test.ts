@@ -2,7 +2,7 @@ import { chmodSync, existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { startTestServerAt } from "../test-support/server-at.js";
+import { startTestServerAt } from "../../test-support/server-at.js";
 
 // The SQLite database holds key hashes, sealed secrets and the audit log: owner-only, whatever
 // the umask (the usual 022 would give 0644).

@@ -10,11 +10,11 @@ import { hashSecret, isWellFormed, secretPrefix } from "../keys/key-format.js";
 
 const INTEGRITY = createIntegrityKeys(Buffer.alloc(32, 5));
 
+import { testEngines } from "../../test-support/databases.js";
+import { recordingAudit } from "../../test-support/recording-audit.js";
 import { createKeysService, type KeysService } from "../keys/keys-service.js";
 import { createKeysStore, type KeyRow, type KeysStore } from "../keys/keys-store.js";
 import { silentLogger } from "../ops/logger.js";
-import { testEngines } from "../test-support/databases.js";
-import { recordingAudit } from "../test-support/recording-audit.js";
 import { type Db, isUniqueViolation, queryOne } from "./db.js";
 import { MIGRATIONS, migrate } from "./migrations.js";
 

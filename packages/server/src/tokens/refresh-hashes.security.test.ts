@@ -1,12 +1,12 @@
 import { afterEach, describe, expect, it } from "vitest";
+import { type Place, placeEngines } from "../../test-support/database-places.js";
+import { TEST_MASTER_KEY, type TestServer } from "../../test-support/server.js";
 import { systemClock } from "../clock.js";
 import { openIntegrity } from "../crypto/integrity-root.js";
 import { createKeyring } from "../crypto/keyring.js";
 import { generateSecret, hashSecret, legacyHashSecret, newId, secretPrefix } from "../keys/key-format.js";
 import type { Db } from "../store/db.js";
 import { migrate } from "../store/migrations.js";
-import { type Place, placeEngines } from "../test-support/database-places.js";
-import { TEST_MASTER_KEY, type TestServer } from "../test-support/server.js";
 
 /**
  * Issue 18, finding 5: refresh tokens are stored keyed (h1:HMAC under the integrity root), so a

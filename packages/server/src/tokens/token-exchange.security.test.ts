@@ -1,7 +1,7 @@
 import { decodeJwt } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestServer, type TestServer } from "../test-support/server.js";
-import { startUpstream } from "../test-support/upstream.js";
+import { startTestServer, type TestServer } from "../../test-support/server.js";
+import { startUpstream } from "../../test-support/upstream.js";
 
 const TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token";
 const EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange";

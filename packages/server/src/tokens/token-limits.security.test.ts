@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startTestServer, type TestServer } from "../../test-support/server.js";
+import { startUpstream } from "../../test-support/upstream.js";
 import { frozenClock } from "../clock.js";
-import { startTestServer, type TestServer } from "../test-support/server.js";
-import { startUpstream } from "../test-support/upstream.js";
 import { DEFAULT_MAX_REFRESH_FAMILIES } from "./tokens-service.js";
 
 /**

@@ -1,8 +1,8 @@
 import { createLocalJWKSet, createRemoteJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify } from "jose";
 import * as oauth from "oauth4webapi";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestServer, type TestServer } from "../test-support/server.js";
-import { startUpstream } from "../test-support/upstream.js";
+import { startTestServer, type TestServer } from "../../test-support/server.js";
+import { startUpstream } from "../../test-support/upstream.js";
 
 let kw: TestServer;
 let up: Awaited<ReturnType<typeof startUpstream>>;

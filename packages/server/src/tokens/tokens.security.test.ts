@@ -1,12 +1,12 @@
 import { createHmac, generateKeyPairSync, randomBytes, sign } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startTestServer, type TestServer } from "../../test-support/server.js";
+import { startUpstream } from "../../test-support/upstream.js";
 import { frozenClock } from "../clock.js";
 import { createKeyring } from "../crypto/keyring.js";
 import { createSigningKeys, type SigningKeys } from "../crypto/signing-keys.js";
 import type { Db } from "../store/db.js";
 import { openStore } from "../store/open-store.js";
-import { startTestServer, type TestServer } from "../test-support/server.js";
-import { startUpstream } from "../test-support/upstream.js";
 import { type AccessTokens, createAccessTokens } from "./access-tokens.js";
 
 const b64 = (v: unknown) => Buffer.from(typeof v === "string" ? v : JSON.stringify(v)).toString("base64url");

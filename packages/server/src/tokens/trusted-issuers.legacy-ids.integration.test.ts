@@ -3,9 +3,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { decodeJwt } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type OidcIssuer, startOidcIssuer } from "../../test-support/oidc-issuer.js";
+import { startUsersFixture, type UsersFixture } from "../../test-support/users/users-fixture.js";
 import { createLogger } from "../ops/logger.js";
-import { type OidcIssuer, startOidcIssuer } from "../test-support/oidc-issuer.js";
-import { startUsersFixture, type UsersFixture } from "../users/test-support/users-fixture.js";
 import { createTrustedIssuers } from "./trusted-issuers.js";
 
 /**

@@ -3,8 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { decodeJwt } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type OidcIssuer, startOidcIssuer } from "../test-support/oidc-issuer.js";
-import { startUsersFixture, type UsersFixture } from "../users/test-support/users-fixture.js";
+import { type OidcIssuer, startOidcIssuer } from "../../test-support/oidc-issuer.js";
+import { startUsersFixture, type UsersFixture } from "../../test-support/users/users-fixture.js";
 
 /**
  * Whose credentials an external token reaches (SPEC §8, issue 11 finding 5). Before user_prefix,

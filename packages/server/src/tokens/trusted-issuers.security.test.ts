@@ -3,10 +3,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { decodeJwt } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type OidcIssuer, startOidcIssuer } from "../../test-support/oidc-issuer.js";
+import { startTestServer, type TestServer } from "../../test-support/server.js";
+import { startUpstream } from "../../test-support/upstream.js";
 import { frozenClock } from "../clock.js";
-import { type OidcIssuer, startOidcIssuer } from "../test-support/oidc-issuer.js";
-import { startTestServer, type TestServer } from "../test-support/server.js";
-import { startUpstream } from "../test-support/upstream.js";
 
 const JWT_TYPE = "urn:ietf:params:oauth:token-type:jwt";
 const TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange";

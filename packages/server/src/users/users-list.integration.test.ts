@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestServer, type TestServer } from "../test-support/server.js";
-import type { Json } from "./test-support/users-fixture.js";
+import { startTestServer, type TestServer } from "../../test-support/server.js";
+import type { Json } from "../../test-support/users/users-fixture.js";
 
 /**
  * `GET /admin/v1/users` (who has per-user tool credentials) on a real Keyward: users by id, each

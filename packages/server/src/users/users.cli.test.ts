@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { captureCli } from "../test-support/cli-capture.js";
-import { startTestServer, TEST_ADMIN_TOKEN, type TestServer } from "../test-support/server.js";
+import { captureCli } from "../../test-support/cli-capture.js";
+import { startTestServer, TEST_ADMIN_TOKEN, type TestServer } from "../../test-support/server.js";
 
 /** `keyward users …` in-process against a real Keyward, as an operator types it. */
 

@@ -1,4 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { testEngines } from "../../test-support/databases.js";
+import { expectCode } from "../../test-support/expect-code.js";
+import { recordingAudit } from "../../test-support/recording-audit.js";
 import type { Actor } from "../admin/admin-context.js";
 import { frozenClock } from "../clock.js";
 import { createLocalChangeFeed } from "../cluster/change-feed.js";
@@ -6,9 +9,6 @@ import { createKeyring } from "../crypto/keyring.js";
 import { rewrapAll } from "../crypto/master-key-rotation.js";
 import { silentLogger } from "../ops/logger.js";
 import type { Db } from "../store/db.js";
-import { testEngines } from "../test-support/databases.js";
-import { expectCode } from "../test-support/expect-code.js";
-import { recordingAudit } from "../test-support/recording-audit.js";
 import { createUsersService, type UsersService } from "./users-service.js";
 import { createUsersStore, USER_CREDENTIAL_SEALED_COLUMNS } from "./users-store.js";
 

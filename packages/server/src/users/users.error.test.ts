@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Json, startUsersFixture, type UsersFixture } from "./test-support/users-fixture.js";
+import { type Json, startUsersFixture, type UsersFixture } from "../../test-support/users/users-fixture.js";
 
 /**
  * Bad input to the user-credential and tool endpoints: every case is a 4xx with the SPEC error

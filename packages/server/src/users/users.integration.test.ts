@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Json, startUsersFixture, type UsersFixture } from "./test-support/users-fixture.js";
+import { type Json, startUsersFixture, type UsersFixture } from "../../test-support/users/users-fixture.js";
 
 /**
  * Users and their tool credentials end to end (SPEC §3, §6, §8): the admin API, the self-service

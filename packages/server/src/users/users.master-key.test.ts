@@ -3,8 +3,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import type { TestServer } from "../test-support/server.js";
-import { startTestServerAt } from "../test-support/server-at.js";
+import type { TestServer } from "../../test-support/server.js";
+import { startTestServerAt } from "../../test-support/server-at.js";
 
 /**
  * Master-key rotation through the running server (what `keyward master-key rotate` calls) covers

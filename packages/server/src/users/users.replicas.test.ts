@@ -3,10 +3,10 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { TestServer } from "../test-support/server.js";
-import { startTestServerAt } from "../test-support/server-at.js";
-import { openSse, type SseClient } from "../test-support/sse-client.js";
-import { startUpstream } from "../test-support/upstream.js";
+import type { TestServer } from "../../test-support/server.js";
+import { startTestServerAt } from "../../test-support/server-at.js";
+import { openSse, type SseClient } from "../../test-support/sse-client.js";
+import { startUpstream } from "../../test-support/upstream.js";
 
 /**
  * Two replicas on one PostgreSQL database: a user credential changed through one is served new by

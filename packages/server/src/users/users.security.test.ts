@@ -3,8 +3,8 @@ import { join } from "node:path";
 import { Writable } from "node:stream";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type Json, type Reply, startUsersFixture, type UsersFixture } from "../../test-support/users/users-fixture.js";
 import { frozenClock } from "../clock.js";
-import { type Json, type Reply, startUsersFixture, type UsersFixture } from "./test-support/users-fixture.js";
 
 /**
  * Attacks on per-user credentials: one user's token never reaches another's values; a user token

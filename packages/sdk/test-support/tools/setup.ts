@@ -1,7 +1,7 @@
-export { encodings } from "../../redaction/test-support/secret-forms.js";
+export { encodings } from "../redaction/secret-forms.js";
 
-import { Keyward } from "../../client/keyward.js";
-import type { ConnectOptions } from "../../client/options.js";
+import { Keyward } from "../../src/client/keyward.js";
+import type { ConnectOptions } from "../../src/client/options.js";
 import { FakeToolsServer } from "./fake-tools-server.js";
 
 /** A fake Keyward for the tool endpoints and a client connected to it; `close` ends both. */

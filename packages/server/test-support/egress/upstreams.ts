@@ -1,7 +1,7 @@
 import http, { type IncomingHttpHeaders } from "node:http";
 import { type AddressInfo, connect } from "node:net";
 import { gzipSync } from "node:zlib";
-import { createStepGate } from "../../test-support/step-gate.js";
+import { createStepGate } from "../step-gate.js";
 
 export interface Seen {
   method: string;

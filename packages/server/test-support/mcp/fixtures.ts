@@ -6,9 +6,9 @@ import { fileURLToPath } from "node:url";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
-import type { TestServer } from "../../test-support/server.js";
-import type { UserCredentialLookup, UserCredentialSource } from "../../users/user-credential-source.js";
-import type { UpstreamSpec } from "../mcp-upstream-spec.js";
+import type { UpstreamSpec } from "../../src/mcp/mcp-upstream-spec.js";
+import type { UserCredentialLookup, UserCredentialSource } from "../../src/users/user-credential-source.js";
+import type { TestServer } from "../server.js";
 
 const here = fileURLToPath(new URL(".", import.meta.url));
 export const TOOLS_SERVER = join(here, "mcp-tools-server.mjs");

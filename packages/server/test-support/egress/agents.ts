@@ -1,5 +1,5 @@
 import { expect } from "vitest";
-import type { TestServer } from "../../test-support/server.js";
+import type { TestServer } from "../server.js";
 
 /** An agent with its own key (owner `agent:<name>`), created through the admin API. */
 export async function agentWithKey(kw: TestServer, name: string): Promise<string> {

@@ -1,6 +1,6 @@
-import { startKeyward } from "../app.js";
-import { loadConfig } from "../config.js";
-import { silentLogger } from "../ops/logger.js";
+import { startKeyward } from "../src/app.js";
+import { loadConfig } from "../src/config.js";
+import { silentLogger } from "../src/ops/logger.js";
 import { TEST_ADMIN_TOKEN, TEST_MASTER_KEY, type TestServer, type TestStartOptions } from "./server.js";
 
 /**

@@ -1,4 +1,4 @@
-import type { AuditEventInput, AuditSink } from "../audit/audit-sink.js";
+import type { AuditEventInput, AuditSink } from "../src/audit/audit-sink.js";
 
 /**
  * An AuditSink that keeps every event in memory, for service tests that assert what was audited.

@@ -1,8 +1,8 @@
 import { randomBytes } from "node:crypto";
-import type { Db } from "../store/db.js";
-import { migrate } from "../store/migrations.js";
-import { openPostgres } from "../store/postgres.js";
-import { openSqlite } from "../store/sqlite.js";
+import type { Db } from "../src/store/db.js";
+import { migrate } from "../src/store/migrations.js";
+import { openPostgres } from "../src/store/postgres.js";
+import { openSqlite } from "../src/store/sqlite.js";
 
 export interface TestEngine {
   name: "sqlite" | "postgres";

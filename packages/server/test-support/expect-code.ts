@@ -1,5 +1,5 @@
 import { expect } from "vitest";
-import { KeywardError } from "../errors.js";
+import { KeywardError } from "../src/errors.js";
 
 /** Awaits `p`, which must reject with a KeywardError of `code`; answers that error. */
 export async function expectCode(p: Promise<unknown>, code: string): Promise<KeywardError> {

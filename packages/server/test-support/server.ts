@@ -1,8 +1,8 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { RunningKeyward, StartOptions } from "../app.js";
-import type { Config } from "../config.js";
+import type { RunningKeyward, StartOptions } from "../src/app.js";
+import type { Config } from "../src/config.js";
 import { startTestServerAt } from "./server-at.js";
 
 export const TEST_ADMIN_TOKEN = "test-admin-token-0123456789abcdefghijklmnop";

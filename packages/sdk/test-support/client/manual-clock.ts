@@ -1,4 +1,4 @@
-import type { Clock } from "../options.js";
+import type { Clock } from "../../src/client/options.js";
 
 interface Timer {
   at: number;

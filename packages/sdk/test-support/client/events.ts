@@ -1,5 +1,5 @@
-import type { KeywardEvents } from "../emitter.js";
-import type { Keyward } from "../keyward.js";
+import type { KeywardEvents } from "../../src/client/emitter.js";
+import type { Keyward } from "../../src/client/keyward.js";
 
 /** The next `event` the client emits. */
 export function nextEvent<E extends keyof KeywardEvents>(kw: Keyward, event: E): Promise<KeywardEvents[E]> {

@@ -1,6 +1,6 @@
 import { expect } from "vitest";
-import { startTestServer, type TestServer, type TestStartOptions } from "../../test-support/server.js";
-import { startUpstream } from "../../test-support/upstream.js";
+import { startTestServer, type TestServer, type TestStartOptions } from "../server.js";
+import { startUpstream } from "../upstream.js";
 
 // biome-ignore lint/suspicious/noExplicitAny: test helper; each test asserts the shape it needs
 export type Json = any;

@@ -2,9 +2,9 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Db } from "../store/db.js";
-import { openPostgres } from "../store/postgres.js";
-import { openSqlite } from "../store/sqlite.js";
+import type { Db } from "../src/store/db.js";
+import { openPostgres } from "../src/store/postgres.js";
+import { openSqlite } from "../src/store/sqlite.js";
 import type { TestServer } from "./server.js";
 import { startTestServerAt } from "./server-at.js";
 
