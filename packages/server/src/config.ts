@@ -11,7 +11,7 @@ import {
   trustedIssuerSchema,
 } from "./config-sections.js";
 import { parsePreviousMasterKeys } from "./crypto/previous-master-keys.js";
-import { parseCidrList } from "./gateway/cidr.js";
+import { parseCidrList } from "./http/client-ip.js";
 import { namespaceProblem } from "./tokens/issuer-namespaces.js";
 
 export type {

@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from "node:http";
 import type { BlockList } from "node:net";
 import { KeywardError } from "../errors.js";
-import { clientIp } from "../gateway/cidr.js";
+import { clientIp } from "../http/client-ip.js";
 import type { KeyEntry } from "../keys/key-entry.js";
 import type { CheckedToken, TokenCheckResult } from "../tokens/access-tokens.js";
 import { isIssuerClientId, issuerClientKey } from "../tokens/issuer-client.js";

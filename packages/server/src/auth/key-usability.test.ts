@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseCidrList } from "../gateway/cidr.js";
+import { parseCidrList } from "../http/client-ip.js";
 import type { KeyEntry } from "../keys/key-entry.js";
 import { ipAllowed, keyDenial } from "./key-usability.js";
 

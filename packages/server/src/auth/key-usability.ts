@@ -1,4 +1,4 @@
-import { ipMatches } from "../gateway/cidr.js";
+import { ipMatches } from "../http/client-ip.js";
 import type { KeyEntry } from "../keys/key-entry.js";
 
 /** Why a key that exists may not be used right now. */

@@ -5,13 +5,13 @@ import type { CallerAuth } from "../auth/caller-auth.js";
 import type { Clock } from "../clock.js";
 import type { AuditLimitsConfig } from "../config.js";
 import type { Router } from "../http/router.js";
+import type { RateLimiter } from "../limits/rate-limiter.js";
+import type { SharedLimits } from "../limits/shared-limits.js";
+import type { UsageTracker } from "../limits/usage.js";
 import type { Metrics } from "../ops/metrics.js";
 import { createGatewayHandler, type GatewayDeps, registerForwardAuthRoute } from "./gateway-routes.js";
 import { createProxy } from "./proxy.js";
-import type { RateLimiter } from "./rate-limiter.js";
-import type { SharedLimits } from "./shared-limits.js";
 import { createUpstreamTokens, type TokenSigner } from "./upstream-token.js";
-import type { UsageTracker } from "./usage.js";
 
 export interface GatewayModuleDeps {
   clock: Clock;

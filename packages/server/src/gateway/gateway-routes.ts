@@ -5,10 +5,10 @@ import { codeToStatus, KeywardError } from "../errors.js";
 import { checkForwardedPath, PATH_REFUSAL_MESSAGES } from "../http/path-safety.js";
 import { sendError, sendJson } from "../http/respond.js";
 import type { RequestContext, Router } from "../http/router.js";
+import { rateLimitHeaders } from "../limits/rate-limiter.js";
 import type { Metrics } from "../ops/metrics.js";
 import { type AuthorizeDeps, authorize, type Decision } from "./authorize.js";
 import type { GatewayProxy } from "./proxy.js";
-import { rateLimitHeaders } from "./rate-limiter.js";
 import type { UpstreamTokens } from "./upstream-token.js";
 
 export interface GatewayDeps {

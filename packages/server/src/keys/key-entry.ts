@@ -1,5 +1,5 @@
 import type { BlockList } from "node:net";
-import { parseCidrList } from "../gateway/cidr.js";
+import { parseCidrList } from "../http/client-ip.js";
 import type { KeyRow } from "./keys-store.js";
 
 export interface RateLimitPolicy {
