@@ -34,11 +34,16 @@ export function createAdminAuth(deps: { db: Db; clock: Clock; integrity: Integri
   return {
     /**
      * On an empty store, installs the first admin token: the configured one, or a generated
-     * `kwa_…` that is returned (to be printed once) and never stored in clear.
+     * `kwa_…` that is returned (to be printed once) and never stored in clear. On a store that
+     * already has admin tokens, `configuredIgnored` says a configured token is not one of them: it
+     * was silently useless before (an example's token after the quick start had made `./.keyward`).
      */
-    async bootstrap(configured: string | undefined): Promise<{ generated?: string }> {
+    async bootstrap(configured: string | undefined): Promise<{ generated?: string; configuredIgnored?: true }> {
       const count = (await db.query<{ n: number }>("SELECT COUNT(*) AS n FROM admin_tokens"))[0];
-      if (Number(count?.n ?? 0) > 0) return {};
+      if (Number(count?.n ?? 0) > 0) {
+        if (configured === undefined || (await lookup(configured)) !== undefined) return {};
+        return { configuredIgnored: true };
+      }
       const token = configured ?? generateSecret("kwa");
       try {
         await db.exec("INSERT INTO admin_tokens (id, hash, name, created_at) VALUES ($1, $2, $3, $4)", [
