@@ -1,4 +1,5 @@
-import { invalid, TokenVerificationError } from "./errors.js";
+import { validateClaims } from "../jose/claims.js";
+import { invalid, refusal } from "./errors.js";
 
 /**
  * A verified Keyward access token. The object, its arrays and `claims` are frozen: a result may be
@@ -36,33 +37,26 @@ const MAX_FREEZE_DEPTH = 64;
 
 /** Checks RFC 9068's required claims and their times; `nowS` in seconds. */
 export function checkClaims(claims: Record<string, unknown>, rules: ClaimRules, nowS: number): VerifiedToken {
-  const { iss, sub, aud, exp, iat, nbf, jti, client_id: clientId, scope } = claims;
-  if (!isFiniteNumber(exp)) throw invalid("the access token has no valid exp claim");
-  if (!isFiniteNumber(iat)) throw invalid("the access token has no valid iat claim");
-  if (nbf !== undefined && !isFiniteNumber(nbf)) throw invalid("the access token has an invalid nbf claim");
-  if (iss !== rules.issuer) throw invalid("the access token was issued by another issuer");
-  const audience = typeof aud === "string" ? [aud] : aud;
-  if (!Array.isArray(audience) || audience.length === 0 || !audience.every((a) => typeof a === "string")) {
-    throw invalid("the access token has no valid aud claim");
-  }
-  if (!audience.some((a) => rules.audiences.has(a))) throw invalid("the access token is meant for another audience");
+  // The registered claims (types, iss, aud, exp/nbf/iat with the tolerance) are the JOSE core's.
+  const registered = validateClaims(
+    claims,
+    { issuer: rules.issuer, audience: rules.audiences, required: ["exp", "iat"], clockToleranceS: rules.toleranceS },
+    nowS,
+  );
+  if (!registered.ok) throw refusal(registered);
+  const { sub, exp, jti, client_id: clientId, scope } = claims;
   if (typeof sub !== "string" || sub.length === 0) throw invalid("the access token has no valid sub claim");
   if (typeof clientId !== "string") throw invalid("the access token has no valid client_id claim");
   if (typeof jti !== "string") throw invalid("the access token has no valid jti claim");
   if (scope !== undefined && typeof scope !== "string") throw invalid("the access token has an invalid scope claim");
 
-  // RFC 7519 §4.1.4: valid only before exp; the tolerance absorbs clock skew between hosts.
-  if (nowS >= exp + rules.toleranceS) throw new TokenVerificationError("token_expired", "the access token has expired");
-  if (nbf !== undefined && nowS < nbf - rules.toleranceS) throw invalid("the access token is not valid yet");
-  if (iat > nowS + rules.toleranceS) throw invalid("the access token was issued in the future");
-
   return deepFreeze({
     subject: sub,
-    audience: [...audience],
+    audience: [...registered.value.audience],
     scopes: scope ? scope.split(" ").filter((s) => s.length > 0) : [],
     clientId,
     actor: actorChain(claims.act),
-    expiresAt: exp,
+    expiresAt: exp as number,
     claims,
   });
 }
@@ -79,10 +73,6 @@ function actorChain(act: unknown): string[] {
     node = inner;
   }
   return chain;
-}
-
-function isFiniteNumber(v: unknown): v is number {
-  return typeof v === "number" && Number.isFinite(v);
 }
 
 function deepFreeze<T>(value: T, depth = 0): T {

@@ -1,4 +1,5 @@
 import { KeywardError } from "../errors.js";
+import type { JoseFailure } from "../jose/failure.js";
 
 /**
  * Why a bearer token was refused. `invalid_token` and `token_expired` come from `verify`;
@@ -52,3 +53,33 @@ export class JwksUnavailableError extends KeywardError {
 
 export const invalid = (message: string): TokenVerificationError =>
   new TokenVerificationError("invalid_token", message);
+
+/** What the verifier says for each refusal of the JOSE core: fixed phrases, never the token. */
+const REFUSALS: Record<JoseFailure["code"], string> = {
+  malformed: "the access token is not a well-formed compact JWS",
+  too_large: "the access token is too long",
+  unsupported_alg: "the access token is signed with an algorithm this verifier does not accept",
+  forbidden_header: "the access token carries a forbidden header",
+  wrong_type: 'the token is not an access token (typ must be "at+jwt")',
+  missing_kid: "the access token header has no kid",
+  unknown_kid: "the access token is signed by a key the issuer does not publish",
+  key_mismatch: "the access token's algorithm does not match its key",
+  bad_signature: "the access token signature is not valid",
+  invalid_claim: "the access token has an invalid claim",
+  wrong_issuer: "the access token was issued by another issuer",
+  wrong_audience: "the access token is meant for another audience",
+  expired: "the access token has expired",
+  not_yet_valid: "the access token is not valid yet",
+};
+
+/** A refusal of the JOSE core as the verifier's error: `token_expired` for `expired`, else `invalid_token`. */
+export function refusal(failure: JoseFailure): TokenVerificationError {
+  let message = REFUSALS[failure.code];
+  if (failure.header !== undefined) message = `the access token carries a forbidden "${failure.header}" header`;
+  else if (failure.code === "invalid_claim" && failure.claim !== undefined) {
+    message = `the access token has no valid ${failure.claim} claim`;
+  } else if (failure.code === "not_yet_valid" && failure.claim === "iat") {
+    message = "the access token was issued in the future";
+  }
+  return new TokenVerificationError(failure.code === "expired" ? "token_expired" : "invalid_token", message);
+}

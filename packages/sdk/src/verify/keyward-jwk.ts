@@ -1,10 +1,11 @@
 import { createPublicKey, type KeyObject } from "node:crypto";
+import type { VerificationKey } from "../jose/algorithms.js";
 import type { VerifyAlgorithm } from "./compact.js";
 
 /** A verification key from Keyward's JWKS, bound to the one algorithm it may verify. */
-export interface JwksKey {
-  alg: VerifyAlgorithm;
+export interface JwksKey extends VerificationKey {
   key: KeyObject;
+  algorithms: ReadonlySet<VerifyAlgorithm>;
 }
 
 /**
@@ -33,6 +34,6 @@ export function keywardJwkImporter(algorithms: ReadonlySet<VerifyAlgorithm>) {
     }
     if ((alg !== undefined && alg !== keyAlg) || !algorithms.has(keyAlg)) return undefined;
     // Throws for a point not on the curve: the cache skips that key.
-    return { alg: keyAlg, key: createPublicKey({ key: material, format: "jwk" }) };
+    return { algorithms: new Set([keyAlg]), key: createPublicKey({ key: material, format: "jwk" }) };
   };
 }

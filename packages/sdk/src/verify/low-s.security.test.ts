@@ -1,7 +1,7 @@
 import * as crypto from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { AUDIENCE, startIssuer, type TestIssuer } from "../../test-support/verify/issuer.js";
-import { lowSToken } from "./low-s.js";
+import { lowSToken } from "../jose/low-s.js";
 import { verifier } from "./verifier.js";
 
 // Counts the verifier's signature checks, so a test can see whether a token was a cache hit.

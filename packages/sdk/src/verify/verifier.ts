@@ -1,10 +1,11 @@
-import { verify as verifySignature } from "node:crypto";
+import { verifySignature } from "../jose/algorithms.js";
+import { decodePayload } from "../jose/compact.js";
+import { lowSToken } from "../jose/low-s.js";
 import { checkClaims, type VerifiedToken } from "./claims.js";
-import { createCompactParser, decodeJsonSegment, type VerifyAlgorithm } from "./compact.js";
-import { invalid, TokenVerificationError } from "./errors.js";
+import { createCompactParser, type VerifyAlgorithm } from "./compact.js";
+import { invalid, refusal, TokenVerificationError } from "./errors.js";
 import { createJwksCache } from "./jwks.js";
-import { type JwksKey, KEYWARD_KID, keywardJwkImporter } from "./keyward-jwk.js";
-import { lowSToken } from "./low-s.js";
+import { KEYWARD_KID, keywardJwkImporter } from "./keyward-jwk.js";
 import { createResultCache } from "./result-cache.js";
 
 export interface VerifierOptions {
@@ -107,21 +108,19 @@ export function verifier(options: VerifierOptions): Verifier {
     if (hit) return hit;
 
     const parsed = parseCompact(token);
-    // A high-S ES256 token is cached, and looked up, under its low-S twin (low-s.ts): that entry
+    // A high-S ES256 token is cached, and looked up, under its low-S twin (jose/low-s.ts): that entry
     // was made by verifying a signature over these very bytes, and both twins verify alike.
     const twin = parsed.alg === "ES256" ? lowSToken(parsed.signingInput, parsed.signature) : undefined;
     const twinHit = twin !== undefined ? cached(twin) : undefined;
     if (twinHit) return twinHit;
     const key = jwks.get(parsed.kid) ?? (await jwks.resolveMissing(parsed.kid));
     if (!key) throw invalid("the access token is signed by a key the issuer does not publish");
-    if (key.alg !== parsed.alg) throw invalid("the access token's algorithm does not match its key");
-    if (!signatureHolds(parsed.signingInput, parsed.signature, key)) {
-      throw invalid("the access token signature is not valid");
-    }
+    const signed = verifySignature(parsed, key);
+    if (!signed.ok) throw refusal(signed);
     // Parsed only once the signature holds, so unauthenticated JSON never reaches the claim checks.
-    const claims = decodeJsonSegment(parsed.payloadSegment);
-    if (!claims) throw invalid("the access token payload is not a JSON object");
-    const verified = checkClaims(claims, rules, now() / 1000);
+    const claims = decodePayload(parsed);
+    if (!claims.ok) throw invalid("the access token payload is not a JSON object");
+    const verified = checkClaims(claims.value, rules, now() / 1000);
     results.set(twin ?? token, { token: verified, kid: parsed.kid, key });
     return verified;
   }
@@ -144,18 +143,6 @@ export function verifier(options: VerifierOptions): Verifier {
     requiredScopes: Object.freeze([...(options.requiredScopes ?? [])]),
     refresh: () => jwks.refresh(),
   };
-}
-
-function signatureHolds(signingInput: string, signature: Buffer, key: JwksKey): boolean {
-  // The input passed the base64url alphabet check, so latin1 is its exact byte encoding (and cheap).
-  const data = Buffer.from(signingInput, "latin1");
-  try {
-    return key.alg === "ES256"
-      ? verifySignature("sha256", data, { key: key.key, dsaEncoding: "ieee-p1363" }, signature)
-      : verifySignature(null, data, key.key, signature);
-  } catch {
-    return false;
-  }
 }
 
 /** Configuration mistakes fail at construction, naming the option, rather than on the first request. */
