@@ -75,6 +75,19 @@ describe("createBoundedCache", () => {
     expect(cache.get("a")).toBeUndefined();
   });
 
+  it("tells onEvict about entries the bound pushes out, and only those", () => {
+    const evicted: Array<[string, number]> = [];
+    const cache = createBoundedCache<string, number>({ max: 2, onEvict: (k, v) => evicted.push([k, v]) });
+    cache.set("a", 1);
+    cache.set("b", 2);
+    cache.set("b", 3);
+    cache.delete("b");
+    cache.set("c", 4);
+    cache.set("d", 5);
+    cache.clear();
+    expect(evicted).toEqual([["a", 1]]);
+  });
+
   it("rejects a max that is not a positive integer", () => {
     expect(() => createBoundedCache({ max: 0 })).toThrow(RangeError);
     expect(() => createBoundedCache({ max: 1.5 })).toThrow(RangeError);
@@ -191,6 +204,18 @@ describe("createBoundedCache load (single flight)", () => {
     c.resolve("old-c");
     await Promise.all(loads);
     expect([cache.get("a"), cache.get("b"), cache.get("c")]).toEqual([undefined, undefined, "newer"]);
+  });
+
+  it("voidLoads() keeps stored entries but keeps every running load's value out", async () => {
+    const cache = createBoundedCache<string, string>({ max: 10 });
+    cache.set("kept", "v");
+    const gate = deferred<string>();
+    const pending = cache.load("k", () => gate.promise);
+    cache.voidLoads();
+    gate.resolve("stale");
+    expect(await pending).toBe("stale");
+    expect(cache.get("k")).toBeUndefined();
+    expect(cache.get("kept")).toBe("v");
   });
 
   it("stores a loaded value with the lifetime chosen for it", async () => {

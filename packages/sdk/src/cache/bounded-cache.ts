@@ -1,13 +1,15 @@
 import { LRUCache } from "lru-cache";
 
 /** Options of {@link createBoundedCache}. */
-export interface BoundedCacheOptions {
+export interface BoundedCacheOptions<K = unknown, V = unknown> {
   /** Most entries held; when full, setting a new key evicts the least recently used one. */
   max: number;
   /** Default lifetime of an entry in milliseconds; none means an entry lives until evicted. */
   ttlMs?: number;
   /** Clock in milliseconds (default `Date.now`); tests pass a frozen one. */
   now?: () => number;
+  /** Called when the bound pushes an entry out (not on delete, clear or overwrite): keeps side indexes in step. */
+  onEvict?: (key: K, value: V) => void;
 }
 
 /** Lifetime of a loaded value: a fixed number of milliseconds, or one chosen per value. */
@@ -27,6 +29,11 @@ export interface BoundedCache<K, V> {
   deleteWhere(matches: (value: V, key: K) => boolean): void;
   /** Drops everything, and voids every load already running. */
   clear(): void;
+  /**
+   * Keeps the entries but voids every load already running: for a change the cache cannot name by
+   * key (a key revoked by id while a lookup by its secret's hash is in flight).
+   */
+  voidLoads(): void;
   /** Entries held, including expired ones not yet dropped. */
   readonly size: number;
   /**
@@ -64,10 +71,14 @@ interface Flight<V> {
  * users.delete(id); // on a change-feed event: a lookup already running won't put it back
  * ```
  */
-export function createBoundedCache<K extends {}, V>(options: BoundedCacheOptions): BoundedCache<K, V> {
-  const { max, ttlMs: defaultTtl, now = Date.now } = options;
+export function createBoundedCache<K extends {}, V>(options: BoundedCacheOptions<K, V>): BoundedCache<K, V> {
+  const { max, ttlMs: defaultTtl, now = Date.now, onEvict } = options;
   if (!Number.isSafeInteger(max) || max < 1) throw new RangeError("bounded cache: max must be a positive integer");
-  const entries = new LRUCache<K, Entry<V>>({ max });
+  const entries = new LRUCache<K, Entry<V>>(
+    onEvict
+      ? { max, dispose: (entry, key, reason) => reason === "evict" && onEvict(key, entry.value) }
+      : { max },
+  );
   const flights = new Map<K, Flight<V>>();
 
   function expiry(ttl: number | undefined): number {
@@ -115,6 +126,9 @@ export function createBoundedCache<K extends {}, V>(options: BoundedCacheOptions
     clear() {
       flights.clear();
       entries.clear();
+    },
+    voidLoads() {
+      flights.clear();
     },
     get size() {
       return entries.size;

@@ -1,4 +1,5 @@
 import type { BlockList } from "node:net";
+import { type BoundedCache, createBoundedCache } from "@keyward/sdk/cache";
 import { parseCidrList } from "../http/client-ip.js";
 import type { KeyRow } from "./keys-store.js";
 
@@ -54,15 +55,21 @@ export function toEntry(row: KeyRow): KeyEntry {
 }
 
 /**
- * Bounded map from key hash to entry (null = known not to exist). Invalidated by key id, which
- * is all an admin change knows.
+ * Keys by secret hash (null = known not to exist), bounded LRU (`@keyward/sdk/cache`): a full cache
+ * evicts its least recently used key, so a flood of new keys cannot empty it and send every hot
+ * key to the store at once. Invalidated by key id, which is all an admin change knows; `hashById`
+ * holds exactly the ids of the non-null entries (eviction keeps it in step), so an invalidation
+ * always finds its key.
  */
 export class KeyCache {
-  private readonly byHash = new Map<string, KeyEntry | null>();
   private readonly hashById = new Map<string, string>();
-  /** Bumped by every invalidation, so a store read that raced with a change is not cached. */
-  generation = 0;
-  constructor(private readonly max = 200_000) {}
+  private readonly byHash: BoundedCache<string, KeyEntry | null>;
+  /** Bumped by every invalidation, so a read by id that raced with a change is not cached. */
+  private generation = 0;
+
+  constructor(max = 200_000) {
+    this.byHash = createBoundedCache({ max, onEvict: (_hash, entry) => this.unindex(entry) });
+  }
 
   get(hash: string): KeyEntry | null | undefined {
     return this.byHash.get(hash);
@@ -74,14 +81,42 @@ export class KeyCache {
     return hash === undefined ? undefined : (this.byHash.get(hash) ?? undefined);
   }
 
+  /**
+   * The entry for `hash`, read with `read` on a miss; concurrent misses of one hash share one read,
+   * and a read that an invalidation overtook is not cached (its caller still gets the answer).
+   */
+  load(hash: string, read: () => Promise<KeyEntry | null>): Promise<KeyEntry | null> {
+    const loaded = this.byHash.load(hash, async () => {
+      const entry = await read();
+      // Indexed before the cache stores it, so an invalidation arriving at any point finds it.
+      if (entry) this.hashById.set(entry.id, hash);
+      return entry;
+    });
+    return loaded.then((entry) => {
+      // The read was overtaken and not stored: drop its index entry too.
+      if (entry && !this.byHash.has(hash) && this.hashById.get(entry.id) === hash) this.hashById.delete(entry.id);
+      return entry;
+    });
+  }
+
+  /** One read by id (nothing to share it with: ids are looked up off the hot path), cached unless overtaken. */
+  async loadById(read: () => Promise<{ hash: string; entry: KeyEntry } | null>): Promise<KeyEntry | null> {
+    const generation = this.generation;
+    const found = await read();
+    if (!found) return null;
+    if (this.generation === generation) this.set(found.hash, found.entry);
+    return found.entry;
+  }
+
   set(hash: string, entry: KeyEntry | null): void {
-    if (this.byHash.size >= this.max) this.evictOldest();
     this.byHash.set(hash, entry);
     if (entry) this.hashById.set(entry.id, hash);
   }
 
   invalidate(id: string): void {
     this.generation++;
+    // A lookup by secret in flight cannot be named by id (its row is not back yet): void them all.
+    this.byHash.voidLoads();
     const hash = this.hashById.get(id);
     if (hash === undefined) return;
     this.byHash.delete(hash);
@@ -90,7 +125,7 @@ export class KeyCache {
 
   forgetHash(hash: string): void {
     const entry = this.byHash.get(hash);
-    if (entry) this.hashById.delete(entry.id);
+    if (entry) this.unindex(entry);
     this.byHash.delete(hash);
   }
 
@@ -104,13 +139,7 @@ export class KeyCache {
     return this.byHash.size;
   }
 
-  /** Maps iterate in insertion order: drop the oldest tenth in one go. */
-  private evictOldest(): void {
-    let n = Math.ceil(this.max / 10);
-    for (const [hash, entry] of this.byHash) {
-      if (n-- <= 0) break;
-      this.byHash.delete(hash);
-      if (entry) this.hashById.delete(entry.id);
-    }
+  private unindex(entry: KeyEntry | null): void {
+    if (entry && this.hashById.get(entry.id) !== undefined) this.hashById.delete(entry.id);
   }
 }

@@ -49,7 +49,6 @@ export function createKeysService(deps: {
   const { db, store, clock, audit } = deps;
   const change = changeRunner(db, audit, deps.feed ?? createLocalChangeFeed());
   const cache = new KeyCache();
-  const loading = new Map<string, Promise<KeyEntry | null>>();
   const listeners: KeyChangeListener[] = [];
 
   function changed(id: string, action: string): void {
@@ -238,41 +237,27 @@ export function createKeysService(deps: {
     /** One store read by hash; fills the cache (also with "unknown"). Concurrent loads of one key share it. */
     load(secret: string): Promise<KeyEntry | null> {
       const hash = hashSecret(secret, deps.integrity);
-      let pending = loading.get(hash);
-      if (!pending) {
-        // A change that lands while this read is in flight must win: the read's result is
-        // cached only if no invalidation happened meanwhile.
-        const generation = cache.generation;
-        pending = store
-          .getByHash(hash)
-          // Not found keyed: a key stored before keyed hashes, if the upgrade marked it (legacy-hashes.ts).
-          .then(
-            async (row) =>
-              row ??
-              ((await upgradeLegacySecret(db, deps.integrity, "api_keys", secret)) ? store.getByHash(hash) : undefined),
-          )
-          .then((row) => {
-            const entry = row ? toEntry(row) : null;
-            if (cache.generation === generation) cache.set(hash, entry);
-            return entry;
-          })
-          .finally(() => loading.delete(hash));
-        loading.set(hash, pending);
-      }
-      return pending;
+      // A change that lands while this read is in flight wins: the cache drops the read's result.
+      return cache.load(hash, async () => {
+        // Not found keyed: a key stored before keyed hashes, if the upgrade marked it (legacy-hashes.ts).
+        const row =
+          (await store.getByHash(hash)) ??
+          ((await upgradeLegacySecret(db, deps.integrity, "api_keys", secret))
+            ? await store.getByHash(hash)
+            : undefined);
+        return row ? toEntry(row) : null;
+      });
     },
 
     /** Memory only: the key with this id, or undefined when not cached (then `loadById`). */
     cachedById: (id: string): KeyEntry | undefined => cache.getById(id),
 
     /** One store read by id; fills the cache. Used for the keys access tokens name. */
-    async loadById(id: string): Promise<KeyEntry | null> {
-      const generation = cache.generation;
-      const row = await store.get(id);
-      if (!row) return null;
-      const entry = toEntry(row);
-      if (cache.generation === generation) cache.set(row.hash, entry);
-      return entry;
+    loadById(id: string): Promise<KeyEntry | null> {
+      return cache.loadById(async () => {
+        const row = await store.get(id);
+        return row ? { hash: row.hash, entry: toEntry(row) } : null;
+      });
     },
 
     /** cached() then load() when needed, for callers off the hot path. */
