@@ -79,6 +79,13 @@ const schema = z
       }),
     metrics_token: z.string().min(16, "must be at least 16 characters").optional(),
     log_level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+    /** `auto`: pretty when stderr (where logs go) is a terminal, JSON otherwise. */
+    log_format: z.enum(["auto", "json", "pretty"]).default("auto"),
+    /** One info line per request (docs/operations.md, "Logs"); off by default, for its cost. */
+    access_log: z
+      .union([z.boolean(), z.enum(["true", "false", "1", "0"])])
+      .default(false)
+      .transform((v) => v === true || v === "true" || v === "1"),
     upstream_timeout_ms: z.coerce.number().int().min(1).max(3_600_000).default(30_000),
     shutdown_timeout_ms: z.coerce.number().int().min(0).max(600_000).default(10_000),
     audit_fail_closed: z
@@ -153,6 +160,8 @@ const ENV: Record<string, Field> = {
   KEYWARD_TRUSTED_PROXIES: "trusted_proxies",
   KEYWARD_METRICS_TOKEN: "metrics_token",
   KEYWARD_LOG_LEVEL: "log_level",
+  KEYWARD_LOG_FORMAT: "log_format",
+  KEYWARD_ACCESS_LOG: "access_log",
   KEYWARD_UPSTREAM_TIMEOUT_MS: "upstream_timeout_ms",
   KEYWARD_AUDIT_FAIL_CLOSED: "audit_fail_closed",
   KEYWARD_TOKEN_MAX_LIFETIME_S: "token_max_lifetime_s",

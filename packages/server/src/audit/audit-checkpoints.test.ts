@@ -47,8 +47,8 @@ describe("audit checkpoints", () => {
     await new Promise((r) => setImmediate(r));
     expect(c && chain.checkpointMacValid(c)).toBe(true);
     expect(lines.map((l) => [l.level, l.msg, (l.audit_checkpoint as { seq: number }).seq])).toEqual([
-      [30, "audit checkpoint", 7],
-      [30, "audit checkpoint", 8],
+      ["info", "audit checkpoint", 7],
+      ["info", "audit checkpoint", 8],
     ]);
     expect(sent.map((s) => s.seq)).toEqual([7, 8]);
   });

@@ -18,7 +18,7 @@ async function failures(metrics: Metrics): Promise<number> {
 }
 
 function capturingLogger() {
-  const lines: { level: number; msg: string; [k: string]: unknown }[] = [];
+  const lines: { level: string; msg: string; [k: string]: unknown }[] = [];
   const logger = createLogger({
     level: "debug",
     destination: { write: (s: string) => void lines.push(JSON.parse(s)) },
@@ -70,7 +70,7 @@ describe("audit log failures", () => {
     expect(await a).toBeInstanceOf(AuditWriteError);
     expect(await b).toMatchObject({ code: "audit_unavailable", message: "audit record could not be written" });
     expect(await failures(metrics)).toBe(3);
-    expect(lines.filter((l) => l.level === 50)).toEqual([
+    expect(lines.filter((l) => l.level === "error")).toEqual([
       expect.objectContaining({ msg: "audit events could not be written", events: 3 }),
     ]);
   });
@@ -126,7 +126,7 @@ describe("audit log failures", () => {
     for (let i = 5; i < 10; i++) audit.recordLater(event(i));
 
     expect(await failures(metrics)).toBe(6);
-    expect(lines.filter((l) => l.level === 40)).toEqual([
+    expect(lines.filter((l) => l.level === "warn")).toEqual([
       expect.objectContaining({ msg: "audit events refused", reason: "queue_full", dropped: 1 }),
     ]);
 

@@ -1,11 +1,17 @@
 import { parseArgs } from "node:util";
 import { startKeyward } from "../app.js";
 import { ConfigError, loadConfig } from "../config.js";
+import { createLogger, resolveLogFormat } from "../ops/logger.js";
 
 /**
  * `keyward serve [--port N] [--host H] [--data-dir D] [--config FILE]`. Prints one line with
  * `listening on http://HOST:PORT` when ready; SIGTERM/SIGINT drain in-flight requests, flush the
  * audit log and exit 0. A wrong setting exits 1 before listening, with one line naming it.
+ *
+ * Two kinds of output, kept apart: stdout holds only the lines a user or a script reads (the
+ * listening line, the generated admin token), plain, as SPEC §1 fixes them; everything the server
+ * says while it runs is a log line on stderr, in the configured format. The lines printed when
+ * `serve` cannot start at all are the command's own error, plain, since no logger exists yet.
  */
 const USAGE = `usage: keyward serve [--port N] [--host H] [--data-dir DIR] [--config FILE]
 
@@ -39,9 +45,13 @@ export async function runServe(argv: string[]): Promise<void> {
     process.exit(1);
   }
 
+  const logger = createLogger({
+    level: config.log_level,
+    format: resolveLogFormat(config.log_format, process.stderr.isTTY === true),
+  });
   let running: Awaited<ReturnType<typeof startKeyward>>;
   try {
-    running = await startKeyward(config, { warn: (msg) => process.stderr.write(`keyward: warning: ${msg}\n`) });
+    running = await startKeyward(config, { logger, warn: (msg) => logger.warn(msg) });
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     const why =
@@ -61,12 +71,13 @@ export async function runServe(argv: string[]): Promise<void> {
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    process.stderr.write(`keyward: ${signal} received, draining\n`);
+    logger.info({ signal }, "signal received");
+    // flush(): the destination is asynchronous, and these are the process's last lines.
     running.close().then(
-      () => process.exit(0),
+      () => logger.flush(() => process.exit(0)),
       (err) => {
-        process.stderr.write(`keyward: shutdown error: ${(err as Error).message}\n`);
-        process.exit(1);
+        logger.error({ err: (err as Error).message }, "shutdown error");
+        logger.flush(() => process.exit(1));
       },
     );
   };
