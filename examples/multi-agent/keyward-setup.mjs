@@ -1,5 +1,6 @@
 // Registers the example in a running Keyward through its admin API. Safe to run again: existing
 // agents get their upstream updated, the consumer is reused, and fresh keys are issued.
+import { adminClient } from "../shared/example-setup.mjs";
 
 /** The scopes of the demo caller's key: it may use all three agents. */
 export const CALLER_SCOPES = ["agent:workflow", "agent:research", "agent:tools"];
@@ -18,12 +19,10 @@ const DESCRIPTIONS = {
 export async function setUpKeyward({ keywardUrl, adminToken, upstreams, consumer = "demo" }) {
   const admin = adminClient(keywardUrl, adminToken);
   for (const [name, upstream] of Object.entries(upstreams)) {
-    const created = await admin("POST", "/agents", { name, upstream, description: DESCRIPTIONS[name] });
+    const created = await admin("POST", "/agents", { name, upstream, description: DESCRIPTIONS[name] }, [201, 409]);
     if (created.status === 409) await admin("PATCH", `/agents/${name}`, { upstream }, [200]);
-    else expectStatus(created, [201], `POST /agents (${name})`);
   }
-  const consumerCreated = await admin("POST", "/consumers", { name: consumer });
-  if (consumerCreated.status !== 409) expectStatus(consumerCreated, [201], "POST /consumers");
+  await admin("POST", "/consumers", { name: consumer }, [201, 409]);
 
   // may_call, not a scope on the workflow's key, decides which agents it may exchange tokens for.
   await admin("PUT", "/agents/workflow/grants", { credentials: [], may_call: ["research", "tools"] }, [200, 201]);
@@ -43,31 +42,4 @@ export async function setUpKeyward({ keywardUrl, adminToken, upstreams, consumer
     workflowKey: { id: workflowKey.body.key.id, secret: workflowKey.body.secret },
     callerKey: { id: callerKey.body.key.id, secret: callerKey.body.secret },
   };
-}
-
-function adminClient(keywardUrl, adminToken) {
-  return async (method, path, body, expected) => {
-    const res = await fetch(`${keywardUrl}/admin/v1${path}`, {
-      method,
-      headers: { authorization: `Bearer ${adminToken}`, "content-type": "application/json" },
-      body: JSON.stringify(body),
-    });
-    const text = await res.text();
-    let parsed;
-    try {
-      parsed = text ? JSON.parse(text) : undefined;
-    } catch {
-      parsed = undefined;
-    }
-    const result = { status: res.status, body: parsed };
-    if (expected) expectStatus(result, expected, `${method} ${path}`);
-    return result;
-  };
-}
-
-function expectStatus(result, expected, what) {
-  if (expected.includes(result.status)) return;
-  const error = result.body?.error;
-  const detail = error?.code ? `${error.code}: ${error.message}` : "no error body";
-  throw new Error(`Keyward admin API: ${what} answered ${result.status} (${detail})`);
 }

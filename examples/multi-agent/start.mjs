@@ -1,9 +1,11 @@
 // Starts the three agents and registers them in a running Keyward:
-//   KEYWARD_URL=http://127.0.0.1:8080 KEYWARD_ADMIN_TOKEN=… node examples/multi-agent/start.mjs
+//   KEYWARD_URL=http://127.0.0.1:8081 KEYWARD_ADMIN_TOKEN=… node examples/multi-agent/start.mjs
 // then call the workflow through the gateway with the caller key it prints (see README.md).
+
+import { keywardUrlFromEnv, requiredEnv, runIfMain, stopOnSignal } from "../shared/example-setup.mjs";
 import { CALLER_SCOPES, setUpKeyward } from "./keyward-setup.mjs";
 import { createResearchAgent } from "./research-agent.mjs";
-import { isMain, keywardUrlFromEnv, openServer, requiredEnv } from "./serve.mjs";
+import { openServer } from "./serve.mjs";
 import { createToolsAgent } from "./tools-agent.mjs";
 import { createWorkflowAgent } from "./workflow-agent.mjs";
 
@@ -51,11 +53,14 @@ export async function startExample({ keywardUrl, adminToken, ports = {}, consume
   }
 }
 
-if (isMain(import.meta.url)) {
+runIfMain(import.meta.url, "multi-agent/start.mjs", async () => {
   const keywardUrl = keywardUrlFromEnv();
   const example = await startExample({
     keywardUrl,
-    adminToken: requiredEnv("KEYWARD_ADMIN_TOKEN", "an admin token (kwa_… or the bootstrap token)"),
+    adminToken: requiredEnv(
+      "KEYWARD_ADMIN_TOKEN",
+      "an admin token of that Keyward (kwa_… or the one it was first started with)",
+    ),
     ports: {
       workflow: Number(process.env.WORKFLOW_PORT ?? 0),
       research: Number(process.env.RESEARCH_PORT ?? 0),
@@ -64,16 +69,11 @@ if (isMain(import.meta.url)) {
     onRequest: (agent, req) => console.log(`${agent.padEnd(8)} <- ${req.method} ${req.url}`),
   });
   for (const [name, url] of Object.entries(example.urls)) console.log(`${name.padEnd(8)} agent listening on ${url}`);
-  console.log(`caller key (consumer:demo, scopes ${CALLER_SCOPES.join(" ")}), shown once:`);
-  console.log(`  ${example.callerKey.secret}`);
+  console.log(`caller key (consumer:demo, scopes ${CALLER_SCOPES.join(" ")}), shown once; in your shell:`);
+  console.log(`export CALLER_KEY=${example.callerKey.secret}`);
   console.log("try:");
   console.log(
-    `  curl -s ${keywardUrl}/agents/workflow/run -H "Authorization: Bearer ${example.callerKey.secret}" -H "content-type: application/json" -d '{"question":"how does token exchange delegate between agents?"}'`,
+    `  curl -s ${keywardUrl}/agents/workflow/run -H "Authorization: Bearer $CALLER_KEY" -H "content-type: application/json" -d '{"question":"how does token exchange delegate between agents?"}'`,
   );
-  const stop = async () => {
-    await example.close();
-    process.exit(0);
-  };
-  process.once("SIGINT", stop);
-  process.once("SIGTERM", stop);
-}
+  stopOnSignal(example.close);
+});
