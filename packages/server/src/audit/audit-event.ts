@@ -1,4 +1,4 @@
-import { base64url } from "../crypto/base64url.js";
+import { base64url } from "@keyward/sdk/jose";
 import { invalidRequest } from "../errors.js";
 import { canonicalJson } from "./audit-chain.js";
 import { type AuditField, MAX_DETAILS_CHARS, scrubDetails, scrubField } from "./audit-scrub.js";

@@ -1,7 +1,7 @@
 import { generateKeyPairSync, sign } from "node:crypto";
+import { base64url } from "@keyward/sdk/jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestServer, type TestServer } from "../../test-support/server.js";
-import { base64url } from "./base64url.js";
 import { canonicalToken, encodeHeader, signCompact, verifyCompact } from "./jws.js";
 
 // ECDSA signatures are malleable: (r, s) and (r, n − s) both verify. A flipped token must be the

@@ -217,7 +217,7 @@ describe.each(testEngines)("signing keys on $name", (engine) => {
       clock.advance(1);
       await keys.reload();
       expect(keys.jwks().keys.map((k) => k.kid)).toEqual([newKid]);
-      expect(keys.verify(oldToken)).toEqual({ ok: false, reason: "unknown kid" });
+      expect(keys.verify(oldToken)).toEqual({ ok: false, code: "unknown_kid" });
       expect((await rows()).map((r) => r.kid)).toEqual([newKid]);
     });
 

@@ -1,7 +1,7 @@
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from "node:crypto";
+import { base64url } from "@keyward/sdk/jose";
 import type { Clock } from "../clock.js";
 import type { Db } from "../store/db.js";
-import { base64url } from "./base64url.js";
 import { encodeHeader, JWS_ALG, signCompact, type VerifyResult, verifyCompact } from "./jws.js";
 import { DecryptError, type Keyring } from "./keyring.js";
 import { createSigningKeysStore, type NewSigningKey, type SigningKeyRow } from "./signing-keys-store.js";

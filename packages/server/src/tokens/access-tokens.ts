@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { type JoseFailure, validateClaims } from "@keyward/sdk/jose";
 import type { SigningKeys } from "../crypto/signing-keys.js";
 import type { AccessClaims, ActLink as ActClaim } from "./access-claims.js";
 import { isIssuerClientId } from "./issuer-client.js";
@@ -53,25 +54,23 @@ export function createAccessTokens(deps: {
   function verifyUncached(token: string): TokenCheckResult {
     const verified = deps.signer.verify(token, { typ: "at+jwt" });
     if (!verified.ok) {
-      if (verified.reason === "unknown kid") deps.onUnknownKid?.();
+      if (verified.code === "unknown_kid") deps.onUnknownKid?.();
       return invalid("the access token is not valid");
     }
     const claims = verified.value.payload;
-    const { iss, sub, aud, exp, iat, jti, client_id, scope } = claims;
-    if (iss !== deps.issuer()) return invalid("the access token was not issued by this Keyward");
+    // No clock leeway for our own tokens (SPEC §4); `iat` is not held against a replica's clock.
+    const registered = validateClaims(
+      claims,
+      { issuer: deps.issuer(), required: ["exp", "iat", "aud"], rejectFutureIat: false },
+      deps.now() / 1000,
+    );
+    if (!registered.ok) return claimRefusal(registered);
+    const { sub, exp, jti, client_id, scope } = claims;
     if (typeof sub !== "string" || typeof jti !== "string" || typeof client_id !== "string") {
       return invalid("the access token lacks required claims");
     }
-    if (typeof exp !== "number" || typeof iat !== "number" || typeof scope !== "string") {
-      return invalid("the access token lacks required claims");
-    }
-    const audiences = typeof aud === "string" ? [aud] : Array.isArray(aud) ? aud : undefined;
-    if (!audiences || audiences.length === 0 || audiences.some((a) => typeof a !== "string")) {
-      return invalid("the access token has no valid audience");
-    }
-    if (claims.nbf !== undefined && (typeof claims.nbf !== "number" || claims.nbf * 1000 > deps.now())) {
-      return invalid("the access token is not valid yet");
-    }
+    if (typeof scope !== "string") return invalid("the access token lacks required claims");
+    const audiences = registered.value.audience;
     const keyIds = isIssuerClientId(client_id) ? [] : [client_id];
     for (let act = claims.act as ActClaim | undefined; act !== undefined; act = act.act) {
       // Signed by us does not make every field well-typed (an older or hand-built token may differ):
@@ -90,9 +89,9 @@ export function createAccessTokens(deps: {
         claims: claims as AccessClaims,
         scopes: scope.split(" ").filter(Boolean),
         scopeSet: new Set(scope.split(" ").filter(Boolean)),
-        audiences: audiences as string[],
+        audiences,
         keyIds,
-        expMs: exp * 1000,
+        expMs: (exp as number) * 1000,
       },
     };
   }
@@ -143,6 +142,22 @@ export function createAccessTokens(deps: {
 
 function invalid(message: string): TokenCheckResult {
   return { ok: false, code: "invalid_token", message };
+}
+
+/** The JOSE core's verdict on the registered claims, in this module's words. */
+function claimRefusal(failure: JoseFailure): TokenCheckResult {
+  switch (failure.code) {
+    case "expired":
+      return { ok: false, code: "token_expired", message: "the access token has expired" };
+    case "wrong_issuer":
+      return invalid("the access token was not issued by this Keyward");
+    case "not_yet_valid":
+      return invalid("the access token is not valid yet");
+    default:
+      return invalid(
+        failure.claim === "aud" ? "the access token has no valid audience" : "the access token lacks required claims",
+      );
+  }
 }
 
 function evictTenth(map: Map<string, unknown>): void {

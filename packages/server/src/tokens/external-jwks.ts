@@ -1,24 +1,12 @@
-import { createPublicKey, type KeyObject } from "node:crypto";
+import { createPublicKey } from "node:crypto";
+import type { JwsAlgorithm, VerificationKey } from "@keyward/sdk/jose";
 import { createJwksCache, type JwksCache } from "@keyward/sdk/jwks";
 
 /** The asymmetric JWS algorithms a trusted issuer may be configured with (never `none`, never HMAC). */
-export type ExternalAlgorithm =
-  | "RS256"
-  | "RS384"
-  | "RS512"
-  | "PS256"
-  | "PS384"
-  | "PS512"
-  | "ES256"
-  | "ES384"
-  | "ES512"
-  | "EdDSA";
+export type ExternalAlgorithm = JwsAlgorithm;
 
 /** A verification key from an issuer's JWKS, with the algorithms it may verify. */
-export interface ExternalKey {
-  key: KeyObject;
-  algorithms: ReadonlySet<ExternalAlgorithm>;
-}
+export type ExternalKey = VerificationKey;
 
 export interface ExternalJwksOptions {
   uri: string;

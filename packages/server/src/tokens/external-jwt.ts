@@ -1,69 +1,43 @@
-import { constants, type KeyObject, verify } from "node:crypto";
-import { base64url } from "../crypto/base64url.js";
-import { decodeJsonSegment, FORBIDDEN_HEADERS } from "../crypto/jws.js";
+import {
+  decodePayload,
+  type JoseFailure,
+  type JoseResult,
+  JWS_ALGORITHMS,
+  type ParsedJws,
+  parseCompact,
+  verifySignature,
+} from "@keyward/sdk/jose";
 import type { ExternalAlgorithm, ExternalKey } from "./external-jwks.js";
 
 /** A compact JWS split, its header checked and its payload decoded; the signature is not checked yet. */
-export interface ParsedExternalJwt {
-  alg: string;
-  kid: string;
+export interface ParsedExternalJwt extends ParsedJws {
   /** Read before the signature is checked: only to pick the issuer entry, never trusted. */
   unverifiedPayload: Record<string, unknown>;
-  signingInput: Buffer;
-  signature: Buffer;
 }
 
-/** ID tokens carry more claims than Keyward's own tokens; still bounded, as attacker input. */
-const MAX_TOKEN_CHARS = 32 * 1024;
-
-const HASH: Record<ExternalAlgorithm, string | null> = {
-  RS256: "sha256",
-  RS384: "sha384",
-  RS512: "sha512",
-  PS256: "sha256",
-  PS384: "sha384",
-  PS512: "sha512",
-  ES256: "sha256",
-  ES384: "sha384",
-  ES512: "sha512",
-  EdDSA: null,
-};
-/** JWS ECDSA signatures are r ‖ s of fixed size (RFC 7518 §3.4), never DER. */
-const EC_SIGNATURE_BYTES: Partial<Record<ExternalAlgorithm, number>> = { ES256: 64, ES384: 96, ES512: 132 };
-
 /**
+ * The header policy for other issuers' tokens, on the SDK's JOSE core. Every asymmetric algorithm
+ * passes the parse (never `none`, never HMAC); each issuer entry then pins its own. ID tokens
+ * carry more claims than Keyward's own tokens: bounded higher, still as attacker input.
+ *
  * `typ` values of the tokens we exchange: ID tokens (`JWT`, or none) and RFC 9068 access tokens
  * (`at+jwt`). Any other typed JWT (`dpop+jwt`, `logout+jwt`, `secevent+jwt`) is a signed statement
  * for another purpose that may carry the same `iss`, `aud` and `sub`, and must not log anyone in
- * (RFC 8725 §3.11). Compared case-insensitively, `application/` optional (RFC 7515 §4.1.9).
+ * (RFC 8725 §3.11).
  */
-const ACCEPTED_TYP = new Set(["jwt", "at+jwt"]);
+const EXTERNAL_POLICY = {
+  algorithms: JWS_ALGORITHMS,
+  typ: { accept: ["JWT", "at+jwt"], optional: true },
+  maxTokenChars: 32 * 1024,
+};
 
-function isAcceptedTyp(typ: unknown): boolean {
-  return typeof typ === "string" && ACCEPTED_TYP.has(typ.toLowerCase().replace(/^application\//, ""));
-}
-
-/** Splits and decodes a compact JWS; for anything malformed or refused, the reason as a string. */
-export function parseExternalJwt(token: string): ParsedExternalJwt | string {
-  if (token.length > MAX_TOKEN_CHARS) return "the subject_token is too long";
-  const parts = token.split(".");
-  if (parts.length !== 3) return "the subject_token is not a compact JWS";
-  const [h, p, s] = parts as [string, string, string];
-  const header = decodeJsonSegment(h);
-  const payload = decodeJsonSegment(p);
-  const signature = base64url.decode(s);
-  if (!header || !payload || !signature) return "the subject_token is not a well-formed JWT";
-  for (const name of FORBIDDEN_HEADERS) {
-    if (Object.hasOwn(header, name)) return `the subject_token carries a forbidden "${name}" header`;
-  }
-  const { alg, kid, typ } = header;
-  if (typ !== undefined && !isAcceptedTyp(typ)) return "the subject_token's typ is not that of an ID or access token";
-  if (typeof alg !== "string" || alg === "none" || /^HS/i.test(alg)) {
-    return "the subject_token must be signed with an asymmetric algorithm";
-  }
-  // `kid` is a map key only: it is never a path, a URL or anything we would fetch.
-  if (typeof kid !== "string" || kid.length === 0) return "the subject_token header has no kid";
-  return { alg, kid, unverifiedPayload: payload, signingInput: Buffer.from(`${h}.${p}`), signature };
+/** Splits and decodes a compact JWS; anything malformed or refused is a typed failure. */
+export function parseExternalJwt(token: string): JoseResult<ParsedExternalJwt> {
+  const parsed = parseCompact(token, EXTERNAL_POLICY);
+  if (!parsed.ok) return parsed;
+  const payload = decodePayload(parsed.value);
+  if (!payload.ok) return payload;
+  return { ok: true, value: { ...parsed.value, unverifiedPayload: payload.value } };
 }
 
 /**
@@ -74,22 +48,41 @@ export function verifyExternalSignature(
   jwt: ParsedExternalJwt,
   key: ExternalKey,
   pinned: ReadonlySet<ExternalAlgorithm>,
-): boolean {
-  const alg = jwt.alg as ExternalAlgorithm;
-  if (!pinned.has(alg) || !key.algorithms.has(alg)) return false;
-  const expectedBytes = EC_SIGNATURE_BYTES[alg];
-  if (expectedBytes !== undefined && jwt.signature.length !== expectedBytes) return false;
-  try {
-    return verify(HASH[alg], jwt.signingInput, keyInput(alg, key.key), jwt.signature);
-  } catch {
-    return false;
-  }
+): JoseResult<undefined> {
+  if (!pinned.has(jwt.alg)) return { ok: false, code: "unsupported_alg" };
+  return verifySignature(jwt, key);
 }
 
-function keyInput(alg: ExternalAlgorithm, key: KeyObject) {
-  if (alg.startsWith("PS")) {
-    return { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_DIGEST };
+/** The `error_description` for a refusal: fixed phrases, never any part of the token. */
+export function externalRefusal(failure: JoseFailure): string {
+  switch (failure.code) {
+    case "malformed":
+      return "the subject_token is not a well-formed JWT";
+    case "too_large":
+      return "the subject_token is too long";
+    case "unsupported_alg":
+      return "the subject_token must be signed with an asymmetric algorithm its issuer is configured with";
+    case "forbidden_header":
+      return `the subject_token carries a forbidden "${failure.header}" header`;
+    case "wrong_type":
+      return "the subject_token's typ is not that of an ID or access token";
+    case "missing_kid":
+      return "the subject_token header has no kid";
+    case "unknown_kid":
+    case "key_mismatch":
+    case "bad_signature":
+      return "the subject_token's signature does not verify with the issuer's keys";
+    case "invalid_claim":
+      return `the subject_token has no valid ${failure.claim} claim`;
+    case "wrong_issuer":
+      return "the subject_token's issuer is not trusted";
+    case "wrong_audience":
+      return "the subject_token is meant for another audience";
+    case "expired":
+      return "the subject_token has expired";
+    case "not_yet_valid":
+      return failure.claim === "iat"
+        ? "the subject_token was issued in the future"
+        : "the subject_token is not valid yet";
   }
-  if (alg.startsWith("ES")) return { key, dsaEncoding: "ieee-p1363" as const };
-  return key;
 }

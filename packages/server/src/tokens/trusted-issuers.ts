@@ -1,7 +1,8 @@
+import { validateClaims } from "@keyward/sdk/jose";
 import type { TrustedIssuerConfig } from "../config.js";
 import { USER_ID } from "../users/user-rules.js";
 import { createExternalJwks, type ExternalAlgorithm, type ExternalJwks } from "./external-jwks.js";
-import { type ParsedExternalJwt, parseExternalJwt, verifyExternalSignature } from "./external-jwt.js";
+import { externalRefusal, type ParsedExternalJwt, parseExternalJwt, verifyExternalSignature } from "./external-jwt.js";
 import { issuerClientId } from "./issuer-client.js";
 import { namespaceProblem, unprefixedWarnings } from "./issuer-namespaces.js";
 import { OAuthError } from "./oauth-errors.js";
@@ -91,14 +92,15 @@ export function createTrustedIssuers(deps: TrustedIssuersDeps) {
         throw new OAuthError("invalid_grant", "the subject_token's issuer keys could not be loaded");
       }
     }
-    return key !== undefined && verifyExternalSignature(jwt, key, entry.algorithms);
+    return key !== undefined && verifyExternalSignature(jwt, key, entry.algorithms).ok;
   }
 
   return {
     /** Throws `OAuthError` (`invalid_grant`) for any token we do not trust; never echoes it. */
     async verify(token: string): Promise<ExternalSubject> {
-      const jwt = parseExternalJwt(token);
-      if (typeof jwt === "string") throw new OAuthError("invalid_grant", jwt);
+      const parsed = parseExternalJwt(token);
+      if (!parsed.ok) throw new OAuthError("invalid_grant", externalRefusal(parsed));
+      const jwt = parsed.value;
       const iss = jwt.unverifiedPayload.iss;
       const candidates = typeof iss === "string" ? byIssuer.get(iss) : undefined;
       if (!candidates) throw new OAuthError("invalid_grant", "the subject_token's issuer is not trusted");
@@ -126,19 +128,13 @@ function checkClaims(
   nowS: number,
   leewayS: number,
 ): ExternalSubject | string {
-  const { exp, nbf, iat, aud } = claims;
-  if (typeof exp !== "number" || !Number.isFinite(exp)) return "the subject_token has no valid exp claim";
-  if (nowS >= exp) return "the subject_token has expired";
-  if (nbf !== undefined && (typeof nbf !== "number" || nowS + leewayS < nbf)) {
-    return "the subject_token is not valid yet";
-  }
-  if (iat !== undefined && (typeof iat !== "number" || iat > nowS + leewayS)) {
-    return "the subject_token was issued in the future";
-  }
-  const audiences = typeof aud === "string" ? [aud] : Array.isArray(aud) ? aud : [];
-  if (!audiences.some((a) => typeof a === "string" && entry.audiences.has(a))) {
-    return "the subject_token is meant for another audience";
-  }
+  const registered = validateClaims(
+    claims,
+    { audience: entry.audiences, required: ["exp"], clockToleranceS: leewayS, expToleranceS: 0 },
+    nowS,
+  );
+  if (!registered.ok) return externalRefusal(registered);
+  const exp = claims.exp as number;
   const claim = entry.config.subject_claim;
   // An unverified address is whatever the user typed at the provider: someone else's, perhaps.
   // Strictly the boolean: a provider sending "true" is not following OIDC Core §5.1.
