@@ -21,6 +21,7 @@ describe("createBoundedCache", () => {
     expect(cache.get("a")).toBe(1); // a is now the most recently used; b the least
     cache.set("d", 4);
     expect(cache.size).toBe(3);
+    expect([...cache.keys()]).toEqual(["d", "a", "c"]);
     expect(cache.get("b")).toBeUndefined();
     expect([cache.get("a"), cache.get("c"), cache.get("d")]).toEqual([1, 3, 4]);
   });

@@ -34,6 +34,8 @@ export interface BoundedCache<K, V> {
    * key (a key revoked by id while a lookup by its secret's hash is in flight).
    */
   voidLoads(): void;
+  /** Keys held, most recently used first (expired ones not yet dropped included). */
+  keys(): IterableIterator<K>;
   /** Entries held, including expired ones not yet dropped. */
   readonly size: number;
   /**
@@ -75,9 +77,7 @@ export function createBoundedCache<K extends {}, V>(options: BoundedCacheOptions
   const { max, ttlMs: defaultTtl, now = Date.now, onEvict } = options;
   if (!Number.isSafeInteger(max) || max < 1) throw new RangeError("bounded cache: max must be a positive integer");
   const entries = new LRUCache<K, Entry<V>>(
-    onEvict
-      ? { max, dispose: (entry, key, reason) => reason === "evict" && onEvict(key, entry.value) }
-      : { max },
+    onEvict ? { max, dispose: (entry, key, reason) => reason === "evict" && onEvict(key, entry.value) } : { max },
   );
   const flights = new Map<K, Flight<V>>();
 
@@ -126,6 +126,9 @@ export function createBoundedCache<K extends {}, V>(options: BoundedCacheOptions
     clear() {
       flights.clear();
       entries.clear();
+    },
+    keys() {
+      return entries.keys();
     },
     voidLoads() {
       flights.clear();

@@ -1,3 +1,4 @@
+import { createBoundedCache } from "@keyward/sdk/cache";
 import type { Actor } from "../admin/admin-context.js";
 import { changeEvent, changeRunner, type OwnedKeys } from "../admin/audited-change.js";
 import type { AuditSink } from "../audit/audit-sink.js";
@@ -38,10 +39,9 @@ export function createAgentsService(deps: {
 }) {
   const { db, store, clock, audit } = deps;
   const change = changeRunner(db, audit, deps.feed ?? createLocalChangeFeed());
-  const cache = new Map<string, RoutableAgent | null>();
-  let cacheGeneration = 0;
+  // Least recently used agents leave first; a change also voids a read of that agent in flight.
+  const cache = createBoundedCache<string, RoutableAgent | null>({ max: 100_000 });
   const forget = (name?: string) => {
-    cacheGeneration++;
     if (name === undefined) cache.clear();
     else cache.delete(name);
   };
@@ -50,7 +50,6 @@ export function createAgentsService(deps: {
     forget(name);
     for (const l of listeners) l(name, action);
   };
-  const MAX_CACHE = 100_000;
 
   function parseUpstream(upstream: string): URL {
     let url: URL;
@@ -157,14 +156,10 @@ export function createAgentsService(deps: {
     /** One store read; cached unless an agent changed while it was in flight. */
     async load(name: string): Promise<RoutableAgent | null> {
       if (!AGENT_NAME.test(name)) return null;
-      const generation = cacheGeneration;
-      const row = await store.get(name);
-      const value = row ? { name: row.name, upstream: parseUpstream(row.upstream) } : null;
-      if (generation === cacheGeneration) {
-        if (cache.size >= MAX_CACHE) cache.clear();
-        cache.set(name, value);
-      }
-      return value;
+      return cache.load(name, async () => {
+        const row = await store.get(name);
+        return row ? { name: row.name, upstream: parseUpstream(row.upstream) } : null;
+      });
     },
 
     async resolve(name: string): Promise<RoutableAgent | null> {

@@ -1,3 +1,4 @@
+import { createBoundedCache } from "@keyward/sdk/cache";
 import type { Actor } from "../admin/admin-context.js";
 import { changeEvent, changeRunner } from "../admin/audited-change.js";
 import type { AuditSink } from "../audit/audit-sink.js";
@@ -45,8 +46,8 @@ export function createGrantsService(deps: {
   const intact = async (agent: string, tx: Db = db) =>
     (await store.list(agent, tx)).filter((r) => integrity.grantIntact(r));
   const change = changeRunner(db, deps.audit, deps.changes);
-  const cache = new Map<string, Grants>();
-  let generation = 0;
+  // Least recently used agents leave first; an invalidation also voids a read of that agent in flight.
+  const cache = createBoundedCache<string, Grants>({ max: MAX_CACHE });
 
   function toGrants(agent: string, rows: readonly GrantRow[]): Grants {
     const g: Grants = { agent, credentials: [], user_credentials: [], may_call: [] };
@@ -59,16 +60,8 @@ export function createGrantsService(deps: {
     return g;
   }
 
-  async function cached(agent: string): Promise<Grants> {
-    const hit = cache.get(agent);
-    if (hit) return hit;
-    const seen = generation;
-    const grants = toGrants(agent, await intact(agent));
-    if (seen === generation) {
-      if (cache.size >= MAX_CACHE) cache.clear();
-      cache.set(agent, grants);
-    }
-    return grants;
+  function cached(agent: string): Promise<Grants> {
+    return cache.load(agent, async () => toGrants(agent, await intact(agent)));
   }
 
   return {
@@ -152,7 +145,6 @@ export function createGrantsService(deps: {
 
     /** The `grant` change handler: drops what is cached about `agent` (every agent without one). */
     invalidate(agent?: string): void {
-      generation++;
       if (agent === undefined) cache.clear();
       else cache.delete(agent);
     },

@@ -1,3 +1,4 @@
+import { createBoundedCache } from "@keyward/sdk/cache";
 import type { Actor } from "../admin/admin-context.js";
 import { changeEvent, changeRunner } from "../admin/audited-change.js";
 import type { AuditSink } from "../audit/audit-sink.js";
@@ -44,17 +45,15 @@ export function createUsersService(deps: {
 }) {
   const { db, store, keyring, clock, changes, logger } = deps;
   const change = changeRunner(db, deps.audit, changes);
-  const cache = new Map<string, ReadonlyMap<string, string>>();
-  const loading = new Map<string, Promise<ReadonlyMap<string, string>>>();
+  // Least recently used users leave first: a full cache never empties itself (no refill storm).
+  const cache = createBoundedCache<string, ReadonlyMap<string, string>>({ max: MAX_CACHED_USERS });
   /**
-   * Users resolved on this replica, most recent last: told on a reset, when we cannot know whose
+   * Users resolved on this replica, least recently used forgotten first: told on a reset, when we cannot know whose
    * values changed. Bounded: a user forgotten here is still caught by the MCP gateway, which
    * compares the values it started an upstream with on every call.
    */
-  const resolved = new Set<string>();
-  const MAX_RESOLVED = 100_000;
+  const resolved = createBoundedCache<string, true>({ max: 100_000 });
   const listeners: Array<(user: string) => void> = [];
-  let generation = 0;
 
   function checkIds(user: string, name: string): void {
     if (!isUserId(user)) throw invalidRequest(`user: ${USER_ID_HINT}`);
@@ -90,24 +89,10 @@ export function createUsersService(deps: {
 
   /** One store read per user however many calls miss at once; a change in between is never cached. */
   function load(user: string): Promise<ReadonlyMap<string, string>> {
-    const pending = loading.get(user);
-    if (pending) return pending;
-    const seen = generation;
-    const p = (async () => {
+    return cache.load(user, async () => {
       const rows = await store.sealed(user);
-      const values = new Map(rows.map((r) => [r.name, open(user, r.name, r.version, r.value_enc)]));
-      if (seen === generation) {
-        if (cache.size >= MAX_CACHED_USERS) cache.clear();
-        cache.set(user, values);
-      }
-      return values;
-    })();
-    loading.set(user, p);
-    const done = () => {
-      if (loading.get(user) === p) loading.delete(user);
-    };
-    p.then(done, done);
-    return p;
+      return new Map(rows.map((r) => [r.name, open(user, r.name, r.version, r.value_enc)]));
+    });
   }
 
   function notify(user: string): void {
@@ -121,15 +106,9 @@ export function createUsersService(deps: {
   }
 
   function invalidate(user?: string): void {
-    generation++;
-    if (user === undefined) {
-      cache.clear();
-      loading.clear();
-    } else {
-      cache.delete(user);
-      // A caller arriving after the change must not join a read that began before it.
-      loading.delete(user);
-    }
+    // Also voids a read in flight: a caller arriving after the change must not join one that began before it.
+    if (user === undefined) cache.clear();
+    else cache.delete(user);
   }
 
   changes.on("user_credential", (user) => {
@@ -138,14 +117,12 @@ export function createUsersService(deps: {
   });
   changes.onReset(() => {
     invalidate();
-    for (const user of resolved) notify(user);
+    for (const user of [...resolved.keys()]) notify(user);
   });
 
   const source: UserCredentialSource = {
     async resolve(user: string, names: readonly string[]): Promise<UserCredentialLookup> {
-      resolved.delete(user);
-      resolved.add(user);
-      if (resolved.size > MAX_RESOLVED) resolved.delete(resolved.values().next().value as string);
+      resolved.set(user, true);
       const values = cache.get(user) ?? (await load(user));
       const found: Array<[string, string]> = [];
       for (const name of names) {
