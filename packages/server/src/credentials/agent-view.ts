@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { type BoundedCache, createBoundedCache } from "@keyward/sdk/cache";
 import type { Clock } from "../clock.js";
 import { KeywardError } from "../errors.js";
 import type { Logger } from "../ops/logger.js";
@@ -62,11 +63,9 @@ export function createAgentViews(deps: {
 }) {
   const { store, clock, logger, integrity } = deps;
   /** Decrypted values by `name\0version`: a version never changes, so entries never go stale. */
-  const values = new Map<string, string>();
-  const views = new Map<string, AgentView>();
-  const loading = new Map<string, Promise<AgentView>>();
-  // Bumped by every invalidation: a load that began before one is not cached.
-  let epoch = 0;
+  const values = createBoundedCache<string, string>({ max: MAX_VALUES });
+  /** Live until a served token in them expires (`staleAt`); the least recently read leave first when full. */
+  const views = createBoundedCache<string, AgentView>({ max: MAX_VIEWS, now: () => clock.now() });
 
   function openValue(row: AgentCredentialRow): { value: string | null; error: string | null } {
     const key = `${row.name}\0${row.version}`;
@@ -75,7 +74,6 @@ export function createAgentViews(deps: {
     if (!row.value_enc) return { value: null, error: "its current version is missing" };
     try {
       const value = deps.open({ name: row.name, version: row.version as number, value_enc: row.value_enc });
-      if (values.size >= MAX_VALUES) values.clear();
       values.set(key, value);
       return { value, error: null };
     } catch (err) {
@@ -151,55 +149,29 @@ export function createAgentViews(deps: {
   return {
     /** The agent's current view: from memory, or one store read. */
     get(agent: string): Promise<AgentView> {
-      const hit = views.get(agent);
-      if (hit && clock.now() < hit.staleAt) return Promise.resolve(hit);
-      let pending = loading.get(agent);
-      if (!pending) {
-        const started = epoch;
-        pending = store
-          .agentCredentials(agent)
-          .then((rows) => {
-            const view = build(agent, rows);
-            if (epoch === started) {
-              if (views.size >= MAX_VIEWS) views.clear();
-              views.set(agent, view);
-            }
-            return view;
-          })
-          .finally(() => {
-            if (loading.get(agent) === pending) loading.delete(agent);
-          });
-        loading.set(agent, pending);
-      }
-      return pending;
+      return views.load(
+        agent,
+        async () => build(agent, await store.agentCredentials(agent)),
+        (view) => (view.staleAt === Number.POSITIVE_INFINITY ? undefined : view.staleAt - clock.now()),
+      );
     },
 
     /** `credential` change handler: drops the views that mention `name`; answers those agents. */
     credentialChanged(name: string): string[] {
-      epoch++;
-      loading.clear();
-      for (const key of values.keys()) if (key.startsWith(`${name}\0`)) values.delete(key);
+      values.deleteWhere((_, key) => key.startsWith(`${name}\0`));
+      // Also voids every view load in flight: any of them may have read the old credential.
       const agents: string[] = [];
-      for (const [agent, view] of views) {
-        if (view.names.has(name)) {
-          views.delete(agent);
-          agents.push(agent);
-        }
-      }
+      views.deleteWhere((view, agent) => view.names.has(name) && agents.push(agent) > 0);
       return agents;
     },
 
     /** `grant` and `agent` change handler. */
     grantChanged(agent: string): void {
-      epoch++;
-      loading.clear();
       views.delete(agent);
     },
 
     /** This replica may have missed changes: forget everything. */
     reset(): void {
-      epoch++;
-      loading.clear();
       views.clear();
       values.clear();
     },
@@ -209,7 +181,8 @@ export function createAgentViews(deps: {
 function makeView(agent: string, cursor: number, entries: ViewEntry[], staleAt: number): AgentView {
   const unavailable = entries.filter((e) => e.unavailable !== null);
   let full: Representation | undefined;
-  const memo = new Map<number, Representation>();
+  /** Deltas by the client's cursor, the few most recently asked for (made on first use: most views never get one). */
+  let memo: BoundedCache<number, Representation> | undefined;
   const render = (changed: readonly ViewEntry[], removed: readonly string[], at: number): Representation => {
     // Null prototype: a credential may be called `constructor`, and `__proto__` is refused by name.
     const credentials: Record<string, { value: string; version: number; expires_at?: string }> = Object.create(null);
@@ -251,6 +224,7 @@ function makeView(agent: string, cursor: number, entries: ViewEntry[], staleAt: 
       return full;
     },
     since(after) {
+      memo ??= createBoundedCache({ max: DELTA_MEMO });
       let rep = memo.get(after);
       if (!rep) {
         const newer = entries.filter((e) => e.seq > after);
@@ -261,7 +235,6 @@ function makeView(agent: string, cursor: number, entries: ViewEntry[], staleAt: 
           // client never goes back and is not sent again what it already has.
           Math.max(after, cursor),
         );
-        if (memo.size >= DELTA_MEMO) memo.clear();
         memo.set(after, rep);
       }
       return rep;
