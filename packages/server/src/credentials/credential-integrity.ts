@@ -1,3 +1,4 @@
+import { createBoundedCache } from "@keyward/sdk/cache";
 import type { AuditSink } from "../audit/audit-sink.js";
 import type { Clock } from "../clock.js";
 import type { IntegrityKeys } from "../crypto/integrity-keys.js";
@@ -67,7 +68,12 @@ export function createCredentialIntegrity(deps: {
   clock: Clock;
 }) {
   const { keys, audit, logger, clock } = deps;
-  const lastAlarm = new Map<string, number>();
+  /** Records alarmed within the interval; when full, the oldest alarm is forgotten, not all of them. */
+  const recentAlarms = createBoundedCache<string, true>({
+    max: MAX_TRACKED,
+    ttlMs: ALARM_INTERVAL_MS,
+    now: () => clock.now(),
+  });
   let windowStart = 0;
   let inWindow = 0;
   let suppressed = 0;
@@ -75,8 +81,7 @@ export function createCredentialIntegrity(deps: {
   function alarm(action: "credential.tamper_detected" | "grant.tamper_detected", target: string, reason: string) {
     const now = clock.now();
     const key = `${action}\0${target}\0${reason}`;
-    const last = lastAlarm.get(key);
-    if (last !== undefined && now - last < ALARM_INTERVAL_MS) return;
+    if (recentAlarms.has(key)) return;
     if (now - windowStart >= 60_000) {
       if (suppressed > 0) logger.error({ suppressed }, "integrity alarms suppressed in the last minute");
       windowStart = now;
@@ -88,8 +93,7 @@ export function createCredentialIntegrity(deps: {
       return;
     }
     inWindow++;
-    if (lastAlarm.size >= MAX_TRACKED) lastAlarm.clear();
-    lastAlarm.set(key, now);
+    recentAlarms.set(key, true);
     logger.error({ action, target, reason }, "integrity check failed: row refused (written without Keyward?)");
     audit.recordLater({
       actor: "keyward:integrity",
