@@ -30,6 +30,7 @@ describe("Keyward.connect options", () => {
     ["another scheme", { url: "ftp://x" }, /url must be an absolute http\(s\) URL/],
     ["an empty token", { token: "" }, /token must be a non-empty string/],
     ["a negative maxStale", { maxStale: -1 }, /maxStale must be a positive number/],
+    ["a maxStale under a second", { maxStale: 999 }, /maxStale must be at least 1000 milliseconds/],
     ["NaN pollIntervalMs", { pollIntervalMs: Number.NaN }, /pollIntervalMs must be a positive number/],
     ["a cacheFile without key", { cacheFile: "/tmp/x" }, /cacheFile and cacheKey go together/],
     ["a short cacheKey", { cacheFile: "/tmp/x", cacheKey: Buffer.alloc(16) }, /cacheKey must be 32 bytes/],

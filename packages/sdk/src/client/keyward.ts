@@ -59,11 +59,17 @@ export class Keyward {
     this.#set = new CredentialSet(this.#emitter);
     this.#entries = this.#set.entries;
     this.#api = createCredentialsApi(opts, this.#closing.signal);
-    this.#staleness = new Staleness(opts.clock, opts.maxStale, (stale) => {
-      if (this.#state === CLOSED) return;
-      this.#state = stale ? STALE : OK;
-      if (stale) this.#emitter.emit("error", this.#staleError());
-    });
+    this.#staleness = new Staleness(
+      opts.clock,
+      opts.maxStale,
+      (stale) => {
+        if (this.#state === CLOSED) return;
+        this.#state = stale ? STALE : OK;
+        if (stale) this.#emitter.emit("error", this.#staleError());
+      },
+      // A failed question is not news: the stream and polling report an unreachable server.
+      () => void this.#freshness.sync().catch(() => {}),
+    );
     const { cache } = opts;
     this.#cache =
       cache &&

@@ -26,7 +26,8 @@ export interface ConnectOptions {
   /**
    * How long the last good values are served while Keyward is unreachable, in ms after the last
    * successful contact (a response or a heartbeat). Then `get` throws `StaleCredentialError`.
-   * Default 24 h.
+   * A quiet connection is not an unreachable one: after half of it without a word (Keyward sends
+   * a heartbeat every 15 s) the client asks Keyward itself. Default 24 h; at least 1 s.
    */
   maxStale?: number;
   /**
@@ -108,6 +109,18 @@ function positive(name: string, value: number | undefined, fallback: number): nu
   return value;
 }
 
+/**
+ * Below this, the questions a quiet connection triggers (at half and three quarters of maxStale)
+ * would come faster than a round trip to a loaded server, and a heartbeat-sized pause would read
+ * as an outage.
+ */
+const MIN_MAX_STALE_MS = 1000;
+
+function atLeast(name: string, min: number, value: number): number {
+  if (value < min) throw new TypeError(`Keyward.connect: ${name} must be at least ${min} milliseconds`);
+  return value;
+}
+
 function cacheKeyBytes(key: Uint8Array | string): Buffer {
   const bytes = typeof key === "string" ? Buffer.from(key, "base64") : Buffer.from(key);
   if (bytes.length !== 32) throw new TypeError("Keyward.connect: cacheKey must be 32 bytes (or their base64)");
@@ -144,7 +157,7 @@ export function resolveOptions(o: ConnectOptions): ResolvedOptions {
   return {
     url,
     token: typeof token === "function" ? token : () => token,
-    maxStale: positive("maxStale", o.maxStale, 24 * HOUR),
+    maxStale: atLeast("maxStale", MIN_MAX_STALE_MS, positive("maxStale", o.maxStale, 24 * HOUR)),
     fetch: fetchImpl,
     cache: o.cacheFile === undefined ? undefined : { file: o.cacheFile, key: cacheKeyBytes(o.cacheKey!) },
     pollIntervalMs: positive("pollIntervalMs", o.pollIntervalMs, 15_000),
