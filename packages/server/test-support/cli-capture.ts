@@ -1,3 +1,5 @@
+import { Readable } from "node:stream";
+import type { CliIo } from "../src/cli/command.js";
 import { runCli } from "../src/cli/main.js";
 
 export interface CliRun {
@@ -13,11 +15,13 @@ export async function captureCli(
 ): Promise<CliRun> {
   let stdout = "";
   let stderr = "";
-  const code = await runCli(argv, {
+  const io: CliIo = {
     stdout: { write: (s: string) => (stdout += s) },
     stderr: { write: (s: string) => (stderr += s) },
     env: opts.env,
-    ...(opts.stdin !== undefined ? { stdin: [Buffer.from(opts.stdin)] } : {}),
-  });
+  };
+  // A stream, as process.stdin is.
+  if (opts.stdin !== undefined) io.stdin = Readable.from([Buffer.from(opts.stdin)]);
+  const code = await runCli(argv, io);
   return { code, stdout, stderr };
 }

@@ -2,7 +2,8 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
 import { startTestServer, type TestServer } from "../../test-support/server.js";
-import { startUpstream } from "../../test-support/upstream.js";
+import { type SeenRequest, startUpstream } from "../../test-support/upstream.js";
+import { type ApiErrorBody, readJson } from "../../test-support/wire.js";
 import { frozenClock } from "../clock.js";
 
 // The audit policy, end to end: break the audit table under a running server (a second SQLite
@@ -50,7 +51,7 @@ describe("audit policy", () => {
   it("records every newly minted upstream token, with the jti the upstream received", async () => {
     const { kw, secret } = await setup();
     const res = await fetch(`${kw.url}/agents/echo/x`, { headers: { "x-api-key": secret } });
-    const seen = await res.json();
+    const seen = await readJson<SeenRequest>(res);
     const jwt = (seen.headers.authorization as string).slice(7);
     const jti = JSON.parse(Buffer.from(jwt.split(".")[1] as string, "base64url").toString()).jti;
     const events = (await kw.admin("GET", "/audit?action=token.mint")).body.events;
@@ -78,7 +79,7 @@ describe("audit policy", () => {
       // own record, which fails.
       const refused = await call(second);
       expect(refused.status).toBe(503);
-      expect((await refused.json()).error.code).toBe("audit_unavailable");
+      expect((await readJson<ApiErrorBody>(refused)).error.code).toBe("audit_unavailable");
       expect(up.seen).toHaveLength(1);
       const create = await kw.admin("POST", "/agents", { name: "later", upstream: "http://127.0.0.1:1" });
       expect(create.status).toBe(503);

@@ -2,7 +2,8 @@ import { decodeJwt } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestServer, type TestServer } from "../../test-support/server.js";
 import { openSse } from "../../test-support/sse-client.js";
-import { startUpstream } from "../../test-support/upstream.js";
+import { type SeenRequest, startUpstream } from "../../test-support/upstream.js";
+import { readJson, type TokenEndpointBody } from "../../test-support/wire.js";
 
 /**
  * Issue 11, finding 1: a token is accepted only where its audience is. Agent alpha calls agent
@@ -66,7 +67,7 @@ beforeAll(async () => {
   expect((await kw.admin("PUT", "/agents/beta/grants", { credentials: [], may_call: ["gamma"] })).status).toBe(200);
   const res = await fetch(`${kw.url}/agents/beta/echo`, { headers: { authorization: `Bearer ${alphaKey}` } });
   expect(res.status).toBe(200);
-  forwarded = ((await res.json()).headers.authorization as string).slice("Bearer ".length);
+  forwarded = ((await readJson<SeenRequest>(res)).headers.authorization as string).slice("Bearer ".length);
   expect(decodeJwt(forwarded)).toMatchObject({ sub: "agent:alpha", aud: "beta" });
 });
 
@@ -122,7 +123,7 @@ describe("a JWT forwarded to agent beta does not act as its caller alpha at Keyw
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ api_key: alphaKey }),
     });
-    const alphaToken = (await subject.json()).access_token as string;
+    const alphaToken = (await readJson<TokenEndpointBody>(subject)).access_token;
     const r = await form("/oauth/token", {
       grant_type: EXCHANGE,
       subject_token: alphaToken,
@@ -161,7 +162,7 @@ describe("a JWT forwarded to agent beta does not act as its caller alpha at Keyw
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ api_key: alphaKey }),
     });
-    const token = (await res.json()).access_token as string;
+    const token = (await readJson<TokenEndpointBody>(res)).access_token;
     expect((await call("GET", "/v1/credentials", token)).status).toBe(200);
   });
 
@@ -171,7 +172,7 @@ describe("a JWT forwarded to agent beta does not act as its caller alpha at Keyw
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ api_key: alphaKey, audience: "beta" }),
     });
-    const token = (await res.json()).access_token as string;
+    const token = (await readJson<TokenEndpointBody>(res)).access_token;
     expect((await call("GET", "/v1/credentials", token)).status).toBe(401);
   });
 });
@@ -184,7 +185,7 @@ describe("issue 11, finding 11: an audience must name an existing agent", () => 
       body: JSON.stringify({ api_key: alphaKey, audience: "nobody" }),
     });
     expect(res.status).toBe(400);
-    expect((await res.json()).error).toBe("invalid_target");
+    expect((await readJson<TokenEndpointBody>(res)).error).toBe("invalid_target");
   });
 
   it("client_credentials refuses an unknown audience", async () => {
@@ -207,7 +208,7 @@ describe("issue 11, finding 7: streams end with their credential", () => {
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ api_key: alphaKey }),
     });
-    const token = (await res.json()).access_token as string;
+    const token = (await readJson<TokenEndpointBody>(res)).access_token;
     const sse = await openSse(`${kw.url}/v1/credentials/events`, { authorization: `Bearer ${token}` });
     expect(sse.status).toBe(200);
     const revoked = await fetch(`${kw.url}/oauth/revoke`, {
@@ -253,7 +254,7 @@ describe("issue 11, finding 7: streams end with their credential", () => {
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ api_key: k.body.secret }),
     });
-    const token = (await res.json()).access_token as string;
+    const token = (await readJson<TokenEndpointBody>(res)).access_token;
     const sse = await openSse(`${kw.url}/v1/credentials/events`, { authorization: `Bearer ${token}` });
     expect(sse.status).toBe(200);
     expect((await kw.admin("POST", `/keys/${k.body.key.id}/revoke`)).status).toBe(200);
@@ -275,7 +276,7 @@ describe("issue 11, finding 8: narrowing a key narrows the tokens minted from it
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ api_key: key.secret }),
     });
-    const token = (await res.json()).access_token as string;
+    const token = (await readJson<TokenEndpointBody>(res)).access_token;
     expect((await call("GET", "/agents/beta/echo", token)).status).toBe(200);
 
     const patched = await kw.admin("PATCH", `/keys/${key.key.id}`, { scopes: ["agent:alpha"] });

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestServer, type TestServer } from "../../test-support/server.js";
-import { startUpstream } from "../../test-support/upstream.js";
+import { type SeenRequest, startUpstream } from "../../test-support/upstream.js";
+import { type ApiErrorBody, readJson } from "../../test-support/wire.js";
 
 /**
  * Issue 11, finding 6: a key's `ip_allow` holds on every path that takes the key, or a token
@@ -102,7 +103,7 @@ describe("ip_allow on every path that takes a key", () => {
     const forwarded = await fetch(`${kw.url}/agents/w/echo`, {
       headers: { authorization: `Bearer ${fenced.secret}`, "x-forwarded-for": ALLOWED },
     });
-    const subject = ((await forwarded.json()).headers.authorization as string).slice(7);
+    const subject = ((await readJson<SeenRequest>(forwarded)).headers.authorization as string).slice(7);
     const params = {
       grant_type: EXCHANGE,
       subject_token: subject,
@@ -124,6 +125,6 @@ describe("ip_allow on every path that takes a key", () => {
     expect((await at(ALLOWED)).status).toBe(200);
     const r = await at(OTHER);
     expect(r.status).toBe(403);
-    expect((await r.json()).error.code).toBe("ip_denied");
+    expect((await readJson<ApiErrorBody>(r)).error.code).toBe("ip_denied");
   });
 });

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { captureCli } from "../../test-support/cli-capture.js";
 import { TEST_ADMIN_TOKEN, type TestServer } from "../../test-support/server.js";
 import { startTestServerAt } from "../../test-support/server-at.js";
+import { type CredentialsBody, readJson } from "../../test-support/wire.js";
 import { ConfigError, loadConfig } from "../config.js";
 
 /** `keyward credentials|grants|master-key` in-process against a real Keyward, as an operator types them. */
@@ -20,8 +21,11 @@ const cli = (argv: string[], stdin?: string) =>
   captureCli(argv, { env: { KEYWARD_URL: kw.url, KEYWARD_ADMIN_TOKEN: TEST_ADMIN_TOKEN }, stdin });
 
 const served = async () =>
-  (await (await fetch(`${kw.url}/v1/credentials`, { headers: { authorization: `Bearer ${agentKey}` } })).json())
-    .credentials;
+  (
+    await readJson<CredentialsBody>(
+      await fetch(`${kw.url}/v1/credentials`, { headers: { authorization: `Bearer ${agentKey}` } }),
+    )
+  ).credentials;
 
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), "keyward-cli-cred-"));
@@ -61,7 +65,7 @@ describe("keyward credentials", () => {
     expect(both.stderr).toMatch(/cannot be combined/);
     const empty = await cli(["credentials", "set", "openai", "--value-stdin"], "\n");
     expect(empty.code).toBe(2);
-    expect((await served()).openai.version).toBe(2);
+    expect((await served()).openai?.version).toBe(2);
   });
 
   it("lists, shows versions, rolls back and removes", async () => {
@@ -152,7 +156,7 @@ describe("keyward master-key", () => {
   it("rotates online: new key active, old one retired, re-wrap, then the old key can go", async () => {
     await kw.close();
     kw = await startTestServerAt(dataDir, { KEYWARD_MASTER_KEY: NEW_KEY, KEYWARD_MASTER_KEY_PREVIOUS: OLD_KEY });
-    expect((await served()).openai.value).toBe("sk-from-stdin"); // still opens under the retired key
+    expect((await served()).openai?.value).toBe("sk-from-stdin"); // still opens under the retired key
 
     const status = await cli(["master-key", "status"]);
     expect(status.stdout).toMatch(/^MASTER KEY ID\s+STATE\s+SEALED VALUES$/m);

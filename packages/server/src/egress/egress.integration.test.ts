@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { agentWithKey, egressCall, grant, putCredential } from "../../test-support/egress/agents.js";
 import { bigBody, leakForms, startEgressUpstream, startTrap } from "../../test-support/egress/upstreams.js";
 import { startTestServer, type TestServer } from "../../test-support/server.js";
+import { readJson, type TokenEndpointBody } from "../../test-support/wire.js";
 
 const SECRET = "sk-test-4f9Qx2Lm7RbN8kZp3WcY1dHs6Ej0GaTv";
 const MARK = "[redacted]";
@@ -100,7 +101,7 @@ describe("egress: forwarding", () => {
       body: JSON.stringify({ api_key: botKey }),
     });
     expect(t.status).toBe(200);
-    const { access_token } = await t.json();
+    const { access_token } = await readJson<TokenEndpointBody>(t);
     const res = await egressCall(kw, access_token, "openai/models");
     expect(res.status).toBe(200);
     expect(up.seen.at(-1)!.headers.authorization).toBe(`Bearer ${SECRET}`);

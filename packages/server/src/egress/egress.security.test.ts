@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { agentWithKey, egressCall, grant, putCredential } from "../../test-support/egress/agents.js";
 import { leakForms, rawRequest, startEgressUpstream, startTrap } from "../../test-support/egress/upstreams.js";
 import { startTestServer, type TestServer } from "../../test-support/server.js";
+import { type ApiErrorBody, readJson } from "../../test-support/wire.js";
 
 const SECRET = "sk-sec-Jq8vN2xR5tL0wZ3mK7pB4yH1cF6dG9sAe";
 
@@ -186,7 +187,7 @@ describe("egress: the secret never reaches the agent", () => {
     const a = await egressCall(kw, other, "api/leak");
     const b = await egressCall(kw, other, "does-not-exist/leak");
     expect([a.status, b.status]).toEqual([403, 403]);
-    const [ja, jb] = [await a.json(), await b.json()];
+    const [ja, jb] = [await readJson<ApiErrorBody>(a), await readJson<ApiErrorBody>(b)];
     expect(ja.error.message.replace("api", "N")).toBe(jb.error.message.replace("does-not-exist", "N"));
   });
 });

@@ -1,8 +1,9 @@
 import http from "node:http";
-import { createLocalJWKSet, jwtVerify } from "jose";
+import { createLocalJWKSet, type JSONWebKeySet, jwtVerify } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestServer, type TestServer } from "../../test-support/server.js";
-import { startUpstream } from "../../test-support/upstream.js";
+import { type SeenRequest, startUpstream } from "../../test-support/upstream.js";
+import { type ApiErrorBody, readJson } from "../../test-support/wire.js";
 import { generateSecret } from "../keys/key-format.js";
 
 let kw: TestServer;
@@ -34,7 +35,7 @@ function rawCall(path: string, headers: Record<string, string>): Promise<{ statu
 
 async function expectDenied(res: Response, status: number, code: string) {
   expect(res.status).toBe(status);
-  const body = await res.json();
+  const body = await readJson<ApiErrorBody>(res);
   expect(body.error.code).toBe(code);
   expect(typeof body.error.request_id).toBe("string");
   return body;
@@ -64,7 +65,7 @@ describe("gateway: allowed requests", () => {
     );
     expect(res.status).toBe(200);
     expect(res.headers.get("x-request-id")).toBeTruthy();
-    const seen = await res.json();
+    const seen = await readJson<SeenRequest>(res);
     expect(seen.method).toBe("POST");
     expect(seen.url).toBe("/base/hello/world?x=1&y=two");
     expect(seen.body).toBe("ping");
@@ -72,7 +73,7 @@ describe("gateway: allowed requests", () => {
     expect(JSON.stringify(seen.headers)).not.toContain(k.secret);
     const auth = seen.headers.authorization as string;
     expect(auth.startsWith("Bearer ey")).toBe(true);
-    const jwks = await (await fetch(`${kw.url}/.well-known/jwks.json`)).json();
+    const jwks = await readJson<JSONWebKeySet>(await fetch(`${kw.url}/.well-known/jwks.json`));
     const { payload, protectedHeader } = await jwtVerify(auth.slice(7), createLocalJWKSet(jwks), {
       algorithms: ["ES256"],
       audience: "echo",

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { call, metric, newKey, setUpEcho } from "../../test-support/limits-gateway.js";
 import { startTestServer, type TestServer } from "../../test-support/server.js";
 import { startUpstream } from "../../test-support/upstream.js";
+import { type ApiErrorBody, readJson } from "../../test-support/wire.js";
 import { frozenClock } from "../clock.js";
 import { ConfigError, loadConfig } from "../config.js";
 
@@ -80,7 +81,7 @@ describe("Redis unreachable from the start", () => {
     });
     expect(res.status).toBe(503);
     expect(res.headers.get("x-keyward-code")).toBe("rate_limit_unavailable");
-    expect((await res.json()).error.code).toBe("rate_limit_unavailable");
+    expect((await readJson<ApiErrorBody>(res)).error.code).toBe("rate_limit_unavailable");
   });
 
   it("local: limits count in this process instead", async () => {

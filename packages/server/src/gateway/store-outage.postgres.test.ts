@@ -8,6 +8,7 @@ import type { TestServer } from "../../test-support/server.js";
 import { startTestServerAt } from "../../test-support/server-at.js";
 import { startRelay } from "../../test-support/tcp-relay.js";
 import { startUpstream } from "../../test-support/upstream.js";
+import { type ApiErrorBody, readJson } from "../../test-support/wire.js";
 
 // PostgreSQL goes away under a running Keyward (a relay we cut), then comes back: cached keys go
 // on working, everything that needs the store answers 503 store_unavailable (never a 500, never
@@ -63,7 +64,7 @@ describe.skipIf(!pgUrl)("PostgreSQL outage", () => {
       // A key never seen needs the store.
       const miss = await call(cold);
       expect(miss.status).toBe(503);
-      expect((await miss.json()).error.code).toBe("store_unavailable");
+      expect((await readJson<ApiErrorBody>(miss)).error.code).toBe("store_unavailable");
       // Admin writes fail cleanly and leave nothing behind.
       const create = await kw.admin("POST", "/agents", { name: "during", upstream: up.url });
       expect(create.status).toBe(503);
@@ -82,7 +83,7 @@ describe.skipIf(!pgUrl)("PostgreSQL outage", () => {
       const res = await call(cold);
       status = res.status;
       if (status !== 200) {
-        expect((await res.json()).error.code).toMatch(/^(audit_unavailable|store_unavailable)$/);
+        expect((await readJson<ApiErrorBody>(res)).error.code).toMatch(/^(audit_unavailable|store_unavailable)$/);
         await new Promise((r) => setTimeout(r, 100));
       }
     }

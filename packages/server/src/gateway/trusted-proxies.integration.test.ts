@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestServer, type TestServer } from "../../test-support/server.js";
-import { startUpstream } from "../../test-support/upstream.js";
+import { type SeenRequest, startUpstream } from "../../test-support/upstream.js";
+import { type ApiErrorBody, readJson } from "../../test-support/wire.js";
 
 // X-Forwarded-For counts only from peers in KEYWARD_TRUSTED_PROXIES (here: loopback, i.e. the test).
 let kw: TestServer;
@@ -38,13 +39,13 @@ describe("trusted proxies", () => {
     // A client may write anything at the left; the hop our trusted proxy appended is what counts.
     const spoofed = await call("10.1.2.3, 192.168.7.7");
     expect(spoofed.status).toBe(403);
-    expect((await spoofed.json()).error.code).toBe("ip_denied");
+    expect((await readJson<ApiErrorBody>(spoofed)).error.code).toBe("ip_denied");
     expect((await call("192.168.7.7, 10.1.2.3, 127.0.0.1")).status).toBe(200);
   });
 
   it("passes the chain on to the upstream with the real peer appended once", async () => {
     const res = await call("10.1.2.3");
-    const seen = await res.json();
+    const seen = await readJson<SeenRequest>(res);
     expect(seen.headers["x-forwarded-for"]).toBe("10.1.2.3, 127.0.0.1");
   });
 

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { type Place, placeEngines } from "../../test-support/database-places.js";
 import { TEST_MASTER_KEY, type TestServer } from "../../test-support/server.js";
+import { readJson, type TokenEndpointBody } from "../../test-support/wire.js";
 import { systemClock } from "../clock.js";
 import { openIntegrity } from "../crypto/integrity-root.js";
 import { createKeyring } from "../crypto/keyring.js";
@@ -64,7 +65,7 @@ describe.each(engines)("stored refresh-token hashes on $name", ({ skip, place })
       method: "POST",
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ api_key: key.body.secret }),
-    }).then((r) => r.json());
+    }).then((r) => readJson<TokenEndpointBody>(r));
     await kw.close();
     kw = undefined;
     const planted = generateSecret("kwr");

@@ -1,7 +1,8 @@
 import { decodeJwt } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestServer, type TestServer } from "../../test-support/server.js";
-import { startUpstream } from "../../test-support/upstream.js";
+import { type SeenRequest, startUpstream } from "../../test-support/upstream.js";
+import { type ApiErrorBody, readJson, type TokenEndpointBody } from "../../test-support/wire.js";
 
 const TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token";
 const EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange";
@@ -17,14 +18,14 @@ async function form(params: Record<string, string>) {
     headers: { "content-type": "application/x-www-form-urlencoded" },
     body: new URLSearchParams(params).toString(),
   });
-  return { status: res.status, body: await res.json() };
+  return { status: res.status, body: await readJson<TokenEndpointBody>(res) };
 }
 
 /** The JWT the gateway forwards to `agent` for the caller: what W really holds. */
 async function forwardedTo(agent: string, secret = caller.secret): Promise<string> {
   const res = await fetch(`${kw.url}/agents/${agent}/x`, { headers: { "x-api-key": secret } });
   expect(res.status).toBe(200);
-  return ((await res.json()).headers.authorization as string).slice(7);
+  return ((await readJson<SeenRequest>(res)).headers.authorization as string).slice(7);
 }
 
 const exchange = (subject: string, actorAgent: string, audience: string, extra: Record<string, string> = {}) =>
@@ -115,7 +116,7 @@ describe("token exchange (RFC 8693) under attack", () => {
       method: "POST",
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ api_key: userKey }),
-    }).then((r) => r.json());
+    }).then((r) => readJson<TokenEndpointBody>(r));
     const direct = await form({
       grant_type: EXCHANGE,
       subject_token: own.access_token,
@@ -139,13 +140,13 @@ describe("token exchange (RFC 8693) under attack", () => {
     const wd = await exchange(await forwardedTo("w"), "w", "d");
     // d holds what the gateway forwards with w's delegated token: act = {sub: agent:w}.
     const atD = await fetch(`${kw.url}/agents/d/x`, { headers: { authorization: `Bearer ${wd.body.access_token}` } });
-    const forwardedToD = ((await atD.json()).headers.authorization as string).slice(7);
+    const forwardedToD = ((await readJson<SeenRequest>(atD)).headers.authorization as string).slice(7);
     expect(decodeJwt(forwardedToD).act).toMatchObject({ sub: "agent:w" });
     const de = await exchange(forwardedToD, "d", "e");
     expect(de.status).toBe(200);
     expect(decodeJwt(de.body.access_token).act).toMatchObject({ sub: "agent:d", act: { sub: "agent:w" } });
     const atE = await fetch(`${kw.url}/agents/e/x`, { headers: { authorization: `Bearer ${de.body.access_token}` } });
-    const forwardedToE = ((await atE.json()).headers.authorization as string).slice(7);
+    const forwardedToE = ((await readJson<SeenRequest>(atE)).headers.authorization as string).slice(7);
     const ef = await exchange(forwardedToE, "e", "f");
     expect(ef.status).toBe(400);
     expect(ef.body.error).toBe("invalid_request");
@@ -165,7 +166,7 @@ describe("token exchange (RFC 8693) under attack", () => {
       headers: { authorization: `Bearer ${viaW2.body.access_token}` },
     });
     expect(refused.status).toBe(401);
-    expect((await refused.json()).error.code).toBe("invalid_token");
+    expect((await readJson<ApiErrorBody>(refused)).error.code).toBe("invalid_token");
   });
 
   it("malformed exchanges get RFC 6749 errors", async () => {

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestServer, type TestServer } from "../../test-support/server.js";
 import { startUpstream } from "../../test-support/upstream.js";
+import { readJson, type TokenEndpointBody } from "../../test-support/wire.js";
 import { frozenClock } from "../clock.js";
 import { DEFAULT_MAX_REFRESH_FAMILIES } from "./tokens-service.js";
 
@@ -22,7 +23,7 @@ async function key(extra: Record<string, unknown> = {}): Promise<{ id: string; s
 
 async function post(path: string, body: string, type: string) {
   const res = await fetch(`${kw.url}${path}`, { method: "POST", headers: { "content-type": type }, body });
-  return { status: res.status, headers: res.headers, body: await res.json() };
+  return { status: res.status, headers: res.headers, body: await readJson<TokenEndpointBody>(res) };
 }
 const authToken = (apiKey: string) => post("/v1/auth/token", JSON.stringify({ api_key: apiKey }), "application/json");
 const form = (params: Record<string, string>) =>

@@ -1,8 +1,16 @@
-import { createLocalJWKSet, createRemoteJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify } from "jose";
+import {
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  decodeJwt,
+  decodeProtectedHeader,
+  type JSONWebKeySet,
+  jwtVerify,
+} from "jose";
 import * as oauth from "oauth4webapi";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestServer, type TestServer } from "../../test-support/server.js";
-import { startUpstream } from "../../test-support/upstream.js";
+import { type SeenRequest, startUpstream } from "../../test-support/upstream.js";
+import { type ApiErrorBody, readJson, type TokenEndpointBody } from "../../test-support/wire.js";
 
 let kw: TestServer;
 let up: Awaited<ReturnType<typeof startUpstream>>;
@@ -19,7 +27,7 @@ async function authToken(body: Record<string, unknown>) {
     headers: { "content-type": "application/json" },
     body: JSON.stringify(body),
   });
-  return { status: res.status, headers: res.headers, body: await res.json() };
+  return { status: res.status, headers: res.headers, body: await readJson<TokenEndpointBody>(res) };
 }
 
 async function form(path: string, params: Record<string, string>, headers: Record<string, string> = {}) {
@@ -61,7 +69,7 @@ describe("POST /v1/auth/token (Dify-compatible)", () => {
     expect(r.body.refresh_token).toMatch(/^kwr_[0-9A-Za-z]{38}$/);
     const header = decodeProtectedHeader(r.body.access_token);
     expect(header).toMatchObject({ alg: "ES256", typ: "at+jwt" });
-    const jwks = await (await fetch(`${kw.url}/.well-known/jwks.json`)).json();
+    const jwks = await readJson<JSONWebKeySet>(await fetch(`${kw.url}/.well-known/jwks.json`));
     const { payload } = await jwtVerify(r.body.access_token, createLocalJWKSet(jwks), {
       issuer: kw.url,
       audience: kw.url,
@@ -101,7 +109,7 @@ describe("access tokens at the gateway", () => {
     const { body } = await authToken({ api_key: k.secret });
     const res = await gateway(body.access_token);
     expect(res.status).toBe(200);
-    const seen = await res.json();
+    const seen = await readJson<SeenRequest>(res);
     const forwarded = (seen.headers.authorization as string).slice(7);
     expect(forwarded).not.toBe(body.access_token);
     expect(decodeJwt(forwarded)).toMatchObject({ aud: "echo", sub: "consumer:acme", client_id: k.id });
@@ -114,7 +122,7 @@ describe("access tokens at the gateway", () => {
     await kw.admin("POST", `/keys/${k.id}/freeze`);
     const frozen = await gateway(body.access_token);
     expect(frozen.status).toBe(401);
-    expect((await frozen.json()).error.code).toBe("invalid_token");
+    expect((await readJson<ApiErrorBody>(frozen)).error.code).toBe("invalid_token");
     await kw.admin("POST", `/keys/${k.id}/unfreeze`);
     expect((await gateway(body.access_token)).status).toBe(200);
     await kw.admin("POST", `/keys/${k.id}/revoke`);
@@ -126,7 +134,7 @@ describe("access tokens at the gateway", () => {
     const narrow = await authToken({ api_key: k.secret, scope: "agent:other" });
     const res = await gateway(narrow.body.access_token);
     expect(res.status).toBe(403);
-    expect((await res.json()).error.code).toBe("scope_denied");
+    expect((await readJson<ApiErrorBody>(res)).error.code).toBe("scope_denied");
     const forOther = await authToken({ api_key: k.secret, audience: "other" });
     expect((await gateway(forOther.body.access_token)).status).toBe(401);
     const ok = await fetch(`${kw.url}/agents/other/x`, {
@@ -223,7 +231,7 @@ describe("POST /oauth/token", () => {
       body: "grant_type=client_credentials&grant_type=refresh_token",
     });
     expect(dup.status).toBe(400);
-    expect((await dup.json()).error).toBe("invalid_request");
+    expect((await readJson<TokenEndpointBody>(dup)).error).toBe("invalid_request");
     const xml = await fetch(`${kw.url}/oauth/token`, {
       method: "POST",
       headers: { "content-type": "text/xml" },
@@ -282,7 +290,7 @@ describe("introspection and revocation", () => {
     expect(r.status).toBe(200);
     const refused = await gateway(body.access_token);
     expect(refused.status).toBe(401);
-    expect((await refused.json()).error.code).toBe("invalid_token");
+    expect((await readJson<ApiErrorBody>(refused)).error.code).toBe("invalid_token");
     const auth = { authorization: basic(k.id, k.secret) };
     expect((await form("/oauth/revoke", { token: body.refresh_token }, auth)).status).toBe(200);
     const refresh = await form("/oauth/token", { grant_type: "refresh_token", refresh_token: body.refresh_token });
@@ -295,7 +303,7 @@ describe("introspection and revocation", () => {
 describe("discovery by third-party clients", () => {
   it("serves RFC 8414 metadata at both well-known paths", async () => {
     for (const path of ["/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"]) {
-      const meta = await (await fetch(`${kw.url}${path}`)).json();
+      const meta = await readJson<oauth.AuthorizationServer>(await fetch(`${kw.url}${path}`));
       expect(meta).toMatchObject({
         issuer: kw.url,
         token_endpoint: `${kw.url}/oauth/token`,
@@ -343,10 +351,8 @@ describe("signing-key rotation", () => {
     const rotated = await kw.admin("POST", "/signing-keys/rotate");
     expect(rotated.status).toBe(201);
     expect(rotated.body.active_kid).not.toBe(oldKid);
-    const jwks = await (await fetch(`${kw.url}/.well-known/jwks.json`)).json();
-    expect(jwks.keys.map((x: { kid: string }) => x.kid)).toEqual(
-      expect.arrayContaining([oldKid, rotated.body.active_kid]),
-    );
+    const jwks = await readJson<JSONWebKeySet>(await fetch(`${kw.url}/.well-known/jwks.json`));
+    expect(jwks.keys.map((x) => x.kid)).toEqual(expect.arrayContaining([oldKid, rotated.body.active_kid]));
     const after = await authToken({ api_key: k.secret });
     expect(decodeProtectedHeader(after.body.access_token).kid).toBe(rotated.body.active_kid);
     expect((await gateway(before.body.access_token)).status).toBe(200);

@@ -1,7 +1,9 @@
 import { createHmac, generateKeyPairSync, randomBytes, sign } from "node:crypto";
+import type { JSONWebKeySet, JWK } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestServer, type TestServer } from "../../test-support/server.js";
 import { startUpstream } from "../../test-support/upstream.js";
+import { type ApiErrorBody, readJson, type TokenEndpointBody } from "../../test-support/wire.js";
 import { frozenClock } from "../clock.js";
 import { createKeyring } from "../crypto/keyring.js";
 import { createSigningKeys, type SigningKeys } from "../crypto/signing-keys.js";
@@ -84,14 +86,14 @@ describe("gateway and token endpoints under attack", () => {
   let up: Awaited<ReturnType<typeof startUpstream>>;
   let good: string;
   let kid: string;
-  let jwk: Record<string, string>;
+  let jwk: JWK;
 
   const gateway = (token: string) =>
     fetch(`${kw.url}/agents/echo/x`, { headers: { authorization: `Bearer ${token}` } });
   async function expectInvalidToken(token: string) {
     const res = await gateway(token);
     expect(res.status).toBe(401);
-    expect((await res.json()).error.code).toBe("invalid_token");
+    expect((await readJson<ApiErrorBody>(res)).error.code).toBe("invalid_token");
   }
   const payload = () => {
     const p = JSON.parse(Buffer.from(good.split(".")[1] as string, "base64url").toString());
@@ -103,7 +105,7 @@ describe("gateway and token endpoints under attack", () => {
       headers: { "content-type": "application/x-www-form-urlencoded", ...headers },
       body: new URLSearchParams(params).toString(),
     });
-    return { status: res.status, body: await res.json().catch(() => undefined) };
+    return { status: res.status, body: await readJson<TokenEndpointBody>(res).catch(() => undefined) };
   };
 
   beforeAll(async () => {
@@ -117,10 +119,10 @@ describe("gateway and token endpoints under attack", () => {
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ api_key: k.body.secret }),
     });
-    good = (await t.json()).access_token;
+    good = (await readJson<TokenEndpointBody>(t)).access_token;
     expect((await gateway(good)).status).toBe(200);
     kid = JSON.parse(Buffer.from(good.split(".")[0] as string, "base64url").toString()).kid;
-    jwk = (await (await fetch(`${kw.url}/.well-known/jwks.json`)).json()).keys[0];
+    jwk = (await readJson<JSONWebKeySet>(await fetch(`${kw.url}/.well-known/jwks.json`))).keys[0]!;
   });
   afterAll(async () => {
     await kw?.close();
@@ -172,9 +174,9 @@ describe("gateway and token endpoints under attack", () => {
         api_key: (await kw.admin("POST", "/keys", { owner: "consumer:acme", scopes: ["agent:echo"] })).body.secret,
       }),
     });
-    await expectInvalidToken((await refresh.json()).refresh_token);
+    await expectInvalidToken((await readJson<TokenEndpointBody>(refresh)).refresh_token);
     // An access token presented as a refresh token is not a grant either.
-    expect((await form("/oauth/token", { grant_type: "refresh_token", refresh_token: good })).body.error).toBe(
+    expect((await form("/oauth/token", { grant_type: "refresh_token", refresh_token: good })).body?.error).toBe(
       "invalid_grant",
     );
   });
@@ -205,7 +207,7 @@ describe("gateway and token endpoints under attack", () => {
     for (const [type, body, error] of cases) {
       const res = await fetch(`${kw.url}/oauth/token`, { method: "POST", headers: { "content-type": type }, body });
       expect(res.status, `${type} ${body}`).toBeLessThan(500);
-      expect((await res.json()).error, `${type} ${body}`).toBe(error);
+      expect((await readJson<TokenEndpointBody>(res)).error, `${type} ${body}`).toBe(error);
     }
     for (const path of ["/oauth/introspect", "/oauth/revoke", "/v1/auth/token"]) {
       const res = await fetch(`${kw.url}${path}`, {

@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { captureCli } from "../../test-support/cli-capture.js";
 import { startTestServer, TEST_ADMIN_TOKEN, type TestServer } from "../../test-support/server.js";
+import { readJson, type TokenEndpointBody } from "../../test-support/wire.js";
 
 /** `keyward users …` in-process against a real Keyward, as an operator types it. */
 
@@ -41,13 +42,13 @@ describe("keyward users credentials", () => {
     await kw.admin("PUT", "/agents/tools/grants", { credentials: [], user_credentials: ["first"] });
     const agentKey = (await kw.admin("POST", "/keys", { owner: "agent:tools", scopes: [] })).body.secret;
     const userKey = (await kw.admin("POST", "/keys", { owner: "user:alice@example.com", scopes: [] })).body.secret;
-    const minted = await (
+    const minted = await readJson<TokenEndpointBody>(
       await fetch(`${kw.url}/v1/auth/token`, {
         method: "POST",
         headers: { "content-type": "application/json" },
         body: JSON.stringify({ api_key: userKey, audience: "tools" }),
-      })
-    ).json();
+      }),
+    );
     expect(
       (await cli(["users", "credentials", "set", "alice@example.com", "first", "--value-stdin"], `${secret}\n`)).code,
     ).toBe(0);

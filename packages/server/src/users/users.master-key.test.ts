@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import type { TestServer } from "../../test-support/server.js";
 import { startTestServerAt } from "../../test-support/server-at.js";
+import { readJson, type TokenEndpointBody } from "../../test-support/wire.js";
 
 /**
  * Master-key rotation through the running server (what `keyward master-key rotate` calls) covers
@@ -22,13 +23,13 @@ afterAll(async () => {
 });
 
 async function fetchValue(server: TestServer, agentKey: string, userKey: string): Promise<unknown> {
-  const token = await (
+  const token = await readJson<TokenEndpointBody>(
     await fetch(`${server.url}/v1/auth/token`, {
       method: "POST",
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ api_key: userKey, audience: "tools" }),
-    })
-  ).json();
+    }),
+  );
   const res = await fetch(`${server.url}/v1/tools/credentials`, {
     method: "POST",
     headers: { authorization: `Bearer ${agentKey}`, "content-type": "application/json" },
