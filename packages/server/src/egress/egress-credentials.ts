@@ -1,3 +1,4 @@
+import { createBoundedCache } from "@keyward/sdk/cache";
 import { createRedactor, type Redactor } from "@keyward/sdk/redaction";
 import type { Clock } from "../clock.js";
 import { isCredentialName } from "../credentials/credential-rules.js";
@@ -51,10 +52,8 @@ const HEADER_SAFE = /^[\x20-\x7e\t]*$/;
  */
 export function createEgressCredentials(deps: { source: EgressCredentialSource; clock: Clock; logger: Logger }) {
   const { source, clock, logger } = deps;
-  const entries = new Map<string, Entry>();
-  const loading = new Map<string, Promise<Entry>>();
-  // Bumped by every invalidation: a load that began before one is not cached.
-  let epoch = 0;
+  /** Refusals too (until a change); a served value until its token expires (`staleAt`). */
+  const entries = createBoundedCache<string, Entry>({ max: MAX_ENTRIES, now: () => clock.now() });
 
   async function load(name: string): Promise<Entry> {
     const row = await source.get(name);
@@ -103,25 +102,12 @@ export function createEgressCredentials(deps: { source: EgressCredentialSource; 
   }
 
   function cached(name: string): Promise<Entry> {
-    const hit = entries.get(name);
-    if (hit && (!hit.ok || clock.now() < hit.staleAt)) return Promise.resolve(hit);
-    let pending = loading.get(name);
-    if (!pending) {
-      const started = epoch;
-      pending = load(name)
-        .then((entry) => {
-          if (epoch === started) {
-            if (entries.size >= MAX_ENTRIES) entries.clear();
-            entries.set(name, entry);
-          }
-          return entry;
-        })
-        .finally(() => {
-          if (loading.get(name) === pending) loading.delete(name);
-        });
-      loading.set(name, pending);
-    }
-    return pending;
+    // A change voids a load of the name in flight (delete/clear below), so its result is not kept.
+    return entries.load(
+      name,
+      () => load(name),
+      (entry) => (entry.ok && entry.staleAt !== Number.POSITIVE_INFINITY ? entry.staleAt - clock.now() : undefined),
+    );
   }
 
   return {
@@ -143,15 +129,11 @@ export function createEgressCredentials(deps: { source: EgressCredentialSource; 
 
     /** `credential` change handler. */
     credentialChanged(name: string): void {
-      epoch++;
-      loading.delete(name);
       entries.delete(name);
     },
 
     /** The feed lost track: drop everything. */
     clear(): void {
-      epoch++;
-      loading.clear();
       entries.clear();
     },
   };
