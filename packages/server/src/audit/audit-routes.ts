@@ -3,8 +3,10 @@ import { invalidRequest } from "../errors.js";
 import { parseWith } from "../http/body.js";
 import { sendJson } from "../http/respond.js";
 import type { RequestContext, Router } from "../http/router.js";
+import { ADMIN, errors, json } from "../openapi/operation.js";
 import type { AuditCheckpoint, SignedCheckpoint } from "./audit-checkpoints.js";
 import type { AuditLog } from "./audit-log.js";
+import { AuditPageSchema, AuditVerifySchema } from "./audit-schemas.js";
 
 const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$/;
 
@@ -78,34 +80,56 @@ export function registerAuditRoutes(
     checkpointMacValid?: (c: SignedCheckpoint) => boolean;
   },
 ): void {
-  router.get("/admin/v1/audit", async (ctx) => {
-    await deps.requireAdmin(ctx);
-    const q = parseWith(listQuery, Object.fromEntries(ctx.query), "query");
-    const page = await deps.audit.list(q);
-    sendJson(ctx.res, 200, { events: page.events, next_cursor: page.next_cursor }, { "x-request-id": ctx.requestId });
-  });
+  router.get(
+    "/admin/v1/audit",
+    {
+      operationId: "listAuditEvents",
+      summary: "Audit events, oldest first",
+      auth: ADMIN,
+      tag: "audit",
+      query: listQuery,
+      responses: { 200: json(AuditPageSchema, "A page of events"), ...errors(400, 401) },
+    },
+    async (ctx) => {
+      await deps.requireAdmin(ctx);
+      const q = parseWith(listQuery, Object.fromEntries(ctx.query), "query");
+      const page = await deps.audit.list(q);
+      sendJson(ctx.res, 200, { events: page.events, next_cursor: page.next_cursor }, { "x-request-id": ctx.requestId });
+    },
+  );
 
-  router.get("/admin/v1/audit/verify", async (ctx) => {
-    await deps.requireAdmin(ctx);
-    const q = parseWith(verifyQuery, Object.fromEntries(ctx.query), "query");
-    let checkpoint: AuditCheckpoint | undefined;
-    if (q.checkpoint_seq !== undefined && q.checkpoint_head !== undefined) {
-      checkpoint = { seq: q.checkpoint_seq, head: q.checkpoint_head };
-      if (q.checkpoint_mac !== undefined && !deps.checkpointMacValid?.({ ...checkpoint, mac: q.checkpoint_mac })) {
-        throw invalidRequest("checkpoint_mac is not a checkpoint this Keyward signed");
+  router.get(
+    "/admin/v1/audit/verify",
+    {
+      operationId: "verifyAudit",
+      summary: "Check the audit log's hash chain",
+      auth: ADMIN,
+      tag: "audit",
+      query: verifyQuery,
+      responses: { 200: json(AuditVerifySchema, "Whether the chain is intact"), ...errors(400, 401) },
+    },
+    async (ctx) => {
+      await deps.requireAdmin(ctx);
+      const q = parseWith(verifyQuery, Object.fromEntries(ctx.query), "query");
+      let checkpoint: AuditCheckpoint | undefined;
+      if (q.checkpoint_seq !== undefined && q.checkpoint_head !== undefined) {
+        checkpoint = { seq: q.checkpoint_seq, head: q.checkpoint_head };
+        if (q.checkpoint_mac !== undefined && !deps.checkpointMacValid?.({ ...checkpoint, mac: q.checkpoint_mac })) {
+          throw invalidRequest("checkpoint_mac is not a checkpoint this Keyward signed");
+        }
       }
-    }
-    const v = await deps.audit.verify(checkpoint);
-    // Picked field by field, like every response.
-    const body = v.ok
-      ? { ok: true, count: v.count, head: v.head }
-      : {
-          ok: false,
-          reason: v.reason,
-          first_broken_seq: v.first_broken_seq,
-          count: v.count,
-          ...(v.anchor !== undefined ? { anchor: v.anchor } : {}),
-        };
-    sendJson(ctx.res, 200, body, { "x-request-id": ctx.requestId });
-  });
+      const v = await deps.audit.verify(checkpoint);
+      // Picked field by field, like every response.
+      const body = v.ok
+        ? { ok: true, count: v.count, head: v.head }
+        : {
+            ok: false,
+            reason: v.reason,
+            first_broken_seq: v.first_broken_seq,
+            count: v.count,
+            ...(v.anchor !== undefined ? { anchor: v.anchor } : {}),
+          };
+      sendJson(ctx.res, 200, body, { "x-request-id": ctx.requestId });
+    },
+  );
 }

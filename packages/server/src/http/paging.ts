@@ -8,7 +8,8 @@ export interface Page {
   after: string | undefined;
 }
 
-const pageSchema = z.object({
+/** `?limit=&cursor=` (also the documented query of every list). */
+export const pageSchema = z.object({
   limit: z.coerce.number().int().min(1).max(1000).default(100),
   cursor: z.string().max(512).optional(),
 });
@@ -46,5 +47,9 @@ export function pageResult<T>(
   return { items, next_cursor: more && last !== undefined ? encodeCursor(keyOf(last)) : null };
 }
 
-export const iso = (ms: number | null | undefined): string | null =>
-  ms === null || ms === undefined ? null : new Date(ms).toISOString();
+/** Epoch ms → RFC 3339; an unset time stays null (and a set one is typed as always a string). */
+export function iso(ms: number): string;
+export function iso(ms: number | null | undefined): string | null;
+export function iso(ms: number | null | undefined): string | null {
+  return ms === null || ms === undefined ? null : new Date(ms).toISOString();
+}

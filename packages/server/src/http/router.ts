@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { KeywardError } from "../errors.js";
+import type { DocumentedRoute, OperationDoc } from "../openapi/operation.js";
 
 export interface RequestContext {
   req: IncomingMessage;
@@ -14,9 +15,14 @@ export interface RequestContext {
   requestId: string;
   /** The TCP peer's address (proxies are resolved by the gateway, not here). */
   peerIp: string;
+  /** The key the request's credential rests on, once authentication knows it (the access log's `key_id`). */
+  keyId?: string | undefined;
 }
 
 export type Handler = (ctx: RequestContext) => Promise<void> | void;
+
+/** A handler, optionally preceded by its OpenAPI description (openapi/operation.ts). */
+export type RouteArgs = [handler: Handler] | [doc: OperationDoc, handler: Handler];
 
 interface Route {
   method: string;
@@ -29,28 +35,36 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 /** A small exact-segment router; `:name` segments capture one path segment. */
 export class Router {
   private readonly routes: Route[] = [];
+  private readonly docs: DocumentedRoute[] = [];
 
-  on(method: string | string[], pattern: string, handler: Handler): this {
+  on(method: string | string[], pattern: string, ...args: RouteArgs): this {
+    const handler = args.length === 1 ? args[0] : args[1];
     for (const m of Array.isArray(method) ? method : [method]) {
       this.routes.push({ method: m, segments: pattern.split("/").filter(Boolean), handler });
+      if (args.length === 2) this.docs.push({ method: m, pattern, doc: args[0] });
     }
     return this;
   }
 
-  get(pattern: string, handler: Handler): this {
-    return this.on("GET", pattern, handler);
+  get(pattern: string, ...args: RouteArgs): this {
+    return this.on("GET", pattern, ...args);
   }
-  post(pattern: string, handler: Handler): this {
-    return this.on("POST", pattern, handler);
+  post(pattern: string, ...args: RouteArgs): this {
+    return this.on("POST", pattern, ...args);
   }
-  put(pattern: string, handler: Handler): this {
-    return this.on("PUT", pattern, handler);
+  put(pattern: string, ...args: RouteArgs): this {
+    return this.on("PUT", pattern, ...args);
   }
-  patch(pattern: string, handler: Handler): this {
-    return this.on("PATCH", pattern, handler);
+  patch(pattern: string, ...args: RouteArgs): this {
+    return this.on("PATCH", pattern, ...args);
   }
-  delete(pattern: string, handler: Handler): this {
-    return this.on("DELETE", pattern, handler);
+  delete(pattern: string, ...args: RouteArgs): this {
+    return this.on("DELETE", pattern, ...args);
+  }
+
+  /** The routes registered with a description, in registration order (for `/openapi.json`). */
+  documented(): readonly DocumentedRoute[] {
+    return this.docs;
   }
 
   /** Finds the handler for a request; throws not_found / method_not_allowed. */
@@ -128,6 +142,7 @@ export function createContext(req: IncomingMessage, res: ServerResponse): Reques
     params: {},
     requestId: adoptableRequestId(incomingId) ? incomingId : randomUUID(),
     peerIp: normalizeIp(req.socket.remoteAddress ?? ""),
+    keyId: undefined,
   };
 }
 

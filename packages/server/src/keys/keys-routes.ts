@@ -4,10 +4,12 @@ import type { Clock } from "../clock.js";
 import { invalidRequest } from "../errors.js";
 import { readJson } from "../http/body.js";
 import { parseCidr } from "../http/client-ip.js";
-import { iso, pageResult, parsePage } from "../http/paging.js";
+import { iso, pageResult, pageSchema, parsePage } from "../http/paging.js";
 import { sendJson } from "../http/respond.js";
 import type { RequestContext, Router } from "../http/router.js";
+import { ADMIN, errors, json } from "../openapi/operation.js";
 import type { QuotaPolicy, RateLimitPolicy } from "./key-entry.js";
+import { IssuedKeySchema, type Key, KeyPageSchema, KeySchema, RotatedKeySchema } from "./keys-schemas.js";
 import type { KeyPatch, KeysService } from "./keys-service.js";
 import type { KeyRow } from "./keys-store.js";
 
@@ -50,6 +52,8 @@ const createSchema = z.strictObject({
   ...limits,
 });
 const patchSchema = z.strictObject({ ...limits, name: limits.name.nullable(), scopes: limits.scopes.optional() });
+/** The list's query; `owner` is checked by hand so its message names the accepted forms. */
+const listQuery = pageSchema.extend({ owner: z.string().regex(OWNER).optional() });
 const rotateSchema = z.strictObject({
   grace_s: z
     .number()
@@ -69,7 +73,7 @@ function expiry(clock: Clock, body: { expires_at?: string | null | undefined; ex
 }
 
 /** The public shape of a key: never its hash, never its secret. */
-export function keyView(k: KeyRow, now: number) {
+export function keyView(k: KeyRow, now: number): Key {
   const expired = k.status === "active" && k.expires_at !== null && k.expires_at <= now;
   return {
     id: k.id,
@@ -113,52 +117,139 @@ export function registerKeyRoutes(
     ip_allow: body.ip_allow,
   });
 
-  router.post("/admin/v1/keys", async (ctx) => {
-    const actor = await requireAdmin(ctx);
-    const body = await readJson(ctx.req, createSchema);
-    const { row, secret } = await keys.create(actor, {
-      owner: body.owner,
-      name: body.name,
-      ...policy(body),
-      scopes: body.scopes,
-    });
-    sendJson(ctx.res, 201, { key: view(row), secret });
-  });
-  router.get("/admin/v1/keys", async (ctx) => {
-    await requireAdmin(ctx);
-    const page = parsePage(ctx.query);
-    const owner = ctx.query.get("owner") ?? undefined;
-    if (owner !== undefined && !OWNER.test(owner))
-      throw invalidRequest("query.owner: must be consumer:<name>, agent:<name> or user:<id>");
-    const result = pageResult(await keys.list(owner, page.after, page.limit), page.limit, (k) => k.id);
-    sendJson(ctx.res, 200, { items: result.items.map(view), next_cursor: result.next_cursor });
-  });
-  router.get("/admin/v1/keys/:id", async (ctx) => {
-    await requireAdmin(ctx);
-    sendJson(ctx.res, 200, view(await keys.get(id(ctx))));
-  });
-  router.patch("/admin/v1/keys/:id", async (ctx) => {
-    const actor = await requireAdmin(ctx);
-    const body = await readJson(ctx.req, patchSchema);
-    const patch: KeyPatch = { name: body.name, ...policy(body) };
-    sendJson(ctx.res, 200, view(await keys.patch(actor, id(ctx), patch)));
-  });
-  router.post("/admin/v1/keys/:id/revoke", async (ctx) => {
-    const actor = await requireAdmin(ctx);
-    sendJson(ctx.res, 200, view(await keys.revoke(actor, id(ctx))));
-  });
-  router.post("/admin/v1/keys/:id/freeze", async (ctx) => {
-    const actor = await requireAdmin(ctx);
-    sendJson(ctx.res, 200, view(await keys.freeze(actor, id(ctx))));
-  });
-  router.post("/admin/v1/keys/:id/unfreeze", async (ctx) => {
-    const actor = await requireAdmin(ctx);
-    sendJson(ctx.res, 200, view(await keys.unfreeze(actor, id(ctx))));
-  });
-  router.post("/admin/v1/keys/:id/rotate", async (ctx) => {
-    const actor = await requireAdmin(ctx);
-    const body = await readJson(ctx.req, rotateSchema);
-    const r = await keys.rotate(actor, id(ctx), body.grace_s ?? 0);
-    sendJson(ctx.res, 201, { key: view(r.row), secret: r.secret, previous: view(r.previous) });
-  });
+  router.post(
+    "/admin/v1/keys",
+    {
+      operationId: "createKey",
+      summary: "Issue a key; its secret is shown this once",
+      auth: ADMIN,
+      tag: "keys",
+      body: createSchema,
+      responses: { 201: json(IssuedKeySchema, "The key and its secret"), ...errors(400, 401) },
+    },
+    async (ctx) => {
+      const actor = await requireAdmin(ctx);
+      const body = await readJson(ctx.req, createSchema);
+      const { row, secret } = await keys.create(actor, {
+        owner: body.owner,
+        name: body.name,
+        ...policy(body),
+        scopes: body.scopes,
+      });
+      sendJson(ctx.res, 201, { key: view(row), secret });
+    },
+  );
+  router.get(
+    "/admin/v1/keys",
+    {
+      operationId: "listKeys",
+      summary: "List keys, optionally of one owner",
+      auth: ADMIN,
+      tag: "keys",
+      query: listQuery,
+      responses: { 200: json(KeyPageSchema, "A page of keys"), ...errors(400, 401) },
+    },
+    async (ctx) => {
+      await requireAdmin(ctx);
+      const page = parsePage(ctx.query);
+      const owner = ctx.query.get("owner") ?? undefined;
+      if (owner !== undefined && !OWNER.test(owner))
+        throw invalidRequest("query.owner: must be consumer:<name>, agent:<name> or user:<id>");
+      const result = pageResult(await keys.list(owner, page.after, page.limit), page.limit, (k) => k.id);
+      sendJson(ctx.res, 200, { items: result.items.map(view), next_cursor: result.next_cursor });
+    },
+  );
+  router.get(
+    "/admin/v1/keys/:id",
+    {
+      operationId: "getKey",
+      summary: "Get a key",
+      auth: ADMIN,
+      tag: "keys",
+      responses: { 200: json(KeySchema, "The key"), ...errors(401, 404) },
+    },
+    async (ctx) => {
+      await requireAdmin(ctx);
+      sendJson(ctx.res, 200, view(await keys.get(id(ctx))));
+    },
+  );
+  router.patch(
+    "/admin/v1/keys/:id",
+    {
+      operationId: "updateKey",
+      summary: "Change a key's scopes, limits, quota, ip_allow or expiry (effective on the next request)",
+      auth: ADMIN,
+      tag: "keys",
+      body: patchSchema,
+      responses: { 200: json(KeySchema, "The key"), ...errors(400, 401, 404) },
+    },
+    async (ctx) => {
+      const actor = await requireAdmin(ctx);
+      const body = await readJson(ctx.req, patchSchema);
+      const patch: KeyPatch = { name: body.name, ...policy(body) };
+      sendJson(ctx.res, 200, view(await keys.patch(actor, id(ctx), patch)));
+    },
+  );
+  router.post(
+    "/admin/v1/keys/:id/revoke",
+    {
+      operationId: "revokeKey",
+      summary: "Revoke a key, on every replica",
+      auth: ADMIN,
+      tag: "keys",
+      responses: { 200: json(KeySchema, "The revoked key"), ...errors(401, 404) },
+    },
+    async (ctx) => {
+      const actor = await requireAdmin(ctx);
+      sendJson(ctx.res, 200, view(await keys.revoke(actor, id(ctx))));
+    },
+  );
+  router.post(
+    "/admin/v1/keys/:id/freeze",
+    {
+      operationId: "freezeKey",
+      summary: "Freeze a key until unfrozen",
+      auth: ADMIN,
+      tag: "keys",
+      responses: { 200: json(KeySchema, "The frozen key"), ...errors(401, 404) },
+    },
+    async (ctx) => {
+      const actor = await requireAdmin(ctx);
+      sendJson(ctx.res, 200, view(await keys.freeze(actor, id(ctx))));
+    },
+  );
+  router.post(
+    "/admin/v1/keys/:id/unfreeze",
+    {
+      operationId: "unfreezeKey",
+      summary: "Unfreeze a key",
+      auth: ADMIN,
+      tag: "keys",
+      responses: { 200: json(KeySchema, "The key"), ...errors(401, 404) },
+    },
+    async (ctx) => {
+      const actor = await requireAdmin(ctx);
+      sendJson(ctx.res, 200, view(await keys.unfreeze(actor, id(ctx))));
+    },
+  );
+  router.post(
+    "/admin/v1/keys/:id/rotate",
+    {
+      operationId: "rotateKey",
+      summary: "Replace a key; the old one works for grace_s more seconds",
+      auth: ADMIN,
+      tag: "keys",
+      body: rotateSchema,
+      responses: {
+        201: json(RotatedKeySchema, "The new key, its secret and the previous key"),
+        ...errors(400, 401, 404),
+      },
+    },
+    async (ctx) => {
+      const actor = await requireAdmin(ctx);
+      const body = await readJson(ctx.req, rotateSchema);
+      const r = await keys.rotate(actor, id(ctx), body.grace_s ?? 0);
+      sendJson(ctx.res, 201, { key: view(r.row), secret: r.secret, previous: view(r.previous) });
+    },
+  );
 }

@@ -2,7 +2,9 @@ import { timingSafeEqual } from "node:crypto";
 import { KeywardError } from "../errors.js";
 import { sendJson } from "../http/respond.js";
 import type { Router } from "../http/router.js";
+import { json } from "../openapi/operation.js";
 import type { Db } from "../store/db.js";
+import { JwksSchema } from "../tokens/tokens-schemas.js";
 import type { Metrics } from "./metrics.js";
 
 function sameSecret(a: string, b: string): boolean {
@@ -34,7 +36,15 @@ export function registerOpsRoutes(
     ctx.res.writeHead(200, { "content-type": deps.metrics.registry.contentType });
     ctx.res.end(body);
   });
-  router.get("/.well-known/jwks.json", (ctx) =>
-    sendJson(ctx.res, 200, deps.jwks(), { "cache-control": "public, max-age=300" }),
+  router.get(
+    "/.well-known/jwks.json",
+    {
+      operationId: "getJwks",
+      summary: "The public keys that verify Keyward's tokens (retired ones until their tokens expired)",
+      tag: "tokens",
+      auth: "public",
+      responses: { 200: json(JwksSchema, "The JSON Web Key Set") },
+    },
+    (ctx) => sendJson(ctx.res, 200, deps.jwks(), { "cache-control": "public, max-age=300" }),
   );
 }

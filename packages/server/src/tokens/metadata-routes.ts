@@ -1,6 +1,8 @@
 import { sendJson } from "../http/respond.js";
 import type { Router } from "../http/router.js";
+import { json } from "../openapi/operation.js";
 import { GRANT_CLIENT_CREDENTIALS, GRANT_REFRESH_TOKEN, GRANT_TOKEN_EXCHANGE } from "./token-routes.js";
+import { AuthorizationServerMetadataSchema } from "./tokens-schemas.js";
 
 /** RFC 8414 authorization server metadata, served at both well-known paths (SPEC §5). */
 export function authorizationServerMetadata(issuer: string): Record<string, unknown> {
@@ -24,8 +26,19 @@ export function authorizationServerMetadata(issuer: string): Record<string, unkn
 
 export function registerMetadataRoutes(router: Router, deps: { issuer: () => string }): void {
   for (const path of ["/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"]) {
-    router.get(path, (ctx) =>
-      sendJson(ctx.res, 200, authorizationServerMetadata(deps.issuer()), { "cache-control": "public, max-age=300" }),
+    router.get(
+      path,
+      {
+        operationId: path.endsWith("openid-configuration")
+          ? "getOpenIdConfiguration"
+          : "getAuthorizationServerMetadata",
+        summary: "RFC 8414 authorization server metadata",
+        tag: "tokens",
+        auth: "public",
+        responses: { 200: json(AuthorizationServerMetadataSchema, "The metadata") },
+      },
+      (ctx) =>
+        sendJson(ctx.res, 200, authorizationServerMetadata(deps.issuer()), { "cache-control": "public, max-age=300" }),
     );
   }
 }

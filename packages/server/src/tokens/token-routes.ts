@@ -4,11 +4,22 @@ import { KeywardError } from "../errors.js";
 import { readJson } from "../http/body.js";
 import type { RequestContext, Router } from "../http/router.js";
 import type { KeyEntry } from "../keys/key-entry.js";
+import { json, oauthErrors } from "../openapi/operation.js";
 import { presentedClient } from "./client-auth.js";
 import { OAuthError, sendOAuthError, sendOAuthJson } from "./oauth-errors.js";
 import { OAUTH_BODY_BYTES, parseScope, readOAuthParams, required } from "./oauth-form.js";
 import type { TokenExchange } from "./token-exchange.js";
+import {
+  IntrospectionSchema,
+  OAuthIntrospectParams,
+  OAuthRevokeParams,
+  OAuthTokenParams,
+  TokenResponseSchema,
+} from "./tokens-schemas.js";
 import { ACCESS_TOKEN_TYPE, type RequestMeta, type TokensService } from "./tokens-service.js";
+
+/** The OAuth endpoints read form (RFC 6749) or JSON bodies alike (oauth-form.ts). */
+const OAUTH_BODY = ["application/x-www-form-urlencoded", "application/json"];
 
 export const GRANT_CLIENT_CREDENTIALS = "client_credentials";
 export const GRANT_REFRESH_TOKEN = "refresh_token";
@@ -69,6 +80,17 @@ export function registerTokenRoutes(router: Router, deps: TokenRoutesDeps): void
 
   router.post(
     "/v1/auth/token",
+    {
+      operationId: "issueTokenForKey",
+      summary: "Exchange an API key for an access token and a refresh token",
+      tag: "tokens",
+      auth: "public",
+      body: dify,
+      responses: {
+        200: json(TokenResponseSchema, "The tokens"),
+        ...oauthErrors({ 400: "invalid_request, invalid_grant (the key is not usable) or invalid_scope" }),
+      },
+    },
     oauth(async (ctx) => {
       const body = await readJson(ctx.req, dify, OAUTH_BODY_BYTES);
       const key = await deps.tokens.grantKey(body.api_key, deps.clientIp(ctx));
@@ -90,6 +112,21 @@ export function registerTokenRoutes(router: Router, deps: TokenRoutesDeps): void
 
   router.post(
     "/oauth/token",
+    {
+      operationId: "oauthToken",
+      summary: "RFC 6749 token endpoint: client_credentials, refresh_token, token exchange (RFC 8693)",
+      tag: "tokens",
+      auth: "public",
+      body: OAuthTokenParams,
+      bodyTypes: OAUTH_BODY,
+      responses: {
+        200: json(TokenResponseSchema, "The tokens"),
+        ...oauthErrors({
+          400: "invalid_request, invalid_grant, invalid_scope, invalid_target, unsupported_grant_type",
+          401: "invalid_client: client authentication failed",
+        }),
+      },
+    },
     oauth(async (ctx) => {
       const params = await readOAuthParams(ctx.req);
       const grant = required(params, "grant_type");
@@ -147,6 +184,18 @@ export function registerTokenRoutes(router: Router, deps: TokenRoutesDeps): void
 
   router.post(
     "/oauth/introspect",
+    {
+      operationId: "oauthIntrospect",
+      summary: "RFC 7662 introspection, for an agent (its key as Bearer, or Basic with key id and key)",
+      tag: "tokens",
+      auth: "public",
+      body: OAuthIntrospectParams,
+      bodyTypes: OAUTH_BODY,
+      responses: {
+        200: json(IntrospectionSchema, "Whether the token is active for this agent, and its claims"),
+        ...oauthErrors({ 400: "invalid_request: no token", 401: "invalid_client: not an agent's key" }),
+      },
+    },
     oauth(async (ctx, basicTried) => {
       const params = await readOAuthParams(ctx.req);
       let caller = await authenticatedClient(ctx, params);
@@ -176,6 +225,21 @@ export function registerTokenRoutes(router: Router, deps: TokenRoutesDeps): void
    */
   router.post(
     "/oauth/revoke",
+    {
+      operationId: "oauthRevoke",
+      summary: "RFC 7009 revocation; an unknown token is 200 too",
+      tag: "tokens",
+      auth: "public",
+      body: OAuthRevokeParams,
+      bodyTypes: OAUTH_BODY,
+      responses: {
+        200: { description: "Revoked, or nothing to revoke" },
+        ...oauthErrors({
+          400: "invalid_request or unsupported_token_type",
+          401: "invalid_client: no client authentication and not the token's holder",
+        }),
+      },
+    },
     oauth(async (ctx) => {
       const params = await readOAuthParams(ctx.req);
       const client = await authenticatedClient(ctx, params);

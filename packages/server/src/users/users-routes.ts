@@ -5,10 +5,19 @@ import type { CallerAuth } from "../auth/caller-auth.js";
 import { CREDENTIAL_NAME_HINT, isCredentialName } from "../credentials/credential-rules.js";
 import { invalidRequest, KeywardError, notFound } from "../errors.js";
 import { parseWith, readJson } from "../http/body.js";
-import { iso, pageResult, parsePage } from "../http/paging.js";
+import { iso, pageResult, pageSchema, parsePage } from "../http/paging.js";
 import { sendJson } from "../http/respond.js";
 import type { RequestContext, Router } from "../http/router.js";
+import { ADMIN, CALLER, empty, errors, json } from "../openapi/operation.js";
 import { parseUserParam, USER_PREFIX, userOfPrincipal } from "./user-rules.js";
+import {
+  type UserCredential,
+  UserCredentialPageSchema,
+  UserCredentialWrittenSchema,
+  type UserListed,
+  UserPageSchema,
+  type UserCredentialWritten as WrittenView,
+} from "./users-schemas.js";
 import type { UserCredentialWritten, UsersService } from "./users-service.js";
 import type { UserCredentialMeta, UserWithCredentials } from "./users-store.js";
 
@@ -17,14 +26,18 @@ const usersQuery = z.object({
   credential: z.string().refine(isCredentialName, CREDENTIAL_NAME_HINT).optional(),
 });
 
-const written = (w: UserCredentialWritten) => ({
+const written = (w: UserCredentialWritten): WrittenView => ({
   user: w.user,
   name: w.name,
   version: w.version,
   updated_at: iso(w.updated_at),
 });
-const listed = (m: UserCredentialMeta) => ({ name: m.name, version: m.version, updated_at: iso(m.updated_at) });
-const userListed = (u: UserWithCredentials) => ({ user: u.user, credentials: u.credentials.map(listed) });
+const listed = (m: UserCredentialMeta): UserCredential => ({
+  name: m.name,
+  version: m.version,
+  updated_at: iso(m.updated_at),
+});
+const userListed = (u: UserWithCredentials): UserListed => ({ user: u.user, credentials: u.credentials.map(listed) });
 
 /**
  * Per-user credentials (SPEC §3, §8): the admin API under /admin/v1/users/{user}/credentials, and
@@ -68,27 +81,74 @@ export function registerUserRoutes(
     sendJson(ctx.res, 200, { items: result.items.map(listed), next_cursor: result.next_cursor });
   }
 
-  router.put("/admin/v1/users/:user/credentials/:name", async (ctx) => {
-    const actor = await requireAdmin(ctx);
-    await put(ctx, actor, parseUserParam(ctx.params.user as string));
-  });
-  router.delete("/admin/v1/users/:user/credentials/:name", async (ctx) => {
-    const actor = await requireAdmin(ctx);
-    await remove(ctx, actor, parseUserParam(ctx.params.user as string));
-  });
+  router.put(
+    "/admin/v1/users/:user/credentials/:name",
+    {
+      operationId: "putUserCredential",
+      summary: "Set a user's tool credential (write-only)",
+      auth: ADMIN,
+      tag: "users",
+      body: putSchema,
+      responses: {
+        200: json(UserCredentialWrittenSchema, "A new version"),
+        201: json(UserCredentialWrittenSchema, "A new credential"),
+        ...errors(400, 401),
+      },
+    },
+    async (ctx) => {
+      const actor = await requireAdmin(ctx);
+      await put(ctx, actor, parseUserParam(ctx.params.user as string));
+    },
+  );
+  router.delete(
+    "/admin/v1/users/:user/credentials/:name",
+    {
+      operationId: "deleteUserCredential",
+      summary: "Delete a user's tool credential",
+      auth: ADMIN,
+      tag: "users",
+      responses: { 204: empty("Deleted"), ...errors(401, 404) },
+    },
+    async (ctx) => {
+      const actor = await requireAdmin(ctx);
+      await remove(ctx, actor, parseUserParam(ctx.params.user as string));
+    },
+  );
   /** Who has per-user credentials: ids and credential metadata, never a value. */
-  router.get("/admin/v1/users", async (ctx) => {
-    await requireAdmin(ctx);
-    const page = parsePage(ctx.query);
-    const { credential } = parseWith(usersQuery, { credential: ctx.query.get("credential") ?? undefined }, "query");
-    const rows = await users.listUsers({ after: page.after, limit: page.limit, credential });
-    const result = pageResult(rows, page.limit, (u) => u.user);
-    sendJson(ctx.res, 200, { items: result.items.map(userListed), next_cursor: result.next_cursor });
-  });
-  router.get("/admin/v1/users/:user/credentials", async (ctx) => {
-    await requireAdmin(ctx);
-    await list(ctx, parseUserParam(ctx.params.user as string));
-  });
+  router.get(
+    "/admin/v1/users",
+    {
+      operationId: "listUsers",
+      summary: "List users with tool credentials (names and versions only)",
+      auth: ADMIN,
+      tag: "users",
+      query: pageSchema.extend(usersQuery.shape),
+      responses: { 200: json(UserPageSchema, "A page of users"), ...errors(400, 401) },
+    },
+    async (ctx) => {
+      await requireAdmin(ctx);
+      const page = parsePage(ctx.query);
+      const { credential } = parseWith(usersQuery, { credential: ctx.query.get("credential") ?? undefined }, "query");
+      const rows = await users.listUsers({ after: page.after, limit: page.limit, credential });
+      const result = pageResult(rows, page.limit, (u) => u.user);
+      sendJson(ctx.res, 200, { items: result.items.map(userListed), next_cursor: result.next_cursor });
+    },
+  );
+  router.get(
+    "/admin/v1/users/:user/credentials",
+    {
+      operationId: "listUserCredentials",
+      summary: "List a user's tool credentials (names and versions only)",
+      auth: ADMIN,
+      tag: "users",
+      query: pageSchema,
+      responses: { 200: json(UserCredentialPageSchema, "A page of credentials"), ...errors(400, 401) },
+    },
+    async (ctx) => {
+      await requireAdmin(ctx);
+      await list(ctx, parseUserParam(ctx.params.user as string));
+    },
+  );
 
   /**
    * The user behind a self-service request: the user's own key, or an access token for Keyward
@@ -114,16 +174,52 @@ export function registerUserRoutes(
     };
   }
 
-  router.put("/v1/users/me/credentials/:name", async (ctx) => {
-    const { actor, user } = await self(ctx);
-    await put(ctx, actor, user);
-  });
-  router.delete("/v1/users/me/credentials/:name", async (ctx) => {
-    const { actor, user } = await self(ctx);
-    await remove(ctx, actor, user);
-  });
-  router.get("/v1/users/me/credentials", async (ctx) => {
-    const { user } = await self(ctx);
-    await list(ctx, user);
-  });
+  router.put(
+    "/v1/users/me/credentials/:name",
+    {
+      operationId: "putMyCredential",
+      summary: "Set one of the calling user's own tool credentials",
+      auth: CALLER,
+      tag: "users",
+      body: putSchema,
+      responses: {
+        200: json(UserCredentialWrittenSchema, "A new version"),
+        201: json(UserCredentialWrittenSchema, "A new credential"),
+        ...errors(400, 401, 403),
+      },
+    },
+    async (ctx) => {
+      const { actor, user } = await self(ctx);
+      await put(ctx, actor, user);
+    },
+  );
+  router.delete(
+    "/v1/users/me/credentials/:name",
+    {
+      operationId: "deleteMyCredential",
+      summary: "Delete one of the calling user's own tool credentials",
+      auth: CALLER,
+      tag: "users",
+      responses: { 204: empty("Deleted"), ...errors(401, 403, 404) },
+    },
+    async (ctx) => {
+      const { actor, user } = await self(ctx);
+      await remove(ctx, actor, user);
+    },
+  );
+  router.get(
+    "/v1/users/me/credentials",
+    {
+      operationId: "listMyCredentials",
+      summary: "List the calling user's own tool credentials",
+      auth: CALLER,
+      tag: "users",
+      query: pageSchema,
+      responses: { 200: json(UserCredentialPageSchema, "A page of credentials"), ...errors(401, 403) },
+    },
+    async (ctx) => {
+      const { user } = await self(ctx);
+      await list(ctx, user);
+    },
+  );
 }

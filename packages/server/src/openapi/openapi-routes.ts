@@ -1,0 +1,34 @@
+import { readFileSync } from "node:fs";
+import { sendJson } from "../http/respond.js";
+import type { Router } from "../http/router.js";
+import { buildOpenApiDocument } from "./document.js";
+
+/** The server package's version, the document's `info.version` (src/ and dist/ sit at the same depth). */
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
+  return pkg.version;
+}
+
+/**
+ * `GET /openapi.json` (SPEC §11), public like /healthz: it describes the API and holds no secret.
+ * Built on first request from every route registered with a description, so it is complete only
+ * once all routes are registered, and a route cannot be mounted with a description that differs
+ * from what it validates.
+ */
+export function registerOpenApiRoute(router: Router): void {
+  let body: unknown;
+  router.get(
+    "/openapi.json",
+    {
+      operationId: "getOpenApiDocument",
+      summary: "This document",
+      tag: "meta",
+      auth: "public",
+      responses: { 200: { description: "The OpenAPI 3.1 document", contentType: "application/json" } },
+    },
+    (ctx) => {
+      body ??= buildOpenApiDocument(router.documented(), { version: packageVersion() });
+      sendJson(ctx.res, 200, body, { "cache-control": "public, max-age=300" });
+    },
+  );
+}
