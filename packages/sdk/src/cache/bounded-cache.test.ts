@@ -22,6 +22,7 @@ describe("createBoundedCache", () => {
     cache.set("d", 4);
     expect(cache.size).toBe(3);
     expect([...cache.keys()]).toEqual(["d", "a", "c"]);
+    expect([...cache.values()]).toEqual([4, 1, 3]);
     expect(cache.get("b")).toBeUndefined();
     expect([cache.get("a"), cache.get("c"), cache.get("d")]).toEqual([1, 3, 4]);
   });

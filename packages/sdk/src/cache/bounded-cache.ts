@@ -36,6 +36,8 @@ export interface BoundedCache<K, V> {
   voidLoads(): void;
   /** Keys held, most recently used first (expired ones not yet dropped included). */
   keys(): IterableIterator<K>;
+  /** Values held, in the order of `keys()`. */
+  values(): IterableIterator<V>;
   /** Entries held, including expired ones not yet dropped. */
   readonly size: number;
   /**
@@ -129,6 +131,9 @@ export function createBoundedCache<K extends {}, V>(options: BoundedCacheOptions
     },
     keys() {
       return entries.keys();
+    },
+    *values() {
+      for (const entry of entries.values()) yield entry.value;
     },
     voidLoads() {
       flights.clear();

@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { type BoundedCache, createBoundedCache } from "@keyward/sdk/cache";
 
 export interface MintedToken {
   jti: string;
@@ -6,6 +7,12 @@ export interface MintedToken {
   aud: string;
   client_id: string;
   exp: number;
+}
+
+interface Slot {
+  token: string;
+  reuseUntil: number;
+  jti: string;
 }
 
 export interface TokenSigner {
@@ -28,12 +35,21 @@ export function createUpstreamTokens(deps: {
   /** Hears every newly signed token (not reuses): metrics and the audit trail. */
   onMint?: (t: MintedToken) => void;
 }) {
-  const byKey = new Map<string, Map<string, { token: string; reuseUntil: number; jti: string }>>();
-  /** Where each cached token sits, so one revoked by its jti is found without a scan. */
+  /**
+   * Where each cached token sits, so one revoked by its jti is found without a scan. It holds
+   * exactly the jtis of the cached tokens: evictions from the bounded caches below report here.
+   */
   const byJti = new Map<string, { keyId: string; slot: string }>();
-  const dropGroup = (perAgent: Map<string, { jti: string }> | undefined): void => {
+  const dropGroup = (perAgent: BoundedCache<string, Slot> | undefined): void => {
     for (const entry of perAgent?.values() ?? []) byJti.delete(entry.jti);
   };
+  // Full caches drop their least recently used key group, or slot in a group, one at a time.
+  const byKey = createBoundedCache<string, BoundedCache<string, Slot>>({
+    max: 100_000,
+    onEvict: (_keyId, group) => dropGroup(group),
+  });
+  const newGroup = () =>
+    createBoundedCache<string, Slot>({ max: 10_000, onEvict: (_slot, entry) => byJti.delete(entry.jti) });
   const ttlMs = deps.ttlS * 1000;
   const reuseMs = Math.floor(ttlMs / 5);
 
@@ -80,16 +96,8 @@ export function createUpstreamTokens(deps: {
       });
       deps.onMint?.(minted);
       if (!perAgent) {
-        if (byKey.size >= 100_000) {
-          byKey.clear();
-          byJti.clear();
-        }
-        perAgent = new Map();
+        perAgent = newGroup();
         byKey.set(caller.keyId, perAgent);
-      }
-      if (perAgent.size >= 10_000) {
-        dropGroup(perAgent);
-        perAgent.clear();
       }
       if (hit) byJti.delete(hit.jti);
       byJti.set(minted.jti, { keyId: caller.keyId, slot });
