@@ -48,6 +48,20 @@ describe("denial sampler", () => {
     expect(summaries.length).toBeLessThanOrEqual(10 / 3 + 1);
   });
 
+  it("an address that keeps sending stays tracked while a spray of new addresses passes by", () => {
+    const { audit, sampler } = setup({ perAddressPerMinute: 3, perMinute: 1_000, maxAddresses: 4 });
+    for (let i = 0; i < 40; i++) {
+      sampler.record(deny("6.6.6.6"));
+      sampler.record(deny(`10.0.0.${i}`));
+    }
+    // Least recently seen is forgotten first: the flooding address never got a fresh budget.
+    expect(audit.events.filter((e) => e.action === "gateway.deny" && e.ip === "6.6.6.6")).toHaveLength(3);
+    sampler.close();
+    expect(audit.events).toContainEqual(
+      expect.objectContaining({ ip: "6.6.6.6", details: expect.objectContaining({ suppressed: 37 }) }),
+    );
+  });
+
   it("a zero budget records only the summaries", () => {
     const { audit, sampler } = setup({ perAddressPerMinute: 0, perMinute: 0, maxAddresses: 10 });
     for (let i = 0; i < 20; i++) sampler.record(deny("2.2.2.2"));

@@ -1,3 +1,4 @@
+import { createBoundedCache } from "@keyward/sdk/cache";
 import { Counter, type Registry } from "prom-client";
 import type { Clock } from "../clock.js";
 import type { AuditEventInput, AuditSink } from "./audit-sink.js";
@@ -14,7 +15,8 @@ import type { AuditEventInput, AuditSink } from "./audit-sink.js";
  *
  * Bounds: per window, at most `perMinute` sampled records plus `perMinute / perAddressPerMinute
  * + 1` summaries (an address is cut only after it was recorded `perAddressPerMinute` times), and
- * at most `maxAddresses` addresses tracked (the oldest is forgotten first; a forgotten address
+ * at most `maxAddresses` addresses tracked (the least recently seen is forgotten first, so an
+ * address that keeps sending stays counted however many others pass by; a forgotten address
  * starts a fresh budget, still within the global cap).
  */
 export interface DenialLimits {
@@ -28,6 +30,7 @@ export const DEFAULT_DENIAL_LIMITS: DenialLimits = { perAddressPerMinute: 20, pe
 const WINDOW_MS = 60_000;
 
 interface AddressCount {
+  ip: string;
   recorded: number;
   suppressed: number;
 }
@@ -56,14 +59,20 @@ export function createDenialSampler(deps: {
   let windowStart = deps.clock.now();
   let recorded = 0;
   let globallySuppressed = 0;
-  // Insertion order is age: the first entry is the one evicted when the map is full.
-  let addresses = new Map<string, AddressCount>();
+  const addresses = createBoundedCache<string, AddressCount>({
+    max: limits.maxAddresses,
+    // Its left-out count is not lost: the global summary carries it.
+    onEvict: (_ip, old) => {
+      globallySuppressed += old.suppressed;
+    },
+  });
 
   function flush(): void {
     const now = deps.clock.now();
     const windowS = Math.max(1, Math.round((now - windowStart) / 1000));
-    for (const [ip, c] of addresses) {
+    for (const c of addresses.values()) {
       if (c.suppressed === 0) continue;
+      const ip = c.ip;
       deps.audit.recordLater({
         actor: "anonymous",
         action: "audit.denials_suppressed",
@@ -80,7 +89,7 @@ export function createDenialSampler(deps: {
         details: { suppressed: globallySuppressed, window_s: windowS, reason: "global" },
       });
     }
-    addresses = new Map();
+    addresses.clear();
     recorded = 0;
     globallySuppressed = 0;
     windowStart = now;
@@ -100,13 +109,7 @@ export function createDenialSampler(deps: {
       const ip = (e.ip ?? "").slice(0, 64);
       let c = addresses.get(ip);
       if (c === undefined) {
-        if (addresses.size >= limits.maxAddresses) {
-          const [oldest, old] = addresses.entries().next().value as [string, AddressCount];
-          addresses.delete(oldest);
-          // Its left-out count is not lost: the global summary carries it.
-          globallySuppressed += old.suppressed;
-        }
-        c = { recorded: 0, suppressed: 0 };
+        c = { ip, recorded: 0, suppressed: 0 };
         addresses.set(ip, c);
       }
       if (c.recorded >= limits.perAddressPerMinute) {
