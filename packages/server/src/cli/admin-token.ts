@@ -12,14 +12,23 @@ import { parsePreviousMasterKeys } from "../crypto/previous-master-keys.js";
 import { markLegacyHashes } from "../keys/legacy-hashes.js";
 import { silentLogger } from "../ops/logger.js";
 import { isPostgresUrl, openStore } from "../store/open-store.js";
+import { columns, HELP_WIDTH, wrap } from "./help.js";
 import type { CliIo } from "./main.js";
 
-const USAGE = `usage: keyward admin-token reset [--data-dir DIR] [--config FILE]
-
-Replaces every admin token with a new one, printed once. Works on the store directly (the same
-KEYWARD_DATA_DIR / KEYWARD_DATABASE_URL as keyward serve), so it needs no admin token: use it when
-the token is lost or leaked. Running servers accept only the new token from their next request on.
-`;
+const USAGE = [
+  "usage: keyward admin-token reset [--data-dir DIR] [--config FILE]",
+  "",
+  ...columns([
+    ["--data-dir DIR", "the data dir keyward serve uses (env KEYWARD_DATA_DIR)"],
+    ["--config FILE", "the config file keyward serve uses"],
+  ]),
+  "",
+  ...wrap(
+    "Replaces every admin token with a new one, printed once. Works on the store directly (the same KEYWARD_DATA_DIR / KEYWARD_DATABASE_URL as keyward serve), so it needs no admin token: use it when the token is lost or leaked. Running servers accept only the new token from their next request on.",
+    HELP_WIDTH,
+  ),
+  "",
+].join("\n");
 
 /** `keyward admin-token reset`: the way back in when the admin token is lost. */
 export async function runAdminToken(argv: string[], io: CliIo): Promise<number> {

@@ -10,6 +10,7 @@ import {
   UsageError,
   type Values,
 } from "./args.js";
+import { columns, HELP_WIDTH, synopsis, wrap } from "./help.js";
 
 /** Where the CLI writes and what it reads: process streams in the bin, collectors in tests. */
 export interface CliIo {
@@ -48,17 +49,27 @@ export interface Group {
   name: string;
   summary: string;
   commands: Record<string, Command>;
-  /** Extra lines under the synopses: flag formats and the like. */
+  /** Flags worth a word under the synopses: [flag, what it takes or does], shown as aligned columns. */
+  flags?: readonly (readonly [string, string])[];
+  /** Prose under the flags. */
   notes?: string;
 }
 
 export function groupUsage(group: Group): string {
-  const lines = Object.values(group.commands).map((c) => `  keyward ${group.name} ${c.usage}`);
+  const synopses = Object.entries(group.commands).flatMap(([name, c]) => {
+    // The command's own words stay in the head, so wrapped arguments line up after them.
+    const own = c.usage === name || c.usage.startsWith(`${name} `);
+    return own
+      ? synopsis(`keyward ${group.name} ${name}`, c.usage.slice(name.length + 1))
+      : synopsis(`keyward ${group.name}`, c.usage);
+  });
   return [
-    `usage: keyward ${group.name} <command> [flags]    (${group.summary})`,
+    `usage: keyward ${group.name} <command> [flags]`,
+    ...wrap(group.summary, HELP_WIDTH),
     "",
-    ...lines,
-    ...(group.notes ? ["", group.notes.trimEnd()] : []),
+    ...synopses,
+    ...(group.flags ? ["", ...columns(group.flags)] : []),
+    ...(group.notes ? ["", ...group.notes.trimEnd().split("\n")] : []),
     "",
     "global flags: --url URL, --token TOKEN, --json, -h/--help (see 'keyward --help')",
     "",

@@ -13,6 +13,7 @@ import { keys } from "./commands/keys.js";
 import { masterKey } from "./commands/master-key.js";
 import { signingKeys } from "./commands/signing-keys.js";
 import { users, usersArgv } from "./commands/users.js";
+import { columns } from "./help.js";
 
 export type { CliIo } from "./command.js";
 
@@ -30,21 +31,24 @@ const GROUPS: Record<string, Group> = {
 };
 
 function mainUsage(): string {
-  const groups = Object.values(GROUPS).map((g) => `  ${g.name.padEnd(14)}${g.summary}`);
   return [
     "usage: keyward <command> [flags]",
     "",
     "commands:",
-    "  serve      run the Keyward server (keyward serve --help)",
-    "  admin-token reset   replace every admin token (offline, on the store)",
-    ...groups,
+    ...columns([
+      ["serve", "run the Keyward server (keyward serve --help)"],
+      ["admin-token reset", "replace every admin token (offline, on the store)"],
+      ...Object.values(GROUPS).map((g) => [g.name, g.summary] as const),
+    ]),
     "",
     "global flags (admin commands):",
-    `  --url URL      Keyward server (env KEYWARD_URL, default ${DEFAULT_URL})`,
-    "  --token TOKEN  admin token (env KEYWARD_ADMIN_TOKEN; prefer the env, flags show up in ps)",
-    "  --json         print the server's JSON response instead of a table",
-    "  -h, --help     show usage",
-    "  --version      print the version",
+    ...columns([
+      ["--url URL", `Keyward server (env KEYWARD_URL, default ${DEFAULT_URL})`],
+      ["--token TOKEN", "admin token (env KEYWARD_ADMIN_TOKEN; prefer the env, flags show up in ps)"],
+      ["--json", "print the server's JSON response instead of a table"],
+      ["-h, --help", "show usage"],
+      ["--version", "print the version"],
+    ]),
     "",
     "run 'keyward <command> --help' for that command's usage.",
     "times are shown in UTC; exit codes: 0 ok, 1 error from or reaching the server, 2 bad usage.",

@@ -2,6 +2,7 @@ import { parseArgs } from "node:util";
 import { startKeyward } from "../app.js";
 import { ConfigError, loadConfig } from "../config.js";
 import { createLogger, resolveLogFormat } from "../ops/logger.js";
+import { columns, HELP_WIDTH, wrap } from "./help.js";
 
 /**
  * `keyward serve [--port N] [--host H] [--data-dir D] [--config FILE]`. Prints one line with
@@ -13,11 +14,29 @@ import { createLogger, resolveLogFormat } from "../ops/logger.js";
  * says while it runs is a log line on stderr, in the configured format. The lines printed when
  * `serve` cannot start at all are the command's own error, plain, since no logger exists yet.
  */
-const USAGE = `usage: keyward serve [--port N] [--host H] [--data-dir DIR] [--config FILE]
-
-Starts the gateway. Settings also come from KEYWARD_* environment variables and the config file
-(see docs/architecture.md); flags win over the environment, which wins over the file.
-`;
+const USAGE = [
+  "usage: keyward serve [--port N] [--host H] [--data-dir DIR] [--config FILE]",
+  "",
+  ...columns([
+    ["--port N", "port to listen on (env KEYWARD_PORT, default 8080; 0 picks a free one)"],
+    ["--host H", "address to listen on (env KEYWARD_HOST, default 127.0.0.1)"],
+    ["--data-dir DIR", "the SQLite store and master key (env KEYWARD_DATA_DIR, default ./.keyward)"],
+    ["--config FILE", "a YAML or JSON file of settings"],
+  ]),
+  "",
+  "logs (on stderr; stdout carries only the listening line and a generated admin token):",
+  ...columns([
+    ["KEYWARD_LOG_LEVEL", "fatal, error, warn, info (default), debug, trace or silent"],
+    ["KEYWARD_LOG_FORMAT", "json, pretty, or auto (default: pretty on a terminal, JSON otherwise)"],
+    ["KEYWARD_ACCESS_LOG", "1 or true: one info line per request (off by default)"],
+  ]),
+  "",
+  ...wrap(
+    "Starts the gateway. Settings also come from KEYWARD_* environment variables and the config file (see docs/architecture.md); flags win over the environment, which wins over the file.",
+    HELP_WIDTH,
+  ),
+  "",
+].join("\n");
 
 export async function runServe(argv: string[]): Promise<void> {
   if (argv.includes("--help") || argv.includes("-h")) {

@@ -82,5 +82,10 @@ export const audit: Group = {
   name: "audit",
   summary: "the hash-chained audit log",
   commands: { list, verify },
-  notes: "newest first; --since/--until take RFC 3339 or epoch ms; --principal matches actor or target",
+  flags: [
+    ["--since T, --until T", "RFC 3339 or epoch ms"],
+    ["--principal P", "matches actor or target"],
+    ["--action A", "only records of that action"],
+  ],
+  notes: "Newest first.",
 };

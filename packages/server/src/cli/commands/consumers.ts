@@ -93,5 +93,5 @@ export const consumers: Group = {
   name: "consumers",
   summary: "the callers that hold keys",
   commands: { create, list, get, update, delete: remove },
-  notes: '--metadata takes a JSON object, e.g. --metadata \'{"team":"ml"}\'',
+  flags: [["--metadata JSON", 'a JSON object, e.g. --metadata \'{"team":"ml"}\'']],
 };

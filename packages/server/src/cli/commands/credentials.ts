@@ -221,11 +221,14 @@ export const credentials: Group = {
   name: "credentials",
   summary: "outbound credentials agents read or use through egress",
   commands: { set, list, get, rollback, rm: remove, delete: { ...remove, usage: "delete NAME" } },
-  notes: [
-    "--value-stdin         read the value from stdin (one trailing newline is dropped): it stays out of",
-    "                      shell history and ps, unlike --value",
-    "--egress-base-url     where /egress/NAME/… forwards; --egress-header (default Authorization) and",
-    "                      --egress-format (default 'Bearer {value}', or '{value}' for other headers)",
-    "Values are never shown: get lists versions and metadata only.",
-  ].join("\n"),
+  flags: [
+    [
+      "--value-stdin",
+      "read the value from stdin (one trailing newline is dropped): it stays out of shell history and ps, unlike --value",
+    ],
+    ["--egress-base-url URL", "where /egress/NAME/… forwards"],
+    ["--egress-header H", "the header the value goes in (default Authorization)"],
+    ["--egress-format F", "how it is written there (default 'Bearer {value}', or '{value}' for other headers)"],
+  ],
+  notes: "Values are never shown: get lists versions and metadata only.",
 };

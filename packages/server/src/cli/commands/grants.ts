@@ -78,8 +78,11 @@ export const grants: Group = {
   name: "grants",
   summary: "which credentials an agent may read or inject, and which agents it may call",
   commands: { set, get },
-  notes: [
-    "set replaces every grant of the agent with what the flags say (lists are comma-separated).",
-    "--read: the agent's SDK may fetch the value; --inject: used only through /egress, never revealed.",
-  ].join("\n"),
+  flags: [
+    ["--read", "credentials the agent's SDK may fetch the value of"],
+    ["--inject", "credentials used only through /egress, their value never revealed"],
+    ["--user-credentials", "per-user credentials its tools may fetch (POST /v1/tools/credentials)"],
+    ["--may-call", "the agents it may delegate to (token exchange)"],
+  ],
+  notes: "set replaces every grant of the agent with what the flags say (lists are comma-separated).",
 };

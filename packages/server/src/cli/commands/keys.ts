@@ -248,10 +248,10 @@ export const keys: Group = {
     freeze: transition("freeze", "froze"),
     unfreeze: transition("unfreeze", "unfroze"),
   },
-  notes: [
-    "--rate-limit LIMIT/WINDOW   requests per window: 100/60s, 100/60 (seconds), 5/1m, 1000/h",
-    "--quota LIMIT/PERIOD        PERIOD is day, month or total: 10000/day",
-    "--scopes, --ip-allow        comma-separated; agent:NAME scopes decide which agents a key may call",
-    "The secret is printed once by create and rotate (also in --json); it cannot be shown again.",
-  ].join("\n"),
+  flags: [
+    ["--rate-limit LIMIT/WINDOW", "requests per window: 100/60s, 100/60 (seconds), 5/1m, 1000/h"],
+    ["--quota LIMIT/PERIOD", "PERIOD is day, month or total: 10000/day"],
+    ["--scopes, --ip-allow", "comma-separated; agent:NAME scopes decide which agents a key may call"],
+  ],
+  notes: "The secret is printed once by create and rotate (also in --json); it cannot be shown again.",
 };

@@ -136,13 +136,15 @@ export const users: Group = {
     "credentials rm": remove,
     "credentials delete": { ...remove, usage: "credentials delete USER NAME" },
   },
-  notes: [
-    "USER is the user id (the part after user: in a key's owner), e.g. alice@example.com.",
-    "--value-stdin   read the value from stdin (one trailing newline is dropped): it stays out of",
-    "                shell history and ps, unlike --value",
-    "--credential    only users who have set that credential name",
-    "Values are never shown: lists give names and versions only.",
-  ].join("\n"),
+  flags: [
+    ["USER", "the user id (the part after user: in a key's owner), e.g. alice@example.com"],
+    [
+      "--value-stdin",
+      "read the value from stdin (one trailing newline is dropped): it stays out of shell history and ps, unlike --value",
+    ],
+    ["--credential NAME", "only users who have set that credential name"],
+  ],
+  notes: "Values are never shown: lists give names and versions only.",
 };
 
 /** Every flag of the group, so a flag's value is never taken for a command word. */
