@@ -16,7 +16,7 @@ const STREAM_RETRY_AFTER_S = 30;
 const sinceQuery = z.object({
   since: z
     .string()
-    .regex(/^[0-9]+$/)
+    .regex(/^(0|[1-9][0-9]{0,15})$/)
     .optional(),
 });
 const STREAM_REFUSALS: Record<StreamRefusal, string> = {
