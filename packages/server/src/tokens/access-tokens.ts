@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { createBoundedCache } from "@keyward/sdk/cache";
 import { type JoseFailure, validateClaims } from "@keyward/sdk/jose";
 import type { SigningKeys } from "../crypto/signing-keys.js";
 import type { AccessClaims, ActLink as ActClaim } from "./access-claims.js";
@@ -49,7 +50,8 @@ export function createAccessTokens(deps: {
   /** A token signed by a key we do not hold: another replica may have rotated. */
   onUnknownKid?: () => void;
 }) {
-  const cache = new Map<string, CheckedToken>();
+  // Until the token expires; the least recently presented token leaves first when full.
+  const cache = createBoundedCache<string, CheckedToken>({ max: MAX_CACHED, now: () => deps.now() });
 
   function verifyUncached(token: string): TokenCheckResult {
     const verified = deps.signer.verify(token, { typ: "at+jwt" });
@@ -102,10 +104,7 @@ export function createAccessTokens(deps: {
       const result = verifyUncached(token);
       if (!result.ok) return result;
       checked = result.token;
-      if (checked.expMs > deps.now()) {
-        if (cache.size >= MAX_CACHED) evictTenth(cache);
-        cache.set(token, checked);
-      }
+      cache.set(token, checked, checked.expMs - deps.now());
     }
     if (checked.expMs <= deps.now()) {
       cache.delete(token);
@@ -157,14 +156,6 @@ function claimRefusal(failure: JoseFailure): TokenCheckResult {
       return invalid(
         failure.claim === "aud" ? "the access token has no valid audience" : "the access token lacks required claims",
       );
-  }
-}
-
-function evictTenth(map: Map<string, unknown>): void {
-  let n = Math.ceil(map.size / 10);
-  for (const k of map.keys()) {
-    if (n-- <= 0) break;
-    map.delete(k);
   }
 }
 
