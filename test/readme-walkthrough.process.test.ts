@@ -116,5 +116,21 @@ describe("the README's walkthrough, pasted in order into a fresh clone", () => {
       );
     expect(untracked).toEqual([]);
     expect(existsSync(join(clone, "key.json"))).toBe(false);
-  }, 90_000);
+  }, 120_000);
+});
+
+describe("the examples' walkthroughs, each with its own Keyward and data dir, offline", () => {
+  it.each(EXAMPLES)(
+    "%s: every marked command works as written",
+    async (example) => {
+      const { outputs, logs } = await runWalkthrough(`examples/${example}/README.md`);
+      // Run after the quick start had made ./.keyward (the issue's case): the example's Keyward
+      // used its own data dir, so its admin token was the one in use, never ignored.
+      expect(existsSync(join(clone, ".keyward"))).toBe(true);
+      expect(existsSync(join(clone, "examples", example, ".keyward"))).toBe(true);
+      expect(logs).not.toContain("is set but not used");
+      expect(outputs.join("\n")).not.toContain("cannot start");
+    },
+    90_000,
+  );
 });
