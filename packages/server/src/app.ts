@@ -11,9 +11,9 @@ import { createConsumersModule } from "./consumers/consumers-module.js";
 import { type CredentialsModuleOptions, createCredentialsModule } from "./credentials/credentials-module.js";
 import { createCredentialsStore } from "./credentials/credentials-store.js";
 import { macExistingCredentialRows } from "./credentials/integrity-upgrade.js";
-import { createCryptoModule } from "./crypto/crypto-module.js";
 import { openIntegrity } from "./crypto/integrity-root.js";
 import type { Keyring } from "./crypto/keyring.js";
+import { createSigningKeys } from "./crypto/signing-keys.js";
 import { createEgressModule } from "./egress/egress-module.js";
 import { createGatewayModule } from "./gateway/gateway-module.js";
 import { parseCidrList } from "./http/client-ip.js";
@@ -118,9 +118,10 @@ async function buildCore(base: Base) {
   });
   base.onClose(() => changes.close());
   const { audit } = auditModule;
-  const crypto = await createCryptoModule({ db, keyring, clock, audit });
-  const admin = await createAdminModule({ db, clock, integrity: integrity.keys }, config.admin_token);
-  return { ...base, integrity: integrity.keys, auditModule, audit, changes, crypto, admin };
+  const signingKeys = createSigningKeys({ db, keyring, clock });
+  await signingKeys.init();
+  const admin = await createAdminModule({ db, clock, integrity: integrity.keys, keyring, audit }, config.admin_token);
+  return { ...base, integrity: integrity.keys, auditModule, audit, changes, signingKeys, admin };
 }
 
 /** Owners and their keys, limits, tokens, the gateway, users and the MCP gateway. */
@@ -153,7 +154,7 @@ async function buildDomains(core: Awaited<ReturnType<typeof buildCore>>) {
   const issuer = () => core.issuer.value;
   const tokens = await createTokensModule({
     ...{ db, clock, logger, metrics, audit, changes, integrity, issuer, keys: keys.keys },
-    signingKeys: core.crypto.signingKeys,
+    signingKeys: core.signingKeys,
     agentExists: agents.exists,
     mayCall: (from, to) => credentials.grants.mayCall(from, to),
     trustedProxies: config.trusted_proxies.length > 0 ? parseCidrList(config.trusted_proxies) : null,
@@ -172,7 +173,7 @@ async function buildDomains(core: Awaited<ReturnType<typeof buildCore>>) {
     auth: tokens.callerAuth,
     agents: agents.agents,
     sharedLimits: limits.shared,
-    signer: core.crypto.signingKeys,
+    signer: core.signingKeys,
     settings: {
       upstreamTimeoutMs: config.upstream_timeout_ms,
       upstreamTokenTtlS: config.upstream_token_ttl_s,
@@ -227,7 +228,7 @@ function mountRoutes(d: Domains): Router {
   const router = new Router();
   const { requireAdmin } = d.admin;
   const auth = { requireAdmin, auth: d.tokens.callerAuth };
-  const jwks = () => d.crypto.signingKeys.jwks();
+  const jwks = () => d.signingKeys.jwks();
   registerOpsRoutes(router, { db: d.db, metrics: d.metrics, metricsToken: d.config.metrics_token, jwks });
   d.agents.register(router, requireAdmin);
   d.consumers.register(router, requireAdmin);
@@ -238,10 +239,7 @@ function mountRoutes(d: Domains): Router {
   d.credentials.register(router, auth);
   d.users.register(router, auth);
   d.mcp.register(router);
-  d.crypto.register(router, {
-    requireAdmin,
-    sealedColumns: () => [...d.credentials.sealedColumns, ...d.users.sealedColumns],
-  });
+  d.admin.register(router, () => [...d.credentials.sealedColumns, ...d.users.sealedColumns]);
   return router;
 }
 

@@ -1,5 +1,6 @@
 import { KeywardError } from "../errors.js";
-import { type CredentialsApi, httpError, unreachable } from "./credentials-api.js";
+import { httpError, unreachable } from "../http/http-errors.js";
+import type { CredentialsApi } from "./credentials-api.js";
 import type { Clock } from "./options.js";
 import { type SseEvent, type SseLimits, SseParser } from "./sse-parser.js";
 

@@ -1,9 +1,10 @@
 import { KeywardError, StaleCredentialError, UnknownCredentialError } from "../errors.js";
 import { type ExchangedToken, exchangeToken } from "../exchange.js";
+import { isOutage } from "../http/http-errors.js";
 import { createTools, type KeywardTools } from "../tools/tools.js";
 import { createToolsApi } from "../tools/tools-api.js";
 import { CredentialSet } from "./credential-set.js";
-import { type CredentialsApi, createCredentialsApi, isOutage } from "./credentials-api.js";
+import { type CredentialsApi, createCredentialsApi } from "./credentials-api.js";
 import { CacheWriter, readCache } from "./disk-cache.js";
 import { Emitter, type KeywardEvents, type Listener } from "./emitter.js";
 import { Freshness } from "./freshness.js";

@@ -1,5 +1,5 @@
-import { isOutage } from "../client/credentials-api.js";
 import { KeywardError } from "../errors.js";
+import { isOutage } from "../http/http-errors.js";
 import { AuditError, type AuditEvent } from "./errors.js";
 import type { ToolsApi } from "./tools-api.js";
 

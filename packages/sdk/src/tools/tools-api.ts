@@ -1,7 +1,6 @@
-import { httpError, unreachable } from "../client/credentials-api.js";
-import type { FetchLike } from "../client/options.js";
 import { KeywardError, ResponseTooLargeError } from "../errors.js";
 import { readBoundedText } from "../http/bounded-body.js";
+import { httpError, unreachable } from "../http/http-errors.js";
 import { DEFAULT_LIMITS } from "../http/limits.js";
 import { type AuditEvent, UserCredentialError } from "./errors.js";
 
@@ -17,7 +16,7 @@ export interface ToolsApiOptions {
   url: URL;
   /** The agent's own key or access token (the Keyward client's `token`). */
   token: () => string | Promise<string>;
-  fetch: FetchLike;
+  fetch: typeof globalThis.fetch;
   requestTimeoutMs: number;
   /** Largest answer read, in bytes (the client's `limits.responseBytes`). Default 1 MiB. */
   maxResponseBytes?: number;

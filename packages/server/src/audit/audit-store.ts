@@ -1,3 +1,4 @@
+import { AUDIT_APPEND_LOCK } from "../store/advisory-locks.js";
 import { type Db, queryOne, type SqlValue, type TransactionOptions } from "../store/db.js";
 import { type ChainedFields, type ChainKeying, type ChainRow, GENESIS_HASH, linkHash } from "./audit-chain.js";
 
@@ -14,9 +15,6 @@ export interface AuditListFilter {
   beforeSeq?: number;
   limit: number;
 }
-
-/** Every PostgreSQL replica appending to the chain takes this lock first (migrations use 7201001). */
-export const AUDIT_APPEND_LOCK = 7201002;
 
 const COLUMNS = [
   "seq",

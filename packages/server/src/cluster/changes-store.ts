@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { AUDIT_APPEND_LOCK } from "../audit/audit-store.js";
+import { AUDIT_APPEND_LOCK } from "../store/advisory-locks.js";
 import type { Db } from "../store/db.js";
 import type { Change, ChangeKind } from "./change-feed.js";
 

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
-import { AUDIT_APPEND_LOCK } from "../audit/audit-store.js";
 import type { Clock } from "../clock.js";
 import type { Logger } from "../ops/logger.js";
+import { AUDIT_APPEND_LOCK } from "../store/advisory-locks.js";
 import { type Db, queryOne } from "../store/db.js";
 import { createIntegrityKeys, INTEGRITY_ROOT_BYTES, type IntegrityKeys } from "./integrity-keys.js";
 import type { Keyring } from "./keyring.js";

@@ -1,5 +1,6 @@
 import type { IntegrityKeys } from "../crypto/integrity-keys.js";
 import type { Logger } from "../ops/logger.js";
+import { LEGACY_MARK_LOCK } from "../store/advisory-locks.js";
 import { type Db, queryOne } from "../store/db.js";
 import { hashSecret, KEYED_HASH_PREFIX, legacyHashSecret } from "./key-format.js";
 
@@ -18,9 +19,6 @@ import { hashSecret, KEYED_HASH_PREFIX, legacyHashSecret } from "./key-format.js
  */
 export const LEGACY_HASH_TABLES = ["api_keys", "admin_tokens", "refresh_tokens"] as const;
 export type LegacyHashTable = (typeof LEGACY_HASH_TABLES)[number];
-
-/** PostgreSQL advisory lock taken by the one-time marking (migrations use 7201001, audit appends 7201002). */
-const LEGACY_MARK_LOCK = 7201003;
 
 /** Each group was keyed by a different version, so each is marked once, on its own upgrade. */
 const GROUPS: ReadonlyArray<{ done: string; tables: readonly LegacyHashTable[] }> = [

@@ -1,3 +1,4 @@
+import { MIGRATIONS_LOCK } from "./advisory-locks.js";
 import type { Db } from "./db.js";
 import { isSqliteDb } from "./sqlite.js";
 
@@ -250,7 +251,7 @@ function forEngine(sql: string, engine: Db["engine"]): string {
 /** Brings the schema up to date (or up to migration `through`). Safe to run from many replicas at once (PostgreSQL advisory lock). */
 export async function migrate(db: Db, opts: { through?: number } = {}): Promise<void> {
   await db.transaction(async (tx) => {
-    if (tx.engine === "postgres") await tx.query("SELECT pg_advisory_xact_lock(7201001)");
+    if (tx.engine === "postgres") await tx.query("SELECT pg_advisory_xact_lock($1)", [MIGRATIONS_LOCK]);
     await tx.exec(
       "CREATE TABLE IF NOT EXISTS keyward_migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
     );
