@@ -67,7 +67,15 @@ export async function startOpenAIStandin({ keys, port = 0, host = "127.0.0.1", o
       const input = Array.isArray(body?.input) ? body.input : [String(body?.input ?? "")];
       send(res, 200, {
         object: "list",
-        data: input.map((text, index) => ({ object: "embedding", index, embedding: embed(String(text)) })),
+        data: input.map((text, index) => {
+          const vector = embed(String(text));
+          // The openai client asks for base64 (float32, little-endian) and decodes it itself.
+          const embedding =
+            body?.encoding_format === "base64"
+              ? Buffer.from(new Float32Array(vector).buffer).toString("base64")
+              : vector;
+          return { object: "embedding", index, embedding };
+        }),
         model: body?.model ?? "text-embedding-3-small",
         usage: { prompt_tokens: input.length, total_tokens: input.length },
       });
