@@ -2,7 +2,11 @@ import { LRUCache } from "lru-cache";
 
 /** Options of {@link createBoundedCache}. */
 export interface BoundedCacheOptions<K = unknown, V = unknown> {
-  /** Most entries held; when full, setting a new key evicts the least recently used one. */
+  /**
+   * Most entries held; when full, setting a new key evicts the least recently used one. lru-cache
+   * sizes its index arrays to `max` up front (about 27 bytes a slot), so do not pass an
+   * "unlimited" huge number.
+   */
   max: number;
   /** Default lifetime of an entry in milliseconds; none means an entry lives until evicted. */
   ttlMs?: number;
