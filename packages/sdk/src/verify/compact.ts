@@ -1,3 +1,4 @@
+import { createBoundedCache } from "../cache/bounded-cache.js";
 import { type CheckedHeader, checkHeader, decodeSignature, splitCompact } from "../jose/compact.js";
 import { MAX_TOKEN_CHARS } from "../jose/failure.js";
 import { invalid, refusal } from "./errors.js";
@@ -31,7 +32,8 @@ const MAX_ACCEPTED_HEADERS = 64;
  * checks depend on nothing but `algorithms`, fixed for the parser's life.
  */
 export function createCompactParser(algorithms: ReadonlySet<VerifyAlgorithm>): (token: unknown) => ParsedCompact {
-  const acceptedHeaders = new Map<string, CheckedHeader>();
+  // A flood of distinct (accepted) headers evicts the least recently seen one, not the issuer's own.
+  const acceptedHeaders = createBoundedCache<string, CheckedHeader>({ max: MAX_ACCEPTED_HEADERS });
   const policy = { algorithms, typ: ACCESS_TOKEN_TYP };
   return (token) => {
     if (typeof token === "string" && OPAQUE_CREDENTIAL.test(token)) {
@@ -46,7 +48,6 @@ export function createCompactParser(algorithms: ReadonlySet<VerifyAlgorithm>): (
       const checked = checkHeader(headerSegment, policy);
       if (!checked.ok) throw refusal(checked);
       header = checked.value;
-      if (acceptedHeaders.size >= MAX_ACCEPTED_HEADERS) acceptedHeaders.clear();
       acceptedHeaders.set(headerSegment, header);
     }
 
