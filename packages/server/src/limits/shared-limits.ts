@@ -1,3 +1,4 @@
+import { createBoundedCache } from "@keyward/sdk/cache";
 import type { KeyEntry } from "../keys/key-entry.js";
 import type { RateLimiter, RateLimitResult } from "./rate-limiter.js";
 import type { LimitsReply, RedisLimits } from "./redis-limits.js";
@@ -56,14 +57,11 @@ export function createSharedLimits(deps: {
 }): SharedLimits {
   const { redis, usage, local, fallback, onUnavailable } = deps;
   /** Per lineage: the window Redis last answered for (its start and length) and its count then. */
-  const lastShared = new Map<string, { start: number; windowMs: number; used: number }>();
+  const lastShared = createBoundedCache<string, { start: number; windowMs: number; used: number }>({
+    max: MAX_REMEMBERED_WINDOWS,
+  });
 
   function remember(lineage: string, start: number, windowMs: number, used: number): void {
-    lastShared.delete(lineage); // re-inserted last: the Map's order is then oldest-used first
-    if (lastShared.size >= MAX_REMEMBERED_WINDOWS) {
-      const oldest = lastShared.keys().next().value;
-      if (oldest !== undefined) lastShared.delete(oldest);
-    }
     lastShared.set(lineage, { start, windowMs, used });
   }
 
