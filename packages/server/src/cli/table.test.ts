@@ -69,6 +69,7 @@ describe("key formatting", () => {
     rate_limit: { limit: 100, window_s: 60 },
     quota: { limit: 10000, period: "day" },
     ip_allow: null,
+    rotated_to: null,
     created_at: "2025-01-02T03:04:05Z",
     updated_at: "2025-01-02T03:04:05Z",
     revoked_at: null,

@@ -1,14 +1,7 @@
+import type { Agent } from "../../agents/agents-schemas.js";
 import { requiredFlag, stringFlag, UsageError } from "../args.js";
 import { type Command, fetchList, type Group, LIST_OPTIONS, segment } from "../command.js";
 import { formatRecord, formatTable, orNone, shortTime, truncate } from "../table.js";
-
-export interface Agent {
-  name: string;
-  upstream: string;
-  description: string | null;
-  created_at: string;
-  updated_at: string;
-}
 
 export function agentRecord(agent: Agent): string {
   return formatRecord([

@@ -1,22 +1,7 @@
+import type { AuditEvent, AuditPage } from "../../audit/audit-schemas.js";
 import { parsePositiveInt, stringFlag } from "../args.js";
 import type { Command, Group } from "../command.js";
 import { formatTable, NONE, orNone, shortTime, truncate } from "../table.js";
-
-interface AuditEvent {
-  seq: number;
-  time: string;
-  actor: string;
-  action: string;
-  target?: string;
-  outcome: string;
-  code?: string;
-  ip?: string;
-}
-
-interface AuditPage {
-  events: AuditEvent[];
-  next_cursor: string | null;
-}
 
 export function auditTable(events: readonly AuditEvent[]): string {
   if (events.length === 0) return "no audit events\n";

@@ -1,13 +1,7 @@
+import type { Consumer } from "../../consumers/consumers-schemas.js";
 import { parseJsonObject, requiredFlag, stringFlag } from "../args.js";
 import { type Command, fetchList, type Group, LIST_OPTIONS, segment } from "../command.js";
 import { formatRecord, formatTable, NONE, shortTime, truncate } from "../table.js";
-
-export interface Consumer {
-  name: string;
-  metadata: Record<string, unknown> | null;
-  created_at: string;
-  updated_at: string;
-}
 
 function metadataText(metadata: Consumer["metadata"]): string {
   return metadata && Object.keys(metadata).length > 0 ? JSON.stringify(metadata) : NONE;

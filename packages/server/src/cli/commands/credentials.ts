@@ -1,28 +1,10 @@
+import type { CredentialDetail, Credential as CredentialView } from "../../credentials/credentials-schemas.js";
 import { type Options, parsePositiveInt, requiredFlag, stringFlag, UsageError, type Values } from "../args.js";
 import { type Command, type Context, fetchList, type Group, LIST_OPTIONS, segment } from "../command.js";
 import { formatRecord, formatTable, NONE, orNone, shortTime } from "../table.js";
 
-export interface Credential {
-  name: string;
-  type: "static" | "oauth2_client_credentials";
-  version: number | null;
-  egress: { base_url: string; header: string; format: string } | null;
-  provider: { token_url: string; client_id: string; scope: string | null } | null;
-  status: string;
-  status_message: string | null;
-  status_at: string | null;
-  expires_at: string | null;
-  created_at: string;
-  updated_at: string;
-  versions?: Array<{
-    version: number;
-    source: string;
-    rolled_back_from: number | null;
-    expires_at: string | null;
-    created_at: string;
-    created_by: string;
-  }>;
-}
+/** A list item has no versions; a single credential (put, get, rollback) has them. */
+type Credential = CredentialView & { versions?: CredentialDetail["versions"] };
 
 const PROVIDER = "oauth2_client_credentials";
 

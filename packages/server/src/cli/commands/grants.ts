@@ -1,13 +1,7 @@
+import type { Grants as GrantsView } from "../../credentials/credentials-schemas.js";
 import { parseList, stringFlag, UsageError } from "../args.js";
 import { type Command, type Group, segment } from "../command.js";
 import { formatRecord, NONE } from "../table.js";
-
-export interface GrantsView {
-  agent: string;
-  credentials: Array<{ name: string; mode: "read" | "inject" }>;
-  user_credentials: string[];
-  may_call: string[];
-}
 
 function grantsRecord(g: GrantsView): string {
   const of = (mode: string) =>

@@ -1,3 +1,4 @@
+import type { IssuedKey, Key, RotatedKey } from "../../keys/keys-schemas.js";
 import {
   type Options,
   parseList,
@@ -5,7 +6,6 @@ import {
   parsePositiveInt,
   parseQuota,
   parseRateLimit,
-  type QuotaPeriod,
   requiredFlag,
   stringFlag,
   UsageError,
@@ -14,30 +14,10 @@ import {
 import { type Command, type Context, fetchList, type Group, LIST_OPTIONS, segment } from "../command.js";
 import { formatRecord, formatTable, NONE, orNone, shortTime, truncate } from "../table.js";
 
-export interface Key {
-  id: string;
-  prefix: string;
-  owner: string;
-  name: string | null;
-  scopes: string[];
-  status: "active" | "revoked" | "frozen" | "expired";
-  expires_at: string | null;
-  rate_limit: { limit: number; window_s: number } | null;
-  quota: { limit: number; period: QuotaPeriod } | null;
-  ip_allow: string[] | null;
-  created_at: string;
-  updated_at: string;
-  revoked_at: string | null;
-  last_used_at: string | null;
-  /** Set on a key replaced by rotation: the id of its successor. */
-  rotated_to?: string | null;
-}
+export type { Key };
 
-interface Issued {
-  key: Key;
-  secret: string;
-  previous?: Key;
-}
+/** A new key with its secret; a rotation also answers the key it replaced. */
+type Issued = IssuedKey & { previous?: RotatedKey["previous"] };
 
 export function rateLimitText(rl: Key["rate_limit"]): string {
   return rl ? `${rl.limit}/${rl.window_s}s` : NONE;

@@ -1,26 +1,10 @@
+import type {
+  MasterKeyInventory as Inventory,
+  KeyCount,
+  MasterKeyRotation as RotateReport,
+} from "../../crypto/master-key-schemas.js";
 import type { Command, Group } from "../command.js";
 import { formatTable } from "../table.js";
-
-interface KeyCount {
-  id: string;
-  active: boolean;
-  loaded: boolean;
-  values: number;
-}
-
-interface Inventory {
-  active_key_id: string;
-  keys: KeyCount[];
-  unreadable: number;
-}
-
-interface RotateReport extends Inventory {
-  rewrapped: number;
-  current: number;
-  raced: number;
-  remaining: number;
-  failed: Array<{ record: string; reason: string }>;
-}
 
 function keysTable(keys: readonly KeyCount[]): string {
   return formatTable(

@@ -1,12 +1,12 @@
+import type { z } from "zod";
+import type { SigningKeyRotationSchema, SigningKeysSchema } from "../../tokens/tokens-schemas.js";
 import type { Command, Group } from "../command.js";
 import { formatTable } from "../table.js";
 
-interface SigningKeysView {
-  active_kid: string;
-  keys: Array<{ kid: string; alg: string; active: boolean }>;
-  previous_kid?: string;
-  previous_removed_after_s?: number;
-}
+type SigningKeys = z.infer<typeof SigningKeysSchema>;
+type SigningKeyRotation = z.infer<typeof SigningKeyRotationSchema>;
+/** The list, or a rotation (which also names the key it retired). */
+type SigningKeysView = SigningKeys & Partial<Omit<SigningKeyRotation, keyof SigningKeys>>;
 
 function keysTable(view: SigningKeysView): string {
   return formatTable(

@@ -1,26 +1,13 @@
 import { CREDENTIAL_NAME_HINT, isCredentialName } from "../../credentials/credential-rules.js";
 import { isUserId, USER_ID_HINT } from "../../users/user-rules.js";
+import type {
+  UserCredential as Listed,
+  UserListed,
+  UserCredentialWritten as Written,
+} from "../../users/users-schemas.js";
 import { firstPositional, GLOBAL_OPTIONS, type Options, stringFlag, UsageError } from "../args.js";
 import { type Command, type Context, fetchList, type Group, LIST_OPTIONS, segment, wantsHelp } from "../command.js";
 import { formatTable, shortTime, truncate } from "../table.js";
-
-interface Written {
-  user: string;
-  name: string;
-  version: number;
-  updated_at: string;
-}
-
-interface Listed {
-  name: string;
-  version: number;
-  updated_at: string;
-}
-
-interface UserListed {
-  user: string;
-  credentials: Listed[];
-}
 
 /**
  * Checked here, not only by the server: fetch resolves a `.` or `..` segment before sending, so
