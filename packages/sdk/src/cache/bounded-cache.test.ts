@@ -95,6 +95,14 @@ describe("createBoundedCache", () => {
     expect(() => createBoundedCache({ max: 1.5 })).toThrow(RangeError);
   });
 
+  it("deleteWhere can drop most of a large cache in one pass", () => {
+    const cache = createBoundedCache<number, number>({ max: 1000 });
+    for (let i = 0; i < 1000; i++) cache.set(i, i);
+    cache.deleteWhere((v) => v % 10 !== 0);
+    expect(cache.size).toBe(100);
+    expect([...cache.keys()].every((k) => k % 10 === 0)).toBe(true);
+  });
+
   it("deleteWhere drops every matching entry and keeps the rest", () => {
     const cache = createBoundedCache<string, { owner: string }>({ max: 10 });
     cache.set("k1", { owner: "alice" });

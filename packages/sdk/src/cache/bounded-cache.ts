@@ -123,9 +123,10 @@ export function createBoundedCache<K extends {}, V>(options: BoundedCacheOptions
       entries.delete(key);
     },
     deleteWhere(matches) {
-      for (const [key, entry] of entries.entries()) {
-        if (matches(entry.value, key)) entries.delete(key);
-      }
+      // Collected first: deleting from lru-cache while iterating it is not safe.
+      const doomed: K[] = [];
+      for (const [key, entry] of entries.entries()) if (matches(entry.value, key)) doomed.push(key);
+      for (const key of doomed) entries.delete(key);
       // A running load may be about to store a value the predicate would have dropped.
       flights.clear();
     },

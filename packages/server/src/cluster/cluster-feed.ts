@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { createBoundedCache } from "@keyward/sdk/cache";
 import type { Clock } from "../clock.js";
 import type { Logger } from "../ops/logger.js";
 import type { Change, ChangeFeed, ChangeKind } from "./change-feed.js";
@@ -60,7 +61,9 @@ export function createClusterChangeFeed(opts: ClusterFeedOptions): ClusterChange
   let last: number | undefined;
   // Seqs above `last` already applied from a message (or published here): reconciliation skips
   // them, so a key loaded again right after its invalidation is not dropped a second time.
-  const appliedAhead = new Set<number>();
+  // When full the oldest seq is forgotten (one more invalidation of its ref), never all of them:
+  // a clear would re-apply up to MAX_APPLIED_AHEAD invalidations at once on the next poll.
+  const appliedAhead = createBoundedCache<number, true>({ max: MAX_APPLIED_AHEAD });
   // The seq `record` got for each change, so `publish` can send it along.
   const seqOf = new WeakMap<Change, number>();
   let confirmedAt = clock.now();
@@ -103,12 +106,16 @@ export function createClusterChangeFeed(opts: ClusterFeedOptions): ClusterChange
           const rows = await store.after(last, PAGE);
           // Seqs are dense; a hole at the start means the rows were pruned before we read them.
           if (rows[0] && rows[0].seq !== last + 1) reset(`change log pruned past seq ${last}`);
-          for (const r of rows) if (!appliedAhead.delete(r.seq)) apply(r.kind, r.ref);
+          for (const r of rows) {
+            if (appliedAhead.has(r.seq)) appliedAhead.delete(r.seq);
+            else apply(r.kind, r.ref);
+          }
           const tail = rows.at(-1);
           if (tail) last = tail.seq;
           if (rows.length < PAGE || closed) break;
         }
-        for (const seq of appliedAhead) if (seq <= last) appliedAhead.delete(seq);
+        const upTo = last;
+        appliedAhead.deleteWhere((_, seq) => seq <= upTo);
       }
       confirmedAt = startedAt;
       if (failing) log.info("change log readable again");
@@ -168,8 +175,7 @@ export function createClusterChangeFeed(opts: ClusterFeedOptions): ClusterChange
     if (last !== undefined && seq <= last) return false;
     if (appliedAhead.has(seq)) return false;
     // Forgetting costs a second invalidation, never a missed one.
-    if (appliedAhead.size >= MAX_APPLIED_AHEAD) appliedAhead.clear();
-    appliedAhead.add(seq);
+    appliedAhead.set(seq, true);
     return true;
   }
 
