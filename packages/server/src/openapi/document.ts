@@ -1,3 +1,4 @@
+import type { z } from "zod";
 import { ErrorBodySchema } from "../http/error-schemas.js";
 import { OAuthErrorSchema } from "../tokens/tokens-schemas.js";
 import { SchemaCollector } from "./json-schema.js";
@@ -96,17 +97,17 @@ function operation(
     tags: [doc.tag],
     security: doc.auth === "public" ? [] : doc.auth.map((s) => ({ [s]: [] })),
     ...(parameters.length > 0 ? { parameters } : {}),
-    ...(doc.body
-      ? {
-          requestBody: {
-            required: true,
-            content: Object.fromEntries(
-              (doc.bodyTypes ?? ["application/json"]).map((t) => [t, { schema: schemas.convert(doc.body!, "input") }]),
-            ),
-          },
-        }
-      : {}),
+    ...(doc.body ? { requestBody: requestBody(doc.body, doc.bodyTypes, schemas) } : {}),
     responses,
+  };
+}
+
+function requestBody(body: z.ZodType, types: readonly string[] | undefined, schemas: SchemaCollector): Json {
+  const schema = schemas.convert(body, "input");
+  // readJson reads an empty body as `{}`: a body is required only when `{}` would not do.
+  return {
+    required: !body.safeParse({}).success,
+    content: Object.fromEntries((types ?? ["application/json"]).map((t) => [t, { schema }])),
   };
 }
 
