@@ -47,7 +47,10 @@ export async function startEgressAgent({
       send(res, ...failure(err));
     }
   });
-  await new Promise((resolve) => server.listen(port, host, resolve));
+  await new Promise((resolve, reject) => {
+    server.once("error", reject); // a busy port: the caller reports it, not an uncaught exception
+    server.listen(port, host, resolve);
+  });
   const { port: actual } = server.address();
 
   return {
@@ -105,12 +108,18 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
     console.error("set KEYWARD_URL (e.g. http://127.0.0.1:8080) and KEYWARD_AGENT_KEY (the agent's kwk_… key)");
     process.exit(2);
   }
-  const agent = await startEgressAgent({
-    keywardUrl: KEYWARD_URL,
-    agentKey: KEYWARD_AGENT_KEY,
-    port: Number(process.env.PORT ?? 4300),
-    ...(process.env.KEYWARD_CREDENTIAL ? { credential: process.env.KEYWARD_CREDENTIAL } : {}),
-  });
+  let agent;
+  try {
+    agent = await startEgressAgent({
+      keywardUrl: KEYWARD_URL,
+      agentKey: KEYWARD_AGENT_KEY,
+      port: Number(process.env.PORT ?? 4300),
+      ...(process.env.KEYWARD_CREDENTIAL ? { credential: process.env.KEYWARD_CREDENTIAL } : {}),
+    });
+  } catch (err) {
+    console.error(`cannot start: ${err.code ?? "error"}: ${err.message}`);
+    process.exit(1);
+  }
   console.log(`egress-agent listening on ${agent.url}`);
   const stop = async () => {
     await agent.close();

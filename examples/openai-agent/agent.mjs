@@ -94,7 +94,10 @@ export async function startOpenAIAgent({
       send(res, ...failure(err));
     }
   });
-  await new Promise((resolve) => server.listen(port, host, resolve));
+  await new Promise((resolve, reject) => {
+    server.once("error", reject); // a busy port: the caller reports it, not an uncaught exception
+    server.listen(port, host, resolve);
+  });
   const { port: actual } = server.address();
 
   return {

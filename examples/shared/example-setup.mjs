@@ -78,7 +78,7 @@ export async function upsertAgent(admin, name, upstream, description) {
 
 /**
  * Runs `node script` as its own process with exactly `env` (plus PATH): the agent gets nothing the
- * start script holds. Its output is passed through; resolves with `{url, stop}` at its
+ * start script holds. Its output is passed through (its errors once it listens); resolves with `{url, stop}` at its
  * `listening on` line, or throws an ExampleError with its last error line if it exits first.
  */
 export function startAgent(script, env) {
@@ -88,10 +88,12 @@ export function startAgent(script, env) {
   });
   let out = "";
   let err = "";
+  let listening = false;
   const exited = new Promise((resolve) => child.once("exit", (code, signal) => resolve(code ?? signal)));
+  // Until it listens, its errors are kept for the one line this start fails with.
   child.stderr.setEncoding("utf8").on("data", (d) => {
     err += d;
-    process.stderr.write(d);
+    if (listening) process.stderr.write(d);
   });
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
@@ -102,7 +104,10 @@ export function startAgent(script, env) {
       process.stdout.write(d);
       out += d;
       const m = /listening on (http:\/\/\S+)/.exec(out);
-      if (m) resolve({ url: m[1], stop, exited });
+      if (m && !listening) {
+        listening = true;
+        resolve({ url: m[1], stop, exited });
+      }
     });
     exited.then((code) => {
       const last = err.trim().split("\n").at(-1) ?? "";

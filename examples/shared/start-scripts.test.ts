@@ -115,6 +115,21 @@ describe("start scripts: one line saying what to do, never a stack trace", () =>
     expectOneLine(r, "openai-agent/start.mjs", /cannot reach Keyward at http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED\)/);
   });
 
+  it("egress-agent: the agent's port is taken", async () => {
+    const busy = net.createServer();
+    await new Promise<void>((resolve) => busy.listen(0, "127.0.0.1", resolve));
+    try {
+      const r = await run("egress-agent/start.mjs", ["--offline"], {
+        KEYWARD_URL: kw.url,
+        KEYWARD_ADMIN_TOKEN: kw.adminToken,
+        PORT: String((busy.address() as net.AddressInfo).port),
+      });
+      expectOneLine(r, "egress-agent/start.mjs", /the agent exited \(1\) before listening: .*EADDRINUSE/);
+    } finally {
+      await new Promise((resolve) => busy.close(resolve));
+    }
+  });
+
   it("openai-agent: no OpenAI key and no --offline", async () => {
     const r = await run("openai-agent/start.mjs", [], { KEYWARD_URL: kw.url, KEYWARD_ADMIN_TOKEN: kw.adminToken });
     expectOneLine(r, "openai-agent/start.mjs", /OPENAI_API_KEY is not set: .*--offline/);
