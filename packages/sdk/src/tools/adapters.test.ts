@@ -9,6 +9,7 @@ import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { z } from "zod";
 import type { FakeToolsServer } from "../../test-support/tools/fake-tools-server.js";
+import { langchainSchema } from "../../test-support/tools/langchain-schema.js";
 import { startTools } from "../../test-support/tools/setup.js";
 import type { Keyward } from "../client/keyward.js";
 import { DEFAULT_MARKER as M } from "../redaction/index.js";
@@ -154,7 +155,7 @@ describe("langchainToolFunc with @langchain/core tool()", () => {
     return langchainTool(langchainToolFunc(cloudTool()), {
       name: "list_functions",
       description: "Lists the user's cloud functions",
-      schema: z.object({ region: z.string() }),
+      schema: langchainSchema(z.object({ region: z.string() })),
     });
   }
 
