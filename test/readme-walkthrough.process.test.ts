@@ -124,9 +124,8 @@ describe("the examples' walkthroughs, each with its own Keyward and data dir, of
     "%s: every marked command works as written",
     async (example) => {
       const { outputs, logs } = await runWalkthrough(`examples/${example}/README.md`);
-      // Run after the quick start had made ./.keyward (the issue's case): the example's Keyward
-      // used its own data dir, so its admin token was the one in use, never ignored.
-      expect(existsSync(join(clone, ".keyward"))).toBe(true);
+      // Its Keyward used a data dir of its own, so its admin token was the one in use, never ignored
+      // (in a full run the quick start's ./.keyward exists by now: the issue's case).
       expect(existsSync(join(clone, "examples", example, ".keyward"))).toBe(true);
       expect(logs).not.toContain("is set but not used");
       expect(outputs.join("\n")).not.toContain("cannot start");
