@@ -60,6 +60,17 @@ export const SIGNATURE_BYTES: Partial<Record<JwsAlgorithm, number>> = { ES256: 6
  * Checks the signature of a parsed JWS with `key`. The header's `alg` was pinned by the parser;
  * here it must also be one the key may verify, or nothing is checked (`key_mismatch`).
  * Tokens Keyward did not sign are verified as their issuers sign them: high-S ES256 included.
+ *
+ * @example
+ * ```ts
+ * import { parseCompact, verifySignature } from "@keyward/sdk/jose";
+ *
+ * const parsed = parseCompact(token, { algorithms: new Set(["RS256"]) });
+ * if (parsed.ok) {
+ *   const key = { key: rsaPublicKey, algorithms: new Set(["RS256"] as const) };
+ *   const signed = verifySignature(parsed.value, key); // { ok: true } or "key_mismatch" / "bad_signature"
+ * }
+ * ```
  */
 export function verifySignature(
   jws: Pick<ParsedJws, "alg" | "signingInput" | "signature">,

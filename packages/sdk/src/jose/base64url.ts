@@ -4,6 +4,14 @@
  * Node's own decoder is lenient: it skips characters outside the alphabet and ignores a dangling
  * character and non-zero trailing bits, so two different strings can decode to the same bytes.
  * Tokens are attacker input, so `decode` accepts only the canonical encoding.
+ *
+ * @example
+ * ```ts
+ * import { base64url } from "@keyward/sdk/jose";
+ *
+ * base64url.encode("hi"); // "aGk"
+ * base64url.decode("aGl"); // undefined: non-zero trailing bits, not the canonical form
+ * ```
  */
 const ALPHABET = /^[A-Za-z0-9_-]*$/;
 const utf8 = new TextDecoder("utf-8", { fatal: true });
@@ -23,7 +31,17 @@ export const base64url = {
   },
 };
 
-/** A strict-base64url segment holding a UTF-8 JSON object, or `undefined` for anything else. */
+/**
+ * A strict-base64url segment holding a UTF-8 JSON object, or `undefined` for anything else.
+ *
+ * @example
+ * ```ts
+ * import { decodeJsonObject } from "@keyward/sdk/jose";
+ *
+ * decodeJsonObject("eyJhIjoxfQ"); // { a: 1 }
+ * decodeJsonObject("WzFd"); // undefined: `[1]` is not an object
+ * ```
+ */
 export function decodeJsonObject(segment: string): Record<string, unknown> | undefined {
   const bytes = base64url.decode(segment);
   if (!bytes || bytes.length === 0) return undefined;

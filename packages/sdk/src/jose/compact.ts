@@ -48,7 +48,18 @@ export interface ParsedJws extends CheckedHeader {
 export const FORBIDDEN_HEADERS = ["jku", "x5u", "jwk", "x5c", "crit", "b64"] as const;
 const SEGMENT = /^[A-Za-z0-9_-]*$/;
 
-/** Splits a compact JWS (exactly three segments, base64url alphabet, at most `maxChars`). */
+/**
+ * Splits a compact JWS (exactly three segments, base64url alphabet, at most `maxChars`); the
+ * first step of {@link parseCompact}, for a caller that memoises header checks.
+ *
+ * @example
+ * ```ts
+ * import { splitCompact } from "@keyward/sdk/jose";
+ *
+ * const split = splitCompact(token, 32 * 1024);
+ * if (!split.ok) return split.code; // "malformed" or "too_large"
+ * ```
+ */
 export function splitCompact(token: unknown, maxChars = MAX_TOKEN_CHARS): JoseResult<CompactSegments> {
   if (typeof token !== "string" || token.length === 0) return fail("malformed");
   if (token.length > maxChars) return fail("too_large");
@@ -67,7 +78,17 @@ export function splitCompact(token: unknown, maxChars = MAX_TOKEN_CHARS): JoseRe
   };
 }
 
-/** Decodes a protected header and applies `policy`: alg, forbidden headers, typ, kid, in that order. */
+/**
+ * Decodes a protected header and applies `policy`: alg, forbidden headers, typ, kid, in that order.
+ *
+ * @example
+ * ```ts
+ * import { checkHeader } from "@keyward/sdk/jose";
+ *
+ * const h = checkHeader(segments.headerSegment, { algorithms: new Set(["ES256"]) });
+ * if (!h.ok && h.code === "forbidden_header") console.warn("refused header", h.header);
+ * ```
+ */
 export function checkHeader(headerSegment: string, policy: HeaderPolicy): JoseResult<CheckedHeader> {
   const header = decodeJsonObject(headerSegment);
   if (!header) return fail("malformed");
@@ -89,7 +110,16 @@ export function checkHeader(headerSegment: string, policy: HeaderPolicy): JoseRe
   return { ok: true, value: { alg: alg as JwsAlgorithm, kid, header } };
 }
 
-/** The signature in its canonical encoding and, where the algorithm fixes it, its exact size. */
+/**
+ * The signature in its canonical encoding and, where the algorithm fixes it, its exact size.
+ *
+ * @example
+ * ```ts
+ * import { decodeSignature } from "@keyward/sdk/jose";
+ *
+ * const sig = decodeSignature("ES256", segments.signatureSegment); // 64 bytes r ‖ s, or "malformed"
+ * ```
+ */
 export function decodeSignature(alg: JwsAlgorithm, segment: string): JoseResult<Buffer> {
   const signature = base64url.decode(segment);
   const size = SIGNATURE_BYTES[alg];
@@ -130,7 +160,18 @@ export function parseCompact(token: unknown, policy: HeaderPolicy & { maxTokenCh
   };
 }
 
-/** The payload as a JSON object; call it once the signature holds. */
+/**
+ * The payload as a JSON object; call it once the signature holds.
+ *
+ * @example
+ * ```ts
+ * import { decodePayload, verifySignature } from "@keyward/sdk/jose";
+ *
+ * if (verifySignature(parsed, key).ok) {
+ *   const payload = decodePayload(parsed); // { ok: true, value: {...} } or "malformed"
+ * }
+ * ```
+ */
 export function decodePayload(jws: Pick<ParsedJws, "payloadSegment">): JoseResult<Record<string, unknown>> {
   const payload = decodeJsonObject(jws.payloadSegment);
   return payload ? { ok: true, value: payload } : fail("malformed");

@@ -23,7 +23,16 @@ const P256_N = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc63255
 const P256_HALF_N = Buffer.from((P256_N >> 1n).toString(16).padStart(64, "0"), "hex");
 const ES256_SIGNATURE_BYTES = 64;
 
-/** `r ‖ (n − s)` when `s > n/2`; `undefined` when the signature is already low-S or no possible one. */
+/**
+ * `r ‖ (n − s)` when `s > n/2`; `undefined` when the signature is already low-S or no possible one.
+ *
+ * @example
+ * ```ts
+ * import { lowS } from "@keyward/sdk/jose";
+ *
+ * const canonical = lowS(signature) ?? signature;
+ * ```
+ */
 export function lowS(signature: Buffer): Buffer | undefined {
   if (signature.length !== ES256_SIGNATURE_BYTES) return undefined;
   const s = signature.subarray(32);
@@ -37,6 +46,13 @@ export function lowS(signature: Buffer): Buffer | undefined {
 /**
  * `signingInput` with the low-S form of an ES256 `signature` (r ‖ s, 64 bytes), or `undefined`
  * when the signature is already low-S (or not a possible one: verification refuses it).
+ *
+ * @example
+ * ```ts
+ * import { lowSToken } from "@keyward/sdk/jose";
+ *
+ * const cacheKey = lowSToken(parsed.signingInput, parsed.signature) ?? token;
+ * ```
  */
 export function lowSToken(signingInput: string, signature: Buffer): string | undefined {
   const low = lowS(signature);
@@ -47,6 +63,13 @@ export function lowSToken(signingInput: string, signature: Buffer): string | und
  * The token with its ES256 signature in low-S form: the same string for (r, s) and (r, n − s).
  * Anything that is not a compact JWS with a 64-byte signature comes back unchanged (it will fail
  * verification anyway). Costs a decode only; the BigInt only for high-S.
+ *
+ * @example
+ * ```ts
+ * import { canonicalToken } from "@keyward/sdk/jose";
+ *
+ * seen.add(canonicalToken(token)); // a token and its (r, n − s) twin are one entry
+ * ```
  */
 export function canonicalToken(token: string): string {
   const dot = token.lastIndexOf(".");
