@@ -19,11 +19,6 @@ const ALLOWED = new Map([
   ["server: auth/effective-scopes.ts -> tokens/", "narrows token scopes with tokens/scopes.ts"],
   // Admin tokens are made and hashed in the API-key secret format; the format belongs below both.
   ["server: admin/admin-auth.ts -> keys/", "admin tokens use keys/key-format.ts and legacy-hashes.ts"],
-  // The keyring's admin API: it belongs in admin/ (admin-module.ts mounts it). Left in place while
-  // the OpenAPI work edits every routes file.
-  ["server: crypto/master-key-routes.ts -> admin/", "the master-key routes belong in admin/"],
-  ["server: crypto/master-key-routes.ts -> audit/", "the master-key routes belong in admin/"],
-  ["server: crypto/master-key-routes.ts -> http/", "the master-key routes belong in admin/"],
   // The health, metrics and JWKS routes; logger.ts and metrics.ts sit below http/, they above it.
   ["server: ops/ops-routes.ts -> http/", "the ops routes belong above http/, their logger and metrics below"],
   ["server: ops/ops-routes.ts -> tokens/", "documents /.well-known/jwks.json with tokens' JwksSchema"],

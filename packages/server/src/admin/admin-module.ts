@@ -4,10 +4,10 @@ import type { IntegrityKeys } from "../crypto/integrity-keys.js";
 import { INTEGRITY_ROOT_SEALED } from "../crypto/integrity-root.js";
 import type { Keyring } from "../crypto/keyring.js";
 import { type SealedColumn, SIGNING_KEYS_SEALED } from "../crypto/master-key-rotation.js";
-import { registerMasterKeyRoutes } from "../crypto/master-key-routes.js";
 import type { Router } from "../http/router.js";
 import type { Db } from "../store/db.js";
 import { createAdminAuth } from "./admin-auth.js";
+import { registerMasterKeyRoutes } from "./master-key-routes.js";
 
 /**
  * Admin-token auth, wired: the first admin token is made (or the configured one stored) before

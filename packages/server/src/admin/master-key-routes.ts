@@ -1,14 +1,14 @@
 import { z } from "zod";
-import type { Actor } from "../admin/admin-context.js";
 import type { AuditSink } from "../audit/audit-sink.js";
+import type { Keyring } from "../crypto/keyring.js";
+import { rewrapAll, type SealedColumn, sealedInventory } from "../crypto/master-key-rotation.js";
+import { MasterKeyInventorySchema, MasterKeyRotationSchema } from "../crypto/master-key-schemas.js";
 import { readJson } from "../http/body.js";
 import { sendJson } from "../http/respond.js";
 import type { RequestContext, Router } from "../http/router.js";
 import { ADMIN, errors, json } from "../openapi/operation.js";
 import type { Db } from "../store/db.js";
-import type { Keyring } from "./keyring.js";
-import { rewrapAll, type SealedColumn, sealedInventory } from "./master-key-rotation.js";
-import { MasterKeyInventorySchema, MasterKeyRotationSchema } from "./master-key-schemas.js";
+import type { Actor } from "./admin-context.js";
 
 /**
  * Master-key rotation through the running server, so it needs no key material on the admin's
