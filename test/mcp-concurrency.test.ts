@@ -1,4 +1,5 @@
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import type { FetchLike } from "@modelcontextprotocol/sdk/shared/transport.js";
 import { Agent, fetch } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectAs, resultText } from "../examples/mcp-tools/client.mjs";
@@ -32,7 +33,12 @@ beforeAll(async () => {
   for (const u of USERS) {
     const dispatcher = new Agent({ connections: CONNECTIONS_PER_USER });
     dispatchers.push(dispatcher);
-    const userFetch = (url: string | URL, init?: Parameters<typeof fetch>[1]) => fetch(url, { ...init, dispatcher });
+    // The MCP SDK passes Node's global RequestInit, whose dispatcher type (undici-types) is not
+    // undici's own: the dispatcher is replaced anyway, so the rest is what undici's fetch gets.
+    const userFetch: FetchLike = (url, init) => {
+      const { dispatcher: _replaced, ...rest } = init ?? {};
+      return fetch(url, { ...rest, dispatcher });
+    };
     clients.set(u.id, await connectAs(example.mcpUrl, example.users[u.id]?.key as string, { fetch: userFetch }));
   }
 }, 120_000);

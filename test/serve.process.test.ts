@@ -5,6 +5,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { type ApiErrorBody, readJson } from "../packages/server/test-support/wire.js";
 
 // These tests start `keyward serve` the way a user does: the built bin, as a child process.
 const BIN = join(import.meta.dirname, "../packages/server/dist/cli/main.js");
@@ -126,7 +127,7 @@ describe("keyward serve, as a process", () => {
     expect(await agents(fresh)).toBe(200);
     const audit = await fetch(`${url}/admin/v1/audit?action=admin_token.reset`, {
       headers: { authorization: `Bearer ${fresh}` },
-    }).then((r) => r.json());
+    }).then((r) => readJson<{ events: unknown[] }>(r));
     expect(audit.events).toHaveLength(1);
     server.child.kill("SIGTERM");
     expect(await server.exited).toBe(0);
@@ -173,15 +174,15 @@ describe("keyward serve, as a process", () => {
     try {
       const first = serve(["--port", "0", "--data-dir", dir], env);
       const url = await listening(first);
-      const admin = (path: string, body: unknown) =>
+      const admin = <T = unknown>(path: string, body: unknown) =>
         fetch(`${url}/admin/v1${path}`, {
           method: "POST",
           headers: { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" },
           body: JSON.stringify(body),
-        }).then((r) => r.json());
+        }).then((r) => readJson<T>(r));
       await admin("/agents", { name: "slow", upstream: upstreamUrl });
       await admin("/consumers", { name: "c" });
-      const created = await admin("/keys", {
+      const created = await admin<{ secret: string }>("/keys", {
         owner: "consumer:c",
         scopes: ["agent:slow"],
         quota: { limit: 4, period: "total" },
@@ -204,7 +205,7 @@ describe("keyward serve, as a process", () => {
       expect((await fetch(`${url2}/agents/slow/fast`, { headers })).status).toBe(200);
       const over = await fetch(`${url2}/agents/slow/fast`, { headers });
       expect(over.status).toBe(429);
-      expect((await over.json()).error.code).toBe("quota_exceeded");
+      expect((await readJson<ApiErrorBody>(over)).error.code).toBe("quota_exceeded");
       second.child.kill("SIGTERM");
       expect(await second.exited).toBe(0);
     } finally {

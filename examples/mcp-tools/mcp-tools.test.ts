@@ -13,6 +13,14 @@ import { DEMO_USERS, newAccessKey, startExample } from "./start.mjs";
 type Example = Awaited<ReturnType<typeof startExample>>;
 let example: Example;
 
+/** The fields of an audit event (SPEC §7) these tests read. */
+interface AuditEvent {
+  actor: string;
+  outcome: string;
+  target: string;
+  details: Record<string, unknown>;
+}
+
 beforeAll(async () => {
   example = await startExample({ users: [...DEMO_USERS, { id: "dave", functions: [] }], logLevel: "debug" });
 });
@@ -124,9 +132,8 @@ describe("mcp-tools example: one MCP tool, each user's own cloud key, none of it
   it("keeps every access key out of Keyward's logs and audit records", async () => {
     await callAs("alice");
     await callAs("bob");
-    const audit = await example.admin("GET", "/audit?action=mcp.tool_call&limit=500");
-    // biome-ignore lint/suspicious/noExplicitAny: audit events as the admin API returns them
-    const aliceCalls = audit.events.filter((e: any) => e.actor === "user:alice" && e.outcome === "success");
+    const audit = await example.admin<{ events: AuditEvent[] }>("GET", "/audit?action=mcp.tool_call&limit=500");
+    const aliceCalls = audit.events.filter((e) => e.actor === "user:alice" && e.outcome === "success");
     expect(aliceCalls.length).toBeGreaterThan(0);
     // The cloud echoes the key twice per answer (raw and base64): both redactions are counted.
     expect(aliceCalls.at(-1)).toMatchObject({

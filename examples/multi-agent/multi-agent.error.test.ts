@@ -1,6 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestServer, type TestServer } from "../../packages/server/test-support/server.js";
+import { readJson } from "../../packages/server/test-support/wire.js";
 import { startExample } from "./start.mjs";
+
+/** LangServe's (FastAPI's) 422 body: one entry per invalid part of the request. */
+interface LangServeError {
+  detail: { loc: string[]; msg: string; type: string }[];
+}
 
 let kw: TestServer;
 let example: Awaited<ReturnType<typeof startExample>>;
@@ -15,13 +21,13 @@ afterAll(async () => {
 });
 
 /** A request through the gateway as the demo caller; the body is sent exactly as given. */
-async function call(path: string, body: string, method = "POST") {
+async function call<T = unknown>(path: string, body: string, method = "POST") {
   const res = await fetch(`${kw.url}/agents/${path}`, {
     method,
     headers: { authorization: `Bearer ${example.callerKey.secret}`, "content-type": "application/json" },
     ...(method === "GET" ? {} : { body }),
   });
-  return { status: res.status, body: await res.json() };
+  return { status: res.status, body: await readJson<T>(res) };
 }
 
 describe("multi-agent example: bad input gets a 4xx with an error body, never a 500", () => {
@@ -51,10 +57,10 @@ describe("multi-agent example: bad input gets a 4xx with an error body, never a 
     });
     expect(await call("research/search", JSON.stringify({ query: "" }))).toMatchObject({ status: 400 });
     expect(await call("research/search", "{}", "GET")).toMatchObject({ status: 404 });
-    const notJson = await call("tools/invoke", "{");
+    const notJson = await call<LangServeError>("tools/invoke", "{");
     expect(notJson.status).toBe(422);
     expect(notJson.body.detail[0]).toMatchObject({ loc: ["body", "body"] });
-    const noText = await call("tools/invoke", JSON.stringify({ input: { text: 1 } }));
+    const noText = await call<LangServeError>("tools/invoke", JSON.stringify({ input: { text: 1 } }));
     expect(noText.status).toBe(422);
     expect(noText.body.detail[0]).toMatchObject({ loc: ["body", "input"] });
     expect(await call("tools/stream", "{}")).toMatchObject({ status: 404, body: { error: { code: "not_found" } } });

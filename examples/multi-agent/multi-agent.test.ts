@@ -1,8 +1,9 @@
-import type { IncomingHttpHeaders } from "node:http";
+import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
 import { ExchangeError, exchangeToken } from "@keyward/sdk";
 import { decodeJwt } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestServer, type TestServer } from "../../packages/server/test-support/server.js";
+import { type ApiErrorBody, readJson } from "../../packages/server/test-support/wire.js";
 import { startExample } from "./start.mjs";
 
 interface Seen {
@@ -23,7 +24,7 @@ beforeAll(async () => {
     keywardUrl: kw.url,
     adminToken: kw.adminToken,
     consumer: "acme",
-    onRequest: (agent: string, req: { method?: string; url?: string; headers: IncomingHttpHeaders }) =>
+    onRequest: (agent: string, req: IncomingMessage) =>
       seen.push({ agent, method: req.method ?? "", url: req.url ?? "", headers: { ...req.headers } }),
   });
 });
@@ -161,13 +162,13 @@ describe("multi-agent example: workflow → research (fetch) and tools (RemoteRu
       });
       expect(res.status, d.url).toBe(401);
       expect(res.headers.get("www-authenticate")).toBe('Bearer error="invalid_token"');
-      const body = await res.json();
+      const body = await readJson<ApiErrorBody>(res);
       expect(body.error.code).toBe("invalid_token");
       expect(JSON.stringify(body)).not.toContain(d.token);
     }
     const anonymous = await fetch(`${example.urls.research}/search`, { method: "POST" });
     expect(anonymous.status).toBe(401);
-    expect((await anonymous.json()).error.code).toBe("missing_credentials");
+    expect((await readJson<ApiErrorBody>(anonymous)).error.code).toBe("missing_credentials");
 
     // Through the gateway too: a token bound to research does not open tools.
     const viaGateway = await fetch(`${kw.url}/agents/tools/invoke`, {
@@ -176,7 +177,7 @@ describe("multi-agent example: workflow → research (fetch) and tools (RemoteRu
       body: JSON.stringify({ input: { text: "x" } }),
     });
     expect(viaGateway.status).toBe(401);
-    expect((await viaGateway.json()).error.code).toBe("invalid_token");
+    expect((await readJson<ApiErrorBody>(viaGateway)).error.code).toBe("invalid_token");
   });
 
   it("ends the caller's access, delegated tokens included, when the caller's key is revoked", async () => {

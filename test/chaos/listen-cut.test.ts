@@ -43,9 +43,8 @@ describe.skipIf(skip !== undefined)("PostgreSQL LISTEN/NOTIFY only: a replica's 
       KEYWARD_MAX_STALENESS_MS: String(2 * RECONCILE_MS),
       KEYWARD_LOG_LEVEL: "info",
     };
-    [a, b] = await Promise.all(
-      ["a", "b"].map((n) => startReplica(n, { ...env, KEYWARD_DATABASE_URL: url(n) }, { config: CONFIG })),
-    );
+    const start = (n: string) => startReplica(n, { ...env, KEYWARD_DATABASE_URL: url(n) }, { config: CONFIG });
+    [a, b] = await Promise.all([start("a"), start("b")]);
     await setUpGateway(a, up.url);
   });
 

@@ -44,9 +44,8 @@ describe.skipIf(skip !== undefined)("a replica stopped inside a transaction that
     const at = new URL(db.url);
     const url = (name: string) =>
       db.urlVia(at.hostname, Number(at.port || 5432), { application_name: `kw-chaos-${name}` });
-    [a, b] = await Promise.all(
-      ["a", "b"].map((n) => startReplica(n, { ...env, KEYWARD_DATABASE_URL: url(n) }, { config: CONFIG })),
-    );
+    const start = (n: string) => startReplica(n, { ...env, KEYWARD_DATABASE_URL: url(n) }, { config: CONFIG });
+    [a, b] = await Promise.all([start("a"), start("b")]);
     await setUpGateway(b, up.url);
     // The agent A's changes go to: not the one B's requests use, whose row they would lock.
     expect((await b.admin("POST", "/agents", { name: "busy", upstream: up.url })).status).toBe(201);
