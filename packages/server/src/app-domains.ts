@@ -1,5 +1,6 @@
 import type { AdminModule } from "./admin/admin-module.js";
 import { createAgentsModule } from "./agents/agents-module.js";
+import { createOutcomeTap } from "./anomaly/outcomes.js";
 import type { AuditModule } from "./audit/audit-module.js";
 import type { AuditSink } from "./audit/audit-sink.js";
 import type { Clock } from "./clock.js";
@@ -93,6 +94,8 @@ export async function buildDomains(core: Core) {
   });
   core.onClose(() => limits.close());
   const issuer = () => core.issuer.value;
+  // Every deciding module records here; usage counting and the anomaly detectors subscribe.
+  const outcomes = createOutcomeTap(logger);
   const tokens = await createTokensModule({
     ...{ db, clock, logger, metrics, audit, changes, integrity, issuer, keys: keys.keys },
     signingKeys: core.signingKeys,
@@ -110,7 +113,7 @@ export async function buildDomains(core: Core) {
   });
   core.onClose(() => tokens.close());
   const gateway = createGatewayModule({
-    ...{ clock, metrics, audit, rateLimiter, usage, issuer },
+    ...{ clock, metrics, audit, rateLimiter, usage, issuer, outcomes },
     auth: tokens.callerAuth,
     agents: agents.agents,
     sharedLimits: limits.shared,
@@ -136,7 +139,17 @@ export async function buildDomains(core: Core) {
     agents.agents.invalidate();
     tokens.reloadSigningKeys();
   });
-  return { ...core, credentials, keys, agents, consumers, tokens, gateway, ...buildTools(core, credentials, tokens) };
+  return {
+    ...core,
+    outcomes,
+    credentials,
+    keys,
+    agents,
+    consumers,
+    tokens,
+    gateway,
+    ...buildTools(core, credentials, tokens),
+  };
 }
 
 export type Domains = Awaited<ReturnType<typeof buildDomains>>;

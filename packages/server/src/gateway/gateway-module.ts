@@ -1,4 +1,5 @@
 import type { RoutableAgent } from "../agents/agents-service.js";
+import type { OutcomeTap } from "../anomaly/outcomes.js";
 import type { AuditSink } from "../audit/audit-sink.js";
 import { createDenialSampler } from "../audit/denial-sampler.js";
 import type { CallerAuth } from "../auth/caller-auth.js";
@@ -28,6 +29,8 @@ export interface GatewayModuleDeps {
   sharedLimits: SharedLimits | undefined;
   signer: TokenSigner;
   issuer: () => string;
+  /** Where every decision is recorded (usage counting, anomaly detectors). */
+  outcomes: OutcomeTap;
   settings: { upstreamTimeoutMs: number; upstreamTokenTtlS: number; denials: AuditLimitsConfig };
 }
 
@@ -77,6 +80,7 @@ export function createGatewayModule(deps: GatewayModuleDeps) {
     audit: deps.audit,
     metrics,
     denials,
+    outcomes: deps.outcomes,
   };
 
   return {

@@ -1,4 +1,5 @@
 import { AGENT_NAME, type RoutableAgent } from "../agents/agents-service.js";
+import type { OutcomeTap } from "../anomaly/outcomes.js";
 import type { AuditSink } from "../audit/audit-sink.js";
 import type { DenialSampler } from "../audit/denial-sampler.js";
 import { codeToStatus, KeywardError } from "../errors.js";
@@ -19,6 +20,24 @@ export interface GatewayDeps {
   metrics: Metrics;
   /** Samples the records of denials without a known key (audit/denial-sampler.ts); absent: all recorded. */
   denials?: DenialSampler;
+  /** Every decision, allowed or denied, for usage counting and the anomaly detectors (memory only). */
+  outcomes?: OutcomeTap;
+}
+
+/**
+ * The decision as an outcome. The agent is named only when it is a slug: anything else came from
+ * the URL as the caller wrote it, and would let one caller mint unbounded names in the counters.
+ */
+function recordOutcome(deps: GatewayDeps, agent: string, d: Decision): void {
+  if (!deps.outcomes) return;
+  deps.outcomes.record({
+    at: deps.authorize.now(),
+    surface: "gateway",
+    code: d.ok ? "allowed" : d.code,
+    ip: d.ip,
+    ...(d.key ? { keyId: d.key.id, owner: d.key.owner } : {}),
+    ...(AGENT_NAME.test(agent) ? { agent } : {}),
+  });
 }
 
 /** Splits `/agents/{name}/rest…` into the decoded name and the raw rest (with its leading slash). */
@@ -69,6 +88,7 @@ export function forwardedAgentPath(forwardedUri: unknown, originalUri: unknown):
 }
 
 function denied(deps: GatewayDeps, ctx: RequestContext, agent: string, d: Extract<Decision, { ok: false }>): void {
+  recordOutcome(deps, agent, d);
   deps.metrics.decisions.inc(d.code);
   if (d.code === "rate_limited") deps.metrics.rateLimitHits.inc();
   if (d.code === "quota_exceeded") deps.metrics.quotaHits.inc();
@@ -170,6 +190,7 @@ export function createGatewayHandler(deps: GatewayDeps) {
     decision: Decision,
     started: number,
   ): void | Promise<void> {
+    ctx.keyId = decision.key?.id;
     if (!decision.ok) {
       denied(deps, ctx, name, decision);
       ctx.req.resume();
@@ -177,6 +198,7 @@ export function createGatewayHandler(deps: GatewayDeps) {
       metrics.requests.inc("gateway", String(codeToStatus(decision.code)));
       return;
     }
+    recordOutcome(deps, name, decision);
     const token = upstreamToken(deps, ctx, decision);
     if (typeof token === "string") return forward(ctx, decision, rest, token, started);
     return token.then((t) => forward(ctx, decision, rest, t, started));
@@ -212,6 +234,7 @@ export function registerForwardAuthRoute(router: Router, deps: GatewayDeps): voi
       return;
     }
     const decision = await authorize(deps.authorize, { headers: ctx.req.headers, peerIp: ctx.peerIp }, parts.name);
+    ctx.keyId = decision.key?.id;
     if (!decision.ok) {
       denied(deps, ctx, parts.name, decision);
       sendError(ctx.res, decision.code, decision.message, ctx.requestId, {
@@ -220,6 +243,7 @@ export function registerForwardAuthRoute(router: Router, deps: GatewayDeps): voi
       });
       return;
     }
+    recordOutcome(deps, parts.name, decision);
     const token = await upstreamToken(deps, ctx, decision);
     deps.metrics.decisions.inc("allowed");
     sendJson(
