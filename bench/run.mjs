@@ -263,6 +263,7 @@ const SUITES = [
   ["mcp", "MCP gateway tools/call overhead vs the upstream called directly (issue 6)"],
   ["redis-limits", "Redis-backed limits vs in-memory (issue 5)"],
   ["replicas", "revocation propagation across 3 replicas (issue 5)"],
+  ["access-log", "the gateway with the access log on vs off (issue 12)"],
 ];
 
 function runSuites(only) {

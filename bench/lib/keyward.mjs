@@ -11,7 +11,7 @@ export async function startKeyward(root, { cpuProfDir, env = {}, config } = {}) 
   const adminToken = `bench-admin-${randomBytes(24).toString("hex")}`;
   const nodeArgs = cpuProfDir ? ["--cpu-prof", "--cpu-prof-dir", cpuProfDir] : [];
   const serveArgs = ["serve", "--port", "0", "--data-dir", dataDir, ...(config ? ["--config", config] : [])];
-  const { match, child } = await startProcess(
+  const { match, child, stderr } = await startProcess(
     "keyward",
     process.execPath,
     [...nodeArgs, join(root, "packages/server/dist/cli/main.js"), ...serveArgs],
@@ -37,7 +37,7 @@ export async function startKeyward(root, { cpuProfDir, env = {}, config } = {}) 
     if (!res.ok) throw new Error(`admin ${method} ${path} → ${res.status} ${JSON.stringify(json)}`);
     return json;
   }
-  return { url, dataDir, admin, pid: child.pid };
+  return { url, dataDir, admin, pid: child.pid, stderr };
 }
 
 /**

@@ -214,8 +214,13 @@ export function createCallerAuth(deps: CallerAuthDeps) {
     },
 
     /** As `authenticate`, for routes that answer a denial with its SPEC §4 error (thrown). */
-    async require(ctx: { req: { headers: IncomingHttpHeaders }; peerIp: string }, place: Place): Promise<Caller> {
+    async require(
+      ctx: { req: { headers: IncomingHttpHeaders }; peerIp: string; keyId?: string | undefined },
+      place: Place,
+    ): Promise<Caller> {
       const result = await this.authenticate({ headers: ctx.req.headers, peerIp: ctx.peerIp }, place);
+      // For the access log: the key, whether it was let in or not.
+      ctx.keyId = result.ok ? result.caller.keyId : result.key?.id;
       if (!result.ok) throw new KeywardError(result.code, result.message);
       return result.caller;
     },
