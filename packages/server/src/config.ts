@@ -13,6 +13,7 @@ import {
 import { parsePreviousMasterKeys } from "./crypto/previous-master-keys.js";
 import { parseCidrList } from "./http/client-ip.js";
 import { namespaceProblem } from "./tokens/issuer-namespaces.js";
+import { leaksSchema, webhookSecretSchema, webhooksSchema, webhookUrlSchema } from "./webhooks/webhooks-config.js";
 
 export type {
   AuditLimitsConfig,
@@ -101,7 +102,13 @@ const schema = z
       .max(365 * 86_400)
       .default(30 * 86_400),
     max_delegation_depth: z.coerce.number().int().min(1).max(16).default(4),
-    alert_webhook: z.url().optional(),
+    /** A webhook endpoint receiving every event type (with alert_webhook_secret; SPEC §10). */
+    alert_webhook: webhookUrlSchema.optional(),
+    alert_webhook_secret: webhookSecretSchema.optional(),
+    /** Signed webhook endpoints fed from the outbox (docs/operations.md, "Webhooks"). */
+    webhooks: webhooksSchema,
+    /** `POST /v1/leaks`, secret-scanning reports (docs/operations.md, "Leaked-key reports"); absent: 404. */
+    leaks: leaksSchema.optional(),
     /** Replicas on PostgreSQL: how often each reads the change log for invalidations it missed. */
     reconcile_interval_ms: z.coerce.number().int().min(50).max(60_000).default(1000),
     /** How long cached keys are trusted while the change log cannot be read (PostgreSQL away). */
@@ -129,6 +136,10 @@ const schema = z
   .refine((c) => c.max_staleness_ms >= 2 * c.reconcile_interval_ms, {
     path: ["max_staleness_ms"],
     message: "must be at least twice reconcile_interval_ms",
+  })
+  .refine((c) => (c.alert_webhook === undefined) === (c.alert_webhook_secret === undefined), {
+    path: ["alert_webhook_secret"],
+    message: "KEYWARD_ALERT_WEBHOOK and KEYWARD_ALERT_WEBHOOK_SECRET go together (deliveries are signed)",
   });
 
 export type Config = z.infer<typeof schema> & { config_file?: string };
@@ -168,6 +179,7 @@ const ENV: Record<string, Field> = {
   KEYWARD_REFRESH_TOKEN_LIFETIME_S: "refresh_token_lifetime_s",
   KEYWARD_MAX_DELEGATION_DEPTH: "max_delegation_depth",
   KEYWARD_ALERT_WEBHOOK: "alert_webhook",
+  KEYWARD_ALERT_WEBHOOK_SECRET: "alert_webhook_secret",
   KEYWARD_RECONCILE_INTERVAL_MS: "reconcile_interval_ms",
   KEYWARD_MAX_STALENESS_MS: "max_staleness_ms",
 };
@@ -182,6 +194,9 @@ const SECRET_FIELDS = new Set<Field>([
   "metrics_token",
   "database_url",
   "redis_url",
+  "alert_webhook",
+  "alert_webhook_secret",
+  "webhooks",
 ]);
 
 export interface ConfigSources {
