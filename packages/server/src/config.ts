@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
+import { anomaliesSchema } from "./anomaly/anomaly-config.js";
 import {
   auditSchema,
   databaseSchema,
@@ -109,6 +110,8 @@ const schema = z
     webhooks: webhooksSchema,
     /** `POST /v1/leaks`, secret-scanning reports (docs/operations.md, "Leaked-key reports"); absent: 404. */
     leaks: leaksSchema.optional(),
+    /** Anomaly detectors as rules (SPEC §10, docs/operations.md "Anomaly rules"). */
+    anomalies: anomaliesSchema.prefault({}),
     /** Replicas on PostgreSQL: how often each reads the change log for invalidations it missed. */
     reconcile_interval_ms: z.coerce.number().int().min(50).max(60_000).default(1000),
     /** How long cached keys are trusted while the change log cannot be read (PostgreSQL away). */

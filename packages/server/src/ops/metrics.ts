@@ -125,6 +125,19 @@ export function createMetrics() {
       labelNames: ["kind"] as const,
       registers: [registry],
     }),
+    /** `rule` is a configured rule's name or a built-in one (`canary`, `leak_report`): a closed set. */
+    alerts: new Counter({
+      name: "keyward_alerts_total",
+      help: "Anomaly alerts raised (after deduplication) by rule and severity",
+      labelNames: ["rule", "severity"] as const,
+      registers: [registry],
+    }),
+    autoFreezes: new Counter({
+      name: "keyward_auto_freezes_total",
+      help: "Keys frozen by an anomaly rule, by rule",
+      labelNames: ["rule"] as const,
+      registers: [registry],
+    }),
     adminChanges: new Counter({
       name: "keyward_admin_changes_total",
       help: "Admin API changes by action",

@@ -1,3 +1,4 @@
+import { WEBHOOKS_MIGRATION } from "../webhooks/webhooks-migration.js";
 import { MIGRATIONS_LOCK } from "./advisory-locks.js";
 import type { Db } from "./db.js";
 import { isSqliteDb } from "./sqlite.js";
@@ -7,9 +8,11 @@ import { isSqliteDb } from "./sqlite.js";
  * the common subset (BIGINT epoch-ms timestamps, INTEGER booleans, TEXT JSON).
  * Append only: a migration that has shipped is never edited.
  */
-interface Migration {
+export interface Migration {
+  /** The schema version it brings: recorded in keyward_migrations, never reused. */
   id: number;
   name: string;
+  /** Any number of statements, run whole (function bodies and string literals may hold `;`). */
   sql: string;
 }
 
@@ -242,41 +245,136 @@ ALTER TABLE agent_grants ADD COLUMN mac TEXT;
 ALTER TABLE refresh_tokens ADD COLUMN legacy_mark TEXT;
 `,
   },
+  {
+    id: 9,
+    name: "usage analytics",
+    // Requests per key by outcome (issue 13): one row per (key, step, bucket, agent, code), where
+    // a flush adds its minute counts to the minute, hour and day rows at once (atomic increments),
+    // so no roll-up job has to run and every replica's counts land in the same sums. The last
+    // source addresses of each key (pruned to the newest few per key on flush), and the quota
+    // thresholds already announced (one row per key lineage, period and threshold: one webhook).
+    sql: `
+CREATE TABLE usage_counts (
+  key_id TEXT NOT NULL,
+  step TEXT NOT NULL,
+  bucket BIGINT NOT NULL,
+  agent TEXT NOT NULL,
+  code TEXT NOT NULL,
+  owner TEXT NOT NULL,
+  n BIGINT NOT NULL,
+  PRIMARY KEY (key_id, step, bucket, agent, code)
+);
+CREATE INDEX usage_counts_span ON usage_counts (step, bucket);
+CREATE TABLE usage_addresses (
+  key_id TEXT NOT NULL,
+  ip TEXT NOT NULL,
+  first_seen BIGINT NOT NULL,
+  last_seen BIGINT NOT NULL,
+  n BIGINT NOT NULL,
+  PRIMARY KEY (key_id, ip)
+);
+CREATE TABLE quota_thresholds (
+  lineage TEXT NOT NULL,
+  period_start BIGINT NOT NULL,
+  threshold INTEGER NOT NULL,
+  announced_at BIGINT NOT NULL,
+  PRIMARY KEY (lineage, period_start, threshold)
+);
+`,
+  },
+  {
+    id: 10,
+    name: "alerts and anomaly windows",
+    // Alerts (SPEC §10); alert_incidents holds one row per (rule, dedup key) whose until_at is the
+    // end of its cooldown: a conditional upsert claims it, so one incident is one alert on any
+    // number of replicas. anomaly_counts / anomaly_members are the detectors' shared windows
+    // (each replica adds what it saw); api_keys.canary marks tripwire keys.
+    sql: `
+CREATE TABLE alerts (
+  id TEXT PRIMARY KEY,
+  rule TEXT NOT NULL,
+  severity TEXT NOT NULL,
+  status TEXT NOT NULL,
+  key_id TEXT,
+  created_at BIGINT NOT NULL,
+  evidence TEXT NOT NULL,
+  dedup_key TEXT NOT NULL,
+  acked_at BIGINT,
+  acked_by TEXT
+);
+CREATE INDEX alerts_newest ON alerts (created_at, id);
+CREATE INDEX alerts_key ON alerts (key_id, created_at, id);
+CREATE TABLE alert_incidents (
+  rule TEXT NOT NULL,
+  dedup_key TEXT NOT NULL,
+  alert_id TEXT NOT NULL,
+  until_at BIGINT NOT NULL,
+  PRIMARY KEY (rule, dedup_key)
+);
+CREATE TABLE anomaly_counts (
+  rule TEXT NOT NULL,
+  subject TEXT NOT NULL,
+  window_start BIGINT NOT NULL,
+  n BIGINT NOT NULL,
+  PRIMARY KEY (rule, subject, window_start)
+);
+CREATE TABLE anomaly_members (
+  rule TEXT NOT NULL,
+  subject TEXT NOT NULL,
+  window_start BIGINT NOT NULL,
+  member TEXT NOT NULL,
+  first_seen BIGINT NOT NULL,
+  PRIMARY KEY (rule, subject, window_start, member)
+);
+ALTER TABLE api_keys ADD COLUMN canary INTEGER NOT NULL DEFAULT 0;
+`,
+  },
+  WEBHOOKS_MIGRATION,
 ];
 
 function forEngine(sql: string, engine: Db["engine"]): string {
   return sql.replaceAll("{{blob}}", engine === "sqlite" ? "BLOB" : "BYTEA");
 }
 
-/** Brings the schema up to date (or up to migration `through`). Safe to run from many replicas at once (PostgreSQL advisory lock). */
-export async function migrate(db: Db, opts: { through?: number } = {}): Promise<void> {
-  await db.transaction(async (tx) => {
-    if (tx.engine === "postgres") await tx.query("SELECT pg_advisory_xact_lock($1)", [MIGRATIONS_LOCK]);
-    await tx.exec(
-      "CREATE TABLE IF NOT EXISTS keyward_migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
-    );
-    const done = new Set(
-      (await tx.query<{ id: number }>("SELECT id FROM keyward_migrations")).map((r) => Number(r.id)),
-    );
-    for (const m of MIGRATIONS) {
-      if (done.has(m.id)) continue;
-      // `through` stops at an older schema: upgrade tests build the database a previous version made.
-      if (opts.through !== undefined && m.id > opts.through) break;
-      const sql = forEngine(m.sql, tx.engine);
-      if (isSqliteDb(db)) db.execScript(sql);
-      else for (const stmt of splitStatements(sql)) await tx.exec(stmt);
+/**
+ * Brings the schema up to date (or up to migration `through`). Safe to run from many replicas at
+ * once (PostgreSQL advisory lock). Each migration runs whole, in a transaction of its own that also
+ * records its id, so one that fails leaves neither its changes nor its id behind, and those before
+ * it stay applied. `migrations` replaces the shipped list (tests of the runner itself).
+ */
+export async function migrate(
+  db: Db,
+  opts: { through?: number; migrations?: readonly Migration[] } = {},
+): Promise<void> {
+  const pending = (opts.migrations ?? MIGRATIONS).filter(
+    // `through` stops at an older schema: upgrade tests build the database a previous version made.
+    (m) => opts.through === undefined || m.id <= opts.through,
+  );
+  for (const m of pending) {
+    await db.transaction(async (tx) => {
+      if (tx.engine === "postgres") await tx.query("SELECT pg_advisory_xact_lock($1)", [MIGRATIONS_LOCK]);
+      await tx.exec(
+        "CREATE TABLE IF NOT EXISTS keyward_migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+      );
+      // Applied before, or by another replica while this one waited for the lock.
+      if ((await tx.query("SELECT id FROM keyward_migrations WHERE id = $1", [m.id])).length > 0) return;
+      await runWhole(tx, forEngine(m.sql, tx.engine));
       await tx.exec("INSERT INTO keyward_migrations (id, name, applied_at) VALUES ($1, $2, $3)", [
         m.id,
         m.name,
         Date.now(),
       ]);
-    }
-  });
+    });
+  }
 }
 
-function splitStatements(sql: string): string[] {
-  return sql
-    .split(/;\s*\n/)
-    .map((s) => s.trim())
-    .filter((s) => s.length > 0);
+/**
+ * One migration's SQL as one string, never split on `;` (which would cut a function body or a
+ * string literal apart). better-sqlite3's `exec` runs every statement of a string; node-postgres
+ * sends a query without parameters in the simple protocol, which runs them all too. Both join the
+ * open transaction.
+ */
+async function runWhole(tx: Db, sql: string): Promise<void> {
+  if (isSqliteDb(tx)) tx.execScript(sql);
+  else await tx.exec(sql);
 }
