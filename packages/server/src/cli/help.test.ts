@@ -19,7 +19,7 @@ function layoutProblems(text: string): string[] {
     const lines = block.split("\n");
     const rows = lines.map((l) => ROW.exec(l)).filter((m) => m !== null);
     if (rows.length > 0) {
-      const cols = new Set(rows.map((m) => (m[1] + m[2] + m[3]).length));
+      const cols = new Set(rows.map((m) => `${m[1]}${m[2]}${m[3]}`.length));
       if (cols.size !== 1) problems.push(`columns at ${[...cols].join(", ")}:\n${block}`);
       const col = [...cols][0]!;
       for (const l of lines) {
@@ -42,7 +42,7 @@ function layoutProblems(text: string): string[] {
 }
 
 describe("--help layout", () => {
-  const outputs: [string, () => Promise<string>][] = [
+  const outputs: (readonly [string, () => Promise<string>])[] = [
     ["keyward --help", async () => (await captureCli(["--help"], { env: {} })).stdout],
     ["keyward admin-token --help", async () => (await captureCli(["admin-token", "--help"], { env: {} })).stdout],
     ...GROUPS.map(
