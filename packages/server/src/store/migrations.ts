@@ -1,4 +1,3 @@
-import { WEBHOOKS_MIGRATION } from "../webhooks/webhooks-migration.js";
 import { MIGRATIONS_LOCK } from "./advisory-locks.js";
 import type { Db } from "./db.js";
 import { isSqliteDb } from "./sqlite.js";
@@ -329,7 +328,48 @@ CREATE TABLE anomaly_members (
 ALTER TABLE api_keys ADD COLUMN canary INTEGER NOT NULL DEFAULT 0;
 `,
   },
-  WEBHOOKS_MIGRATION,
+  {
+    id: 11,
+    name: "webhook outbox and leak reports",
+    // The webhook outbox, the once-only marks of scheduled events, and leak reports' digests.
+    // webhook_outbox holds one row per (event, endpoint): `event_id` is the `webhook-id` every retry
+    // sends again. A replica claims a due row by a conditional UPDATE of its lease (lease_until in the
+    // past or unset), so two replicas never send one row at once; a crash leaves a lease that expires
+    // and the row is sent again, with the same id. event_marks makes a scheduled event (key.expiring
+    // per key and threshold) one row, whichever replica's scan finds it first. leak_reports remembers
+    // report digests for the replay window.
+    sql: `
+CREATE TABLE webhook_outbox (
+  id TEXT PRIMARY KEY,
+  event_id TEXT NOT NULL,
+  endpoint_id TEXT NOT NULL,
+  endpoint_url TEXT NOT NULL,
+  type TEXT NOT NULL,
+  body TEXT NOT NULL,
+  status TEXT NOT NULL,
+  attempts INTEGER NOT NULL,
+  next_attempt_at BIGINT NOT NULL,
+  last_error TEXT,
+  lease_owner TEXT,
+  lease_until BIGINT,
+  created_at BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL,
+  delivered_at BIGINT,
+  UNIQUE (event_id, endpoint_id)
+);
+CREATE INDEX webhook_outbox_due ON webhook_outbox (status, endpoint_id, next_attempt_at);
+CREATE INDEX webhook_outbox_status ON webhook_outbox (status, id);
+CREATE TABLE event_marks (
+  mark TEXT PRIMARY KEY,
+  created_at BIGINT NOT NULL
+);
+CREATE TABLE leak_reports (
+  digest TEXT PRIMARY KEY,
+  seen_at BIGINT NOT NULL
+);
+CREATE INDEX leak_reports_seen ON leak_reports (seen_at);
+`,
+  },
 ];
 
 function forEngine(sql: string, engine: Db["engine"]): string {
