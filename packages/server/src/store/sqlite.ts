@@ -158,6 +158,11 @@ class SqliteTx implements Db {
   async transaction<T>(fn: (tx: Db) => Promise<T>): Promise<T> {
     return fn(this);
   }
+  /** Runs multi-statement SQL (a migration) inside this transaction. */
+  execScript(sql: string): void {
+    this.assertOpen();
+    this.db.execScript(sql);
+  }
   async ping(): Promise<void> {}
   async close(): Promise<void> {}
   private assertOpen(): void {
@@ -175,6 +180,7 @@ function translate(sql: string): Translated {
   return { sql: out, order };
 }
 
+/** A SQLite database or transaction: one that can run multi-statement SQL (`execScript`). */
 export function isSqliteDb(db: Db): db is Db & { execScript(sql: string): void } {
-  return db instanceof SqliteDb;
+  return db instanceof SqliteDb || db instanceof SqliteTx;
 }
