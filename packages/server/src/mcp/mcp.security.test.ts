@@ -263,7 +263,7 @@ describe("MCP gateway security", () => {
       const trouble = logs.map((l) => JSON.parse(l)).filter((l) => l.msg === "MCP upstream trouble");
       expect(trouble).toContainEqual(
         expect.objectContaining({
-          level: "warn",
+          level: 40,
           component: "mcp",
           server: "cloud",
           reason: "the upstream MCP server exited",
