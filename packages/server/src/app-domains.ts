@@ -24,6 +24,7 @@ import type { Logger } from "./ops/logger.js";
 import type { Metrics } from "./ops/metrics.js";
 import type { Db } from "./store/db.js";
 import { createTokensModule } from "./tokens/tokens-module.js";
+import { createUsageModule } from "./usage/usage-module.js";
 import { createUsersModule } from "./users/users-module.js";
 
 // The domain modules, built in dependency order on what app.ts opened first (the store, the
@@ -96,6 +97,9 @@ export async function buildDomains(core: Core) {
   const issuer = () => core.issuer.value;
   // Every deciding module records here; usage counting and the anomaly detectors subscribe.
   const outcomes = createOutcomeTap(logger);
+  // Per-key usage analytics (SPEC §10); `usage` above is the quota tracker.
+  const analytics = createUsageModule({ db, clock, logger, outcomes, settings: config.usage, getKey: keys.keys.get });
+  core.onClose(() => analytics.close());
   const tokens = await createTokensModule({
     ...{ db, clock, logger, metrics, audit, changes, integrity, issuer, keys: keys.keys },
     signingKeys: core.signingKeys,
@@ -142,6 +146,7 @@ export async function buildDomains(core: Core) {
   return {
     ...core,
     outcomes,
+    analytics,
     credentials,
     keys,
     agents,

@@ -12,6 +12,7 @@ import { createSigningKeys } from "./crypto/signing-keys.js";
 import { Router } from "./http/router.js";
 import { createHttpServer } from "./http/server.js";
 import { markLegacyHashes } from "./keys/legacy-hashes.js";
+import { registerOpenApiRoute } from "./openapi/openapi-routes.js";
 import { createLogger } from "./ops/logger.js";
 import { createMetrics } from "./ops/metrics.js";
 import { registerOpsRoutes } from "./ops/ops-routes.js";
@@ -82,6 +83,13 @@ async function buildCore(base: Base): Promise<Core> {
   const signingKeys = createSigningKeys({ db, keyring, clock });
   await signingKeys.init();
   const admin = await createAdminModule({ db, clock, integrity: integrity.keys, keyring, audit }, config.admin_token);
+  if (admin.configuredIgnored) {
+    // Names the setting, never the value.
+    logger.warn(
+      { setting: "KEYWARD_ADMIN_TOKEN" },
+      "KEYWARD_ADMIN_TOKEN (admin_token) is set but not used: this store already has admin tokens and it is not one of them (it only sets the first admin token of an empty store). Use an admin token of this store, another --data-dir, or `keyward admin-token reset`",
+    );
+  }
   return { ...base, integrity: integrity.keys, auditModule, audit, changes, signingKeys, admin };
 }
 
@@ -92,9 +100,11 @@ function mountRoutes(d: Domains): Router {
   const auth = { requireAdmin, auth: d.tokens.callerAuth };
   const jwks = () => d.signingKeys.jwks();
   registerOpsRoutes(router, { db: d.db, metrics: d.metrics, metricsToken: d.config.metrics_token, jwks });
+  registerOpenApiRoute(router);
   d.agents.register(router, requireAdmin);
   d.consumers.register(router, requireAdmin);
   d.keys.register(router, requireAdmin);
+  d.analytics.register(router, requireAdmin);
   d.auditModule.register(router, requireAdmin);
   d.gateway.register(router);
   d.tokens.register(router, requireAdmin);
@@ -119,6 +129,7 @@ async function listen(
     egress: egress.handler,
     ...{ logger, metrics: d.metrics },
     timeouts: config.http,
+    accessLog: config.access_log,
   });
   const address = await http.listen(config.port, config.host);
   const host = address.family === "IPv6" ? `[${address.address}]` : address.address;

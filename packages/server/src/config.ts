@@ -14,6 +14,7 @@ import {
 import { parsePreviousMasterKeys } from "./crypto/previous-master-keys.js";
 import { parseCidrList } from "./http/client-ip.js";
 import { namespaceProblem } from "./tokens/issuer-namespaces.js";
+import { usageSchema } from "./usage/usage-config.js";
 import { leaksSchema, webhookSecretSchema, webhooksSchema, webhookUrlSchema } from "./webhooks/webhooks-config.js";
 
 export type {
@@ -134,6 +135,8 @@ const schema = z
     streams: streamsSchema.prefault({}),
     /** Sampling of unauthenticated denials' audit records (docs/operations.md, "Limits"). */
     audit: auditSchema.prefault({}),
+    /** Usage analytics: retention per bucket size, flush interval, memory bounds (docs/operations.md, "Usage analytics"). */
+    usage: usageSchema.prefault({}),
   })
   .strict()
   .refine((c) => c.max_staleness_ms >= 2 * c.reconcile_interval_ms, {
