@@ -272,6 +272,24 @@ describe("the document matches real answers", () => {
     expect((await api("POST", "/admin/v1/signing-keys/rotate")).body.previous_kid).toBe(before);
   });
 
+  it("usage: a key's buckets and addresses, the busiest keys, and their errors", async () => {
+    const id = keys.agentId;
+    const series = await api(
+      "GET",
+      `/admin/v1/keys/${id}/usage?step=1d&from=2026-01-01T00:00:00Z&to=2026-01-03T00:00:00Z`,
+    );
+    expect(series.body.items.map((b: { t: string }) => b.t)).toEqual([
+      "2026-01-01T00:00:00.000Z",
+      "2026-01-02T00:00:00.000Z",
+    ]);
+    expect((await api("GET", `/admin/v1/keys/${id}/usage?step=5m`)).status).toBe(400);
+    expect((await api("GET", "/admin/v1/keys/key_doesnotexist/usage")).status).toBe(404);
+    expect((await api("GET", `/admin/v1/keys/${id}/addresses`)).status).toBe(200);
+    expect((await api("GET", "/admin/v1/keys/key_doesnotexist/addresses")).status).toBe(404);
+    expect((await api("GET", "/admin/v1/usage?group_by=agent&top=5")).body.group_by).toBe("agent");
+    expect((await api("GET", "/admin/v1/usage?group_by=everything")).status).toBe(400);
+  });
+
   it("every secured operation refuses a request without credentials with 401", async () => {
     for (const { method, path, operation } of operationsOf(doc)) {
       if (operation.security.length === 0) continue;
