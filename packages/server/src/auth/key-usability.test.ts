@@ -20,6 +20,7 @@ function entry(over: Partial<KeyEntry> = {}): KeyEntry {
     ipSeen: new Map(),
     rotatedTo: null,
     lineage: "key_a",
+    canary: false,
     ...over,
   };
 }
@@ -40,6 +41,17 @@ describe("keyDenial: the one rule for a usable key", () => {
     expect(keyDenial(entry({ rotatedTo: "key_b", expiresAt: NOW + 5000 }), NOW)).toBeUndefined();
     expect(keyDenial(entry({ rotatedTo: "key_b", expiresAt: NOW }), NOW)?.code).toBe("key_expired");
     expect(keyDenial(entry({ rotatedTo: "key_b", expiresAt: null }), NOW)?.code).toBe("key_expired");
+  });
+});
+
+describe("keyDenial: canary keys", () => {
+  it("a canary is refused as an unknown key whatever its state, so its state cannot show it exists", () => {
+    for (const over of [{}, { status: "frozen" as const }, { status: "revoked" as const }, { expiresAt: NOW }]) {
+      expect(keyDenial(entry({ canary: true, ...over }), NOW)).toEqual({
+        code: "invalid_key",
+        message: "the API key is not valid",
+      });
+    }
   });
 });
 

@@ -1,8 +1,11 @@
 import { ipMatches } from "../http/client-ip.js";
 import type { KeyEntry } from "../keys/key-entry.js";
 
-/** Why a key that exists may not be used right now. */
-export type KeyDenialCode = "key_revoked" | "key_frozen" | "key_expired";
+/**
+ * Why a key that exists may not be used right now. `invalid_key` is a canary's: it must answer
+ * exactly as a key that does not exist.
+ */
+export type KeyDenialCode = "key_revoked" | "key_frozen" | "key_expired" | "invalid_key";
 
 export interface KeyDenial {
   code: KeyDenialCode;
@@ -12,6 +15,8 @@ export interface KeyDenial {
 const REVOKED: KeyDenial = { code: "key_revoked", message: "the API key has been revoked" };
 const FROZEN: KeyDenial = { code: "key_frozen", message: "the API key is frozen" };
 const EXPIRED: KeyDenial = { code: "key_expired", message: "the API key has expired" };
+/** Word for word the unknown key's denial (caller-auth.ts), so a canary cannot be told apart. */
+export const UNKNOWN_KEY: KeyDenial = { code: "invalid_key", message: "the API key is not valid" };
 
 /**
  * The one rule for "may this key be used now", for the key itself and for every token that rests
@@ -20,6 +25,8 @@ const EXPIRED: KeyDenial = { code: "key_expired", message: "the API key has expi
  * would try).
  */
 export function keyDenial(key: KeyEntry, now: number): KeyDenial | undefined {
+  // First: a canary answers as an unknown key whatever its state, or its state would show it exists.
+  if (key.canary) return UNKNOWN_KEY;
   if (key.status === "revoked") return REVOKED;
   if (key.status === "frozen") return FROZEN;
   if (key.expiresAt !== null && key.expiresAt <= now) return EXPIRED;

@@ -22,6 +22,7 @@ function row(n: number, status: KeyRow["status"] = "active"): KeyRow {
     updated_at: 0,
     revoked_at: null,
     last_used_at: null,
+    canary: 0,
   };
 }
 

@@ -33,6 +33,8 @@ export interface KeyEntry {
   rotatedTo: string | null;
   /** The first key of a rotation chain: limits and quotas count per lineage, so rotating resets nothing. */
   lineage: string;
+  /** A tripwire key (SPEC §10): refused exactly as an unknown key, and its use alerted. */
+  canary: boolean;
 }
 
 export function toEntry(row: KeyRow): KeyEntry {
@@ -51,6 +53,7 @@ export function toEntry(row: KeyRow): KeyEntry {
     ipSeen: new Map(),
     rotatedTo: row.rotated_to,
     lineage: row.lineage,
+    canary: Number(row.canary) === 1,
   };
 }
 

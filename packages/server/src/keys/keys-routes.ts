@@ -50,6 +50,8 @@ const limits = {
 const createSchema = z.strictObject({
   owner: z.string().regex(OWNER, "must be consumer:<name>, agent:<name> or user:<id>"),
   ...limits,
+  /** A tripwire (SPEC §10): never usable; any use answers as an unknown key and raises a critical alert. */
+  canary: z.boolean().optional(),
 });
 const patchSchema = z.strictObject({ ...limits, name: limits.name.nullable(), scopes: limits.scopes.optional() });
 /** The list's query; `owner` is checked by hand so its message names the accepted forms. */
@@ -91,6 +93,7 @@ export function keyView(k: KeyRow, now: number): Key {
     updated_at: iso(k.updated_at),
     revoked_at: iso(k.revoked_at),
     last_used_at: iso(k.last_used_at),
+    canary: Number(k.canary) === 1,
   };
 }
 
@@ -135,6 +138,7 @@ export function registerKeyRoutes(
         name: body.name,
         ...policy(body),
         scopes: body.scopes,
+        canary: body.canary,
       });
       sendJson(ctx.res, 201, { key: view(row), secret });
     },

@@ -23,6 +23,8 @@ export const KeySchema = z
     updated_at: instant,
     revoked_at: instant.nullable(),
     last_used_at: instant.nullable(),
+    /** A canary key: never usable, any use raises a critical alert (SPEC §10). */
+    canary: z.boolean(),
   })
   .meta({ id: "Key" });
 export const KeyPageSchema = pageOf(KeySchema);

@@ -20,6 +20,8 @@ export interface KeyInput {
   rate_limit?: RateLimitPolicy | null | undefined;
   quota?: QuotaPolicy | null | undefined;
   ip_allow?: string[] | null | undefined;
+  /** A canary key (SPEC §10): never usable, any use raises a critical alert. */
+  canary?: boolean | undefined;
 }
 
 export interface KeyPatch {
@@ -108,6 +110,7 @@ export function createKeysService(deps: {
         updated_at: now,
         revoked_at: null,
         last_used_at: null,
+        canary: input.canary ? 1 : 0,
       },
     };
   }
@@ -171,11 +174,18 @@ export function createKeysService(deps: {
       });
     },
 
-    freeze(actor: Actor, id: string): Promise<KeyRow> {
-      return mutate(actor, id, "key.freeze", (row) => {
-        allow(row, { kind: "freeze" });
-        return { status: "frozen" };
-      });
+    /** `details` go in the audit record (an anomaly rule's name and evidence, for an auto-freeze). */
+    freeze(actor: Actor, id: string, details?: Record<string, unknown>): Promise<KeyRow> {
+      return mutate(
+        actor,
+        id,
+        "key.freeze",
+        (row) => {
+          allow(row, { kind: "freeze" });
+          return { status: "frozen" };
+        },
+        details,
+      );
     },
 
     unfreeze(actor: Actor, id: string): Promise<KeyRow> {
@@ -205,6 +215,7 @@ export function createKeysService(deps: {
             rate_limit: old.rate_limit ? (JSON.parse(old.rate_limit) as RateLimitPolicy) : null,
             quota: old.quota ? (JSON.parse(old.quota) as QuotaPolicy) : null,
             ip_allow: old.ip_allow ? (JSON.parse(old.ip_allow) as string[]) : null,
+            canary: Number(old.canary) === 1,
           },
           old.lineage,
         );

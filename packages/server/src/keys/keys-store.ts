@@ -18,10 +18,12 @@ export interface KeyRow {
   updated_at: number;
   revoked_at: number | null;
   last_used_at: number | null;
+  /** 1: a canary key (SPEC §10), never usable; any use is a critical alert. */
+  canary: number;
 }
 
 const COLS =
-  "id, hash, prefix, owner, name, scopes, status, expires_at, rate_limit, quota, ip_allow, rotated_to, lineage, created_at, updated_at, revoked_at, last_used_at";
+  "id, hash, prefix, owner, name, scopes, status, expires_at, rate_limit, quota, ip_allow, rotated_to, lineage, created_at, updated_at, revoked_at, last_used_at, canary";
 
 export type KeyChanges = Partial<
   Pick<
@@ -35,7 +37,7 @@ export function createKeysStore(db: Db) {
   return {
     async insert(tx: Db, k: KeyRow): Promise<void> {
       await tx.exec(
-        `INSERT INTO api_keys (${COLS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17)`,
+        `INSERT INTO api_keys (${COLS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18)`,
         [
           k.id,
           k.hash,
@@ -54,6 +56,7 @@ export function createKeysStore(db: Db) {
           k.updated_at,
           k.revoked_at,
           k.last_used_at,
+          k.canary,
         ],
       );
     },

@@ -478,6 +478,7 @@ describe.each(testEngines)("domain stores on $name", ({ skip, open }) => {
       updated_at: T0,
       revoked_at: null,
       last_used_at: null,
+      canary: 0,
       ...over,
     });
 

@@ -43,6 +43,7 @@ export function issuerClientKey(token: CheckedToken): KeyEntry {
       quota: null,
       ipAllow: null,
       ipSeen: new Map(),
+      canary: false,
       rotatedTo: null,
       lineage: token.claims.client_id,
     };
