@@ -12,6 +12,7 @@ import { grants } from "./commands/grants.js";
 import { keys } from "./commands/keys.js";
 import { masterKey } from "./commands/master-key.js";
 import { signingKeys } from "./commands/signing-keys.js";
+import { usage, usageArgv } from "./commands/usage.js";
 import { users, usersArgv } from "./commands/users.js";
 import { columns } from "./help.js";
 
@@ -25,6 +26,7 @@ const GROUPS: Record<string, Group> = {
   credentials,
   grants,
   audit,
+  usage,
   "signing-keys": signingKeys,
   "master-key": masterKey,
   users,
@@ -87,7 +89,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     const group = Object.hasOwn(GROUPS, name) ? GROUPS[name] : undefined;
     if (!group) throw new UsageError(`unknown command '${name}'`);
     hint = `keyward ${group.name} --help`;
-    await runGroup(group, group === users ? usersArgv(rest) : rest, io);
+    const argvOf = group === users ? usersArgv : group === usage ? usageArgv : (a: string[]) => a;
+    await runGroup(group, argvOf(rest), io);
     return 0;
   } catch (err) {
     return report(err, hint, io);
