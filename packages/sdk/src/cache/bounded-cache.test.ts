@@ -174,6 +174,20 @@ describe("createBoundedCache load (single flight)", () => {
     expect(await cache.load("k", async () => "ok")).toBe("ok");
   });
 
+  it("a loader that loads its own key joins its own flight instead of starting a second one", async () => {
+    const cache = createBoundedCache<string, string>({ max: 10 });
+    let calls = 0;
+    let inner: Promise<string> | undefined;
+    const outer = cache.load("k", async () => {
+      calls++;
+      inner = cache.load("k", async () => "second");
+      return "first";
+    });
+    expect(await outer).toBe("first");
+    expect(await inner).toBe("first");
+    expect(calls).toBe(1);
+  });
+
   it("a delete during a load keeps the stale value out, and the next load calls the loader afresh", async () => {
     const cache = createBoundedCache<string, string>({ max: 10 });
     const stale = deferred<string>();

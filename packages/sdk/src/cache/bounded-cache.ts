@@ -75,7 +75,8 @@ interface Flight<V> {
  * import { createBoundedCache } from "@keyward/sdk/cache";
  *
  * const users = createBoundedCache<string, User | null>({ max: 10_000, ttlMs: 60_000 });
- * const user = users.get(id) ?? (await users.load(id, () => store.findUser(id)));
+ * const hit = users.get(id); // synchronous: undefined on a miss, null for "known absent"
+ * const user = hit !== undefined ? hit : await users.load(id, () => store.findUser(id));
  * users.delete(id); // on a change-feed event: a lookup already running won't put it back
  * ```
  */
@@ -151,20 +152,23 @@ export function createBoundedCache<K extends {}, V>(options: BoundedCacheOptions
       if (hit !== undefined) return Promise.resolve(hit.value);
       const running = flights.get(key);
       if (running !== undefined) return running.promise;
-      // The flight is registered before the loader runs, so a loader that settles synchronously
-      // (or a delete() from inside it) still finds its own flight, or its absence, afterwards.
-      const flight = {} as Flight<V>;
+      // The flight is registered before the loader is called (synchronously, so a caller sees its
+      // read start at once): a loader that calls load() for its own key joins it.
+      let settle!: { resolve: (value: V) => void; reject: (err: unknown) => void };
+      const flight: Flight<V> = { promise: new Promise<V>((resolve, reject) => (settle = { resolve, reject })) };
       flights.set(key, flight);
-      flight.promise = (async () => {
+      void (async () => {
         try {
           const value = await loader();
           // Stored only if no delete(), set() or clear() happened while the loader ran.
           if (flights.get(key) === flight) {
+            flights.delete(key);
             store(key, value, typeof ttlMs === "function" ? ttlMs(value) : ttlMs);
           }
-          return value;
-        } finally {
+          settle.resolve(value);
+        } catch (err) {
           if (flights.get(key) === flight) flights.delete(key);
+          settle.reject(err);
         }
       })();
       return flight.promise;
