@@ -134,7 +134,7 @@ export function createSharedLimits(deps: {
           : undefined;
       let quota: QuotaResult | undefined;
       if (period && reply.quota) {
-        usage.recordShared(key.lineage, period.start, reply.quota.allowed, reply.quota.used);
+        usage.recordShared(key.lineage, period.start, reply.quota.allowed, reply.quota.used, key.quota ?? undefined);
         quota = reply.quota.allowed ? { ok: true } : { ok: false, retryAfterS: quotaRetryAfter(period.end, now) };
       }
       return { rate, quota };

@@ -48,6 +48,15 @@ interface Counter {
 
 export type QuotaResult = { ok: true } | { ok: false; retryAfterS: number | null };
 
+/** A unit of a quota just taken, and how much of it is used now (usage/quota-thresholds.ts reads these). */
+export interface QuotaUse {
+  lineage: string;
+  period: QuotaPolicy["period"];
+  periodStart: number;
+  used: number;
+  limit: number;
+}
+
 export interface UsageDeps {
   db: Db;
   clock: Clock;
@@ -74,6 +83,7 @@ export function createUsageTracker(deps: UsageDeps) {
   const seeding = new Map<string, Promise<number>>();
   const lastUsed = new Set<string>();
   let flushing: Promise<void> | undefined;
+  let onUsed: ((use: QuotaUse) => void) | undefined;
 
   /** Installs a counter; pending counts of the one it replaces (an older period) are kept for the flush. */
   function replace(lineage: string, next: Counter): Counter {
@@ -173,6 +183,7 @@ export function createUsageTracker(deps: UsageDeps) {
     if (!c || c.periodStart !== start) return { ok: false, retryAfterS: 1 };
     if (c.base + c.pending >= policy.limit) return { ok: false, retryAfterS: quotaRetryAfter(end, now) };
     c.pending++;
+    onUsed?.({ lineage, period: policy.period, periodStart: start, used: c.base + c.pending, limit: policy.limit });
     return { ok: true };
   }
 
@@ -193,11 +204,17 @@ export function createUsageTracker(deps: UsageDeps) {
      * store; the count becomes this counter's base, so a local fallback goes on from the global
      * figure rather than from this replica's own.
      */
-    recordShared(lineage: string, periodStart: number, admitted: boolean, used: number): void {
+    recordShared(lineage: string, periodStart: number, admitted: boolean, used: number, policy?: QuotaPolicy): void {
       let c = counters.get(lineage);
       if (!c || c.periodStart !== periodStart) c = replace(lineage, { periodStart, base: 0, pending: 0 });
       if (admitted) c.pending++;
       c.base = Math.max(c.base, used - c.pending);
+      if (admitted && policy) onUsed?.({ lineage, period: policy.period, periodStart, used, limit: policy.limit });
+    },
+
+    /** Told of every unit taken, with the count after it (one listener; synchronous, on the request path). */
+    onUsed(listener: (use: QuotaUse) => void): void {
+      onUsed = listener;
     },
 
     /** The store's count once this replica's own pending counts are in it; one read per counter at a time. */

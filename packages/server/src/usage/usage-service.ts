@@ -86,6 +86,8 @@ export function createUsageService(deps: UsageServiceDeps) {
   async function prune(): Promise<void> {
     const now = clock.now();
     for (const step of ["m", "h", "d"] as const) await store.prune(step, now - retention[step]);
+    // Announced quota thresholds of periods long over (a month is at most 31 days).
+    await store.pruneThresholds(now - 62 * STEP_MS.d);
   }
 
   const flushTimer = setInterval(() => void flush(), settings.flush_interval_ms);

@@ -121,9 +121,15 @@ export function createUsageStore(db: Db) {
       return db.exec("DELETE FROM usage_counts WHERE step = $1 AND bucket < $2", [step, before]);
     },
 
-    /** Claims the announcement of a quota threshold: true for exactly one caller on any replica. */
-    async claimThreshold(lineage: string, periodStart: number, threshold: number, now: number): Promise<boolean> {
-      const changed = await db.exec(
+    /** Claims the announcement of a quota threshold (in the caller's transaction): true for exactly one caller on any replica. */
+    async claimThresholdIn(
+      tx: Db,
+      lineage: string,
+      periodStart: number,
+      threshold: number,
+      now: number,
+    ): Promise<boolean> {
+      const changed = await tx.exec(
         "INSERT INTO quota_thresholds (lineage, period_start, threshold, announced_at) VALUES ($1, $2, $3, $4) ON CONFLICT (lineage, period_start, threshold) DO NOTHING",
         [lineage, periodStart, threshold, now],
       );
