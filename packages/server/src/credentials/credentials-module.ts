@@ -5,6 +5,7 @@ import type { IntegrityKeys } from "../crypto/integrity-keys.js";
 import type { RequestContext, Router } from "../http/router.js";
 import type { SealedModuleDeps } from "../module-deps.js";
 import type { Db } from "../store/db.js";
+import type { TransactionalEmitter } from "../webhooks/webhook-events.js";
 import { registerAgentCredentialRoutes } from "./agent-credentials-routes.js";
 import { createAgentViews } from "./agent-view.js";
 import { createCredentialEvents, type StreamLimits } from "./credential-events.js";
@@ -27,6 +28,8 @@ export interface CredentialsModuleOptions {
   refreshTimers?: RefreshTimers;
   /** Caps on open event streams (config `streams`); default DEFAULT_STREAM_LIMITS. */
   streams?: StreamLimits;
+  /** `credential.changed` and `token_provider.failing` go here (webhooks). */
+  events?: TransactionalEmitter;
 }
 
 /**
@@ -54,6 +57,7 @@ export function createCredentialsModule(
     audit,
     changes,
     integrity,
+    ...(opts.events ? { events: opts.events } : {}),
     onCommitted: (action) => {
       if (action !== "credential.refresh") deps.metrics.adminChanges.inc({ action });
       if (action === "credential.update" || action === "credential.rollback" || action === "credential.refresh") {
@@ -87,6 +91,8 @@ export function createCredentialsModule(
     ...(opts.fetch ? { fetch: opts.fetch } : {}),
     ...(opts.tokenTimeoutMs ? { timeoutMs: opts.tokenTimeoutMs } : {}),
     ...(opts.refreshTimers ? { timers: opts.refreshTimers } : {}),
+    // Logged and counted by the emitter if the outbox is unwritable: the refresh goes on regardless.
+    onFailing: (name, attempt) => void opts.events?.emit("token_provider.failing", { name, attempt, status: "error" }),
   });
 
   changes.on("credential", (name) => {

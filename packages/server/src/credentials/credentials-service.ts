@@ -6,6 +6,7 @@ import type { Change, ChangeFeed } from "../cluster/change-feed.js";
 import { DecryptError, type Keyring } from "../crypto/keyring.js";
 import { invalidRequest, KeywardError, notFound } from "../errors.js";
 import type { Db } from "../store/db.js";
+import type { TransactionalEmitter } from "../webhooks/webhook-events.js";
 import type { CredentialIntegrity } from "./credential-integrity.js";
 import { checkTokenUrl, checkValue, type EgressConfig, type EgressInput, parseEgress } from "./credential-rules.js";
 import {
@@ -61,6 +62,8 @@ export function createCredentialsService(deps: {
   integrity: CredentialIntegrity;
   /** Hears every committed write by its audit action (metrics). */
   onCommitted?: (action: string) => void;
+  /** Where `credential.changed` is announced, in the change's own transaction (SPEC §10). */
+  events?: Pick<TransactionalEmitter, "emitIn">;
 }) {
   const { db, store, keyring, clock, audit, changes, integrity } = deps;
 
@@ -113,6 +116,7 @@ export function createCredentialsService(deps: {
     const result = await change(actor, async (tx) => {
       const out = await fn(tx, await store.nextSeq(tx));
       action = out.changes.length > 0 ? out.event.action : "";
+      if (action && deps.events) await deps.events.emitIn(tx, "credential.changed", changedEvent(out.event));
       return out;
     });
     if (action) deps.onCommitted?.(action);
@@ -370,6 +374,17 @@ export function createCredentialsService(deps: {
         plain.fill(0);
       }
     },
+  };
+}
+
+/** `credential.changed`: the name, what happened and the version now current; never a value. */
+function changedEvent(e: AuditEventInput): Record<string, unknown> {
+  const version = e.details?.version;
+  return {
+    name: e.target?.replace(/^credential:/, ""),
+    action: e.action.replace(/^credential\./, ""),
+    version: typeof version === "number" ? version : null,
+    actor: e.actor,
   };
 }
 

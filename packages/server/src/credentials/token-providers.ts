@@ -54,6 +54,8 @@ export function createTokenProviders(deps: {
   leaseMs?: number;
   random?: () => number;
   timers?: RefreshTimers;
+  /** Told once when a provider that worked starts failing (`token_provider.failing`). */
+  onFailing?: (name: string, attempt: number) => void;
 }) {
   const { store, service, clock, logger } = deps;
   const timeoutMs = deps.timeoutMs ?? 10_000;
@@ -158,6 +160,7 @@ export function createTokenProviders(deps: {
       failures.set(name, n);
       logger.warn({ credential: name, attempt: n, err: message }, "token provider refresh failed");
       if (row.status !== "error") {
+        deps.onFailing?.(name, n);
         deps.audit.recordLater({
           actor: PROVIDER_ACTOR,
           action: "credential.refresh",

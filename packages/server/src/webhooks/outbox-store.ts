@@ -149,14 +149,14 @@ export function createOutboxStore(db: Db) {
     },
 
     /** A failed row back to pending, due now, with a fresh attempt budget. */
-    async retry(id: string, now: number): Promise<OutboxRow | undefined> {
-      const changed = await db.exec(
+    async retry(tx: Db, id: string, now: number): Promise<boolean> {
+      const changed = await tx.exec(
         `UPDATE webhook_outbox SET status = 'pending', attempts = 0, next_attempt_at = $2, updated_at = $2,
            lease_owner = NULL, lease_until = NULL
          WHERE id = $1 AND status = 'failed'`,
         [id, now],
       );
-      return changed === 1 ? this.get(id) : undefined;
+      return changed === 1;
     },
 
     /** A once-only mark (a scheduled event): true for the first caller on any replica. */

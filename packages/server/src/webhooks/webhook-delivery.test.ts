@@ -1,6 +1,7 @@
 import { createHmac, randomBytes } from "node:crypto";
 import { afterEach, describe, expect, it } from "vitest";
 import { openTestSqlite } from "../../test-support/databases.js";
+import { recordingAudit } from "../../test-support/recording-audit.js";
 import { type Answer, startWebhookReceiver, type WebhookReceiver } from "../../test-support/webhook-receiver.js";
 import { frozenClock } from "../clock.js";
 import type { Db } from "../store/db.js";
@@ -17,6 +18,7 @@ import { createWebhooksService } from "./webhooks-service.js";
 
 const secret = () => `whsec_${randomBytes(32).toString("base64")}`;
 const quiet = { warn: () => {} };
+const admin = { principal: "admin:test" };
 
 /** The signature as the Standard Webhooks spec defines it, computed here independently of the code under test. */
 function expectedSignature(whsec: string, id: string, timestamp: string, body: string): string {
@@ -43,7 +45,7 @@ async function setup(
     secret: secret(),
     events: e.events ?? ["key.revoked", "alert.created"],
   }));
-  const service = createWebhooksService({ db: theDb, store, clock, endpoints: specs });
+  const service = createWebhooksService({ db: theDb, store, clock, endpoints: specs, audit: recordingAudit() });
   const worker = makeWorker(theDb, clock, specs, settings);
   return { db: theDb, clock, store, service, worker, specs };
 }
@@ -109,7 +111,7 @@ describe("Standard Webhooks signatures", () => {
     if (!got) throw new Error("nothing received");
     const id = got.headers["webhook-id"] as string;
     const ts = got.headers["webhook-timestamp"] as string;
-    expect(id).toMatch(/^msg_[0-9a-z]{9}[0-9A-Za-z]{14}$/);
+    expect(id).toMatch(/^msg_[0-9a-z]{9}[0-9a-f]{20}$/);
     expect(ts).toBe(String(Math.floor(clock.now() / 1000)));
     expect(got.headers["webhook-signature"]).toBe(expectedSignature(specs[0]?.secret as string, id, ts, got.body));
     expect(JSON.parse(got.body)).toEqual({
@@ -200,13 +202,13 @@ describe("retries", () => {
     const row = await store.get((await failed).id);
     expect(row).toMatchObject({ status: "failed", attempts: 2, last_error: "answered 503" });
     down = false;
-    await service.retry(row?.id as string);
+    await service.retry(admin, row?.id as string);
     const delivered = outcome(worker, "delivered");
     await worker.tick();
     await delivered;
     expect((await store.get(row?.id as string))?.status).toBe("delivered");
-    await expect(service.retry(row?.id as string)).rejects.toMatchObject({ code: "conflict" });
-    await expect(service.retry("whd_nope")).rejects.toMatchObject({ code: "not_found" });
+    await expect(service.retry(admin, row?.id as string)).rejects.toMatchObject({ code: "conflict" });
+    await expect(service.retry(admin, "whd_nope")).rejects.toMatchObject({ code: "not_found" });
   });
 });
 

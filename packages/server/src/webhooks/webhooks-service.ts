@@ -1,12 +1,15 @@
+import { randomBytes } from "node:crypto";
+import type { Actor } from "../admin/admin-context.js";
+import { changeEvent } from "../admin/audited-change.js";
+import type { AuditSink } from "../audit/audit-sink.js";
 import type { Clock } from "../clock.js";
 import { KeywardError, notFound } from "../errors.js";
-import { randomBase62 } from "../keys/key-format.js";
 import type { Db } from "../store/db.js";
 import type { DeliveryStatus, OutboxRow, OutboxStore } from "./outbox-store.js";
 import type { WebhookEventType } from "./webhook-events.js";
 import { displayUrl, endpointId } from "./webhook-signing.js";
 
-export type { WebhookEventType } from "./webhook-events.js";
+export type { TransactionalEmitter, WebhookEventType } from "./webhook-events.js";
 export { isWebhookEventType, WEBHOOK_EVENT_TYPES } from "./webhook-events.js";
 
 /**
@@ -19,11 +22,6 @@ export interface WebhookEmitter {
   emit(type: WebhookEventType, data: Record<string, unknown>): Promise<void>;
 }
 
-/** An emitter that also enqueues inside a caller's transaction (the change and its event commit together). */
-export interface TransactionalEmitter extends WebhookEmitter {
-  emitIn(tx: Db, type: WebhookEventType, data: Record<string, unknown>): Promise<void>;
-}
-
 export interface WebhookEndpointSpec {
   url: string;
   secret: string;
@@ -32,7 +30,7 @@ export interface WebhookEndpointSpec {
 
 /** A time-ordered id: ids of later rows sort after earlier ones (the deliveries list pages by id). */
 function orderedId(prefix: string, now: number): string {
-  return `${prefix}_${now.toString(36).padStart(9, "0")}${randomBase62(14)}`;
+  return `${prefix}_${now.toString(36).padStart(9, "0")}${randomBytes(10).toString("hex")}`;
 }
 
 /** The public view of a delivery: never the body's secret-bearing parts (there are none) nor the endpoint's secret. */
@@ -71,6 +69,7 @@ export function createWebhooksService(deps: {
   store: OutboxStore;
   clock: Clock;
   endpoints: readonly WebhookEndpointSpec[];
+  audit: Pick<AuditSink, "recordIn">;
   /** Told after an emit committed, so this replica sends at once instead of at its next poll. */
   onEnqueued?: () => void;
 }) {
@@ -123,13 +122,18 @@ export function createWebhooksService(deps: {
     list: (status: DeliveryStatus | undefined, after: string | undefined, limit: number) =>
       store.list(status, after, limit),
 
-    async retry(id: string): Promise<OutboxRow> {
-      const row = await store.retry(id, clock.now());
-      if (row) {
-        deps.onEnqueued?.();
-        return row;
-      }
+    /** A failed delivery back to pending, due now; audited as the actor's change. */
+    async retry(actor: Actor, id: string): Promise<OutboxRow> {
+      const retried = await db.transaction(async (tx) => {
+        if (!(await store.retry(tx, id, clock.now()))) return false;
+        await deps.audit.recordIn(tx, changeEvent(actor, "webhook.retry", id));
+        return true;
+      });
       const existing = await store.get(id);
+      if (retried && existing) {
+        deps.onEnqueued?.();
+        return existing;
+      }
       if (!existing) throw notFound(`delivery ${id}`);
       throw new KeywardError("conflict", `delivery ${id} is ${existing.status}: only a failed delivery is retried`);
     },
