@@ -21,7 +21,7 @@ import { registerSigningKeyRoutes } from "./signing-key-routes.js";
 import { createTokenExchange } from "./token-exchange.js";
 import { createTokenRevocations } from "./token-revocations.js";
 import { registerTokenRoutes } from "./token-routes.js";
-import { createTokensService } from "./tokens-service.js";
+import { createTokensService, type RefreshReuse } from "./tokens-service.js";
 import { createTrustedIssuers } from "./trusted-issuers.js";
 
 export interface TokensModuleDeps {
@@ -66,6 +66,7 @@ export async function createTokensModule(deps: TokensModuleDeps) {
   const revocations = createTokenRevocations({ db, now });
   await revocations.load();
   const revokedListeners: Array<(jti: string) => void> = [];
+  const reuseListeners: Array<(reuse: RefreshReuse) => void> = [];
   // Listeners hear of a revocation once this replica refuses the token: a stream ended for it
   // must not be reopened with it in between.
   changes.on(
@@ -118,6 +119,9 @@ export async function createTokensModule(deps: TokensModuleDeps) {
     config: deps.settings,
     onIssue: (kind) => metrics.tokensIssued.inc({ kind }),
     ...(deps.rateLimit ? { rateLimit: deps.rateLimit } : {}),
+    onRefreshReuse: (reuse) => {
+      for (const l of reuseListeners) l(reuse);
+    },
   });
   const exchange = createTokenExchange({
     now,
@@ -154,6 +158,10 @@ export async function createTokensModule(deps: TokensModuleDeps) {
     /** Hears each access token revoked on any replica, once this replica refuses it. */
     onTokenRevoked(listener: (jti: string) => void): void {
       revokedListeners.push(listener);
+    },
+    /** Hears each refresh token presented a second time on this replica (anomaly/ alerts on it). */
+    onRefreshReuse(listener: (reuse: RefreshReuse) => void): void {
+      reuseListeners.push(listener);
     },
 
     register(router: Router, requireAdmin: (ctx: RequestContext) => Promise<Actor>): void {

@@ -67,6 +67,16 @@ export interface TokensDeps {
   onIssue?: (kind: "access" | "refresh" | "exchange") => void;
   /** The key's rate limit as the gateway counts it (gateway/limits.ts); none: not counted. */
   rateLimit?: KeyRateLimit;
+  /** Told after a refresh token was presented twice (its family is revoked): a stolen token's sign. */
+  onRefreshReuse?: (reuse: RefreshReuse) => void;
+}
+
+/** A refresh token used a second time: the key it was issued to, its family, where from. */
+export interface RefreshReuse {
+  keyId: string;
+  subject: string;
+  family: string;
+  ip: string;
 }
 
 export const ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token";
@@ -290,7 +300,10 @@ export function createTokensService(deps: TokensDeps) {
         });
         return true;
       });
-      if (reused) throw new OAuthError("invalid_grant", "the refresh token was already used; its family is revoked");
+      if (reused) {
+        deps.onRefreshReuse?.({ keyId: row.key_id, subject: row.subject, family: row.family, ip: meta.ip });
+        throw new OAuthError("invalid_grant", "the refresh token was already used; its family is revoked");
+      }
 
       const response = await issue(
         key,
