@@ -26,7 +26,7 @@ const seconds = z
 const ruleSchema = z
   .object({
     name: z.string().regex(RULE_NAME, "name must be a slug [a-z0-9][a-z0-9_-]{0,62}"),
-    detector: z.enum(DETECTORS, { error: `detector must be one of ${DETECTORS.join(", ")}` }),
+    detector: z.enum(DETECTORS, { error: `must be one of ${DETECTORS.join(", ")}` }),
     /** The detector's main number (see DEFAULTS below for its meaning per detector). */
     threshold: positive(1e9).optional(),
     window_s: seconds.optional(),
