@@ -7,6 +7,7 @@ import type { IntegrityKeys } from "../crypto/integrity-keys.js";
 import type { RequestContext, Router } from "../http/router.js";
 import type { Metrics } from "../ops/metrics.js";
 import type { Db } from "../store/db.js";
+import type { TransactionalEmitter } from "../webhooks/webhook-events.js";
 import { registerKeyRoutes } from "./keys-routes.js";
 import { createKeysService } from "./keys-service.js";
 import { createKeysStore } from "./keys-store.js";
@@ -24,6 +25,8 @@ export interface KeysModuleDeps {
    * their keys through `ownedKeys`), so these are only called once everything is built.
    */
   owners: { agentExists: (name: string) => Promise<boolean>; consumerExists: (name: string) => Promise<boolean> };
+  /** Where key.revoked / key.frozen / key.rotated are enqueued (webhooks). */
+  events?: TransactionalEmitter;
 }
 
 /**
@@ -40,6 +43,7 @@ export function createKeysModule(deps: KeysModuleDeps) {
     audit: deps.audit,
     integrity: deps.integrity,
     feed: deps.changes,
+    ...(deps.events ? { events: deps.events } : {}),
     ownerExists: async (owner) => {
       const [kind, name] = owner.split(/:(.*)/s) as [string, string];
       if (kind === "consumer") return deps.owners.consumerExists(name);

@@ -6,6 +6,7 @@ import { type ChangeFeed, createLocalChangeFeed } from "../cluster/change-feed.j
 import type { IntegrityKeys } from "../crypto/integrity-keys.js";
 import { invalidRequest, KeywardError, notFound } from "../errors.js";
 import type { Db } from "../store/db.js";
+import type { TransactionalEmitter, WebhookEventType } from "../webhooks/webhook-events.js";
 import { KeyCache, type KeyEntry, type QuotaPolicy, type RateLimitPolicy, toEntry } from "./key-entry.js";
 import { generateSecret, hashSecret, isWellFormed, newId, secretPrefix } from "./key-format.js";
 import { decideKeyAction, type KeyAction } from "./key-state.js";
@@ -47,6 +48,8 @@ export function createKeysService(deps: {
   onLookup?: (cacheHit: boolean) => void;
   /** Where key changes are announced to every replica (this one included). */
   feed?: ChangeFeed;
+  /** key.revoked / key.frozen / key.rotated, enqueued in the change's own transaction (SPEC §10). */
+  events?: Pick<TransactionalEmitter, "emitIn">;
 }) {
   const { db, store, clock, audit } = deps;
   const change = changeRunner(db, audit, deps.feed ?? createLocalChangeFeed());
@@ -80,6 +83,10 @@ export function createKeysService(deps: {
       // decide() runs before any write of this transaction: a refusal it throws leaves no trace.
       const updated = await store.update(tx, id, decide(current), clock.now());
       if (!updated) throw notFound(`key ${id}`);
+      const announced = ANNOUNCED[action];
+      if (announced && deps.events && updated.status !== current.status) {
+        await deps.events.emitIn(tx, announced, keyEventData(updated, actor, details));
+      }
       return { result: updated, event: keyEvent(actor, action, updated, details), changes: [{ kind: "key", ref: id }] };
     });
     changed(id, action);
@@ -223,6 +230,12 @@ export function createKeysService(deps: {
         const graceEnd = now + graceS * 1000;
         const expires = old.expires_at === null ? graceEnd : Math.min(old.expires_at, graceEnd);
         const previous = (await store.update(tx, id, { expires_at: expires, rotated_to: next.row.id }, now)) as KeyRow;
+        await deps.events?.emitIn(tx, "key.rotated", {
+          ...keyEventData(previous, actor),
+          new_key_id: next.row.id,
+          grace_s: graceS,
+          expires_at: new Date(expires).toISOString(),
+        });
         return {
           result: { ...next, previous },
           event: keyEvent(actor, "key.rotate", previous, { new_key: next.row.id, grace_s: graceS }),
@@ -292,3 +305,21 @@ export function createKeysService(deps: {
 }
 
 export type KeysService = ReturnType<typeof createKeysService>;
+
+/** The admin actions announced as webhook events. */
+const ANNOUNCED: Readonly<Record<string, WebhookEventType>> = {
+  "key.revoke": "key.revoked",
+  "key.freeze": "key.frozen",
+};
+
+/** What a key event says: ids, owner, prefix and who acted (an anomaly rule's details included); never a secret or hash. */
+function keyEventData(row: KeyRow, actor: Actor, details?: Record<string, unknown>): Record<string, unknown> {
+  return {
+    key_id: row.id,
+    owner: row.owner,
+    prefix: row.prefix,
+    name: row.name,
+    actor: actor.principal,
+    ...(details ? { details } : {}),
+  };
+}

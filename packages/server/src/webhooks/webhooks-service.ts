@@ -119,6 +119,9 @@ export function createWebhooksService(deps: {
       return first;
     },
 
+    /** Sets a once-only mark without an event (a threshold passed before it was ever announced). */
+    markOnce: (mark: string) => db.transaction((tx) => store.mark(tx, mark, clock.now())),
+
     list: (status: DeliveryStatus | undefined, after: string | undefined, limit: number) =>
       store.list(status, after, limit),
 
