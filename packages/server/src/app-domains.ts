@@ -1,5 +1,6 @@
 import type { AdminModule } from "./admin/admin-module.js";
 import { createAgentsModule } from "./agents/agents-module.js";
+import { createAnomalyModule } from "./anomaly/anomaly-module.js";
 import { createOutcomeTap } from "./anomaly/outcomes.js";
 import type { AuditModule } from "./audit/audit-module.js";
 import type { AuditSink } from "./audit/audit-sink.js";
@@ -16,6 +17,7 @@ import type { SigningKeys } from "./crypto/signing-keys.js";
 import { createEgressModule } from "./egress/egress-module.js";
 import { createGatewayModule } from "./gateway/gateway-module.js";
 import { parseCidrList } from "./http/client-ip.js";
+import { createKeyExpiryScan } from "./keys/key-expiry-scan.js";
 import { createKeysModule } from "./keys/keys-module.js";
 import { createLimits, keyRateLimit } from "./limits/limits.js";
 import type { RateLimiter } from "./limits/rate-limiter.js";
@@ -26,6 +28,9 @@ import type { Db } from "./store/db.js";
 import { createTokensModule } from "./tokens/tokens-module.js";
 import { createUsageModule } from "./usage/usage-module.js";
 import { createUsersModule } from "./users/users-module.js";
+import type { DeliverySettings } from "./webhooks/delivery-worker.js";
+import { webhookEndpoints } from "./webhooks/webhooks-config.js";
+import { createWebhooksModule } from "./webhooks/webhooks-module.js";
 
 // The domain modules, built in dependency order on what app.ts opened first (the store, the
 // keyring, the audit log, the change feed, signing keys and admin auth), and wired together.
@@ -40,6 +45,8 @@ export interface StartOptions {
   warn?: (msg: string) => void;
   /** SSE heartbeat, token-provider fetch (tests). */
   credentials?: CredentialsModuleOptions;
+  /** Webhook delivery: poll interval, timeout, backoff (tests shorten them). */
+  webhooks?: Partial<DeliverySettings>;
 }
 
 /** What every module is built from, and where it hands its shutdown step. */
@@ -71,8 +78,17 @@ export interface Core extends Base {
 export async function buildDomains(core: Core) {
   const { config, opts, db, clock, logger, metrics, audit, changes, integrity } = core;
   const streams = config.streams;
+  // Signed webhooks (SPEC §10): built first, so every domain can announce into the outbox.
+  const webhooks = createWebhooksModule({
+    ...{ db, clock, logger, metrics, audit },
+    endpoints: webhookEndpoints(config),
+    ...(opts.webhooks ? { delivery: opts.webhooks } : {}),
+  });
+  core.onClose(() => webhooks.close());
+  await webhooks.start();
   const credentials = createCredentialsModule(core, {
     streams: { perKey: streams.max_per_key, perAddress: streams.max_per_address, total: streams.max_total },
+    events: webhooks.emitter,
     ...opts.credentials,
   });
   core.onClose(() => credentials.close());
@@ -81,7 +97,11 @@ export async function buildDomains(core: Core) {
     agentExists: (n: string) => agents.exists(n),
     consumerExists: (n: string) => consumers.consumers.exists(n),
   };
-  const keys = createKeysModule({ db, clock, audit, changes, metrics, integrity, owners });
+  const keys = createKeysModule({ db, clock, audit, changes, metrics, integrity, owners, events: webhooks.emitter });
+  // key.expiring, 7 days and 1 day ahead: scanned only when some endpoint wants it.
+  const expiry = createKeyExpiryScan({ db, clock, logger, events: webhooks.webhooks });
+  if (webhooks.webhooks.subscribed("key.expiring")) expiry.start();
+  core.onClose(() => expiry.close());
   const { ownedKeys } = keys;
   const removeGrantsIn = (tx: Db, agent: string) => credentials.removeAgentIn(tx, agent);
   const agents = createAgentsModule({ db, clock, audit, changes, metrics, ownedKeys, removeGrantsIn });
@@ -129,6 +149,16 @@ export async function buildDomains(core: Core) {
     },
   });
   core.onClose(() => gateway.close());
+  // Detectors read the outcome tap; an auto-freeze is the keys service's own freeze (audit, change
+  // feed to every replica, key.frozen), so it is the admin API's path, with the rule as actor.
+  const anomaly = createAnomalyModule({
+    ...{ db, clock, logger, metrics, audit, outcomes },
+    config: config.anomalies,
+    keys: keys.keys,
+    webhooks: webhooks.emitter,
+  });
+  core.onClose(() => anomaly.close());
+  tokens.onRefreshReuse((reuse) => anomaly.refreshReused(reuse));
   keys.keys.onChange((id) => gateway.tokens.forgetKey(id));
   // A revoked access token ends the event streams it opened (a key's changes end theirs), and
   // an upstream JWT revoked by its jti leaves the gateway's cache.
@@ -145,8 +175,10 @@ export async function buildDomains(core: Core) {
   });
   return {
     ...core,
+    webhooks,
     outcomes,
     analytics,
+    anomaly,
     credentials,
     keys,
     agents,

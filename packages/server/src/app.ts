@@ -104,7 +104,9 @@ function mountRoutes(d: Domains): Router {
   d.agents.register(router, requireAdmin);
   d.consumers.register(router, requireAdmin);
   d.keys.register(router, requireAdmin);
+  d.webhooks.register(router, requireAdmin);
   d.analytics.register(router, requireAdmin);
+  d.anomaly.register(router, requireAdmin);
   d.auditModule.register(router, requireAdmin);
   d.gateway.register(router);
   d.tokens.register(router, requireAdmin);
