@@ -290,6 +290,23 @@ describe("the document matches real answers", () => {
     expect((await api("GET", "/admin/v1/usage?group_by=everything")).status).toBe(400);
   });
 
+  it("alerts: a canary key's use listed, acked, and their errors", async () => {
+    const issued = await api("POST", "/admin/v1/keys", { json: { owner: "consumer:acme", scopes: [], canary: true } });
+    expect(issued.body.key.canary).toBe(true);
+    expect((await send("GET", "/agents/bot/x", { auth: bearer(issued.body.secret) })).status).toBe(401);
+    let listed = await api("GET", `/admin/v1/alerts?key_id=${issued.body.key.id}&severity=critical`);
+    await expect
+      .poll(async () => {
+        listed = await api("GET", `/admin/v1/alerts?key_id=${issued.body.key.id}&severity=critical`);
+        return listed.body.items.length;
+      })
+      .toBe(1);
+    const id = listed.body.items[0].id;
+    expect((await api("POST", `/admin/v1/alerts/${id}/ack`)).body.status).toBe("acked");
+    expect((await api("POST", "/admin/v1/alerts/alert_doesnotexist/ack")).status).toBe(404);
+    expect((await api("GET", "/admin/v1/alerts?status=closed")).status).toBe(400);
+  });
+
   it("every secured operation refuses a request without credentials with 401", async () => {
     for (const { method, path, operation } of operationsOf(doc)) {
       if (operation.security.length === 0) continue;
