@@ -138,7 +138,8 @@ describe("anomaly detectors through the gateway, on SQLite", () => {
     const b = await call("echo", unknown, "198.51.100.20");
     expect(a.status).toBe(401);
     expect(b.status).toBe(401);
-    const [bodyA, bodyB] = [await a.json(), await b.json()];
+    type ErrorBody = { error: { code: string; message: string; request_id: string } };
+    const [bodyA, bodyB] = [(await a.json()) as ErrorBody, (await b.json()) as ErrorBody];
     expect({ ...bodyA.error, request_id: "" }).toEqual({ ...bodyB.error, request_id: "" });
     expect(bodyA.error.code).toBe("invalid_key");
     const headers = (r: Response) => [...r.headers.keys()].filter((h) => h !== "date" && h !== "x-request-id").sort();

@@ -96,7 +96,7 @@ describe.skipIf(pgSkip !== undefined)("auto-freeze on three replicas sharing one
       expect(alerts.body.items[0]).toMatchObject({ rule: "probe-freeze", key_id: id });
       const res = await call(r, "echo", secret);
       expect(res.status).toBe(401);
-      expect((await res.json()).error.code).toBe("key_frozen");
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe("key_frozen");
     }
     const freezes = await first.admin("GET", `/audit?action=key.freeze&principal=${id}`);
     expect(freezes.body.events).toHaveLength(1);

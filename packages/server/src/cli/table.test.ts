@@ -63,6 +63,7 @@ describe("key formatting", () => {
     prefix: "kwk_AbC",
     owner: "consumer:acme",
     name: null,
+    canary: false,
     scopes: ["agent:a", "agent:b"],
     status: "active",
     expires_at: null,
