@@ -19,6 +19,7 @@ import { createGatewayModule } from "./gateway/gateway-module.js";
 import { parseCidrList } from "./http/client-ip.js";
 import { createKeyExpiryScan } from "./keys/key-expiry-scan.js";
 import { createKeysModule } from "./keys/keys-module.js";
+import { createLeaksModule } from "./leaks/leaks-module.js";
 import { createLimits, keyRateLimit } from "./limits/limits.js";
 import type { RateLimiter } from "./limits/rate-limiter.js";
 import { createMcpModule } from "./mcp/mcp-module.js";
@@ -159,6 +160,11 @@ export async function buildDomains(core: Core) {
   });
   core.onClose(() => anomaly.close());
   tokens.onRefreshReuse((reuse) => anomaly.refreshReused(reuse));
+  // `POST /v1/leaks`: a reported live key is revoked (or frozen) through the keys service and alerted.
+  const leaks = createLeaksModule({
+    ...{ db, clock, logger, audit, keys: keys.keys, alerts: anomaly.alerts },
+    config: config.leaks,
+  });
   keys.keys.onChange((id) => gateway.tokens.forgetKey(id));
   // A revoked access token ends the event streams it opened (a key's changes end theirs), and
   // an upstream JWT revoked by its jti leaves the gateway's cache.
@@ -179,6 +185,7 @@ export async function buildDomains(core: Core) {
     outcomes,
     analytics,
     anomaly,
+    leaks,
     credentials,
     keys,
     agents,

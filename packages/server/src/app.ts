@@ -107,6 +107,7 @@ function mountRoutes(d: Domains): Router {
   d.webhooks.register(router, requireAdmin);
   d.analytics.register(router, requireAdmin);
   d.anomaly.register(router, requireAdmin);
+  d.leaks.register(router);
   d.auditModule.register(router, requireAdmin);
   d.gateway.register(router);
   d.tokens.register(router, requireAdmin);
