@@ -35,7 +35,7 @@ beforeAll(async () => {
       },
     },
   });
-  kw = await startTestServer({}, { logger, credentials: { heartbeatMs: 50 } });
+  kw = await startTestServer({ KEYWARD_ACCESS_LOG: "1" }, { logger, credentials: { heartbeatMs: 50 } });
   tokens = await startFakeTokenEndpoint({ clientId: "app", clientSecret: SECRETS.client });
   for (const agent of ["alice", "bob"]) {
     await kw.admin("POST", "/agents", { name: agent, upstream: "http://127.0.0.1:9" });

@@ -34,7 +34,7 @@ beforeAll(async () => {
     },
   });
   const logger = pino({ level: "debug", redact: { paths: REDACT_PATHS, censor: "[redacted]" } }, destination);
-  kw = await startTestServer({ KEYWARD_UPSTREAM_TIMEOUT_MS: "300" }, { logger });
+  kw = await startTestServer({ KEYWARD_UPSTREAM_TIMEOUT_MS: "300", KEYWARD_ACCESS_LOG: "1" }, { logger });
   key = await agentWithKey(kw, "bot");
   await putCredential(kw, "canary", CANARY, { base_url: `${up.url}/api` });
   await putCredential(kw, "dead", CANARY, { base_url: "http://127.0.0.1:9" });
