@@ -26,28 +26,31 @@ export function registerLeakRoutes(
     "/v1/leaks",
     {
       operationId: "reportLeakedKeys",
-      summary: "Report leaked keys (secret-scanning partner format, signed); live keys are revoked or frozen",
+      summary:
+        "Report leaked keys (secret-scanning partner format, signed); live keys are revoked or frozen (404 when leaks are not configured)",
       tag: "leaks",
       auth: "public",
       body: LeakReportSchema,
       responses: {
         200: json(LeakVerdictsSchema, "One verdict per reported token (its SHA-256, never the token)"),
-        ...errors(400, 401, 404, 413),
+        ...errors(400, 401, 413),
       },
     },
     async (ctx) => {
       const { leaks } = deps;
       if (!leaks) throw new KeywardError("not_found", "no such endpoint");
       const body = await readBody(ctx.req, MAX_REPORT_BYTES);
-      const keyId = header(ctx, "github-public-key-identifier");
-      if (!verifyReport(deps.keys, keyId, header(ctx, "github-public-key-signature"), body)) {
-        throw new KeywardError("unauthorized", "the report's signature does not verify with a configured key");
-      }
+      // Syntax first (bounded, and no different from any endpoint's), then the signature, then
+      // the fields: nothing a report says is looked at before its signature verified.
       let parsed: unknown;
       try {
         parsed = JSON.parse(body.toString("utf8"));
       } catch {
         throw new KeywardError("invalid_request", "request body is not valid JSON");
+      }
+      const keyId = header(ctx, "github-public-key-identifier");
+      if (!verifyReport(deps.keys, keyId, header(ctx, "github-public-key-signature"), body)) {
+        throw new KeywardError("unauthorized", "the report's signature does not verify with a configured key");
       }
       const entries = parseWith(LeakReportSchema, parsed, "body");
       const digest = createHash("sha256").update(body).digest("hex");

@@ -1,6 +1,12 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createSign, generateKeyPairSync, randomBytes } from "node:crypto";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { Conformance, type OpenApiDocument, operationsOf } from "../../test-support/openapi/openapi-kit.js";
 import { startTestServer, TEST_ADMIN_TOKEN, type TestServer } from "../../test-support/server.js";
+import { startWebhookReceiver, type WebhookReceiver } from "../../test-support/webhook-receiver.js";
 
 /**
  * Every operation of the served `/openapi.json`, exercised against a real server: each real
@@ -47,14 +53,46 @@ async function api(method: string, path: string, call: Call = {}): Promise<{ sta
 const bearer = (secret: string) => `Bearer ${secret}`;
 const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${id}:${secret}`).toString("base64")}`;
 
+/** The leak reporter's key (leaks: in the config) and a webhook endpoint that answers, one that is down. */
+const reporter = generateKeyPairSync("ec", { namedCurve: "P-256" });
+let receiver: WebhookReceiver;
+
+async function configFile(): Promise<string> {
+  receiver = await startWebhookReceiver();
+  const probe = createServer();
+  await new Promise<void>((r) => probe.listen(0, "127.0.0.1", r));
+  const dead = (probe.address() as { port: number }).port;
+  await new Promise<void>((r) => probe.close(() => r()));
+  const secret = `whsec_${randomBytes(32).toString("base64")}`;
+  const pem = reporter.publicKey.export({ type: "spki", format: "pem" }).toString().trim().split("\n");
+  const file = join(mkdtempSync(join(tmpdir(), "kw-conf-")), "keyward.yaml");
+  writeFileSync(
+    file,
+    [
+      "webhooks:",
+      `  - {url: "${receiver.url}/up", secret: "${secret}", events: [key.revoked]}`,
+      `  - {url: "http://127.0.0.1:${dead}/down", secret: "${secret}", events: [key.revoked]}`,
+      "leaks:",
+      "  public_keys:",
+      "    - id: reporter",
+      "      pem: |",
+      ...pem.map((l) => `        ${l}`),
+    ].join("\n"),
+  );
+  return file;
+}
+
 beforeAll(async () => {
-  kw = await startTestServer();
+  kw = await startTestServer({}, { configFile: await configFile(), webhooks: { maxAttempts: 1 } });
   const res = await fetch(`${kw.url}/openapi.json`);
   doc = (await res.json()) as OpenApiDocument;
   conf = new Conformance(doc);
   await conf.check("GET", "/openapi.json", await fetch(`${kw.url}/openapi.json`));
 });
-afterAll(() => kw?.close());
+afterAll(async () => {
+  await kw?.close();
+  await receiver?.close();
+});
 
 describe("the document matches real answers", () => {
   it("agents and consumers: create, list, get, update, delete, and their errors", async () => {
@@ -305,6 +343,37 @@ describe("the document matches real answers", () => {
     expect((await api("POST", `/admin/v1/alerts/${id}/ack`)).body.status).toBe("acked");
     expect((await api("POST", "/admin/v1/alerts/alert_doesnotexist/ack")).status).toBe(404);
     expect((await api("GET", "/admin/v1/alerts?status=closed")).status).toBe(400);
+  });
+
+  it("webhook deliveries and leak reports, and their errors", async () => {
+    await api("POST", "/admin/v1/consumers", { json: { name: "hooked" } });
+    const made = await api("POST", "/admin/v1/keys", { json: { owner: "consumer:hooked", scopes: [] } });
+    await api("POST", `/admin/v1/keys/${made.body.key.id}/revoke`);
+    const [failed, delivered] = await vi.waitFor(async () => {
+      const f = (await api("GET", "/admin/v1/webhooks/deliveries?status=failed&limit=1")).body.items[0];
+      const d = (await api("GET", "/admin/v1/webhooks/deliveries?status=delivered&limit=1")).body.items[0];
+      expect(f && d).toBeTruthy();
+      return [f, d];
+    });
+    expect((await api("POST", `/admin/v1/webhooks/deliveries/${failed.id}/retry`)).body.event_id).toBe(failed.event_id);
+    expect((await api("POST", `/admin/v1/webhooks/deliveries/${delivered.id}/retry`)).status).toBe(409);
+    expect((await api("POST", "/admin/v1/webhooks/deliveries/whd_nope/retry")).status).toBe(404);
+    expect((await api("GET", "/admin/v1/webhooks/deliveries?status=lost")).status).toBe(400);
+
+    const leak = (
+      body: string,
+      signature = createSign("sha256").update(body).sign(reporter.privateKey).toString("base64"),
+    ) =>
+      api("POST", "/v1/leaks", {
+        auth: null,
+        raw: body,
+        headers: { "github-public-key-identifier": "reporter", "github-public-key-signature": signature },
+      });
+    const entry = { token: "not-a-keyward-key", type: "keyward_api_key", url: "https://example.com/x" };
+    expect((await leak(JSON.stringify([entry]))).body[0].label).toBe("false_positive");
+    expect((await leak(JSON.stringify([entry]), "bm9wZQ==")).status).toBe(401);
+    expect((await leak(JSON.stringify([{ type: "x" }]))).status).toBe(400);
+    expect((await leak(JSON.stringify([{ ...entry, url: "u".repeat(300_000) }]))).status).toBe(413);
   });
 
   it("every secured operation refuses a request without credentials with 401", async () => {
