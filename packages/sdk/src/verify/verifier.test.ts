@@ -156,6 +156,9 @@ describe("verifier", () => {
       /jwksUri/,
     );
     expect(() => verifier({ issuer: issuer.url, audience: AUDIENCE, clockToleranceS: -1 })).toThrow(/clockToleranceS/);
+    expect(() => verifier({ issuer: issuer.url, audience: AUDIENCE, cacheSize: 1e9 })).toThrow(
+      /cacheSize must be at most 1000000/,
+    );
     expect(() => verifier({ issuer: issuer.url, audience: AUDIENCE, algorithms: ["HS256" as "ES256"] })).toThrow(
       /algorithms/,
     );

@@ -172,11 +172,20 @@ function validate(options: VerifierOptions) {
     audiences,
     jwksUri,
     toleranceS: nonNegative("clockToleranceS", options.clockToleranceS, DEFAULT_TOLERANCE_S),
-    cacheSize: Math.floor(nonNegative("cacheSize", options.cacheSize, DEFAULT_CACHE_SIZE)),
+    cacheSize: cacheSize(options.cacheSize),
     cooldownS: nonNegative("jwksCooldownS", options.jwksCooldownS, 30),
     maxAgeS: nonNegative("jwksMaxAgeS", options.jwksMaxAgeS, 600),
     timeoutMs: Math.max(1, nonNegative("jwksTimeoutMs", options.jwksTimeoutMs, 5000)),
   };
+}
+
+/** The result cache's index is sized to its bound up front (cache/bounded-cache.ts): a typo must not allocate gigabytes. */
+const MAX_CACHE_SIZE = 1_000_000;
+
+function cacheSize(value: number | undefined): number {
+  const size = Math.floor(nonNegative("cacheSize", value, DEFAULT_CACHE_SIZE));
+  if (size > MAX_CACHE_SIZE) throw new TypeError(`verifier: cacheSize must be at most ${MAX_CACHE_SIZE}`);
+  return size;
 }
 
 function nonNegative(name: string, value: number | undefined, fallback: number): number {
