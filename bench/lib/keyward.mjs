@@ -37,7 +37,7 @@ export async function startKeyward(root, { cpuProfDir, env = {}, config } = {}) 
     if (!res.ok) throw new Error(`admin ${method} ${path} → ${res.status} ${JSON.stringify(json)}`);
     return json;
   }
-  return { url, dataDir, admin, pid: child.pid, stderr };
+  return { url, dataDir, admin, adminToken, pid: child.pid, stderr };
 }
 
 /**

@@ -8,6 +8,8 @@ const days = (fallback: number) => z.coerce.number().int().min(1).max(3650).defa
  */
 export const usageSchema = z
   .object({
+    /** Off: nothing is counted (the API answers zeros); quota thresholds are still announced. */
+    enabled: z.boolean().default(true),
     minute_retention_days: days(2),
     hour_retention_days: days(35),
     day_retention_days: days(400),

@@ -48,7 +48,7 @@ export function createUsageService(deps: UsageServiceDeps) {
     maxCounters: settings.max_counters,
     addressesPerKey: settings.addresses_per_key,
   });
-  const unsubscribe = deps.outcomes.subscribe((o) => counter.record(o));
+  const unsubscribe = settings.enabled ? deps.outcomes.subscribe((o) => counter.record(o)) : () => {};
   let flushing: Promise<void> | undefined;
 
   async function flushOnce(): Promise<void> {
