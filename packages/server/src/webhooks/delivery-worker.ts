@@ -17,6 +17,8 @@ export interface DeliverySettings {
   /** Backoff: base × 2^(attempt−1), capped, with jitter in [½, 1] of that. */
   baseDelayMs: number;
   maxDelayMs: number;
+  /** At shutdown, how long in-flight POSTs may finish before they are cut and their leases given back. */
+  shutdownGraceMs: number;
 }
 
 export const DEFAULT_DELIVERY: Readonly<DeliverySettings> = {
@@ -26,6 +28,7 @@ export const DEFAULT_DELIVERY: Readonly<DeliverySettings> = {
   maxAttempts: 12,
   baseDelayMs: 5000,
   maxDelayMs: 3_600_000,
+  shutdownGraceMs: 5000,
 };
 
 export type DeliveryOutcome = "delivered" | "retried" | "failed" | "released";

@@ -85,7 +85,7 @@ export function createWebhooksModule(deps: WebhooksModuleDeps) {
     register(router: Router, requireAdmin: (ctx: RequestContext) => Promise<Actor>): void {
       registerWebhookRoutes(router, { webhooks, requireAdmin });
     },
-    close: (graceMs = Math.min(settings.timeoutMs, 5000)) => worker.close(graceMs),
+    close: () => worker.close(settings.shutdownGraceMs),
   };
 }
 
