@@ -119,7 +119,13 @@ export async function buildDomains(core: Core) {
   // Every deciding module records here; usage counting and the anomaly detectors subscribe.
   const outcomes = createOutcomeTap(logger);
   // Per-key usage analytics (SPEC §10); `usage` above is the quota tracker.
-  const analytics = createUsageModule({ db, clock, logger, outcomes, settings: config.usage, getKey: keys.keys.get });
+  const analytics = createUsageModule({
+    ...{ db, clock, logger, outcomes, settings: config.usage, getKey: keys.keys.get },
+    // quota.threshold at 80 % and 100 %, only when some endpoint wants it.
+    ...(webhooks.webhooks.subscribed("quota.threshold")
+      ? { quotaEvents: { quotas: usage, emitter: webhooks.emitter } }
+      : {}),
+  });
   core.onClose(() => analytics.close());
   const tokens = await createTokensModule({
     ...{ db, clock, logger, metrics, audit, changes, integrity, issuer, keys: keys.keys },
