@@ -23,8 +23,8 @@ describe.skipIf(!url)("webhook delivery with two replicas on one PostgreSQL", ()
   it("delivers every (event, endpoint) exactly once while both replicas claim at the same time", async () => {
     const first = await openTestPostgres();
     cleanups.push(() => first.close());
-    const [{ schema }] = await first.query<{ schema: string }>("SELECT current_schema() AS schema");
-    const second = await openPostgres(url as string, { schema, max: 4 });
+    const [row] = await first.query<{ schema: string }>("SELECT current_schema() AS schema");
+    const second = await openPostgres(url as string, { schema: row?.schema as string, max: 4 });
     cleanups.push(() => second.close());
     const r = await startWebhookReceiver();
     cleanups.push(() => r.close());
