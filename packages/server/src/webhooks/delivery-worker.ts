@@ -25,7 +25,7 @@ export const DEFAULT_DELIVERY: Readonly<DeliverySettings> = {
   pollMs: 1000,
   timeoutMs: 10_000,
   concurrency: 4,
-  maxAttempts: 12,
+  maxAttempts: 30,
   baseDelayMs: 5000,
   maxDelayMs: 3_600_000,
   shutdownGraceMs: 5000,
