@@ -1,7 +1,7 @@
 import type { AdminModule } from "./admin/admin-module.js";
 import { createAgentsModule } from "./agents/agents-module.js";
 import { createAnomalyModule } from "./anomaly/anomaly-module.js";
-import { createOutcomeTap } from "./anomaly/outcomes.js";
+import { createOutcomeTap, type OutcomeTap } from "./anomaly/outcomes.js";
 import type { AuditModule } from "./audit/audit-module.js";
 import type { AuditSink } from "./audit/audit-sink.js";
 import type { Clock } from "./clock.js";
@@ -27,6 +27,7 @@ import type { Logger } from "./ops/logger.js";
 import type { Metrics } from "./ops/metrics.js";
 import type { Db } from "./store/db.js";
 import { createTokensModule } from "./tokens/tokens-module.js";
+import { withOutcomes } from "./usage/outcome-auth.js";
 import { createUsageModule } from "./usage/usage-module.js";
 import { createUsersModule } from "./users/users-module.js";
 import type { DeliverySettings } from "./webhooks/delivery-worker.js";
@@ -198,7 +199,7 @@ export async function buildDomains(core: Core) {
     consumers,
     tokens,
     gateway,
-    ...buildTools(core, credentials, tokens),
+    ...buildTools(core, credentials, tokens, outcomes),
   };
 }
 
@@ -209,6 +210,7 @@ function buildTools(
   core: Core,
   credentials: ReturnType<typeof createCredentialsModule>,
   tokens: Awaited<ReturnType<typeof createTokensModule>>,
+  outcomes: OutcomeTap,
 ) {
   const users = createUsersModule({
     ...core,
@@ -221,7 +223,7 @@ function buildTools(
     configDir: configDir(core.config),
     credentials: users.source,
     ...{ audit: core.audit, metrics: core.metrics, logger: core.logger },
-    auth: tokens.callerAuth,
+    auth: withOutcomes(tokens.callerAuth, outcomes, core.clock, "mcp"),
   });
   core.onClose(() => mcp.close());
   return { users, mcp };
@@ -235,7 +237,7 @@ export function buildEgress(d: Domains) {
     credentialMode: (agent, name) => credentials.grants.credentialMode(agent, name),
     open: (v) => credentials.credentials.openVersion(v),
     pointerIntact: (row) => credentials.credentials.pointerIntact(row),
-    auth: d.tokens.callerAuth,
+    auth: withOutcomes(d.tokens.callerAuth, d.outcomes, d.clock, "egress"),
     ...{ audit: d.audit, changes: d.changes, metrics: d.metrics, logger: d.logger, clock: d.clock },
     timeoutMs: d.config.upstream_timeout_ms,
   });

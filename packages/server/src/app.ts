@@ -16,6 +16,7 @@ import { registerOpenApiRoute } from "./openapi/openapi-routes.js";
 import { createLogger } from "./ops/logger.js";
 import { createMetrics } from "./ops/metrics.js";
 import { registerOpsRoutes } from "./ops/ops-routes.js";
+import { withOutcomes } from "./usage/outcome-auth.js";
 
 // app.ts only composes: each domain's *-module.ts builds its parts from what it is handed; this
 // file opens the store and what every domain rests on, has app-domains.ts build the domains in
@@ -97,7 +98,6 @@ async function buildCore(base: Base): Promise<Core> {
 function mountRoutes(d: Domains): Router {
   const router = new Router();
   const { requireAdmin } = d.admin;
-  const auth = { requireAdmin, auth: d.tokens.callerAuth };
   const jwks = () => d.signingKeys.jwks();
   registerOpsRoutes(router, { db: d.db, metrics: d.metrics, metricsToken: d.config.metrics_token, jwks });
   registerOpenApiRoute(router);
@@ -111,8 +111,13 @@ function mountRoutes(d: Domains): Router {
   d.auditModule.register(router, requireAdmin);
   d.gateway.register(router);
   d.tokens.register(router, requireAdmin);
-  d.credentials.register(router, auth);
-  d.users.register(router, auth);
+  // Credential reads and tools report their callers' outcomes (usage, anomaly detectors).
+  const tapped = (surface: "credentials" | "tools") => ({
+    requireAdmin,
+    auth: withOutcomes(d.tokens.callerAuth, d.outcomes, d.clock, surface),
+  });
+  d.credentials.register(router, tapped("credentials"));
+  d.users.register(router, tapped("tools"));
   d.mcp.register(router);
   d.admin.register(router, () => [...d.credentials.sealedColumns, ...d.users.sealedColumns]);
   return router;

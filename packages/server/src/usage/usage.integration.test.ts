@@ -102,6 +102,18 @@ describe("usage through the gateway, on SQLite", () => {
       .toMatchObject({ allowed: 0, denied: { key_frozen: 1 } });
   });
 
+  it("counts credential reads too: an agent's key let in, a revoked key refused", async () => {
+    const issued = await kw.admin("POST", "/keys", { owner: "agent:echo", scopes: [] });
+    const read = (secret: string) =>
+      fetch(`${kw.url}/v1/credentials`, { headers: { authorization: `Bearer ${secret}` } }).then((r) => r.status);
+    expect([await read(issued.body.secret), await read(issued.body.secret)]).toEqual([200, 200]);
+    expect((await kw.admin("POST", `/keys/${issued.body.key.id}/revoke`)).status).toBe(200);
+    expect(await read(issued.body.secret)).toBe(401);
+    await expect
+      .poll(() => today(kw, issued.body.key.id), { timeout: SPEC_BOUND_MS, interval: 50 })
+      .toMatchObject({ allowed: 2, denied: { key_revoked: 1 } });
+  });
+
   it("answers bad queries with 400 invalid_request saying what is wrong, an unknown key with 404", async () => {
     const cases: Array<[string, string]> = [
       [`/keys/${key.id}/usage?step=5m`, "query.step: must be 1m, 1h or 1d"],
