@@ -265,6 +265,7 @@ const SUITES = [
   ["replicas", "revocation propagation across 3 replicas (issue 5)"],
   ["access-log", "the gateway with the access log on vs off (issue 12)"],
   ["usage", "usage counting + detectors on vs off; 30-day usage query with 10,000 keys (issue 13)"],
+  ["auto-freeze", "a key crossing a freeze rule refused on 3 replicas (issue 13)"],
 ];
 
 function runSuites(only) {

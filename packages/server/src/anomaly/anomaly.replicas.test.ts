@@ -74,7 +74,9 @@ describe.skipIf(pgSkip !== undefined)("auto-freeze on three replicas sharing one
     const refusedAfter = await Promise.all(
       replicas.map(async (r) => {
         await expect
-          .poll(async () => (await call(r, "echo", secret)).status, { timeout: 10_000, interval: 20 })
+          // Polled where the key is refused (403) until refused as frozen (401): allowed polls
+          // would be the key's traffic too and dilute the rule's denial ratio.
+          .poll(async () => (await call(r, "billing", secret)).status, { timeout: 10_000, interval: 20 })
           .toBe(401);
         return performance.now() - crossed;
       }),
