@@ -50,9 +50,10 @@ for (const engine of testEngines) {
         pruneIntervalMs: 24 * HOUR,
       });
       services.push(usage);
-      const record = (o: Partial<Outcome>, times = 1) => {
+      /** Records `times` outcomes; a field given as undefined is left out (no key, no agent). */
+      const record = (o: { [K in keyof Outcome]?: Outcome[K] | undefined }, times = 1) => {
         for (let i = 0; i < times; i++) {
-          outcomes.record({
+          const outcome: Record<string, unknown> = {
             at: clock.now(),
             surface: "gateway",
             code: "allowed",
@@ -61,7 +62,9 @@ for (const engine of testEngines) {
             agent: "echo",
             ip: "192.0.2.1",
             ...o,
-          });
+          };
+          for (const [k, v] of Object.entries(outcome)) if (v === undefined) delete outcome[k];
+          outcomes.record(outcome as unknown as Outcome);
         }
       };
       return { usage, record };
