@@ -370,6 +370,27 @@ CREATE TABLE leak_reports (
 CREATE INDEX leak_reports_seen ON leak_reports (seen_at);
 `,
   },
+  {
+    id: 12,
+    name: "admin roles and console sessions",
+    // Every admin token that exists at the upgrade becomes an owner (it could do everything before).
+    // A revoked token keeps its row (the audit log names it) and stops authenticating at once.
+    // admin_sessions holds the console's sessions: the keyed hash of the cookie's id and of its CSRF
+    // token, never either value; a session lives while its admin token is active.
+    sql: `
+ALTER TABLE admin_tokens ADD COLUMN role TEXT NOT NULL DEFAULT 'owner';
+ALTER TABLE admin_tokens ADD COLUMN revoked_at BIGINT;
+CREATE TABLE admin_sessions (
+  hash TEXT PRIMARY KEY,
+  admin_token_id TEXT NOT NULL,
+  csrf_hash TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  last_seen_at BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL
+);
+CREATE INDEX admin_sessions_token ON admin_sessions (admin_token_id);
+`,
+  },
 ];
 
 function forEngine(sql: string, engine: Db["engine"]): string {
