@@ -136,6 +136,7 @@ export async function buildDomains(core: Core) {
     trustedProxies: config.trusted_proxies.length > 0 ? parseCidrList(config.trusted_proxies) : null,
     trustedIssuers: config.trusted_issuers,
     rateLimit: keyRateLimit({ rateLimiter, shared: limits.shared }),
+    outcomes,
     settings: {
       maxLifetimeS: config.token_max_lifetime_s,
       refreshLifetimeS: config.refresh_token_lifetime_s,

@@ -1,5 +1,6 @@
 import type { BlockList } from "node:net";
 import type { Actor } from "../admin/admin-context.js";
+import type { OutcomeTap } from "../anomaly/outcomes.js";
 import type { AuditSink } from "../audit/audit-sink.js";
 import { createCallerAuth } from "../auth/caller-auth.js";
 import type { Clock } from "../clock.js";
@@ -19,6 +20,7 @@ import { registerMetadataRoutes } from "./metadata-routes.js";
 import { createRefreshTokensStore } from "./refresh-tokens-store.js";
 import { registerSigningKeyRoutes } from "./signing-key-routes.js";
 import { createTokenExchange } from "./token-exchange.js";
+import { withTokenOutcomes } from "./token-outcomes.js";
 import { createTokenRevocations } from "./token-revocations.js";
 import { registerTokenRoutes } from "./token-routes.js";
 import { createTokensService, type RefreshReuse } from "./tokens-service.js";
@@ -43,6 +45,8 @@ export interface TokensModuleDeps {
   trustedIssuers?: readonly TrustedIssuerConfig[];
   /** A key's rate limit as the gateway counts it: minting tokens counts against it too. */
   rateLimit?: KeyRateLimit;
+  /** Where the token endpoints report the keys presented to them (usage, anomaly detectors). */
+  outcomes?: OutcomeTap;
   settings: {
     maxLifetimeS: number;
     refreshLifetimeS: number;
@@ -104,6 +108,7 @@ export async function createTokensModule(deps: TokensModuleDeps) {
     issuer: deps.issuer,
     now,
   });
+  const endpointAuth = deps.outcomes ? withTokenOutcomes(callerAuth, deps.outcomes, now) : callerAuth;
   const tokens = createTokensService({
     db,
     now,
@@ -112,7 +117,7 @@ export async function createTokensModule(deps: TokensModuleDeps) {
     refresh: createRefreshTokensStore(db),
     integrity: deps.integrity,
     revocations,
-    auth: callerAuth,
+    auth: endpointAuth,
     agentExists: deps.agentExists,
     changes,
     issuer: deps.issuer,
@@ -127,7 +132,7 @@ export async function createTokensModule(deps: TokensModuleDeps) {
     now,
     audit,
     access,
-    auth: callerAuth,
+    auth: endpointAuth,
     agentExists: deps.agentExists,
     mayCall: deps.mayCall,
     maxLifetimeS: deps.settings.maxLifetimeS,
