@@ -58,7 +58,7 @@ export function createUsageStore(db: Db) {
           for (let i = 0; i < all.length; i += CHUNK) {
             const chunk = all.slice(i, i + CHUNK);
             await tx.exec(
-              `INSERT INTO usage_counts (key_id, step, bucket, agent, code, owner, n) VALUES ${placeholders(chunk.length, 7)} ON CONFLICT (key_id, step, bucket, agent, code) DO UPDATE SET n = usage_counts.n + excluded.n`,
+              `INSERT INTO usage_counts (key_id, step, bucket, agent, code, owner, n) VALUES ${placeholders(chunk.length, 7)} ON CONFLICT (key_id, step, bucket, agent, code) DO UPDATE SET n = usage_counts.n + excluded.n, owner = CASE WHEN usage_counts.owner = '' THEN excluded.owner ELSE usage_counts.owner END`,
               chunk.flat(),
             );
           }
@@ -94,8 +94,8 @@ export function createUsageStore(db: Db) {
     /** Counts by group and code over the buckets of one step in [from, to). */
     async grouped(by: GroupBy, step: Step, from: number, to: number) {
       const col = GROUP_COLUMN[by];
-      // Requests that named no agent have no agent to rank.
-      const named = by === "agent" ? " AND agent <> ''" : "";
+      // Requests that named no agent (or whose key's owner was not known) have none to rank.
+      const named = by === "agent" ? " AND agent <> ''" : by === "consumer" ? " AND owner <> ''" : "";
       const rows = await db.query<{ id: string; code: string; n: number | string }>(
         `SELECT ${col} AS id, code, SUM(n) AS n FROM usage_counts WHERE step = $1 AND bucket >= $2 AND bucket < $3${named} GROUP BY ${col}, code`,
         [step, from, to],

@@ -185,6 +185,19 @@ for (const engine of testEngines) {
       expect(later.items).toEqual([{ id: "key_c", allowed: 1, denied: 0, denied_by_code: {} }]);
     });
 
+    it("a denial whose key's owner was not known ranks under the owner once one is seen", async () => {
+      const { usage, record } = replica();
+      record({ owner: undefined, code: "key_revoked" });
+      await usage.flush();
+      const span = { from: T0, to: T0 + MIN };
+      expect((await usage.top({ by: "consumer", top: 10, ...span })).items).toEqual([]);
+      record({ code: "key_revoked" });
+      await usage.flush();
+      expect((await usage.top({ by: "consumer", top: 10, ...span })).items).toEqual([
+        { id: "consumer:acme", allowed: 0, denied: 2, denied_by_code: { key_revoked: 2 } },
+      ]);
+    });
+
     it("prunes each bucket size past its retention, and only that", async () => {
       const { usage, record } = replica({ minute_retention_days: 1, hour_retention_days: 3, day_retention_days: 10 });
       record({}, 4);
