@@ -1,9 +1,11 @@
+import { createHmac, randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestServer, type TestServer } from "../../test-support/server.js";
 import { startUpstream } from "../../test-support/upstream.js";
+import { type ReceivedWebhook, startWebhookReceiver } from "../../test-support/webhook-receiver.js";
 import { frozenClock } from "../clock.js";
 import { generateSecret } from "../keys/key-format.js";
 
@@ -25,22 +27,30 @@ anomalies:
     - { name: volume, detector: volume_spike, threshold: 30, window_s: 60 }
     - { name: probe, detector: scope_probe, threshold: 3, window_s: 300 }
     - { name: canary, detector: canary }
+    - { name: misuse, detector: credential_misuse }
 `,
 );
 
 const clock = frozenClock(Date.now());
 let up: Awaited<ReturnType<typeof startUpstream>>;
 let kw: TestServer;
+let receiver: Awaited<ReturnType<typeof startWebhookReceiver>>;
+const WEBHOOK_SECRET = `whsec_${randomBytes(32).toString("base64")}`;
 
 beforeAll(async () => {
   up = await startUpstream();
-  kw = await startTestServer({}, { configFile, clock });
+  receiver = await startWebhookReceiver();
+  kw = await startTestServer(
+    { KEYWARD_ALERT_WEBHOOK: `${receiver.url}/hook`, KEYWARD_ALERT_WEBHOOK_SECRET: WEBHOOK_SECRET },
+    { configFile, clock },
+  );
   expect((await kw.admin("POST", "/agents", { name: "echo", upstream: `${up.url}/base` })).status).toBe(201);
   expect((await kw.admin("POST", "/consumers", { name: "acme" })).status).toBe(201);
 });
 afterAll(async () => {
   await kw?.close();
   await up?.close();
+  await receiver?.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -65,6 +75,22 @@ async function alertsOf(keyId: string): Promise<any[]> {
 
 const poll = { timeout: 5000, interval: 50 };
 
+/** The event's body, once its Standard Webhooks signature checks out with the configured secret. */
+function verified(r: ReceivedWebhook): { type: string; data: Record<string, unknown> } {
+  const id = r.headers["webhook-id"] as string;
+  const ts = r.headers["webhook-timestamp"] as string;
+  const mac = createHmac("sha256", Buffer.from(WEBHOOK_SECRET.slice(6), "base64"))
+    .update(`${id}.${ts}.${r.body}`)
+    .digest("base64");
+  expect(String(r.headers["webhook-signature"]).split(" ")).toContain(`v1,${mac}`);
+  return JSON.parse(r.body);
+}
+
+const about = (type: string, keyId: string) => (r: ReceivedWebhook) => {
+  const e = JSON.parse(r.body) as { type: string; data: { key_id?: string } };
+  return e.type === type && e.data.key_id === keyId;
+};
+
 describe("anomaly detectors through the gateway, on SQLite", () => {
   it("300 denials by one key: exactly one alert, and the key frozen by the rule (audited as the rule)", async () => {
     const key = await newKey();
@@ -88,6 +114,40 @@ describe("anomaly detectors through the gateway, on SQLite", () => {
       target: key.id,
       details: { rule: "probe-freeze", alert: alerts[0].id },
     });
+
+    // One signed alert.created and one key.frozen reach the configured endpoint.
+    const created = verified(await receiver.next(about("alert.created", key.id)));
+    expect(created.data).toMatchObject({ id: alerts[0].id, rule: "probe-freeze", severity: "warning", key_id: key.id });
+    const frozen = verified(await receiver.next(about("key.frozen", key.id)));
+    expect(frozen.data).toMatchObject({ key_id: key.id, actor: "anomaly:probe-freeze" });
+    expect(receiver.received.filter(about("alert.created", key.id))).toHaveLength(1);
+  });
+
+  it("a refresh token presented twice raises a credential_misuse alert for its key", async () => {
+    const key = await newKey();
+    const issued = await fetch(`${kw.url}/v1/auth/token`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ api_key: key.secret }),
+    });
+    expect(issued.status).toBe(200);
+    const { refresh_token } = (await issued.json()) as { refresh_token: string };
+    const refresh = () =>
+      fetch(`${kw.url}/oauth/token`, {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams({ grant_type: "refresh_token", refresh_token }).toString(),
+      });
+    expect((await refresh()).status).toBe(200);
+    expect((await refresh()).status).toBe(400);
+    await expect.poll(() => alertsOf(key.id), poll).toHaveLength(1);
+    const [alert] = await alertsOf(key.id);
+    expect(alert).toMatchObject({
+      rule: "misuse",
+      severity: "critical",
+      evidence: { kind: "refresh_token_reuse", address: "127.0.0.1" },
+    });
+    expect(JSON.stringify(alert)).not.toContain(refresh_token);
   });
 
   it("a new network after the learning period: one alert naming it; networks learned before stay quiet", async () => {
@@ -170,7 +230,7 @@ describe("alerts API", () => {
     expect(second.body.items[0].id).toBe(all.body.items[2].id);
 
     const critical = await kw.admin("GET", "/alerts?severity=critical");
-    expect(critical.body.items.map((a: { rule: string }) => a.rule)).toEqual(["canary"]);
+    expect(critical.body.items.map((a: { rule: string }) => a.rule)).toEqual(["canary", "misuse"]);
 
     const id = all.body.items[0].id;
     const acked = await kw.admin("POST", `/alerts/${id}/ack`);
@@ -192,5 +252,35 @@ describe("alerts API", () => {
     expect(bad.body.error.message).toContain("severity");
     const badCursor = await kw.admin("GET", "/alerts?cursor=bm9wZQ");
     expect(badCursor.status).toBe(400);
+  });
+});
+
+describe("dry_run: a freeze rule that only reports", () => {
+  let dry: TestServer;
+  beforeAll(async () => {
+    const file = join(dir, "dry.yaml");
+    writeFileSync(
+      file,
+      "anomalies:\n  rules:\n    - { name: trial, detector: denial_spike, threshold: 20, action: freeze, dry_run: true }\n",
+    );
+    dry = await startTestServer({}, { configFile: file });
+    expect((await dry.admin("POST", "/agents", { name: "echo", upstream: `${up.url}/base` })).status).toBe(201);
+    expect((await dry.admin("POST", "/consumers", { name: "acme" })).status).toBe(201);
+  });
+  afterAll(() => dry?.close());
+
+  it("records the alert with would_freeze and leaves the key working", async () => {
+    const issued = await dry.admin("POST", "/keys", { owner: "consumer:acme", scopes: ["agent:echo"] });
+    const { secret } = issued.body as { secret: string };
+    const id = issued.body.key.id as string;
+    const send = (agent: string) =>
+      fetch(`${dry.url}/agents/${agent}/echo`, { headers: { authorization: `Bearer ${secret}` } });
+    for (let i = 0; i < 40; i++) expect((await send("billing")).status).toBe(403);
+    await expect.poll(async () => (await dry.admin("GET", `/alerts?key_id=${id}`)).body.items, poll).toHaveLength(1);
+    const [alert] = (await dry.admin("GET", `/alerts?key_id=${id}`)).body.items;
+    expect(alert).toMatchObject({ rule: "trial", evidence: { would_freeze: true } });
+    expect((await dry.admin("GET", `/keys/${id}`)).body.status).toBe("active");
+    expect((await send("echo")).status).toBe(200);
+    expect((await dry.admin("GET", `/audit?action=key.freeze&principal=${id}`)).body.events).toEqual([]);
   });
 });

@@ -16,10 +16,11 @@ export const scopeProbe: DetectorFactory = (ctx) => {
   const { rule } = ctx;
   const windowMs = rule.windowS * 1000;
   const shareAt = Math.max(1, Math.ceil(rule.threshold / 4));
+  const dirty = new Set<string>();
   const seen = createBoundedCache<string, { windowStart: number; agents: Set<string>; sent: Set<string> }>({
     max: ctx.maxSubjects,
+    onEvict: (keyId) => dirty.delete(keyId),
   });
-  const dirty = new Set<string>();
 
   return {
     observe(o) {

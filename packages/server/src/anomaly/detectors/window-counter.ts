@@ -27,8 +27,10 @@ export function createWindowCounter(opts: {
   max: number;
   shared: SharedWindows;
 }) {
-  const slots = createBoundedCache<string, Slot>({ max: opts.max });
+  // Subjects with counts to share: always a subset of `slots` (an evicted subject leaves both), so
+  // a flood of new subjects between two ticks is bounded by `max` here too.
   const dirty = new Set<string>();
+  const slots = createBoundedCache<string, Slot>({ max: opts.max, onEvict: (subject) => dirty.delete(subject) });
 
   return {
     /** Counts one event for `subject` at `at`; returns the slot (memory only). */
