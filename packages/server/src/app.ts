@@ -9,6 +9,7 @@ import type { Config } from "./config.js";
 import { macExistingCredentialRows } from "./credentials/integrity-upgrade.js";
 import { openIntegrity } from "./crypto/integrity-root.js";
 import { createSigningKeys } from "./crypto/signing-keys.js";
+import { parseCidrList } from "./http/client-ip.js";
 import { Router } from "./http/router.js";
 import { createHttpServer } from "./http/server.js";
 import { markLegacyHashes } from "./keys/legacy-hashes.js";
@@ -83,7 +84,14 @@ async function buildCore(base: Base): Promise<Core> {
   const { audit } = auditModule;
   const signingKeys = createSigningKeys({ db, keyring, clock });
   await signingKeys.init();
-  const admin = await createAdminModule({ db, clock, integrity: integrity.keys, keyring, audit }, config.admin_token);
+  const admin = await createAdminModule(
+    {
+      ...{ db, clock, integrity: integrity.keys, keyring, audit },
+      trustedProxies: config.trusted_proxies.length > 0 ? parseCidrList(config.trusted_proxies) : null,
+      sessions: config.admin_sessions,
+    },
+    config.admin_token,
+  );
   if (admin.configuredIgnored) {
     // Names the setting, never the value.
     logger.warn(
@@ -100,7 +108,7 @@ function mountRoutes(d: Domains): Router {
   const { requireAdmin } = d.admin;
   const jwks = () => d.signingKeys.jwks();
   registerOpsRoutes(router, { db: d.db, metrics: d.metrics, metricsToken: d.config.metrics_token, jwks });
-  registerOpenApiRoute(router);
+  registerOpenApiRoute(router, d.admin.documentAccess);
   d.agents.register(router, requireAdmin);
   d.consumers.register(router, requireAdmin);
   d.keys.register(router, requireAdmin);

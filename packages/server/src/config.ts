@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
+import { adminSessionsSchema } from "./admin/admin-config.js";
 import { anomaliesSchema } from "./anomaly/anomaly-config.js";
 import {
   auditSchema,
@@ -137,6 +138,8 @@ const schema = z
     audit: auditSchema.prefault({}),
     /** Usage analytics: retention per bucket size, flush interval, memory bounds (docs/operations.md, "Usage analytics"). */
     usage: usageSchema.prefault({}),
+    /** Console sessions: idle and absolute expiry, sign-in attempt bounds (docs/operations.md, "Admin roles and console sessions"). */
+    admin_sessions: adminSessionsSchema.prefault({}),
   })
   .strict()
   .refine((c) => c.max_staleness_ms >= 2 * c.reconcile_interval_ms, {

@@ -8,32 +8,55 @@ import { upgradeLegacySecret } from "../keys/legacy-hashes.js";
 import type { Db } from "../store/db.js";
 import { isUniqueViolation } from "../store/db.js";
 import type { Actor } from "./admin-context.js";
+import { permissionFor, type Role, roleMay } from "./admin-roles.js";
+import type { AdminSessions } from "./admin-sessions.js";
+import type { AdminStore } from "./admin-store.js";
 
 const BOOTSTRAP_ID = "adm_bootstrap";
+const MAX_TOKEN_LENGTH = 512;
 
 /**
  * Admin tokens are stored as keyed hashes (key-format.ts `hashSecret`) and looked up by hash, so comparing a presented token
  * leaks nothing through timing (an attacker cannot steer the hash toward a stored one). They are
- * not cached: admin calls are rare, and a reset (`keyward admin-token reset`) must take effect at
- * once on every running process.
+ * not cached: admin calls are rare, and a reset (`keyward admin-token reset`) or a revocation must
+ * take effect on the very next request on every running process, which a read of the shared store
+ * gives without any message between replicas.
+ *
+ * `requireAdmin` is the one door of the admin API: it authenticates (a Bearer token, or a console
+ * session with its CSRF proof, admin-sessions.ts) and then authorizes the matched route by the
+ * policy of admin-roles.ts.
  */
-export function createAdminAuth(deps: { db: Db; clock: Clock; integrity: IntegrityKeys }) {
-  const { db, clock, integrity } = deps;
+export function createAdminAuth(deps: {
+  db: Db;
+  store: AdminStore;
+  clock: Clock;
+  integrity: IntegrityKeys;
+  sessions: AdminSessions;
+}) {
+  const { db, store, clock, integrity, sessions } = deps;
 
-  async function byHash(hash: string): Promise<string | undefined> {
-    return (await db.query<{ id: string }>("SELECT id FROM admin_tokens WHERE hash = $1", [hash]))[0]?.id;
-  }
   /** Keyed first; a token stored before keyed hashes only if the upgrade marked it (keys/legacy-hashes.ts). */
-  async function lookup(token: string): Promise<string | undefined> {
+  async function lookup(token: string): Promise<{ id: string; role: Role } | undefined> {
+    if (token.length > MAX_TOKEN_LENGTH) return undefined;
     const hash = hashSecret(token, integrity);
-    const id = await byHash(hash);
-    if (id !== undefined) return id;
-    return (await upgradeLegacySecret(db, integrity, "admin_tokens", token)) ? byHash(hash) : undefined;
+    const found = await store.activeByHash(hash);
+    if (found !== undefined) return found;
+    return (await upgradeLegacySecret(db, integrity, "admin_tokens", token)) ? store.activeByHash(hash) : undefined;
+  }
+
+  async function bearer(ctx: RequestContext): Promise<{ id: string; role: Role }> {
+    const token = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(ctx.req.headers.authorization ?? "")?.[1];
+    if (!token) throw new KeywardError("unauthorized", "admin token required (Authorization: Bearer …)");
+    const found = await lookup(token);
+    if (!found) throw new KeywardError("unauthorized", "invalid admin token");
+    return found;
   }
 
   return {
+    lookup,
+
     /**
-     * On an empty store, installs the first admin token: the configured one, or a generated
+     * On an empty store, installs the first admin token (an owner): the configured one, or a generated
      * `kwa_…` that is returned (to be printed once) and never stored in clear. On a store that
      * already has admin tokens, `configuredIgnored` says a configured token is not one of them: it
      * was silently useless before (an example's token after the quick start had made `./.keyward`).
@@ -46,12 +69,13 @@ export function createAdminAuth(deps: { db: Db; clock: Clock; integrity: Integri
       }
       const token = configured ?? generateSecret("kwa");
       try {
-        await db.exec("INSERT INTO admin_tokens (id, hash, name, created_at) VALUES ($1, $2, $3, $4)", [
-          BOOTSTRAP_ID,
-          hashSecret(token, integrity),
-          "bootstrap",
-          clock.now(),
-        ]);
+        await store.insert(db, {
+          id: BOOTSTRAP_ID,
+          hash: hashSecret(token, integrity),
+          name: "bootstrap",
+          role: "owner",
+          created_at: clock.now(),
+        });
       } catch (err) {
         if (isUniqueViolation(err)) return {}; // another replica bootstrapped first
         throw err;
@@ -59,15 +83,24 @@ export function createAdminAuth(deps: { db: Db; clock: Clock; integrity: Integri
       return configured ? {} : { generated: token };
     },
 
-    /** Authenticates an admin request; throws 401 `unauthorized`. */
+    /**
+     * Authenticates an admin request and authorizes its route (admin-roles.ts): 401 `unauthorized`
+     * without a valid token or session, 403 `forbidden` for a session change without CSRF proof or
+     * a role the route's permission is not granted to.
+     */
     async requireAdmin(ctx: RequestContext): Promise<Actor> {
-      const token = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(ctx.req.headers.authorization ?? "")?.[1];
-      if (!token) throw new KeywardError("unauthorized", "admin token required (Authorization: Bearer …)");
-      if (token.length > 512) throw new KeywardError("unauthorized", "invalid admin token");
-      const id = await lookup(token);
-      if (!id) throw new KeywardError("unauthorized", "invalid admin token");
+      // The Authorization header wins: a script's Bearer token is never mistaken for a browser's cookie.
+      const viaSession = ctx.req.headers.authorization === undefined && sessions.present(ctx);
+      const identity = viaSession
+        ? await sessions.authenticate(ctx).then((s) => ({ id: s.adminId, role: s.role }))
+        : await bearer(ctx);
+      const permission = permissionFor(ctx.method, ctx.route);
+      if (permission !== "public" && !roleMay(identity.role, permission)) {
+        throw new KeywardError("forbidden", `the ${identity.role} role may not do this`);
+      }
       return {
-        principal: `admin:${id}`,
+        principal: `admin:${identity.id}`,
+        role: identity.role,
         ip: ctx.peerIp,
         requestId: ctx.requestId,
         propagationPending: () => {
@@ -93,8 +126,9 @@ export async function resetAdminTokens(
 ): Promise<string> {
   const token = generateSecret("kwa");
   await db.transaction(async (tx) => {
+    await tx.exec("DELETE FROM admin_sessions");
     const removed = await tx.exec("DELETE FROM admin_tokens");
-    await tx.exec("INSERT INTO admin_tokens (id, hash, name, created_at) VALUES ($1, $2, $3, $4)", [
+    await tx.exec("INSERT INTO admin_tokens (id, hash, name, role, created_at) VALUES ($1, $2, $3, 'owner', $4)", [
       `adm_${randomBase62(12)}`,
       hashSecret(token, integrity),
       "reset",

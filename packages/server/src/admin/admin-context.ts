@@ -1,6 +1,8 @@
 /** Who made an admin change and from where; passed from routes to services for the audit trail. */
 export interface Actor {
   principal: string;
+  /** For an admin identity (`principal` = `admin:<id>`): its role, as admin-roles.ts checked it. */
+  role?: import("./admin-roles.js").Role;
   ip?: string;
   requestId?: string;
   /**

@@ -56,3 +56,19 @@ export function clientIp(
 function normalize(ip: string): string {
   return ip.startsWith("::ffff:") && ip.includes(".") ? ip.slice(7) : ip;
 }
+
+/**
+ * Whether the client reached us over HTTPS: our own TLS socket, or a trusted proxy's
+ * `X-Forwarded-Proto: https` (from anyone else the header proves nothing, like X-Forwarded-For).
+ */
+export function requestIsHttps(
+  req: { socket: unknown; headers: Record<string, string | string[] | undefined> },
+  peerIp: string,
+  trusted: BlockList | null,
+): boolean {
+  if ((req.socket as { encrypted?: boolean }).encrypted === true) return true;
+  if (!trusted || !ipMatches(trusted, peerIp)) return false;
+  const proto = req.headers["x-forwarded-proto"];
+  const first = (Array.isArray(proto) ? proto[0] : proto)?.split(",")[0]?.trim().toLowerCase();
+  return first === "https";
+}

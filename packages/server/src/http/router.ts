@@ -17,6 +17,8 @@ export interface RequestContext {
   peerIp: string;
   /** The key the request's credential rests on, once authentication knows it (the access log's `key_id`). */
   keyId?: string | undefined;
+  /** The matched route's pattern (`/admin/v1/keys/:id`): what admin authorization looks up. */
+  route?: string | undefined;
 }
 
 export type Handler = (ctx: RequestContext) => Promise<void> | void;
@@ -26,6 +28,7 @@ export type RouteArgs = [handler: Handler] | [doc: OperationDoc, handler: Handle
 
 interface Route {
   method: string;
+  pattern: string;
   segments: string[];
   handler: Handler;
 }
@@ -40,7 +43,7 @@ export class Router {
   on(method: string | string[], pattern: string, ...args: RouteArgs): this {
     const handler = args.length === 1 ? args[0] : args[1];
     for (const m of Array.isArray(method) ? method : [method]) {
-      this.routes.push({ method: m, segments: pattern.split("/").filter(Boolean), handler });
+      this.routes.push({ method: m, pattern, segments: pattern.split("/").filter(Boolean), handler });
       if (args.length === 2) this.docs.push({ method: m, pattern, doc: args[0] });
     }
     return this;
@@ -68,14 +71,14 @@ export class Router {
   }
 
   /** Finds the handler for a request; throws not_found / method_not_allowed. */
-  match(method: string, path: string): { handler: Handler; params: Record<string, string> } {
+  match(method: string, path: string): { handler: Handler; params: Record<string, string>; pattern?: string } {
     const parts = path.split("/").filter(Boolean);
     const allowed: string[] = [];
     for (const route of this.routes) {
       const params = matchSegments(route.segments, parts);
       if (!params) continue;
       if (route.method === method || (method === "HEAD" && route.method === "GET")) {
-        return { handler: route.handler, params };
+        return { handler: route.handler, params, pattern: route.pattern };
       }
       allowed.push(route.method);
       if (route.method === "GET") allowed.push("HEAD");

@@ -141,11 +141,12 @@ export function createHttpServer(deps: {
   async function route(ctx: RequestContext): Promise<void> {
     try {
       assertQueryClean(ctx);
-      const { handler, params } =
+      const { handler, params, pattern } =
         deps.egress && ctx.path.startsWith("/egress/")
-          ? { handler: deps.egress, params: {} }
+          ? { handler: deps.egress, params: {}, pattern: undefined }
           : router.match(ctx.method, ctx.path);
       ctx.params = params;
+      ctx.route = pattern;
       await handler(ctx);
     } catch (err) {
       handleError(err, ctx, logger);

@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { sendJson } from "../http/respond.js";
 import type { Router } from "../http/router.js";
 import { buildOpenApiDocument } from "./document.js";
+import type { DocumentedRoute } from "./operation.js";
 
 /** The server package's version, the document's `info.version` (src/ and dist/ sit at the same depth). */
 function packageVersion(): string {
@@ -13,9 +14,13 @@ function packageVersion(): string {
  * `GET /openapi.json` (SPEC §11), public like /healthz: it describes the API and holds no secret.
  * Built on first request from every route registered with a description, so it is complete only
  * once all routes are registered, and a route cannot be mounted with a description that differs
- * from what it validates.
+ * from what it validates. `describeAccess` adds what a route's authorization answers besides the
+ * route's own responses (the admin roles' 403, admin/admin-module.ts).
  */
-export function registerOpenApiRoute(router: Router): void {
+export function registerOpenApiRoute(
+  router: Router,
+  describeAccess: (route: DocumentedRoute) => DocumentedRoute = (r) => r,
+): void {
   let body: unknown;
   router.get(
     "/openapi.json",
@@ -27,7 +32,7 @@ export function registerOpenApiRoute(router: Router): void {
       responses: { 200: { description: "The OpenAPI 3.1 document", contentType: "application/json" } },
     },
     (ctx) => {
-      body ??= buildOpenApiDocument(router.documented(), { version: packageVersion() });
+      body ??= buildOpenApiDocument(router.documented().map(describeAccess), { version: packageVersion() });
       sendJson(ctx.res, 200, body, { "cache-control": "public, max-age=300" });
     },
   );

@@ -1,0 +1,38 @@
+/**
+ * Bounds what guessing admin tokens at the sign-in endpoint costs us and yields: a fixed window per
+ * client address, and one over all addresses so that many addresses cannot add up to unbounded
+ * work. The table of addresses is capped; when full, the oldest window is dropped (an attacker
+ * rotating addresses still meets the global bound).
+ */
+export function createSignInLimiter(opts: {
+  perAddressPerMinute: number;
+  totalPerMinute: number;
+  maxAddresses?: number;
+}) {
+  const maxAddresses = opts.maxAddresses ?? 10_000;
+  const windows = new Map<string, { start: number; count: number }>();
+  let total = { start: 0, count: 0 };
+
+  return {
+    /** Counts one attempt from `ip` at `now`; false when it is over a bound. */
+    allow(ip: string, now: number): boolean {
+      const start = now - (now % 60_000);
+      if (total.start !== start) total = { start, count: 0 };
+      let w = windows.get(ip);
+      if (!w || w.start !== start) {
+        windows.delete(ip);
+        if (windows.size >= maxAddresses) {
+          const oldest = windows.keys().next().value;
+          if (oldest !== undefined) windows.delete(oldest);
+        }
+        w = { start, count: 0 };
+        windows.set(ip, w);
+      }
+      if (w.count >= opts.perAddressPerMinute || total.count >= opts.totalPerMinute) return false;
+      w.count++;
+      total.count++;
+      return true;
+    },
+    size: () => windows.size,
+  };
+}
