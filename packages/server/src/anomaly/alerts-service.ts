@@ -4,10 +4,9 @@ import type { AuditSink } from "../audit/audit-sink.js";
 import type { Clock } from "../clock.js";
 import { notFound } from "../errors.js";
 import { newId } from "../keys/key-format.js";
-import type { Logger } from "../ops/logger.js";
 import type { Metrics } from "../ops/metrics.js";
 import type { Db } from "../store/db.js";
-import type { WebhookEmitter } from "../webhooks/webhooks-service.js";
+import type { TransactionalEmitter } from "../webhooks/webhook-events.js";
 import { type Alert, type AlertRaiser, DEFAULT_COOLDOWN_S, type RaiseInput } from "./alert-types.js";
 import type { AlertView } from "./alerts-schemas.js";
 import type { AlertCursor, AlertFilter, AlertRow, AlertsStore } from "./alerts-store.js";
@@ -21,9 +20,8 @@ export interface AlertsServiceDeps {
   clock: Clock;
   audit: AuditSink;
   metrics: Pick<Metrics, "alerts">;
-  logger: Pick<Logger, "error">;
-  /** Announces `alert.created`; absent when no webhook is configured (or Part C's outbox is not wired). */
-  webhooks?: WebhookEmitter | undefined;
+  /** Enqueues `alert.created` in the alert's own transaction (the outbox); absent in tests without it. */
+  webhooks?: Pick<TransactionalEmitter, "emitIn"> | undefined;
 }
 
 export function toAlert(row: AlertRow): Alert {
@@ -64,22 +62,14 @@ export function createAlertsService(deps: AlertsServiceDeps) {
     const raised = await db.transaction(async (tx) => {
       if (!(await store.claimIncident(tx, row.rule, dedupKey, row.id, now, until))) return false;
       await store.insert(tx, row);
+      // In the same transaction: the alert and its announcement commit together, so the one
+      // replica that won the incident is the one that announces it, exactly once.
+      await deps.webhooks?.emitIn(tx, "alert.created", alertView(toAlert(row)));
       return true;
     });
     if (!raised) return undefined;
     deps.metrics.alerts.inc({ rule: row.rule, severity: row.severity });
-    const alert = toAlert(row);
-    if (deps.webhooks) {
-      // The outbox write is durable once it returns; a failure to enqueue is logged, never thrown
-      // into a detector (the alert itself is stored and listed).
-      await deps.webhooks.emit("alert.created", alertView(alert)).catch((err: unknown) => {
-        deps.logger.error(
-          { err: err instanceof Error ? err.message : String(err), alert: alert.id },
-          "alert.created not enqueued",
-        );
-      });
-    }
-    return alert;
+    return toAlert(row);
   }
 
   return {

@@ -2,11 +2,10 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { testEngines } from "../../test-support/databases.js";
 import { recordingAudit } from "../../test-support/recording-audit.js";
 import { frozenClock } from "../clock.js";
-import { silentLogger } from "../ops/logger.js";
 import { createMetrics } from "../ops/metrics.js";
 import type { Db } from "../store/db.js";
 import { migrate } from "../store/migrations.js";
-import type { WebhookEventType } from "../webhooks/webhooks-service.js";
+import type { WebhookEventType } from "../webhooks/webhook-events.js";
 import { createAlertsService } from "./alerts-service.js";
 import { createAlertsStore } from "./alerts-store.js";
 import { createSharedWindows } from "./shared-windows.js";
@@ -26,9 +25,10 @@ for (const engine of testEngines) {
         clock,
         audit,
         metrics,
-        logger: silentLogger(),
         webhooks: {
-          async emit(type, data) {
+          // Called inside the alert's transaction: only the replica that won the incident gets here.
+          async emitIn(tx, type, data) {
+            await tx.query("SELECT 1");
             emitted.push({ type, data });
           },
         },

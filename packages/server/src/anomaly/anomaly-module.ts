@@ -7,7 +7,7 @@ import type { RequestContext, Router } from "../http/router.js";
 import type { Logger } from "../ops/logger.js";
 import type { Metrics } from "../ops/metrics.js";
 import type { Db } from "../store/db.js";
-import type { WebhookEmitter } from "../webhooks/webhooks-service.js";
+import type { TransactionalEmitter } from "../webhooks/webhook-events.js";
 import { registerAlertRoutes } from "./alerts-routes.js";
 import { createAlertsService } from "./alerts-service.js";
 import { createAlertsStore } from "./alerts-store.js";
@@ -30,7 +30,7 @@ export interface AnomalyModuleDeps {
     freeze(actor: Actor, id: string, details?: Record<string, unknown>): Promise<unknown>;
     cachedById(id: string): { canary: boolean } | undefined;
   };
-  webhooks?: WebhookEmitter | undefined;
+  webhooks?: Pick<TransactionalEmitter, "emitIn"> | undefined;
   /** How often detectors share their counts and act (default 250 ms). */
   flushMs?: number;
   /** Keys (or agents) each detector keeps state for (default 100,000). */
@@ -55,7 +55,6 @@ export function createAnomalyModule(deps: AnomalyModuleDeps) {
     clock: deps.clock,
     audit: deps.audit,
     metrics,
-    logger,
     webhooks: deps.webhooks,
   });
   const maxSubjects = deps.maxSubjects ?? 100_000;
