@@ -44,6 +44,10 @@ export function createAlertsStore(db: Db) {
       );
       return changed > 0;
     },
+    /** Drops incidents whose cooldown ended (a new raise would claim them anyway); alerts stay. */
+    async pruneIncidents(now: number): Promise<void> {
+      await db.exec("DELETE FROM alert_incidents WHERE until_at < $1", [now]);
+    },
     async insert(tx: Db, a: AlertRow): Promise<void> {
       await tx.exec(`INSERT INTO alerts (${COLS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)`, [
         a.id,

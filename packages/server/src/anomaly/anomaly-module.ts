@@ -49,9 +49,10 @@ const MAX_IN_FLIGHT = 1000;
 export function createAnomalyModule(deps: AnomalyModuleDeps) {
   const { logger, metrics } = deps;
   const shared = createSharedWindows(deps.db);
+  const alertsStore = createAlertsStore(deps.db);
   const alerts = createAlertsService({
     db: deps.db,
-    store: createAlertsStore(deps.db),
+    store: alertsStore,
     clock: deps.clock,
     audit: deps.audit,
     metrics,
@@ -143,6 +144,7 @@ export function createAnomalyModule(deps: AnomalyModuleDeps) {
       lastPrune = now;
       const longest = Math.max(60, ...rules.map((r) => r.windowS));
       await shared.prune(now - 2 * longest * 1000).catch(() => {});
+      await alertsStore.pruneIncidents(now).catch(() => {});
     }
   }
   function tick(): Promise<void> {
