@@ -252,6 +252,11 @@ describe("alerts API", () => {
     expect(bad.body.error.message).toContain("severity");
     const badCursor = await kw.admin("GET", "/alerts?cursor=bm9wZQ");
     expect(badCursor.status).toBe(400);
+
+    const metrics = await (await fetch(`${kw.url}/metrics`)).text();
+    expect(metrics).toContain('keyward_alerts_total{rule="probe-freeze",severity="warning"} 1');
+    expect(metrics).toContain('keyward_alerts_total{rule="canary",severity="critical"} 1');
+    expect(metrics).toContain('keyward_auto_freezes_total{rule="probe-freeze"} 1');
   });
 });
 
