@@ -4,6 +4,10 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import {
+  exerciseAdminIdentities,
+  exerciseSignInBound,
+} from "../../test-support/openapi/admin-identities-conformance.js";
 import { Conformance, type OpenApiDocument, operationsOf } from "../../test-support/openapi/openapi-kit.js";
 import { startTestServer, TEST_ADMIN_TOKEN, type TestServer } from "../../test-support/server.js";
 import { startWebhookReceiver, type WebhookReceiver } from "../../test-support/webhook-receiver.js";
@@ -376,6 +380,11 @@ describe("the document matches real answers", () => {
     expect((await leak(JSON.stringify([{ ...entry, url: "u".repeat(300_000) }]))).status).toBe(413);
   });
 
+  it("admin tokens and console sessions, and every admin operation's 403 for a role without its permission", async () => {
+    // biome-ignore lint/suspicious/noExplicitAny: conf.check validated the body against the document
+    await exerciseAdminIdentities(doc, api, send, (m, p, r) => conf.check(m, p, r) as Promise<any>);
+  });
+
   it("every secured operation refuses a request without credentials with 401", async () => {
     for (const { method, path, operation } of operationsOf(doc)) {
       if (operation.security.length === 0) continue;
@@ -402,6 +411,10 @@ describe("the document matches real answers", () => {
       expect(res.status, operation.operationId).toBe(400);
       await conf.check(method, concrete, res);
     }
+  });
+
+  it("sign-in attempts beyond the bound of an address answer 429 (last: it spends the bound)", async () => {
+    await exerciseSignInBound(api);
   });
 
   it("saw every documented status of every operation", () => {
