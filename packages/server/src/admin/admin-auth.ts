@@ -9,8 +9,8 @@ import type { Db } from "../store/db.js";
 import { isUniqueViolation } from "../store/db.js";
 import type { Actor } from "./admin-context.js";
 import { permissionFor, type Role, roleMay } from "./admin-roles.js";
-import type { AdminSessions } from "./admin-sessions.js";
-import type { AdminStore } from "./admin-store.js";
+import { type AdminSessions, createAdminSessions } from "./admin-sessions.js";
+import { type AdminStore, createAdminStore } from "./admin-store.js";
 
 const BOOTSTRAP_ID = "adm_bootstrap";
 const MAX_TOKEN_LENGTH = 512;
@@ -28,12 +28,20 @@ const MAX_TOKEN_LENGTH = 512;
  */
 export function createAdminAuth(deps: {
   db: Db;
-  store: AdminStore;
   clock: Clock;
   integrity: IntegrityKeys;
-  sessions: AdminSessions;
+  /** Default: the store on `db`, and sessions with the default lifetimes and no trusted proxy. */
+  store?: AdminStore;
+  sessions?: AdminSessions;
 }) {
-  const { db, store, clock, integrity, sessions } = deps;
+  const { db, clock, integrity } = deps;
+  const store = deps.store ?? createAdminStore(db);
+  const sessions =
+    deps.sessions ??
+    createAdminSessions({
+      ...{ store, clock, integrity, trustedProxies: null },
+      settings: { idleTimeoutS: 1800, absoluteTimeoutS: 43_200 },
+    });
 
   /** Keyed first; a token stored before keyed hashes only if the upgrade marked it (keys/legacy-hashes.ts). */
   async function lookup(token: string): Promise<{ id: string; role: Role } | undefined> {

@@ -4,6 +4,7 @@ import { fileURLToPath } from "node:url";
 import { ApiError, UnreachableError } from "./admin-client.js";
 import { firstPositional, GLOBAL_OPTIONS, UsageError } from "./args.js";
 import { type CliIo, DEFAULT_URL, type Group, groupUsage, runGroup, wantsHelp } from "./command.js";
+import { adminTokens } from "./commands/admin-tokens.js";
 import { agents } from "./commands/agents.js";
 import { audit } from "./commands/audit.js";
 import { consumers } from "./commands/consumers.js";
@@ -30,6 +31,7 @@ const GROUPS: Record<string, Group> = {
   "signing-keys": signingKeys,
   "master-key": masterKey,
   users,
+  "admin-tokens": adminTokens,
 };
 
 function mainUsage(): string {

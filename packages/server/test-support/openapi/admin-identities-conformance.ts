@@ -48,7 +48,7 @@ export async function exerciseAdminIdentities(
   // Sessions: sign in, a change without the CSRF token (403), sign out (204), then a dead cookie (401).
   const signIn = await send("POST", "/admin/v1/sessions", { auth: null, json: { token: auditor } });
   const cookie = (signIn.headers.get("set-cookie") ?? "").split(";")[0] ?? "";
-  const csrf = (await check("POST", "/admin/v1/sessions", signIn)).csrf_token as string;
+  const csrf = ((await check("POST", "/admin/v1/sessions", signIn)) as { csrf_token: string }).csrf_token;
   expect(signIn.status).toBe(201);
   const headers = { cookie };
   expect((await api("DELETE", "/admin/v1/sessions/current", { auth: null, headers })).status).toBe(403);
