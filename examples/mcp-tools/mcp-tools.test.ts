@@ -22,7 +22,11 @@ interface AuditEvent {
 }
 
 beforeAll(async () => {
-  example = await startExample({ users: [...DEMO_USERS, { id: "dave", functions: [] }], logLevel: "debug" });
+  example = await startExample({
+    users: [...DEMO_USERS, { id: "dave", functions: [] }],
+    logLevel: "debug",
+    accessLog: true,
+  });
 });
 afterAll(async () => {
   await example?.close();

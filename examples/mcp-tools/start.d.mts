@@ -41,4 +41,6 @@ export function startExample(opts?: {
   /** Overrides settings of the config's `mcp` block (e.g. `{max_processes: 60}`). */
   mcp?: Record<string, unknown>;
   logLevel?: string;
+  /** One log line per request (KEYWARD_ACCESS_LOG), e.g. to check that no line holds a secret. */
+  accessLog?: boolean;
 }): Promise<RunningExample>;

@@ -32,7 +32,7 @@ export function newAccessKey() {
  * `mcp` overrides settings of the config's `mcp` block (e.g. `{max_processes: 60}`).
  * Resolves with `{keywardUrl, mcpUrl, users: {<id>: {key, accessKey?}}, cloud, admin, logs, close}`.
  */
-export async function startExample({ users = DEMO_USERS, mcp = {}, logLevel = "warn" } = {}) {
+export async function startExample({ users = DEMO_USERS, mcp = {}, logLevel = "warn", accessLog = false } = {}) {
   const dir = mkdtempSync(join(tmpdir(), "keyward-mcp-tools-"));
   const accessKeys = Object.fromEntries(users.filter((u) => u.linked !== false).map((u) => [u.id, newAccessKey()]));
   const accounts = Object.fromEntries(
@@ -53,6 +53,7 @@ export async function startExample({ users = DEMO_USERS, mcp = {}, logLevel = "w
       KEYWARD_ADMIN_TOKEN: adminToken,
       KEYWARD_MASTER_KEY: randomBytes(32).toString("base64"),
       KEYWARD_LOG_LEVEL: logLevel,
+      KEYWARD_ACCESS_LOG: accessLog ? "1" : "0",
     });
     const admin = adminClient(keyward.url, adminToken);
     const out = {};
