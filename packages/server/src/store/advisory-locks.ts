@@ -3,7 +3,7 @@
  * shared id serializes unrelated work across replicas, or worse, lets one hold off the other).
  */
 
-/** Schema migrations (store/migrations.ts): one replica migrates, the others wait. */
+/** Schema migrations (store/migrate.ts): one replica migrates, the others wait. */
 export const MIGRATIONS_LOCK = 7201001;
 
 /**
