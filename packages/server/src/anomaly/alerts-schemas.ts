@@ -21,3 +21,4 @@ export const AlertSchema = z
 export const AlertPageSchema = pageOf(AlertSchema);
 
 export type AlertView = z.infer<typeof AlertSchema>;
+export type AlertPage = z.infer<typeof AlertPageSchema>;

@@ -6,6 +6,7 @@ import { firstPositional, GLOBAL_OPTIONS, UsageError } from "./args.js";
 import { type CliIo, DEFAULT_URL, type Group, groupUsage, runGroup, wantsHelp } from "./command.js";
 import { adminTokens } from "./commands/admin-tokens.js";
 import { agents } from "./commands/agents.js";
+import { alerts, alertsArgv } from "./commands/alerts.js";
 import { audit } from "./commands/audit.js";
 import { consumers } from "./commands/consumers.js";
 import { credentials } from "./commands/credentials.js";
@@ -28,6 +29,7 @@ const GROUPS: Record<string, Group> = {
   grants,
   audit,
   usage,
+  alerts,
   "signing-keys": signingKeys,
   "master-key": masterKey,
   users,
@@ -91,7 +93,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     const group = Object.hasOwn(GROUPS, name) ? GROUPS[name] : undefined;
     if (!group) throw new UsageError(`unknown command '${name}'`);
     hint = `keyward ${group.name} --help`;
-    const argvOf = group === users ? usersArgv : group === usage ? usageArgv : (a: string[]) => a;
+    const argvOf =
+      group === users ? usersArgv : group === usage ? usageArgv : group === alerts ? alertsArgv : (a: string[]) => a;
     await runGroup(group, argvOf(rest), io);
     return 0;
   } catch (err) {
