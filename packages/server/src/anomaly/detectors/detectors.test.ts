@@ -107,6 +107,33 @@ describe("detectors on a real store", () => {
     expect(p.findings.map((f) => f.evidence.agents)).toEqual([3]);
   });
 
+  it("new_network: a store outage during learning delays it and loses no network", async () => {
+    const rule = anomaliesSchema.parse({ rules: [{ name: "r", detector: "new_network", learning_s: 60 }] })
+      .rules[0] as AnomalyRule;
+    const real = createSharedWindows(db);
+    let down = false;
+    const shared: typeof real = {
+      ...real,
+      addMember: (m) => (down ? Promise.reject(new Error("store unavailable")) : real.addMember(m)),
+    };
+    const findings: Finding[] = [];
+    const detector = DETECTOR_FACTORIES.new_network({
+      ...{ rule, shared, maxSubjects: 1000 },
+      report: (f) => findings.push(f),
+      isCanary: () => false,
+    });
+    detector.observe(outcome({ keyId: "key_n", ip: "198.51.100.7" }));
+    await detector.flush();
+    // After the learning period, a new network is seen while the store is down.
+    detector.observe(outcome({ keyId: "key_n", ip: "203.0.113.9", at: T0 + 120_000 }));
+    down = true;
+    await expect(detector.flush()).rejects.toThrow("store unavailable");
+    expect(findings).toEqual([]);
+    down = false;
+    await detector.flush();
+    expect(findings.map((f) => f.evidence.network)).toEqual(["203.0.113.0/24"]);
+  });
+
   it("keeps state for at most maxSubjects keys however many keys it sees", async () => {
     const d = harness(db, { detector: "denial_spike", threshold: 4 }, 100);
     for (let i = 0; i < 10_000; i++) d.detector.observe(outcome({ keyId: `key_${i}`, code: "invalid_token" }));

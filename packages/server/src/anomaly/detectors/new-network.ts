@@ -6,6 +6,15 @@ import { networkOf } from "./network.js";
 const KNOWN_PER_KEY = 64;
 /** The learning period's start is stored as a member no network can be named. */
 const FIRST = "*";
+/** Networks first seen between two ticks that wait to be learned; a flood keeps the first ones. */
+const MAX_PENDING = 10_000;
+
+interface Pending {
+  keyId: string;
+  network: string;
+  ip: string;
+  at: number;
+}
 
 /**
  * new_network: a key used from a network it was never used from, once its learning period is over.
@@ -20,7 +29,7 @@ export const newNetwork: DetectorFactory = (ctx) => {
   const { rule } = ctx;
   const known = createBoundedCache<string, Set<string>>({ max: ctx.maxSubjects });
   const firstSeen = createBoundedCache<string, number>({ max: ctx.maxSubjects });
-  let pending: Array<{ keyId: string; network: string; ip: string; at: number }> = [];
+  let pending: Pending[] = [];
 
   return {
     observe(o) {
@@ -36,44 +45,54 @@ export const newNetwork: DetectorFactory = (ctx) => {
       if (nets.size >= KNOWN_PER_KEY) nets.clear();
       nets.add(network);
       // Bounded: a flood of addresses between two ticks keeps the first ones.
-      if (pending.length < 10_000) pending.push({ keyId: o.keyId, network, ip: o.ip, at: o.at });
+      if (pending.length < MAX_PENDING) pending.push({ keyId: o.keyId, network, ip: o.ip, at: o.at });
     },
     async flush() {
       const batch = pending;
       pending = [];
-      for (const p of batch) {
-        let t0 = firstSeen.get(p.keyId);
-        if (t0 === undefined) {
-          const first = await ctx.shared.addMember({
-            rule: rule.name,
-            subject: p.keyId,
-            windowStart: 0,
-            member: FIRST,
-            at: p.at,
-          });
-          t0 = first.firstSeen;
-          firstSeen.set(p.keyId, t0);
+      for (let i = 0; i < batch.length; i++) {
+        try {
+          await learn(batch[i]!);
+        } catch (err) {
+          // Put back what was not learned, so a store outage delays the learning, never loses it.
+          pending = [...batch.slice(i), ...pending].slice(0, MAX_PENDING);
+          throw err;
         }
-        const net = await ctx.shared.addMember({
-          rule: rule.name,
-          subject: p.keyId,
-          windowStart: 0,
-          member: p.network,
-          at: p.at,
-        });
-        if (!net.added || p.at - t0 < rule.learningS * 1000) continue;
-        ctx.report({
-          keyId: p.keyId,
-          dedupKey: `${p.keyId}|${p.network}`,
-          evidence: {
-            network: p.network,
-            address: p.ip,
-            known_networks: net.size - 2,
-            learning_since: new Date(t0).toISOString(),
-            learning_s: rule.learningS,
-          },
-        });
       }
     },
   };
+
+  async function learn(p: Pending): Promise<void> {
+    let t0 = firstSeen.get(p.keyId);
+    if (t0 === undefined) {
+      const first = await ctx.shared.addMember({
+        rule: rule.name,
+        subject: p.keyId,
+        windowStart: 0,
+        member: FIRST,
+        at: p.at,
+      });
+      t0 = first.firstSeen;
+      firstSeen.set(p.keyId, t0);
+    }
+    const net = await ctx.shared.addMember({
+      rule: rule.name,
+      subject: p.keyId,
+      windowStart: 0,
+      member: p.network,
+      at: p.at,
+    });
+    if (!net.added || p.at - t0 < rule.learningS * 1000) return;
+    ctx.report({
+      keyId: p.keyId,
+      dedupKey: `${p.keyId}|${p.network}`,
+      evidence: {
+        network: p.network,
+        address: p.ip,
+        known_networks: net.size - 2,
+        learning_since: new Date(t0).toISOString(),
+        learning_s: rule.learningS,
+      },
+    });
+  }
 };
