@@ -66,8 +66,8 @@ export interface AnomalyRule {
 type Defaults = Pick<AnomalyRule, "threshold" | "windowS" | "severity" | "cooldownS">;
 
 /**
- * threshold means: denial_spike, denials by one key in window_s; new_network, requests from the
- * new network before it alerts; volume_spike and credential_misuse, the per-minute floor a
+ * threshold means: denial_spike, denials by one key in window_s; new_network, unused (the first
+ * request from a new network alerts, once learning_s is over); volume_spike and credential_misuse, the per-minute floor a
  * spike must also pass; scope_probe, distinct agents a key was refused on in window_s; canary, unused.
  */
 const DEFAULTS: Record<DetectorName, Defaults> = {
