@@ -4,7 +4,20 @@ import { describe, expect, it } from "vitest";
 import { captureCli } from "../../test-support/cli-capture.js";
 import { columns, synopsis } from "./help.js";
 
-const GROUPS = ["agents", "consumers", "keys", "credentials", "grants", "audit", "signing-keys", "master-key", "users"];
+const GROUPS = [
+  "agents",
+  "consumers",
+  "keys",
+  "credentials",
+  "grants",
+  "audit",
+  "signing-keys",
+  "master-key",
+  "users",
+  "usage",
+  "alerts",
+  "admin-tokens",
+];
 const ROW = /^( +)(\S+(?: \S+)*)( {2,})\S/;
 
 /**
