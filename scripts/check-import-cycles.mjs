@@ -17,8 +17,6 @@ const ALLOWED = new Map([
   // checks, and the token endpoints, which use auth/. Splitting tokens/ in two removes these.
   ["server: auth/caller-auth.ts -> tokens/", "checks access tokens with tokens/access-tokens.ts"],
   ["server: auth/effective-scopes.ts -> tokens/", "narrows token scopes with tokens/scopes.ts"],
-  // Admin tokens are made and hashed in the API-key secret format; the format belongs below both.
-  ["server: admin/admin-auth.ts -> keys/", "admin tokens use keys/key-format.ts and legacy-hashes.ts"],
   // The health, metrics and JWKS routes; logger.ts and metrics.ts sit below http/, they above it.
   ["server: ops/ops-routes.ts -> http/", "the ops routes belong above http/, their logger and metrics below"],
   ["server: ops/ops-routes.ts -> tokens/", "documents /.well-known/jwks.json with tokens' JwksSchema"],

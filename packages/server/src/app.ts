@@ -12,7 +12,7 @@ import { createSigningKeys } from "./crypto/signing-keys.js";
 import { parseCidrList } from "./http/client-ip.js";
 import { Router } from "./http/router.js";
 import { createHttpServer } from "./http/server.js";
-import { markLegacyHashes } from "./keys/legacy-hashes.js";
+import { markLegacyHashes } from "./crypto/legacy-hashes.js";
 import { registerOpenApiRoute } from "./openapi/openapi-routes.js";
 import { createLogger } from "./ops/logger.js";
 import { createMetrics } from "./ops/metrics.js";

@@ -3,8 +3,8 @@ import type { Clock } from "../clock.js";
 import type { IntegrityKeys } from "../crypto/integrity-keys.js";
 import { KeywardError } from "../errors.js";
 import type { RequestContext } from "../http/router.js";
-import { generateSecret, hashSecret, randomBase62 } from "../keys/key-format.js";
-import { upgradeLegacySecret } from "../keys/legacy-hashes.js";
+import { generateSecret, hashSecret, randomBase62 } from "../crypto/secret-format.js";
+import { upgradeLegacySecret } from "../crypto/legacy-hashes.js";
 import type { Db } from "../store/db.js";
 import { isUniqueViolation } from "../store/db.js";
 import type { Actor } from "./admin-context.js";
@@ -16,7 +16,7 @@ const BOOTSTRAP_ID = "adm_bootstrap";
 const MAX_TOKEN_LENGTH = 512;
 
 /**
- * Admin tokens are stored as keyed hashes (key-format.ts `hashSecret`) and looked up by hash, so comparing a presented token
+ * Admin tokens are stored as keyed hashes (crypto/secret-format.ts `hashSecret`) and looked up by hash, so comparing a presented token
  * leaks nothing through timing (an attacker cannot steer the hash toward a stored one). They are
  * not cached: admin calls are rare, and a reset (`keyward admin-token reset`) or a revocation must
  * take effect on the very next request on every running process, which a read of the shared store
@@ -43,7 +43,7 @@ export function createAdminAuth(deps: {
       settings: { idleTimeoutS: 1800, absoluteTimeoutS: 43_200 },
     });
 
-  /** Keyed first; a token stored before keyed hashes only if the upgrade marked it (keys/legacy-hashes.ts). */
+  /** Keyed first; a token stored before keyed hashes only if the upgrade marked it (crypto/legacy-hashes.ts). */
   async function lookup(token: string): Promise<{ id: string; role: Role } | undefined> {
     if (token.length > MAX_TOKEN_LENGTH) return undefined;
     const hash = hashSecret(token, integrity);

@@ -5,7 +5,7 @@ import type { IntegrityKeys } from "../crypto/integrity-keys.js";
 import { KeywardError } from "../errors.js";
 import { requestIsHttps } from "../http/client-ip.js";
 import type { RequestContext } from "../http/router.js";
-import { hashSecret } from "../keys/key-format.js";
+import { hashSecret } from "../crypto/secret-format.js";
 import type { Role } from "./admin-roles.js";
 import type { AdminStore } from "./admin-store.js";
 

@@ -5,7 +5,7 @@ import { TEST_MASTER_KEY, type TestServer } from "../../test-support/server.js";
 import { systemClock } from "../clock.js";
 import { openIntegrity } from "../crypto/integrity-root.js";
 import { createKeyring } from "../crypto/keyring.js";
-import { generateSecret, hashSecret } from "../keys/key-format.js";
+import { generateSecret, hashSecret } from "../crypto/secret-format.js";
 import { migrate } from "../store/migrations.js";
 
 /**

@@ -9,7 +9,7 @@ import { openIntegrity } from "../crypto/integrity-root.js";
 import { createKeyring } from "../crypto/keyring.js";
 import { loadMasterKey } from "../crypto/master-key.js";
 import { parsePreviousMasterKeys } from "../crypto/previous-master-keys.js";
-import { markLegacyHashes } from "../keys/legacy-hashes.js";
+import { markLegacyHashes } from "../crypto/legacy-hashes.js";
 import { silentLogger } from "../ops/logger.js";
 import { isPostgresUrl, openStore } from "../store/open-store.js";
 import { columns, HELP_WIDTH, wrap } from "./help.js";

@@ -9,7 +9,7 @@ import type { GrantRow } from "./grants-store.js";
  * Credentials and grants written before migration 8 have no MAC; MACs need the integrity root, so
  * SQL cannot make them and the migration only adds the columns. This runs at start-up, before
  * anything is served, and MACs every row that exists at the upgrade, once per database
- * (the same design as keys/legacy-hashes.ts):
+ * (the same design as crypto/legacy-hashes.ts):
  * - it records that it ran in a `meta` row holding Keyward's MAC, and never runs again;
  * - it refuses to run while MACed rows exist without that record: someone deleted the record to
  *   have rows of their own making MACed. Then nothing is MACed, and rows without MAC stay refused.

@@ -7,7 +7,7 @@ import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { startTestServer, type TestServer } from "../../test-support/server.js";
 import { startUpstream } from "../../test-support/upstream.js";
-import { crc32, isWellFormed } from "../keys/key-format.js";
+import { crc32, isWellFormed } from "../crypto/secret-format.js";
 
 /**
  * Canaries: secrets planted on purpose, then every place Keyward writes to is searched for them —

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestServer, type TestServer } from "../../test-support/server.js";
 import { type SeenRequest, startUpstream } from "../../test-support/upstream.js";
 import { type ApiErrorBody, readJson } from "../../test-support/wire.js";
-import { generateSecret } from "../keys/key-format.js";
+import { generateSecret } from "../crypto/secret-format.js";
 
 let kw: TestServer;
 let up: Awaited<ReturnType<typeof startUpstream>>;

@@ -18,7 +18,7 @@ export interface KeysModuleDeps {
   audit: AuditSink;
   changes: ChangeFeed;
   metrics: Metrics;
-  /** Keys the stored hashes (key-format.ts `hashSecret`). */
+  /** Keys the stored hashes (crypto/secret-format.ts `hashSecret`). */
   integrity: IntegrityKeys;
   /**
    * Whether a key's owner exists: agents and consumers are built after this module (they revoke

@@ -8,10 +8,10 @@ import { invalidRequest, KeywardError, notFound } from "../errors.js";
 import type { Db } from "../store/db.js";
 import type { TransactionalEmitter, WebhookEventType } from "../webhooks/webhook-events.js";
 import { KeyCache, type KeyEntry, type QuotaPolicy, type RateLimitPolicy, toEntry } from "./key-entry.js";
-import { generateSecret, hashSecret, isWellFormed, newId, secretPrefix } from "./key-format.js";
+import { generateSecret, hashSecret, isWellFormed, newId, secretPrefix } from "../crypto/secret-format.js";
 import { decideKeyAction, type KeyAction } from "./key-state.js";
 import type { KeyChanges, KeyRow, KeysStore } from "./keys-store.js";
-import { upgradeLegacySecret } from "./legacy-hashes.js";
+import { upgradeLegacySecret } from "../crypto/legacy-hashes.js";
 
 export interface KeyInput {
   owner: string;
@@ -42,7 +42,7 @@ export function createKeysService(deps: {
   store: KeysStore;
   clock: Clock;
   audit: AuditSink;
-  /** Keys the stored hashes (key-format.ts `hashSecret`). */
+  /** Keys the stored hashes (crypto/secret-format.ts `hashSecret`). */
   integrity: IntegrityKeys;
   ownerExists: (owner: string) => Promise<boolean>;
   onLookup?: (cacheHit: boolean) => void;
@@ -263,7 +263,7 @@ export function createKeysService(deps: {
       const hash = hashSecret(secret, deps.integrity);
       // A change that lands while this read is in flight wins: the cache drops the read's result.
       return cache.load(hash, async () => {
-        // Not found keyed: a key stored before keyed hashes, if the upgrade marked it (legacy-hashes.ts).
+        // Not found keyed: a key stored before keyed hashes, if the upgrade marked it (crypto/legacy-hashes.ts).
         const row =
           (await store.getByHash(hash)) ??
           ((await upgradeLegacySecret(db, deps.integrity, "api_keys", secret))

@@ -8,10 +8,10 @@ import { createKeyring } from "../crypto/keyring.js";
 import type { RequestContext } from "../http/router.js";
 import type { Db } from "../store/db.js";
 import { migrate } from "../store/migrations.js";
-import { generateSecret, legacyHashSecret, newId, secretPrefix } from "./key-format.js";
+import { generateSecret, legacyHashSecret, newId, secretPrefix } from "../crypto/secret-format.js";
 import { createKeysService } from "./keys-service.js";
 import { createKeysStore } from "./keys-store.js";
-import { markLegacyHashes } from "./legacy-hashes.js";
+import { markLegacyHashes } from "../crypto/legacy-hashes.js";
 
 /**
  * Issue 18, finding 5: database write access alone must not make a working key or admin token.

@@ -4,7 +4,7 @@ import type { AlertRaiser } from "../anomaly/alert-types.js";
 import type { AuditSink } from "../audit/audit-sink.js";
 import type { Clock } from "../clock.js";
 import { KeywardError } from "../errors.js";
-import { isWellFormed } from "../keys/key-format.js";
+import { isWellFormed } from "../crypto/secret-format.js";
 import type { KeysService } from "../keys/keys-service.js";
 import type { Logger } from "../ops/logger.js";
 import type { LeaksStore } from "./leaks-store.js";

@@ -13,5 +13,5 @@ export const MIGRATIONS_LOCK = 7201001;
  */
 export const AUDIT_APPEND_LOCK = 7201002;
 
-/** Marking legacy key and admin-token hashes on upgrade (keys/legacy-hashes.ts). */
+/** Marking legacy key and admin-token hashes on upgrade (crypto/legacy-hashes.ts). */
 export const LEGACY_MARK_LOCK = 7201003;

@@ -5,7 +5,7 @@ import { type Clock, frozenClock, systemClock } from "../clock.js";
 import { createConsumersStore } from "../consumers/consumers-store.js";
 import { createIntegrityKeys } from "../crypto/integrity-keys.js";
 import { KeywardError } from "../errors.js";
-import { hashSecret, isWellFormed, secretPrefix } from "../keys/key-format.js";
+import { hashSecret, isWellFormed, secretPrefix } from "../crypto/secret-format.js";
 import { createUsageTracker } from "../limits/usage.js";
 
 const INTEGRITY = createIntegrityKeys(Buffer.alloc(32, 5));

@@ -5,7 +5,7 @@ import { readJson, type TokenEndpointBody } from "../../test-support/wire.js";
 import { systemClock } from "../clock.js";
 import { openIntegrity } from "../crypto/integrity-root.js";
 import { createKeyring } from "../crypto/keyring.js";
-import { generateSecret, hashSecret, legacyHashSecret, newId, secretPrefix } from "../keys/key-format.js";
+import { generateSecret, hashSecret, legacyHashSecret, newId, secretPrefix } from "../crypto/secret-format.js";
 import type { Db } from "../store/db.js";
 import { migrate } from "../store/migrations.js";
 

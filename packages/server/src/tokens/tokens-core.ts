@@ -3,8 +3,8 @@ import type { CallerAuth } from "../auth/caller-auth.js";
 import type { ChangeFeed } from "../cluster/change-feed.js";
 import type { IntegrityKeys } from "../crypto/integrity-keys.js";
 import type { KeyEntry } from "../keys/key-entry.js";
-import { generateSecret, hashSecret, newId } from "../keys/key-format.js";
-import { upgradeLegacySecret } from "../keys/legacy-hashes.js";
+import { generateSecret, hashSecret, newId } from "../crypto/secret-format.js";
+import { upgradeLegacySecret } from "../crypto/legacy-hashes.js";
 import type { KeyRateLimit } from "../limits/limits.js";
 import type { Db } from "../store/db.js";
 import type { AccessTokens } from "./access-tokens.js";
@@ -53,7 +53,7 @@ export interface TokensDeps {
   audit: AuditSink;
   access: AccessTokens;
   refresh: RefreshTokensStore;
-  /** Refresh tokens are stored keyed, like API keys (keys/key-format.ts hashSecret). */
+  /** Refresh tokens are stored keyed, like API keys (crypto/secret-format.ts hashSecret). */
   integrity: IntegrityKeys;
   revocations: TokenRevocations;
   /** Who is calling and whether a key may be used (auth/caller-auth.ts). */
@@ -106,7 +106,7 @@ export function createRefreshRows(deps: TokensDeps) {
 
   /**
    * The row of a refresh token: by its keyed hash, or (tokens issued before keyed refresh hashes,
-   * marked at that upgrade: keys/legacy-hashes.ts) by its plain one, re-hashed on this first use.
+   * marked at that upgrade: crypto/legacy-hashes.ts) by its plain one, re-hashed on this first use.
    * A row inserted with plain SHA-256 after the upgrade carries no valid mark: never found.
    */
   async function findRefresh(secret: string) {

@@ -39,7 +39,7 @@ CREATE TABLE integrity_keys (
     id: 7,
     name: "legacy hash marks",
     // Secrets hashed before keyed hashes: Keyward's MAC marks which rows existed at the upgrade
-    // (keys/legacy-hashes.ts); only those are looked up by plain SHA-256.
+    // (crypto/legacy-hashes.ts); only those are looked up by plain SHA-256.
     sql: `
 ALTER TABLE api_keys ADD COLUMN legacy_mark TEXT;
 ALTER TABLE admin_tokens ADD COLUMN legacy_mark TEXT;
@@ -51,7 +51,7 @@ ALTER TABLE admin_tokens ADD COLUMN legacy_mark TEXT;
     // Keyward's MAC over what decides which credential value is served (credentials.pointer_mac)
     // and over each grant (agent_grants.mac), and the legacy mark of refresh tokens hashed before
     // keyed hashes. Rows that exist at the upgrade are MACed once at start-up, with the integrity
-    // root (credentials/integrity-upgrade.ts, keys/legacy-hashes.ts): SQL alone cannot compute them.
+    // root (credentials/integrity-upgrade.ts, crypto/legacy-hashes.ts): SQL alone cannot compute them.
     sql: `
 ALTER TABLE credentials ADD COLUMN pointer_mac TEXT;
 ALTER TABLE agent_grants ADD COLUMN mac TEXT;

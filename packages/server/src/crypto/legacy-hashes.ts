@@ -1,8 +1,8 @@
-import type { IntegrityKeys } from "../crypto/integrity-keys.js";
 import type { Logger } from "../ops/logger.js";
 import { LEGACY_MARK_LOCK } from "../store/advisory-locks.js";
 import { type Db, queryOne } from "../store/db.js";
-import { hashSecret, KEYED_HASH_PREFIX, legacyHashSecret } from "./key-format.js";
+import type { IntegrityKeys } from "./integrity-keys.js";
+import { hashSecret, KEYED_HASH_PREFIX, legacyHashSecret } from "./secret-format.js";
 
 /**
  * Secrets stored before keyed hashes (plain SHA-256) keep working, but only the ones that existed

@@ -1,7 +1,7 @@
 import { crc32 as zlibCrc32 } from "node:zlib";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { generateSecret, isWellFormed, legacyHashSecret, type SecretKind } from "./key-format.js";
+import { generateSecret, isWellFormed, legacyHashSecret, type SecretKind } from "./secret-format.js";
 
 /**
  * Property tests of the `kwk_`/`kwa_`/`kwr_` format (SPEC §2). The secrets a caller presents are
@@ -23,7 +23,7 @@ const anyString = fc.oneof(
   fc.array(anyChar, { maxLength: 60 }).map((c) => c.join("")),
 );
 
-/** The checksum as SPEC §2 words it, written from the spec rather than from key-format.ts. */
+/** The checksum as SPEC §2 words it, written from the spec rather than from secret-format.ts. */
 function specChecksum(body: string): string {
   let n = zlibCrc32(body);
   let out = "";

@@ -1,6 +1,6 @@
 import { crc32 as zlibCrc32 } from "node:zlib";
 import { describe, expect, it } from "vitest";
-import { crc32, generateSecret, isWellFormed, legacyHashSecret, randomBase62, secretPrefix } from "./key-format.js";
+import { crc32, generateSecret, isWellFormed, legacyHashSecret, randomBase62, secretPrefix } from "./secret-format.js";
 
 describe("key format", () => {
   it("is kwk_ + 32 base62 + 6 base62 checksum", () => {
