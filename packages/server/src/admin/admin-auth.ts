@@ -1,10 +1,10 @@
 import type { AuditSink } from "../audit/audit-sink.js";
 import type { Clock } from "../clock.js";
 import type { IntegrityKeys } from "../crypto/integrity-keys.js";
+import { upgradeLegacySecret } from "../crypto/legacy-hashes.js";
+import { generateSecret, hashSecret, randomBase62 } from "../crypto/secret-format.js";
 import { KeywardError } from "../errors.js";
 import type { RequestContext } from "../http/router.js";
-import { generateSecret, hashSecret, randomBase62 } from "../crypto/secret-format.js";
-import { upgradeLegacySecret } from "../crypto/legacy-hashes.js";
 import type { Db } from "../store/db.js";
 import { isUniqueViolation } from "../store/db.js";
 import type { Actor } from "./admin-context.js";

@@ -2,10 +2,10 @@ import { randomBytes, timingSafeEqual } from "node:crypto";
 import type { BlockList } from "node:net";
 import type { Clock } from "../clock.js";
 import type { IntegrityKeys } from "../crypto/integrity-keys.js";
+import { hashSecret } from "../crypto/secret-format.js";
 import { KeywardError } from "../errors.js";
 import { requestIsHttps } from "../http/client-ip.js";
 import type { RequestContext } from "../http/router.js";
-import { hashSecret } from "../crypto/secret-format.js";
 import type { Role } from "./admin-roles.js";
 import type { AdminStore } from "./admin-store.js";
 

@@ -1,8 +1,8 @@
 import type { AuditSink } from "../audit/audit-sink.js";
 import type { Clock } from "../clock.js";
 import type { IntegrityKeys } from "../crypto/integrity-keys.js";
-import { KeywardError, notFound } from "../errors.js";
 import { generateSecret, hashSecret, newId } from "../crypto/secret-format.js";
+import { KeywardError, notFound } from "../errors.js";
 import type { Db } from "../store/db.js";
 import type { Actor } from "./admin-context.js";
 import type { Role } from "./admin-roles.js";

@@ -4,14 +4,14 @@ import type { AuditSink } from "../audit/audit-sink.js";
 import type { Clock } from "../clock.js";
 import { type ChangeFeed, createLocalChangeFeed } from "../cluster/change-feed.js";
 import type { IntegrityKeys } from "../crypto/integrity-keys.js";
+import { upgradeLegacySecret } from "../crypto/legacy-hashes.js";
+import { generateSecret, hashSecret, isWellFormed, newId, secretPrefix } from "../crypto/secret-format.js";
 import { invalidRequest, KeywardError, notFound } from "../errors.js";
 import type { Db } from "../store/db.js";
 import type { TransactionalEmitter, WebhookEventType } from "../webhooks/webhook-events.js";
 import { KeyCache, type KeyEntry, type QuotaPolicy, type RateLimitPolicy, toEntry } from "./key-entry.js";
-import { generateSecret, hashSecret, isWellFormed, newId, secretPrefix } from "../crypto/secret-format.js";
 import { decideKeyAction, type KeyAction } from "./key-state.js";
 import type { KeyChanges, KeyRow, KeysStore } from "./keys-store.js";
-import { upgradeLegacySecret } from "../crypto/legacy-hashes.js";
 
 export interface KeyInput {
   owner: string;

@@ -5,13 +5,13 @@ import { createAdminAuth } from "../admin/admin-auth.js";
 import { frozenClock } from "../clock.js";
 import { openIntegrity } from "../crypto/integrity-root.js";
 import { createKeyring } from "../crypto/keyring.js";
+import { markLegacyHashes } from "../crypto/legacy-hashes.js";
+import { generateSecret, legacyHashSecret, newId, secretPrefix } from "../crypto/secret-format.js";
 import type { RequestContext } from "../http/router.js";
 import type { Db } from "../store/db.js";
 import { migrate } from "../store/migrations.js";
-import { generateSecret, legacyHashSecret, newId, secretPrefix } from "../crypto/secret-format.js";
 import { createKeysService } from "./keys-service.js";
 import { createKeysStore } from "./keys-store.js";
-import { markLegacyHashes } from "../crypto/legacy-hashes.js";
 
 /**
  * Issue 18, finding 5: database write access alone must not make a working key or admin token.

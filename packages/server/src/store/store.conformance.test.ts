@@ -4,8 +4,8 @@ import { createAgentsStore } from "../agents/agents-store.js";
 import { type Clock, frozenClock, systemClock } from "../clock.js";
 import { createConsumersStore } from "../consumers/consumers-store.js";
 import { createIntegrityKeys } from "../crypto/integrity-keys.js";
-import { KeywardError } from "../errors.js";
 import { hashSecret, isWellFormed, secretPrefix } from "../crypto/secret-format.js";
+import { KeywardError } from "../errors.js";
 import { createUsageTracker } from "../limits/usage.js";
 
 const INTEGRITY = createIntegrityKeys(Buffer.alloc(32, 5));

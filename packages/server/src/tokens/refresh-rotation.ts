@@ -1,5 +1,5 @@
-import type { KeyEntry } from "../keys/key-entry.js";
 import { isWellFormed } from "../crypto/secret-format.js";
+import type { KeyEntry } from "../keys/key-entry.js";
 import { OAuthError } from "./oauth-errors.js";
 import { firstUncovered } from "./scopes.js";
 import type { TokenMinter } from "./token-minting.js";

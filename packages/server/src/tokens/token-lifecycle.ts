@@ -1,6 +1,6 @@
 import type { AuthResult } from "../auth/caller-auth.js";
-import type { KeyEntry } from "../keys/key-entry.js";
 import { isWellFormed } from "../crypto/secret-format.js";
+import type { KeyEntry } from "../keys/key-entry.js";
 import { covers } from "./scopes.js";
 import { type RefreshRows, type RequestMeta, revokeEvent, type TokensDeps } from "./tokens-core.js";
 
