@@ -3,10 +3,10 @@ import type { BlockList } from "node:net";
 import { KeywardError } from "../errors.js";
 import { clientIp } from "../http/client-ip.js";
 import type { KeyEntry } from "../keys/key-entry.js";
-import type { CheckedToken, TokenCheckResult } from "../tokens/access-tokens.js";
-import { isIssuerClientId, issuerClientKey } from "../tokens/issuer-client.js";
 import { audienceAccepted, audienceRefusal, type Place } from "./audience.js";
+import type { CheckedToken, TokenCheckResult } from "./checked-token.js";
 import { effectiveScopes } from "./effective-scopes.js";
+import { isIssuerClientId, issuerClientKey } from "./issuer-client.js";
 import { ipAllowed, type KeyDenialCode, keyDenial } from "./key-usability.js";
 import { presentedCredential } from "./presented-credential.js";
 

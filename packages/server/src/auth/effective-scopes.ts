@@ -1,6 +1,6 @@
 import type { KeyEntry } from "../keys/key-entry.js";
-import type { CheckedToken } from "../tokens/access-tokens.js";
-import { covers } from "../tokens/scopes.js";
+import type { CheckedToken } from "./checked-token.js";
+import { covers } from "./scopes.js";
 
 export interface ScopeView {
   readonly scopes: readonly string[];

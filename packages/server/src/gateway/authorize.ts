@@ -1,13 +1,13 @@
 import type { IncomingHttpHeaders } from "node:http";
 import type { RoutableAgent } from "../agents/agents-service.js";
 import type { AuthResult, CallerAuth } from "../auth/caller-auth.js";
+import type { CheckedToken } from "../auth/checked-token.js";
+import { isIssuerClientId } from "../auth/issuer-client.js";
 import type { ErrorCode } from "../errors.js";
 import type { KeyEntry, QuotaPolicy } from "../keys/key-entry.js";
 import { type RateLimiter, type RateLimitResult, rateLimitHeaders } from "../limits/rate-limiter.js";
 import { LimiterUnavailableError, type LimitsOutcome, type SharedLimits } from "../limits/shared-limits.js";
 import type { QuotaResult, UsageTracker } from "../limits/usage.js";
-import type { CheckedToken } from "../tokens/access-tokens.js";
-import { isIssuerClientId } from "../tokens/issuer-client.js";
 
 export type Decision =
   | {

@@ -2,12 +2,13 @@ import { randomBytes } from "node:crypto";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { junkToken, mutated } from "../../test-support/fuzz/jwt.js";
+import type { TokenCheckResult } from "../auth/checked-token.js";
 import { frozenClock } from "../clock.js";
 import { createKeyring } from "../crypto/keyring.js";
 import { createSigningKeys, type SigningKeys } from "../crypto/signing-keys.js";
 import type { Db } from "../store/db.js";
 import { openStore } from "../store/open-store.js";
-import { type AccessTokens, createAccessTokens, type TokenCheckResult } from "./access-tokens.js";
+import { type AccessTokens, createAccessTokens } from "./access-tokens.js";
 
 /**
  * Property tests of access-token checks with the real signing keys (as tokens.security.test.ts

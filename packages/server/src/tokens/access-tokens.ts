@@ -1,11 +1,11 @@
 import { randomUUID } from "node:crypto";
 import { createBoundedCache } from "@keyward/sdk/cache";
 import { type JoseFailure, validateClaims } from "@keyward/sdk/jose";
+import type { AccessClaims, ActLink as ActClaim, CheckedToken, TokenCheckResult } from "../auth/checked-token.js";
+import { isIssuerClientId } from "../auth/issuer-client.js";
 import type { SigningKeys } from "../crypto/signing-keys.js";
-import type { AccessClaims, ActLink as ActClaim } from "./access-claims.js";
-import { isIssuerClientId } from "./issuer-client.js";
 
-export type { ActLink as ActClaim } from "./access-claims.js";
+export type { ActLink as ActClaim } from "../auth/checked-token.js";
 
 export interface MintInput {
   sub: string;
@@ -16,24 +16,6 @@ export interface MintInput {
   exp: number;
   act?: ActClaim | undefined;
 }
-
-/** A verified token as the gateway keeps it: parsed once, then read from memory. */
-export interface CheckedToken {
-  claims: AccessClaims;
-  scopes: readonly string[];
-  scopeSet: ReadonlySet<string>;
-  audiences: readonly string[];
-  /**
-   * Every key the token's authority rests on: its client and each actor in the chain. A client
-   * that is a trusted issuer (`idp:…`, issuer-client.ts) is no key and is left out.
-   */
-  keyIds: readonly string[];
-  expMs: number;
-}
-
-export type TokenCheckResult =
-  | { ok: true; token: CheckedToken }
-  | { ok: false; code: "invalid_token" | "token_expired"; message: string };
 
 const MAX_CACHED = 100_000;
 

@@ -1,5 +1,5 @@
+import { covers, firstUncovered } from "../auth/scopes.js";
 import { OAuthError } from "./oauth-errors.js";
-import { covers, firstUncovered } from "./scopes.js";
 import { ACCESS_TOKEN_TYPE, type TokenResponse } from "./tokens-service.js";
 
 /**

@@ -1,7 +1,7 @@
+import { firstUncovered } from "../auth/scopes.js";
 import { isWellFormed } from "../crypto/secret-format.js";
 import type { KeyEntry } from "../keys/key-entry.js";
 import { OAuthError } from "./oauth-errors.js";
-import { firstUncovered } from "./scopes.js";
 import type { TokenMinter } from "./token-minting.js";
 import type { RefreshRows, RequestMeta, TokenResponse, TokensDeps } from "./tokens-core.js";
 

@@ -1,7 +1,7 @@
 import type { AuthResult } from "../auth/caller-auth.js";
+import { covers } from "../auth/scopes.js";
 import { isWellFormed } from "../crypto/secret-format.js";
 import type { KeyEntry } from "../keys/key-entry.js";
-import { covers } from "./scopes.js";
 import { type RefreshRows, type RequestMeta, revokeEvent, type TokensDeps } from "./tokens-core.js";
 
 /** A token after it was issued: is it active (introspection), revoke it, and purge the dead ones. */

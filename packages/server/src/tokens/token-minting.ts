@@ -1,10 +1,10 @@
+import { firstUncovered } from "../auth/scopes.js";
 import { KeywardError } from "../errors.js";
 import type { KeyEntry } from "../keys/key-entry.js";
 import type { KeyRateLimit } from "../limits/limits.js";
 import { rateLimitHeaders } from "../limits/rate-limiter.js";
 import { LimiterUnavailableError } from "../limits/shared-limits.js";
 import { OAuthError } from "./oauth-errors.js";
-import { firstUncovered } from "./scopes.js";
 import {
   DEFAULT_MAX_REFRESH_FAMILIES,
   type RefreshRows,

@@ -1,10 +1,10 @@
 import { createHash } from "node:crypto";
 import type { KeyEntry } from "../keys/key-entry.js";
-import type { CheckedToken } from "./access-tokens.js";
+import type { CheckedToken } from "./checked-token.js";
 
 /**
  * A user token minted from a trusted issuer's JWT (SPEC §8) rests on no Keyward key, yet every
- * access token names its client in `client_id`, and the chain check (auth/caller-auth.ts)
+ * access token names its client in `client_id`, and the chain check (caller-auth.ts)
  * requires each named key to be usable. Such tokens
  * carry `idp:<hash of the issuer>` instead: key ids are `key_<base62>`, so the colon keeps the
  * two apart, and only tokens we signed carry a `client_id` at all, so nobody can claim one. Chain
