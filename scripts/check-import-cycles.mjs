@@ -23,12 +23,8 @@ const ALLOWED = new Map([
   ["server: openapi/document.ts -> tokens/", "the OAuth error body schema"],
   ["server: openapi/openapi-routes.ts -> http/", "serves the document over the router"],
   // The server itself, built by app.ts only: it scrubs what it logs of a failed request with
-  // audit/audit-scrub.ts and takes the `http` section's type (both could move below http/).
+  // audit/audit-scrub.ts (which could move below http/).
   ["server: http/server.ts -> audit/", "scrubs logged errors with audit/audit-scrub.ts"],
-  ["server: http/server.ts -> config.ts", "the type of the `http` config section"],
-  // The type of the `trusted_issuers` section; the section's schema could move into tokens/.
-  ["server: tokens/tokens-module.ts -> config.ts", "the type of the `trusted_issuers` section"],
-  ["server: tokens/trusted-issuers.ts -> config.ts", "the type of the `trusted_issuers` section"],
 ]);
 
 const root = resolve(process.argv[2] ?? ".");

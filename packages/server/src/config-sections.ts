@@ -1,51 +1,13 @@
-import { isIPv4 } from "node:net";
 import { z } from "zod";
 import { DEFAULT_AUDIT_WRITE_TIMEOUT_MS } from "./audit/audit-sink.js";
 import { DEFAULT_STORE_OPTIONS } from "./store/db.js";
-import { USER_PREFIX_HINT, USER_PREFIX_RULE } from "./tokens/issuer-namespaces.js";
 
 /**
- * The schemas of the configuration's sections (trusted issuers, MCP servers, HTTP, database,
- * streams and audit limits). config.ts assembles them into the whole configuration and loads it;
- * every default and bound of a section is here, beside its documentation comment.
+ * The schemas of the configuration's sections (MCP servers, database, streams and audit limits).
+ * config.ts assembles them into the whole configuration and loads it; every default and bound of a
+ * section is here, beside its documentation comment. Sections whose type a lower folder uses live
+ * in that folder (http/http-config.ts, tokens/trusted-issuers-config.ts, admin/admin-config.ts, …).
  */
-
-const LOOPBACK_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]"]);
-
-/** `jwks_uri` must be https, except on loopback (a local test issuer). */
-const jwksUri = z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).refine(
-  (u) => {
-    // zod runs this refine even when z.url() already failed: that failure is the one to report.
-    if (!URL.canParse(u)) return true;
-    const url = new URL(u);
-    // isIPv4 first: a name such as `127.example.com` is not loopback, whatever its first label says.
-    const loopback4 = isIPv4(url.hostname) && url.hostname.startsWith("127.");
-    return url.protocol === "https:" || LOOPBACK_HOSTS.has(url.hostname) || loopback4;
-  },
-  { message: "jwks_uri must be https (plain http only on loopback)" },
-);
-
-export const trustedIssuerSchema = z
-  .object({
-    issuer: z.string().min(1),
-    jwks_uri: jwksUri,
-    /** The `aud` the external JWT must carry (one of them, when a list). */
-    audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
-    /** The claim that becomes `user:<user_prefix><value>` (default `sub`); `email` needs `email_verified: true`. */
-    subject_claim: z.string().min(1).default("sub"),
-    /** Put before the claim's value, so each issuer's users are apart (tokens/issuer-namespaces.ts). */
-    user_prefix: z.string().regex(USER_PREFIX_RULE, USER_PREFIX_HINT).optional(),
-    /** No prefix, on purpose: this issuer's users are the `user:<id>` of admin-made keys. */
-    share_user_ids_with_keys: z.boolean().default(false),
-    /** The scopes the minted user token carries. */
-    scopes: z.array(z.string().min(1).regex(/^\S+$/, "a scope has no spaces")).default([]),
-    /** Signature algorithms accepted from this issuer (pinned; never `none` or HMAC). */
-    algorithms: z
-      .array(z.enum(["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"]))
-      .min(1)
-      .default(["RS256", "ES256"]),
-  })
-  .strict();
 
 const MCP_SERVER_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -95,29 +57,6 @@ export const mcpSchema = z
     tool_timeout_ms: z.coerce.number().int().min(100).max(3_600_000).default(60_000),
   })
   .strict();
-
-/**
- * Timeouts of the listening server (docs/operations.md, "HTTP timeouts"). Node applies
- * `request_timeout_ms` to receiving a request (headers and body), never to the response, so a
- * long SSE or streamed answer is not cut by it; a client uploading slower than this is.
- */
-export const httpSchema = z
-  .object({
-    /** A client must finish sending its headers within this (slowloris). */
-    // 60 s, as Node's and nginx's defaults: at 10 s a replica under CPU pressure (1,000 MCP calls
-    // on two cores) answered 408 to well-behaved clients whose first bytes waited in line.
-    headers_timeout_ms: z.coerce.number().int().min(100).max(600_000).default(60_000),
-    /** A client must finish sending its whole request (headers and body) within this. */
-    request_timeout_ms: z.coerce.number().int().min(100).max(86_400_000).default(120_000),
-    /** An idle keep-alive connection is closed after this (above common load balancers' 60 s). */
-    keep_alive_timeout_ms: z.coerce.number().int().min(100).max(600_000).default(65_000),
-  })
-  .strict()
-  .refine((h) => h.headers_timeout_ms <= h.request_timeout_ms, {
-    path: ["headers_timeout_ms"],
-    message: "http.headers_timeout_ms must not exceed http.request_timeout_ms",
-  });
-export type HttpConfig = z.infer<typeof httpSchema>;
 
 /**
  * Bounds on every database call (docs/operations.md, "Database timeouts"). PostgreSQL gets
@@ -171,6 +110,5 @@ export const auditSchema = z
   .strict();
 export type AuditLimitsConfig = z.infer<typeof auditSchema>;
 
-export type TrustedIssuerConfig = z.infer<typeof trustedIssuerSchema>;
 export type McpConfig = z.infer<typeof mcpSchema>;
 export type McpServerConfig = McpConfig["servers"][string];

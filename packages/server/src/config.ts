@@ -4,28 +4,21 @@ import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { adminSessionsSchema } from "./admin/admin-config.js";
 import { anomaliesSchema } from "./anomaly/anomaly-config.js";
-import {
-  auditSchema,
-  databaseSchema,
-  httpSchema,
-  mcpSchema,
-  streamsSchema,
-  trustedIssuerSchema,
-} from "./config-sections.js";
+import { auditSchema, databaseSchema, mcpSchema, streamsSchema } from "./config-sections.js";
 import { parsePreviousMasterKeys } from "./crypto/previous-master-keys.js";
 import { parseCidrList } from "./http/client-ip.js";
+import { httpSchema } from "./http/http-config.js";
 import { namespaceProblem } from "./tokens/issuer-namespaces.js";
+import { trustedIssuerSchema } from "./tokens/trusted-issuers-config.js";
 import { usageSchema } from "./usage/usage-config.js";
 import { leaksSchema, webhookSecretSchema, webhooksSchema, webhookUrlSchema } from "./webhooks/webhooks-config.js";
 
 export type {
   AuditLimitsConfig,
   DatabaseConfig,
-  HttpConfig,
   McpConfig,
   McpServerConfig,
   StreamsConfig,
-  TrustedIssuerConfig,
 } from "./config-sections.js";
 
 /**

@@ -5,7 +5,6 @@ import type { AuditSink } from "../audit/audit-sink.js";
 import { createCallerAuth } from "../auth/caller-auth.js";
 import type { Clock } from "../clock.js";
 import type { ChangeFeed } from "../cluster/change-feed.js";
-import type { TrustedIssuerConfig } from "../config.js";
 import type { IntegrityKeys } from "../crypto/integrity-keys.js";
 import type { SigningKeys } from "../crypto/signing-keys.js";
 import type { RequestContext, Router } from "../http/router.js";
@@ -25,6 +24,7 @@ import { createTokenRevocations } from "./token-revocations.js";
 import { registerTokenRoutes } from "./token-routes.js";
 import { createTokensService, type RefreshReuse } from "./tokens-service.js";
 import { createTrustedIssuers } from "./trusted-issuers.js";
+import type { TrustedIssuerConfig } from "./trusted-issuers-config.js";
 
 export interface TokensModuleDeps {
   db: Db;

@@ -1,11 +1,11 @@
 import { validateClaims } from "@keyward/sdk/jose";
 import { issuerClientId } from "../auth/issuer-client.js";
-import type { TrustedIssuerConfig } from "../config.js";
 import { USER_ID } from "../users/user-rules.js";
 import { createExternalJwks, type ExternalAlgorithm, type ExternalJwks } from "./external-jwks.js";
 import { externalRefusal, type ParsedExternalJwt, parseExternalJwt, verifyExternalSignature } from "./external-jwt.js";
 import { namespaceProblem, unprefixedWarnings } from "./issuer-namespaces.js";
 import { OAuthError } from "./oauth-errors.js";
+import type { TrustedIssuerConfig } from "./trusted-issuers-config.js";
 
 /** A verified external JWT, reduced to what the exchange needs. Carries no part of the token. */
 export interface ExternalSubject {
