@@ -16,12 +16,6 @@ const ALLOWED = new Map([
   // The health, metrics and JWKS routes; logger.ts and metrics.ts sit below http/, they above it.
   ["server: ops/ops-routes.ts -> http/", "the ops routes belong above http/, their logger and metrics below"],
   ["server: ops/ops-routes.ts -> tokens/", "documents /.well-known/jwks.json with tokens' JwksSchema"],
-  // openapi/ holds what every routes file and http/router.ts import (operation.ts, json-schema.ts)
-  // and the document built from all routes (document.ts, openapi-routes.ts), which sits above the
-  // domains like app.ts. Splitting the folder, or handing the shared schemas in, removes these.
-  ["server: openapi/document.ts -> http/", "the shared error body schema"],
-  ["server: openapi/document.ts -> tokens/", "the OAuth error body schema"],
-  ["server: openapi/openapi-routes.ts -> http/", "serves the document over the router"],
   // The server itself, built by app.ts only: it scrubs what it logs of a failed request with
   // audit/audit-scrub.ts (which could move below http/).
   ["server: http/server.ts -> audit/", "scrubs logged errors with audit/audit-scrub.ts"],

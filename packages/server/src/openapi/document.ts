@@ -1,6 +1,5 @@
 import type { z } from "zod";
-import { ErrorBodySchema } from "../http/error-schemas.js";
-import { OAuthErrorSchema } from "../tokens/tokens-schemas.js";
+import { ErrorBodySchema, OAuthErrorSchema } from "../error-bodies.js";
 import { SchemaCollector } from "./json-schema.js";
 import type { DocumentedRoute, OperationDoc, ResponseDoc, SecurityName } from "./operation.js";
 

@@ -7,23 +7,6 @@ import { z } from "zod";
  * checks the description against real answers.
  */
 
-/** RFC 6749 §5.2. */
-export const OAuthErrorSchema = z
-  .object({
-    error: z.enum([
-      "invalid_request",
-      "invalid_client",
-      "invalid_grant",
-      "unauthorized_client",
-      "unsupported_grant_type",
-      "unsupported_token_type",
-      "invalid_scope",
-      "invalid_target",
-    ]),
-    error_description: z.string(),
-  })
-  .meta({ id: "OAuthError" });
-
 /** RFC 6749 §5.1 (and RFC 8693 §2.2.1's `issued_token_type`). */
 export const TokenResponseSchema = z
   .object({

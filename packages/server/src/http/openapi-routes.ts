@@ -1,8 +1,8 @@
 import { readFileSync } from "node:fs";
-import { sendJson } from "../http/respond.js";
-import type { Router } from "../http/router.js";
-import { buildOpenApiDocument } from "./document.js";
-import type { DocumentedRoute } from "./operation.js";
+import { buildOpenApiDocument } from "../openapi/document.js";
+import type { DocumentedRoute } from "../openapi/operation.js";
+import { sendJson } from "./respond.js";
+import type { Router } from "./router.js";
 
 /** The server package's version, the document's `info.version` (src/ and dist/ sit at the same depth). */
 function packageVersion(): string {
