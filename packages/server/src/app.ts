@@ -12,11 +12,11 @@ import { markLegacyHashes } from "./crypto/legacy-hashes.js";
 import { createSigningKeys } from "./crypto/signing-keys.js";
 import { parseCidrList } from "./http/client-ip.js";
 import { registerOpenApiRoute } from "./http/openapi-routes.js";
+import { registerOpsRoutes } from "./http/ops-routes.js";
 import { Router } from "./http/router.js";
 import { createHttpServer } from "./http/server.js";
 import { createLogger } from "./ops/logger.js";
 import { createMetrics } from "./ops/metrics.js";
-import { registerOpsRoutes } from "./ops/ops-routes.js";
 import { withOutcomes } from "./usage/outcome-auth.js";
 
 // app.ts only composes: each domain's *-module.ts builds its parts from what it is handed; this
@@ -106,8 +106,7 @@ async function buildCore(base: Base): Promise<Core> {
 function mountRoutes(d: Domains): Router {
   const router = new Router();
   const { requireAdmin } = d.admin;
-  const jwks = () => d.signingKeys.jwks();
-  registerOpsRoutes(router, { db: d.db, metrics: d.metrics, metricsToken: d.config.metrics_token, jwks });
+  registerOpsRoutes(router, { db: d.db, metrics: d.metrics, metricsToken: d.config.metrics_token });
   registerOpenApiRoute(router, d.admin.documentAccess);
   d.agents.register(router, requireAdmin);
   d.consumers.register(router, requireAdmin);

@@ -2,7 +2,7 @@ import { sendJson } from "../http/respond.js";
 import type { Router } from "../http/router.js";
 import { json } from "../openapi/operation.js";
 import { GRANT_CLIENT_CREDENTIALS, GRANT_REFRESH_TOKEN, GRANT_TOKEN_EXCHANGE } from "./token-routes.js";
-import { AuthorizationServerMetadataSchema } from "./tokens-schemas.js";
+import { AuthorizationServerMetadataSchema, JwksSchema } from "./tokens-schemas.js";
 
 /** RFC 8414 authorization server metadata, served at both well-known paths (SPEC §5). */
 export function authorizationServerMetadata(issuer: string): Record<string, unknown> {
@@ -24,7 +24,8 @@ export function authorizationServerMetadata(issuer: string): Record<string, unkn
   };
 }
 
-export function registerMetadataRoutes(router: Router, deps: { issuer: () => string }): void {
+/** The well-known documents of the token issuer: its RFC 8414 metadata and the keys that verify its tokens. */
+export function registerMetadataRoutes(router: Router, deps: { issuer: () => string; jwks: () => unknown }): void {
   for (const path of ["/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"]) {
     router.get(
       path,
@@ -41,4 +42,15 @@ export function registerMetadataRoutes(router: Router, deps: { issuer: () => str
         sendJson(ctx.res, 200, authorizationServerMetadata(deps.issuer()), { "cache-control": "public, max-age=300" }),
     );
   }
+  router.get(
+    "/.well-known/jwks.json",
+    {
+      operationId: "getJwks",
+      summary: "The public keys that verify Keyward's tokens (retired ones until their tokens expired)",
+      tag: "tokens",
+      auth: "public",
+      responses: { 200: json(JwksSchema, "The JSON Web Key Set") },
+    },
+    (ctx) => sendJson(ctx.res, 200, deps.jwks(), { "cache-control": "public, max-age=300" }),
+  );
 }

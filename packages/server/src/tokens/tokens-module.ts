@@ -170,7 +170,7 @@ export async function createTokensModule(deps: TokensModuleDeps) {
     },
 
     register(router: Router, requireAdmin: (ctx: RequestContext) => Promise<Actor>): void {
-      registerMetadataRoutes(router, { issuer: deps.issuer });
+      registerMetadataRoutes(router, { issuer: deps.issuer, jwks: () => signingKeys.jwks() });
       registerTokenRoutes(router, {
         tokens,
         exchange,

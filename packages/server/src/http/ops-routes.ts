@@ -1,11 +1,9 @@
 import { timingSafeEqual } from "node:crypto";
 import { KeywardError } from "../errors.js";
-import { sendJson } from "../http/respond.js";
-import type { Router } from "../http/router.js";
-import { json } from "../openapi/operation.js";
+import type { Metrics } from "../ops/metrics.js";
 import type { Db } from "../store/db.js";
-import { JwksSchema } from "../tokens/tokens-schemas.js";
-import type { Metrics } from "./metrics.js";
+import { sendJson } from "./respond.js";
+import type { Router } from "./router.js";
 
 function sameSecret(a: string, b: string): boolean {
   const x = Buffer.from(a);
@@ -13,9 +11,10 @@ function sameSecret(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
+/** Health, readiness and Prometheus metrics: the endpoints operators and orchestrators probe. */
 export function registerOpsRoutes(
   router: Router,
-  deps: { db: Db; metrics: Metrics; metricsToken: string | undefined; jwks: () => unknown },
+  deps: { db: Db; metrics: Metrics; metricsToken: string | undefined },
 ): void {
   router.get("/healthz", (ctx) => sendJson(ctx.res, 200, { status: "ok" }));
   router.get("/readyz", async (ctx) => {
@@ -36,15 +35,4 @@ export function registerOpsRoutes(
     ctx.res.writeHead(200, { "content-type": deps.metrics.registry.contentType });
     ctx.res.end(body);
   });
-  router.get(
-    "/.well-known/jwks.json",
-    {
-      operationId: "getJwks",
-      summary: "The public keys that verify Keyward's tokens (retired ones until their tokens expired)",
-      tag: "tokens",
-      auth: "public",
-      responses: { 200: json(JwksSchema, "The JSON Web Key Set") },
-    },
-    (ctx) => sendJson(ctx.res, 200, deps.jwks(), { "cache-control": "public, max-age=300" }),
-  );
 }
