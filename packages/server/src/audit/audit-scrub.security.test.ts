@@ -3,9 +3,10 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { testEngines } from "../../test-support/databases.js";
 import { frozenClock } from "../clock.js";
 import { silentLogger } from "../ops/logger.js";
+import { MAX_STRING_CHARS, scrubString } from "../ops/text-scrub.js";
 import type { Db } from "../store/db.js";
 import { type AuditLog, createAuditLog } from "./audit-log.js";
-import { FIELD_LIMITS, MAX_STRING_CHARS, REDACTED, scrubDetails, scrubField, scrubString } from "./audit-scrub.js";
+import { FIELD_LIMITS, REDACTED, scrubDetails, scrubField } from "./audit-scrub.js";
 
 // Planted canaries: "CANARY" sits past the 12 characters a masked value keeps, so if it reaches
 // the table or a response, so would the secret.

@@ -1,9 +1,9 @@
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { scrubString } from "../audit/audit-scrub.js";
 import { KeywardError } from "../errors.js";
 import type { Logger } from "../ops/logger.js";
 import type { Metrics } from "../ops/metrics.js";
+import { scrubString } from "../ops/text-scrub.js";
 import { StoreUnavailableError } from "../store/db.js";
 import type { HttpConfig } from "./http-config.js";
 import { sendError } from "./respond.js";
