@@ -18,7 +18,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
-import { generateSecret } from "../packages/server/dist/keys/key-format.js";
+import { generateSecret } from "../packages/server/dist/crypto/secret-format.js";
 import { killAllNow, removeLater, startProcess, stopAll } from "./lib/procs.mjs";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));

@@ -8,12 +8,12 @@ import Database from "better-sqlite3";
 /**
  * Inserts `count` active keys for `owner` with `policy` into `<dataDir>/keyward.db` in one
  * transaction, and returns `sample` of their secrets (never presented before: each is a cache miss).
- * Checksums, hashes and prefixes come from Keyward's own key-format module, and every sampled
+ * Checksums, hashes and prefixes come from Keyward's own secret-format module, and every sampled
  * secret is checked with its isWellFormed, so a format change cannot silently turn misses into
  * "malformed" rejections.
  */
 export async function insertKeys(root, dataDir, { count, sample, owner, policy, idTag = "bench" }) {
-  const format = await import(pathToFileURL(join(root, "packages/server/dist/keys/key-format.js")).href);
+  const format = await import(pathToFileURL(join(root, "packages/server/dist/crypto/secret-format.js")).href);
   const { hashSecret, secretPrefix } = format;
   const next = secretSource(format.crc32);
   const rows = new Array(count);

@@ -7,7 +7,7 @@ import { startTestServer, type TestServer } from "../../test-support/server.js";
 import { startUpstream } from "../../test-support/upstream.js";
 import { type ReceivedWebhook, startWebhookReceiver } from "../../test-support/webhook-receiver.js";
 import { frozenClock } from "../clock.js";
-import { generateSecret } from "../keys/key-format.js";
+import { generateSecret } from "../crypto/secret-format.js";
 
 /**
  * Each detector driven by real requests through the gateway of a Keyward on SQLite, read back as

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestServer, type TestServer } from "../../test-support/server.js";
 import { startUpstream } from "../../test-support/upstream.js";
-import { generateSecret } from "../keys/key-format.js";
+import { generateSecret } from "../crypto/secret-format.js";
 
 /**
  * A canary key cannot be told from an unknown key on any surface (status, body, header names),
