@@ -5,71 +5,20 @@
 // (../shared/openai-standin.mjs) with a made-up key and points the agent at it; without it, the
 // key is read from OPENAI_API_KEY (this script's, never the agent's) and the agent calls OpenAI.
 // PORT (default 4200) is the agent's port. Ctrl-C stops everything.
-import { join } from "node:path";
-import { parseArgs } from "node:util";
-import {
-  adminClient,
-  ExampleError,
-  keywardUrlFromEnv,
-  requiredEnv,
-  runIfMain,
-  startAgent,
-  stopOnSignal,
-  upsertAgent,
-} from "../shared/example-setup.mjs";
-import { newStandinKey, startOpenAIStandin } from "../shared/openai-standin.mjs";
+import { runOpenAIExample } from "../shared/openai-example.mjs";
 
 const AGENT = "openai-agent";
 
-runIfMain(import.meta.url, "openai-agent/start.mjs", async () => {
-  let offline;
-  try {
-    offline = parseArgs({ options: { offline: { type: "boolean", default: false } } }).values.offline;
-  } catch (err) {
-    throw new ExampleError(`${err.message} (the one flag is --offline)`);
-  }
-  const keywardUrl = keywardUrlFromEnv();
-  const admin = adminClient(keywardUrl, requiredEnv("KEYWARD_ADMIN_TOKEN", "an admin token of that Keyward"));
-  const port = Number(process.env.PORT ?? 4200);
-
-  let standin;
-  let openaiKey;
-  if (offline) {
-    openaiKey = newStandinKey();
-    standin = await startOpenAIStandin({ keys: [openaiKey] });
-    console.log(`OpenAI stand-in listening on ${standin.url} (offline: it accepts only the key stored in Keyward)`);
-  } else {
-    openaiKey = requiredEnv("OPENAI_API_KEY", "your OpenAI key, to store in Keyward (or pass --offline)");
-  }
-
-  try {
-    // The upstream is where the agent will listen; the gateway route /agents/openai-agent/… uses it.
-    await upsertAgent(admin, AGENT, `http://127.0.0.1:${port}`, "openai-agent example");
+runOpenAIExample({
+  moduleUrl: import.meta.url,
+  dir: import.meta.dirname,
+  name: AGENT,
+  defaultPort: 4200,
+  standinNote: "it accepts only the key stored in Keyward",
+  // The agent reads the key itself (read mode) and calls OpenAI, or the stand-in, with it.
+  async store(admin, { openaiKey, standin }) {
     await admin("PUT", "/credentials/openai_key", { value: openaiKey });
     await admin("PUT", `/agents/${AGENT}/grants`, { credentials: [{ name: "openai_key", mode: "read" }] });
-    const { body } = await admin("POST", "/keys", {
-      owner: `agent:${AGENT}`,
-      name: "openai-agent example",
-      scopes: [],
-    });
-    const agent = await startAgent(join(import.meta.dirname, "agent.mjs"), {
-      KEYWARD_URL: keywardUrl,
-      KEYWARD_AGENT_KEY: body.secret,
-      PORT: String(port),
-      ...(standin ? { OPENAI_BASE_URL: standin.baseURL } : {}),
-    });
-    console.log("try:");
-    console.log(
-      `  curl -s ${agent.url}/chat -H 'content-type: application/json' -d '{"message":"Say hello in French"}'`,
-    );
-    stopOnSignal(agent.stop, standin?.close);
-    // The agent stopping on its own ends the example too.
-    agent.exited.then(async (code) => {
-      await standin?.close();
-      process.exit(code === 0 ? 0 : 1);
-    });
-  } catch (err) {
-    await standin?.close();
-    throw err;
-  }
+    return standin ? { OPENAI_BASE_URL: standin.baseURL } : {};
+  },
 });

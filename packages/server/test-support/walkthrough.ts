@@ -145,7 +145,17 @@ export function startSession(opts: { cwd: string; env: NodeJS.ProcessEnv; scratc
           process.kill(-(child.pid as number), "SIGTERM"); // the group: bash's `&` children too
         } catch {}
       }
+      // A server that does not stop on SIGTERM must not outlive the test run: kill its group after a
+      // grace longer than its own shutdown bound (shutdown_timeout_ms, 10 s by default).
+      const grace = setTimeout(() => {
+        for (const { child } of background) {
+          try {
+            process.kill(-(child.pid as number), "SIGKILL");
+          } catch {}
+        }
+      }, 20_000);
       await Promise.all([session.exited, ...background.map((b) => b.out.exited)]);
+      clearTimeout(grace);
     },
   };
 }
