@@ -61,7 +61,11 @@ async function overhead() {
     ready: /listening (\d+)/,
   });
   const off = await gateway(upstreamUrl, configFile("off", "usage:\n  enabled: false\nanomalies:\n  enabled: false\n"));
-  const on = await gateway(upstreamUrl, configFile("on", "usage:\n  enabled: true\n"));
+  // Every detector on, each with its defaults (action alert): what the issue's 0.95x target names.
+  const rules = ["denial_spike", "new_network", "volume_spike", "scope_probe", "credential_misuse", "canary"]
+    .map((d) => `    - name: ${d.replace("_", "-")}\n      detector: ${d}\n`)
+    .join("");
+  const on = await gateway(upstreamUrl, configFile("on", `usage:\n  enabled: true\nanomalies:\n  rules:\n${rules}`));
   const scenarios = [
     { id: "bare", url: `http://127.0.0.1:${bare.match[1]}/hello`, pid: bare.child.pid, headers: {} },
     { id: "off", url: `${off.kw.url}/agents/bench/hello`, pid: off.kw.pid, headers: off.headers },
