@@ -5,7 +5,8 @@ import { createAuditModule } from "./audit/audit-module.js";
 import { loadKeyring, openLockedStore } from "./boot.js";
 import { systemClock } from "./clock.js";
 import { openChangeFeed } from "./cluster/open-change-feed.js";
-import type { Config } from "./config.js";
+import { type Config, configDir } from "./config.js";
+import { createConsoleModule } from "./console/console-module.js";
 import { macExistingCredentialRows } from "./credentials/integrity-upgrade.js";
 import { openIntegrity } from "./crypto/integrity-root.js";
 import { markLegacyHashes } from "./crypto/legacy-hashes.js";
@@ -127,6 +128,7 @@ function mountRoutes(d: Domains): Router {
   d.users.register(router, tapped("tools"));
   d.mcp.register(router);
   d.admin.register(router, () => [...d.credentials.sealedColumns, ...d.users.sealedColumns]);
+  createConsoleModule({ config: d.config.console, configDir: configDir(d.config) }).register(router);
   return router;
 }
 

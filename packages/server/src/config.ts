@@ -5,6 +5,7 @@ import { z } from "zod";
 import { adminSessionsSchema } from "./admin/admin-config.js";
 import { anomaliesSchema } from "./anomaly/anomaly-config.js";
 import { auditSchema, databaseSchema, mcpSchema, streamsSchema } from "./config-sections.js";
+import { consoleSchema } from "./console/console-config.js";
 import { parsePreviousMasterKeys } from "./crypto/previous-master-keys.js";
 import { parseCidrList } from "./http/client-ip.js";
 import { httpSchema } from "./http/http-config.js";
@@ -133,6 +134,8 @@ const schema = z
     usage: usageSchema.prefault({}),
     /** Console sessions: idle and absolute expiry, sign-in attempt bounds (docs/operations.md, "Admin roles and console sessions"). */
     admin_sessions: adminSessionsSchema.prefault({}),
+    /** Where the web console's build is read from (console/console-config.ts). */
+    console: consoleSchema.prefault({}),
   })
   .strict()
   .refine((c) => c.max_staleness_ms >= 2 * c.reconcile_interval_ms, {
@@ -186,6 +189,11 @@ const ENV: Record<string, Field> = {
   KEYWARD_MAX_STALENESS_MS: "max_staleness_ms",
 };
 
+/** Variables that set one field of a section: `[section, field]`. */
+const SECTION_ENV: Record<string, [Field, string]> = {
+  KEYWARD_CONSOLE_DIR: ["console", "dir"],
+};
+
 const FLAGS: Record<string, Field> = { port: "port", host: "host", "data-dir": "data_dir" };
 
 /** Settings that must never be echoed in an error message. */
@@ -223,6 +231,14 @@ export function loadConfig(sources: ConfigSources): Config {
     if (v !== undefined && v !== "") {
       raw[field] = v;
       origin[field] = name;
+    }
+  }
+  for (const [name, [section, key]] of Object.entries(SECTION_ENV)) {
+    const v = sources.env?.[name];
+    if (v !== undefined && v !== "") {
+      const current = raw[section];
+      raw[section] = { ...(typeof current === "object" && current !== null ? current : {}), [key]: v };
+      origin[section] = name;
     }
   }
   for (const [flag, v] of Object.entries(sources.flags ?? {})) {

@@ -35,7 +35,7 @@ interface Route {
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
-/** A small exact-segment router; `:name` segments capture one path segment. */
+/** A small exact-segment router; `:name` segments capture one path segment, a final `*` the rest. */
 export class Router {
   private readonly routes: Route[] = [];
   private readonly docs: DocumentedRoute[] = [];
@@ -93,9 +93,13 @@ export class Router {
 }
 
 function matchSegments(pattern: string[], parts: string[]): Record<string, string> | undefined {
-  if (pattern.length !== parts.length) return undefined;
+  // A final `*` takes the rest of the path, however deep (or nothing): the handler reads it from
+  // `ctx.path`, still encoded, and judges it itself (the console's static files).
+  const rest = pattern[pattern.length - 1] === "*";
+  const fixed = rest ? pattern.length - 1 : pattern.length;
+  if (rest ? parts.length < fixed : parts.length !== fixed) return undefined;
   const params: Record<string, string> = {};
-  for (let i = 0; i < pattern.length; i++) {
+  for (let i = 0; i < fixed; i++) {
     const p = pattern[i] as string;
     const v = parts[i] as string;
     if (p.startsWith(":")) {
