@@ -1,0 +1,59 @@
+import { useQueryClient } from "@tanstack/react-query";
+import { useEffect } from "react";
+import { Route, Routes } from "react-router";
+import { useReachable, useSession } from "./api-context";
+import { Layout } from "./Layout";
+import { AdminTokensPage } from "./pages/AdminTokens";
+import { AgentsPage } from "./pages/Agents";
+import { AlertsPage } from "./pages/Alerts";
+import { AuditPage } from "./pages/Audit";
+import { ConsumersPage } from "./pages/Consumers";
+import { CredentialsPage } from "./pages/Credentials";
+import { KeyDetailPage } from "./pages/KeyDetail";
+import { KeysPage } from "./pages/Keys";
+import { OverviewPage } from "./pages/Overview";
+import { UsersPage } from "./pages/Users";
+import { SignIn } from "./SignIn";
+
+/**
+ * Signed out (first visit, reload, or a 401 from an expired session), the sign-in form replaces the
+ * page at the same URL, so signing in again lands where the user was. A reload always signs out:
+ * the CSRF token is only in memory and the API has no "current session" read to recover it.
+ */
+export function App() {
+  const session = useSession();
+  const reachable = useReachable();
+  const queryClient = useQueryClient();
+  useEffect(() => {
+    if (!session) queryClient.clear();
+  }, [session, queryClient]);
+  if (!session) {
+    return (
+      <>
+        {!reachable && (
+          <div role="alert" className="banner">
+            Keyward is not reachable. Check that <code>keyward serve</code> is running.
+          </div>
+        )}
+        <SignIn />
+      </>
+    );
+  }
+  return (
+    <Routes>
+      <Route element={<Layout />}>
+        <Route index element={<OverviewPage />} />
+        <Route path="agents" element={<AgentsPage />} />
+        <Route path="consumers" element={<ConsumersPage />} />
+        <Route path="keys" element={<KeysPage />} />
+        <Route path="keys/:id" element={<KeyDetailPage />} />
+        <Route path="credentials" element={<CredentialsPage />} />
+        <Route path="users" element={<UsersPage />} />
+        <Route path="audit" element={<AuditPage />} />
+        <Route path="alerts" element={<AlertsPage />} />
+        <Route path="admin-tokens" element={<AdminTokensPage />} />
+        <Route path="*" element={<p>No such page.</p>} />
+      </Route>
+    </Routes>
+  );
+}
