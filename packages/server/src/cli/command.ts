@@ -159,6 +159,32 @@ export async function fetchList<T>(ctx: Context, path: string, query: Query = {}
   return page;
 }
 
+/** `list [--limit N] [--cursor C]`: the collection at `path`, shown with `table`. */
+export function listCommand<T>(path: string, table: (items: T[]) => string): Command {
+  return {
+    usage: "list [--limit N] [--cursor C]",
+    args: [],
+    options: LIST_OPTIONS,
+    async run(ctx) {
+      const page = await fetchList<T>(ctx, path);
+      ctx.print(page, () => table(page.items));
+    },
+  };
+}
+
+/** `get NAME`: the item at `path/NAME`, shown with `record`. */
+export function getCommand<T>(path: string, record: (item: T) => string): Command {
+  return {
+    usage: "get NAME",
+    args: ["NAME"],
+    options: {},
+    async run(ctx) {
+      const item = await ctx.client().request<T>("GET", `${path}/${segment(ctx.positionals[0]!)}`);
+      ctx.print(item, () => record(item));
+    },
+  };
+}
+
 export function segment(value: string): string {
   return encodeURIComponent(value);
 }

@@ -1,6 +1,6 @@
 import type { AdminTokenView } from "../../admin/admin-schemas.js";
 import { requiredFlag } from "../args.js";
-import { type Command, fetchList, type Group, LIST_OPTIONS, segment } from "../command.js";
+import { type Command, type Group, listCommand, segment } from "../command.js";
 import { formatRecord, formatTable, NONE, shortTime } from "../table.js";
 
 export function adminTokenRecord(t: AdminTokenView): string {
@@ -39,15 +39,7 @@ const create: Command = {
   },
 };
 
-const list: Command = {
-  usage: "list [--limit N] [--cursor C]",
-  args: [],
-  options: LIST_OPTIONS,
-  async run(ctx) {
-    const page = await fetchList<AdminTokenView>(ctx, "/admin-tokens");
-    ctx.print(page, () => adminTokenTable(page.items));
-  },
-};
+const list = listCommand<AdminTokenView>("/admin-tokens", adminTokenTable);
 
 const revoke: Command = {
   usage: "revoke ID",

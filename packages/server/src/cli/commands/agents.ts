@@ -1,6 +1,6 @@
 import type { Agent } from "../../agents/agents-schemas.js";
 import { requiredFlag, stringFlag, UsageError } from "../args.js";
-import { type Command, fetchList, type Group, LIST_OPTIONS, segment } from "../command.js";
+import { type Command, type Group, getCommand, listCommand, segment } from "../command.js";
 import { formatRecord, formatTable, orNone, shortTime, truncate } from "../table.js";
 
 export function agentRecord(agent: Agent): string {
@@ -35,25 +35,9 @@ const create: Command = {
   },
 };
 
-const list: Command = {
-  usage: "list [--limit N] [--cursor C]",
-  args: [],
-  options: LIST_OPTIONS,
-  async run(ctx) {
-    const page = await fetchList<Agent>(ctx, "/agents");
-    ctx.print(page, () => agentTable(page.items));
-  },
-};
+const list = listCommand<Agent>("/agents", agentTable);
 
-const get: Command = {
-  usage: "get NAME",
-  args: ["NAME"],
-  options: {},
-  async run(ctx) {
-    const agent = await ctx.client().request<Agent>("GET", `/agents/${segment(ctx.positionals[0]!)}`);
-    ctx.print(agent, () => agentRecord(agent));
-  },
-};
+const get = getCommand<Agent>("/agents", agentRecord);
 
 const update: Command = {
   usage: "update NAME [--upstream URL] [--description TEXT | --no-description]",

@@ -1,6 +1,6 @@
 import type { Consumer } from "../../consumers/consumers-schemas.js";
 import { parseJsonObject, requiredFlag, stringFlag } from "../args.js";
-import { type Command, fetchList, type Group, LIST_OPTIONS, segment } from "../command.js";
+import { type Command, type Group, getCommand, listCommand, segment } from "../command.js";
 import { formatRecord, formatTable, NONE, shortTime, truncate } from "../table.js";
 
 function metadataText(metadata: Consumer["metadata"]): string {
@@ -39,25 +39,9 @@ const create: Command = {
   },
 };
 
-const list: Command = {
-  usage: "list [--limit N] [--cursor C]",
-  args: [],
-  options: LIST_OPTIONS,
-  async run(ctx) {
-    const page = await fetchList<Consumer>(ctx, "/consumers");
-    ctx.print(page, () => consumerTable(page.items));
-  },
-};
+const list = listCommand<Consumer>("/consumers", consumerTable);
 
-const get: Command = {
-  usage: "get NAME",
-  args: ["NAME"],
-  options: {},
-  async run(ctx) {
-    const consumer = await ctx.client().request<Consumer>("GET", `/consumers/${segment(ctx.positionals[0]!)}`);
-    ctx.print(consumer, () => consumerRecord(consumer));
-  },
-};
+const get = getCommand<Consumer>("/consumers", consumerRecord);
 
 const update: Command = {
   usage: "update NAME --metadata JSON",

@@ -1,6 +1,6 @@
 import type { CredentialDetail, Credential as CredentialView } from "../../credentials/credentials-schemas.js";
 import { type Options, parsePositiveInt, requiredFlag, stringFlag, UsageError, type Values } from "../args.js";
-import { type Command, type Context, fetchList, type Group, LIST_OPTIONS, segment } from "../command.js";
+import { type Command, type Context, type Group, getCommand, listCommand, segment } from "../command.js";
 import { formatRecord, formatTable, NONE, orNone, shortTime } from "../table.js";
 
 /** A list item has no versions; a single credential (put, get, rollback) has them. */
@@ -154,25 +154,9 @@ const set: Command = {
   },
 };
 
-const list: Command = {
-  usage: "list [--limit N] [--cursor C]",
-  args: [],
-  options: LIST_OPTIONS,
-  async run(ctx) {
-    const page = await fetchList<Credential>(ctx, "/credentials");
-    ctx.print(page, () => credentialTable(page.items));
-  },
-};
+const list = listCommand<Credential>("/credentials", credentialTable);
 
-const get: Command = {
-  usage: "get NAME",
-  args: ["NAME"],
-  options: {},
-  async run(ctx) {
-    const credential = await ctx.client().request<Credential>("GET", `/credentials/${segment(ctx.positionals[0]!)}`);
-    ctx.print(credential, () => credentialRecord(credential));
-  },
-};
+const get = getCommand<Credential>("/credentials", credentialRecord);
 
 const rollback: Command = {
   usage: "rollback NAME --version N",
