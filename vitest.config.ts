@@ -4,6 +4,7 @@ export default defineConfig({
   test: {
     include: [
       "packages/*/src/**/*.test.ts",
+      "packages/console/src/**/*.test.tsx",
       "packages/*/test-support/**/*.test.ts",
       "test/**/*.test.ts",
       "examples/**/*.test.ts",

@@ -1,5 +1,5 @@
 import { useEffect, useRef } from "react";
-import uPlot from "uplot";
+import type uPlot from "uplot";
 import type { UsageBucket } from "../types";
 
 /** Allowed and denied requests per bucket (denials summed over their codes). */
@@ -17,7 +17,9 @@ export function toSeries(buckets: UsageBucket[]): [number[], number[], number[]]
 
 /**
  * uPlot draws on a canvas (about 20 KB gzipped, against ~100 KB for chart libraries built on SVG
- * and a framework); the figure carries a text summary for screen readers and tests alike.
+ * and a framework); the figure carries a text summary for screen readers and tests alike. It is
+ * imported on first draw, so sign-in and the list pages load without it (and uPlot's module-level
+ * matchMedia call never runs where there is no canvas).
  */
 export function UsageChart({ title, buckets }: { title: string; buckets: UsageBucket[] }) {
   const box = useRef<HTMLDivElement>(null);
@@ -31,25 +33,31 @@ export function UsageChart({ title, buckets }: { title: string; buckets: UsageBu
     // jsdom (component tests) has no 2D canvas: draw nothing there, the summary still renders.
     if (!document.createElement("canvas").getContext?.("2d")) return;
     const series = JSON.parse(dataKey) as uPlot.AlignedData;
-    const plot = new uPlot(
-      {
-        width: Math.max(280, el.clientWidth),
-        height: 220,
-        series: [
-          {},
-          { label: "Allowed", stroke: "#2f855a", width: 2 },
-          { label: "Denied", stroke: "#c53030", width: 2 },
-        ],
-        axes: [{ stroke: "currentColor" }, { stroke: "currentColor" }],
-      },
-      series,
-      el,
-    );
-    const resize = () => plot.setSize({ width: Math.max(280, el.clientWidth), height: 220 });
-    window.addEventListener("resize", resize);
+    let plot: uPlot | undefined;
+    let gone = false;
+    const resize = () => plot?.setSize({ width: Math.max(280, el.clientWidth), height: 220 });
+    import("uplot").then(({ default: UPlot }) => {
+      if (gone) return;
+      plot = new UPlot(
+        {
+          width: Math.max(280, el.clientWidth),
+          height: 220,
+          series: [
+            {},
+            { label: "Allowed", stroke: "#2f855a", width: 2 },
+            { label: "Denied", stroke: "#c53030", width: 2 },
+          ],
+          axes: [{ stroke: "currentColor" }, { stroke: "currentColor" }],
+        },
+        series,
+        el,
+      );
+      window.addEventListener("resize", resize);
+    });
     return () => {
+      gone = true;
       window.removeEventListener("resize", resize);
-      plot.destroy();
+      plot?.destroy();
     };
   }, [dataKey]);
   return (
