@@ -44,8 +44,12 @@ export function Layout() {
           <button
             type="button"
             onClick={() => {
-              // Sign-out clears the in-memory session even if the server is down; cached pages go too.
-              api.signOut().finally(() => queryClient.clear());
+              // Sign-out ends the in-memory session even if the server is down (the banner says so);
+              // cached pages go too, so the next person to sign in sees only what their role may.
+              api
+                .signOut()
+                .catch(() => undefined)
+                .finally(() => queryClient.clear());
             }}
           >
             Sign out

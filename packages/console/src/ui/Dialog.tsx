@@ -1,4 +1,4 @@
-import { type ReactNode, useEffect, useId, useRef } from "react";
+import { type KeyboardEvent, type ReactNode, useEffect, useId, useRef } from "react";
 
 /**
  * A modal dialog: labelled by its title, Escape closes it, focus moves in on open and back to what
@@ -24,6 +24,7 @@ export function Dialog(props: { title: string; onClose: () => void; children: Re
         className="dialog"
         onKeyDown={(e) => {
           if (e.key === "Escape") onClose();
+          if (e.key === "Tab") keepFocusInside(e, ref.current);
         }}
       >
         <h2 id={id}>{props.title}</h2>
@@ -31,4 +32,21 @@ export function Dialog(props: { title: string; onClose: () => void; children: Re
       </div>
     </div>
   );
+}
+
+const FOCUSABLE = "a[href], button:not([disabled]), input:not([disabled]), select:not([disabled]), textarea";
+
+/** Tab from the last control goes to the first (and Shift+Tab the other way): focus stays in the modal. */
+function keepFocusInside(e: KeyboardEvent<HTMLDivElement>, box: HTMLDivElement | null) {
+  const items = box ? [...box.querySelectorAll<HTMLElement>(FOCUSABLE)] : [];
+  const first = items[0];
+  const last = items[items.length - 1];
+  if (!first || !last) return;
+  if (e.shiftKey && document.activeElement === first) {
+    e.preventDefault();
+    last.focus();
+  } else if (!e.shiftKey && document.activeElement === last) {
+    e.preventDefault();
+    first.focus();
+  }
 }
