@@ -23,6 +23,7 @@ WORKDIR /src
 COPY package.json package-lock.json tsconfig.base.json ./
 COPY packages/sdk/package.json packages/sdk/
 COPY packages/server/package.json packages/server/
+COPY packages/console/package.json packages/console/
 RUN npm install --no-audit --no-fund --ignore-scripts \
  && npm rebuild better-sqlite3
 
@@ -30,6 +31,9 @@ COPY packages/sdk/tsconfig.json packages/sdk/
 COPY packages/sdk/src packages/sdk/src
 COPY packages/server/tsconfig.json packages/server/
 COPY packages/server/src packages/server/src
+# The web console (Vite): `npm run build` bundles it into packages/console/dist after the server.
+COPY packages/console/tsconfig.json packages/console/index.html packages/console/vite.config.ts packages/console/
+COPY packages/console/src packages/console/src
 # Compile, drop dev dependencies (TypeScript, vitest, …) from node_modules, keep only the compiled
 # addon of better-sqlite3 (its sources and object files are ~25 MB), and make the CLI executable
 # for the `keyward` link below.
@@ -57,6 +61,8 @@ COPY --from=build /src/packages/server/package.json packages/server/
 COPY --from=build /src/packages/server/dist packages/server/dist
 COPY --from=build /src/packages/sdk/package.json packages/sdk/
 COPY --from=build /src/packages/sdk/dist packages/sdk/dist
+# Static files only: the server serves them at /console from ../console/dist beside its own package.
+COPY --from=build /src/packages/console/dist packages/console/dist
 
 # `keyward …` on the PATH (for `docker exec … keyward keys list`); /data for the SQLite mode
 # (a single container with a volume), writable by the server's user only.
