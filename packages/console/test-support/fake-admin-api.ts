@@ -89,6 +89,17 @@ export function fakeAdminApi(opts: { tokens?: Record<string, Role> } = {}) {
       state.keys.push(key);
       return json(201, { key, secret: `kw_live_secret${keySeq}` });
     }
+    const one = /^\/admin\/v1\/keys\/([^/]+)(\/usage|\/addresses)?$/.exec(path);
+    if (one) {
+      const key = state.keys.find((k) => k.id === one[1]);
+      if (!key) return error(404, "not_found", "no such key");
+      if (method === "GET" && one[2]) return json(200, { items: [] });
+      if (method === "GET") return json(200, key);
+      if (method === "PATCH") {
+        Object.assign(key, body);
+        return json(200, key);
+      }
+    }
     const revoke = /^\/admin\/v1\/keys\/([^/]+)\/revoke$/.exec(path);
     if (method === "POST" && revoke) {
       const key = state.keys.find((k) => k.id === revoke[1]);

@@ -59,3 +59,44 @@ describe("keys page", () => {
     expect(server.state.keys[0]?.status).toBe("revoked");
   });
 });
+
+describe("key detail", () => {
+  it("edits scopes, limit and addresses, leaving an untouched per-hour limit as it was", async () => {
+    const server = fakeAdminApi();
+    server.state.keys.push({
+      id: "key_7",
+      prefix: "kwk_ab",
+      owner: "consumer:acme",
+      name: null,
+      scopes: ["read"],
+      status: "active",
+      expires_at: null,
+      rate_limit: { limit: 600, window_s: 3600 },
+      ip_allow: null,
+      rotated_to: null,
+      last_used_at: null,
+      created_at: "2026-12-01T12:00:00.000Z",
+    });
+    renderConsole(server.fetch, "/keys/key_7");
+    await signIn("kwa_owner");
+
+    await userEvent.click(await screen.findByRole("button", { name: "Edit" }));
+    const form = screen.getByRole("dialog", { name: "Edit key_7" });
+    expect(within(form).getByLabelText<HTMLInputElement>("Rate limit per minute").value).toBe("10");
+    await userEvent.clear(within(form).getByLabelText("Scopes"));
+    await userEvent.type(within(form).getByLabelText("Scopes"), "read, write");
+    await userEvent.type(within(form).getByLabelText("Allowed addresses"), "10.0.0.0/8, 192.0.2.1");
+    await userEvent.click(within(form).getByRole("button", { name: "Save" }));
+
+    await waitFor(() => expect(screen.queryByRole("dialog")).toBeNull());
+    const patch = server.requests.find((r) => r.method === "PATCH");
+    expect(patch?.body).toEqual({
+      name: null,
+      scopes: ["read", "write"],
+      rate_limit: { limit: 600, window_s: 3600 },
+      ip_allow: ["10.0.0.0/8", "192.0.2.1"],
+      expires_at: null,
+    });
+    expect(await screen.findByText("10.0.0.0/8, 192.0.2.1")).toBeTruthy();
+  });
+});

@@ -16,7 +16,8 @@ export function KeysPage() {
   const api = useApi();
   const { role } = useSignedIn();
   const qc = useQueryClient();
-  const list = usePaged<Key>("keys", "/admin/v1/keys");
+  const [owner, setOwner] = useState("");
+  const list = usePaged<Key>("keys", "/admin/v1/keys", { owner: owner || undefined });
   const [creating, setCreating] = useState(false);
   const [rotating, setRotating] = useState<Key | null>(null);
   // The show-once secret: held only until Done, never cached by the query client.
@@ -33,6 +34,21 @@ export function KeysPage() {
           </button>
         )}
       </div>
+      <form
+        className="filters"
+        aria-label="Key filters"
+        onSubmit={(e) => {
+          e.preventDefault();
+          setOwner(String(new FormData(e.currentTarget).get("owner") ?? "").trim());
+        }}
+      >
+        {/* Not labelled "Owner": that is the New key form's field, and labels should stay unique. */}
+        <div className="field">
+          <label htmlFor="keys-of">Show keys of</label>
+          <input id="keys-of" name="owner" placeholder="consumer:acme" />
+        </div>
+        <button type="submit">Filter</button>
+      </form>
       <ErrorAlert error={list.query.error} />
       {list.query.isPending && <p role="status">Loading…</p>}
       <table>

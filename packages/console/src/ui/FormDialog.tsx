@@ -5,7 +5,7 @@ import { ErrorAlert } from "./ErrorAlert";
 export interface Field {
   name: string;
   label: string;
-  type?: "text" | "url" | "number" | "password";
+  type?: "text" | "url" | "number" | "password" | "datetime-local";
   required?: boolean;
   placeholder?: string;
   hint?: string;
