@@ -4,7 +4,15 @@ import { type Browser, type BrowserContext, chromium, type Page } from "playwrig
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestServer, TEST_ADMIN_TOKEN, type TestServer } from "../packages/server/test-support/server.js";
 import { startUpstream } from "../packages/server/test-support/upstream.js";
-import { builtScriptsGzip, CHROMIUM, CONSOLE_DIST, checkPage, HAVE_CHROMIUM, ScriptBytes } from "./console-browser.js";
+import {
+  axeProblems,
+  builtScriptsGzip,
+  CHROMIUM,
+  CONSOLE_DIST,
+  checkPage,
+  HAVE_CHROMIUM,
+  ScriptBytes,
+} from "./console-browser.js";
 
 /**
  * The console as a user meets it (issue 15): a real Keyward serving the real build of
@@ -126,6 +134,16 @@ describe.skipIf(!HAVE_CHROMIUM && !mustRun)("the web console in a real browser",
       await openNav(page, name);
       await checkPage(page, name.toLowerCase().replace(" ", "-"));
     }
+  });
+
+  it("has axe-core report a real violation, so that its silence on the pages means something", async () => {
+    const context = await browser.newContext();
+    const probe = await context.newPage();
+    await probe.goto(`${server.url}/console/`);
+    await probe.getByLabel("Admin token").waitFor();
+    await probe.evaluate("document.body.appendChild(document.createElement('button'))");
+    expect((await axeProblems(probe)).join("\n")).toMatch(/critical button-name/);
+    await context.close();
   });
 
   it("creates an agent, a consumer and a key, and shows the key's secret once", async () => {
