@@ -8,6 +8,7 @@ import { AgentsPage } from "./pages/Agents";
 import { AlertsPage } from "./pages/Alerts";
 import { AuditPage } from "./pages/Audit";
 import { ConsumersPage } from "./pages/Consumers";
+import { CredentialDetailPage } from "./pages/CredentialDetail";
 import { CredentialsPage } from "./pages/Credentials";
 import { KeyDetailPage } from "./pages/KeyDetail";
 import { KeysPage } from "./pages/Keys";
@@ -48,6 +49,7 @@ export function App() {
         <Route path="keys" element={<KeysPage />} />
         <Route path="keys/:id" element={<KeyDetailPage />} />
         <Route path="credentials" element={<CredentialsPage />} />
+        <Route path="credentials/:name" element={<CredentialDetailPage />} />
         <Route path="users" element={<UsersPage />} />
         <Route path="audit" element={<AuditPage />} />
         <Route path="alerts" element={<AlertsPage />} />

@@ -132,3 +132,15 @@ export interface AdminTokenCreated {
   admin_token: AdminToken;
   secret: string;
 }
+
+export interface CredentialDetail extends Credential {
+  egress: { base_url: string; header: string; format: string } | null;
+  provider: { token_url: string; client_id: string; scope: string | null } | null;
+  versions: {
+    version: number;
+    source: string;
+    rolled_back_from: number | null;
+    created_at: string;
+    created_by: string;
+  }[];
+}

@@ -1,5 +1,6 @@
 import { useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
+import { Link } from "react-router";
 import { can } from "../api";
 import { useApi, usePaged, useSignedIn } from "../api-context";
 import type { Credential } from "../types";
@@ -39,7 +40,9 @@ export function CredentialsPage() {
         <tbody>
           {list.items.map((c) => (
             <tr key={c.name}>
-              <td>{c.name}</td>
+              <td>
+                <Link to={`/credentials/${encodeURIComponent(c.name)}`}>{c.name}</Link>
+              </td>
               <td>{c.type}</td>
               <td>{c.version ?? ""}</td>
               <td>
