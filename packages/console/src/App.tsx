@@ -4,6 +4,7 @@ import { Route, Routes } from "react-router";
 import { useReachable, useSession } from "./api-context";
 import { Layout } from "./Layout";
 import { AdminTokensPage } from "./pages/AdminTokens";
+import { AgentDetailPage } from "./pages/AgentDetail";
 import { AgentsPage } from "./pages/Agents";
 import { AlertsPage } from "./pages/Alerts";
 import { AuditPage } from "./pages/Audit";
@@ -45,6 +46,7 @@ export function App() {
       <Route element={<Layout />}>
         <Route index element={<OverviewPage />} />
         <Route path="agents" element={<AgentsPage />} />
+        <Route path="agents/:name" element={<AgentDetailPage />} />
         <Route path="consumers" element={<ConsumersPage />} />
         <Route path="keys" element={<KeysPage />} />
         <Route path="keys/:id" element={<KeyDetailPage />} />

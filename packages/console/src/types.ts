@@ -144,3 +144,10 @@ export interface CredentialDetail extends Credential {
     created_by: string;
   }[];
 }
+
+export interface Grants {
+  agent: string;
+  credentials: { name: string; mode: "read" | "inject" }[];
+  user_credentials: string[];
+  may_call: string[];
+}

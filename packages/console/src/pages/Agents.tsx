@@ -1,5 +1,6 @@
 import { useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
+import { Link } from "react-router";
 import { can } from "../api";
 import { useApi, usePaged, useSignedIn } from "../api-context";
 import type { Agent } from "../types";
@@ -40,7 +41,9 @@ export function AgentsPage() {
         <tbody>
           {list.items.map((a) => (
             <tr key={a.name}>
-              <td>{a.name}</td>
+              <td>
+                <Link to={`/agents/${encodeURIComponent(a.name)}`}>{a.name}</Link>
+              </td>
               <td>
                 <code>{a.upstream}</code>
               </td>
