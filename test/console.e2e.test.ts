@@ -1,4 +1,5 @@
-import { existsSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -28,6 +29,9 @@ if (!HAVE_CHROMIUM && !mustRun) {
 const AGENT = "e2e-agent";
 const CONSUMER = "e2e-consumer";
 const NAV = ["Overview", "Agents", "Consumers", "Keys", "Credentials", "Users", "Audit", "Alerts", "Admin tokens"];
+
+/** A step that waits longer than this fails with Playwright's message naming what it waited for. */
+const STEP_TIMEOUT_MS = 10_000;
 
 type Upstream = Awaited<ReturnType<typeof startUpstream>>;
 
@@ -63,6 +67,7 @@ describe.skipIf(!HAVE_CHROMIUM && !mustRun)("the web console in a real browser",
   const cspViolations: string[] = [];
   let secret = "";
   let keyId = "";
+  let configDir = "";
 
   const watch = (p: Page) => {
     p.on("console", (msg) => {
@@ -77,9 +82,13 @@ describe.skipIf(!HAVE_CHROMIUM && !mustRun)("the web console in a real browser",
       throw new Error(`${CONSOLE_DIST}/index.html is missing: run \`npm run build\` first (npm test does)`);
     }
     upstream = await startUpstream();
-    server = await startTestServer();
+    // Usage counters are flushed off the request path; a short interval lets the chart show a call soon.
+    configDir = mkdtempSync(join(tmpdir(), "keyward-console-e2e-"));
+    writeFileSync(join(configDir, "keyward.yaml"), "usage:\n  flush_interval_ms: 100\n");
+    server = await startTestServer({}, { configFile: join(configDir, "keyward.yaml") });
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
     owner = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    owner.setDefaultTimeout(STEP_TIMEOUT_MS);
     await owner.grantPermissions(["clipboard-read", "clipboard-write"], { origin: server.url });
     page = await owner.newPage();
     watch(page);
@@ -89,6 +98,7 @@ describe.skipIf(!HAVE_CHROMIUM && !mustRun)("the web console in a real browser",
     await browser?.close();
     await server?.close();
     await upstream?.close();
+    if (configDir) rmSync(configDir, { recursive: true, force: true });
   });
 
   it("loads the sign-in page fast, with little JavaScript, under the strict CSP", async () => {
@@ -138,6 +148,7 @@ describe.skipIf(!HAVE_CHROMIUM && !mustRun)("the web console in a real browser",
 
   it("has axe-core report a real violation, so that its silence on the pages means something", async () => {
     const context = await browser.newContext();
+    context.setDefaultTimeout(STEP_TIMEOUT_MS);
     const probe = await context.newPage();
     await probe.goto(`${server.url}/console/`);
     await probe.getByLabel("Admin token").waitFor();
@@ -194,6 +205,18 @@ describe.skipIf(!HAVE_CHROMIUM && !mustRun)("the web console in a real browser",
     expect(ok.status).toBe(200);
     expect(upstream.seen.at(-1)?.url).toBe("/echo");
 
+    // The call on the key's usage chart, once the counters are flushed.
+    const allowed = async () =>
+      ((await server.admin("GET", `/keys/${keyId}/usage?step=1h`)).body.items as Array<{ allowed: number }>).reduce(
+        (sum, b) => sum + b.allowed,
+        0,
+      );
+    await expect.poll(allowed, { timeout: 10_000 }).toBe(1);
+    await page.getByRole("link", { name: keyId }).click();
+    await page.getByText(/Requests, last 24 hours: 1 allowed, 0 denied/).waitFor();
+    await checkPage(page, "key-detail");
+    await openNav(page, "Keys");
+
     const row = page.getByRole("row").filter({ has: page.getByRole("cell", { name: keyId }) });
     await row.getByRole("button", { name: "Revoke" }).click();
     await row.getByText("revoked").waitFor();
@@ -222,6 +245,7 @@ describe.skipIf(!HAVE_CHROMIUM && !mustRun)("the web console in a real browser",
     expect((await server.admin("GET", `/keys/${spare.body.key.id}`)).body.status).toBe("active");
 
     const stranger = await browser.newContext();
+    stranger.setDefaultTimeout(STEP_TIMEOUT_MS);
     const anon = await stranger.newPage();
     await anon.goto(`${server.url}/console/keys`);
     await anon.getByLabel("Admin token").waitFor();
@@ -238,6 +262,7 @@ describe.skipIf(!HAVE_CHROMIUM && !mustRun)("the web console in a real browser",
     );
 
     const context = await browser.newContext();
+    context.setDefaultTimeout(STEP_TIMEOUT_MS);
     const viewer = await context.newPage();
     watch(viewer);
     await viewer.goto(`${server.url}/console/`);
