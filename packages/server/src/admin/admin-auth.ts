@@ -44,7 +44,7 @@ export function createAdminAuth(deps: {
     });
 
   /** Keyed first; a token stored before keyed hashes only if the upgrade marked it (crypto/legacy-hashes.ts). */
-  async function lookup(token: string): Promise<{ id: string; role: Role } | undefined> {
+  async function lookup(token: string): Promise<{ id: string; name: string; role: Role } | undefined> {
     if (token.length > MAX_TOKEN_LENGTH) return undefined;
     const hash = hashSecret(token, integrity);
     const found = await store.activeByHash(hash);

@@ -17,7 +17,7 @@ export type Role = (typeof ROLES)[number];
  *   every answer that shows a secret (a new key's, a rotated key's) is one of these.
  * - `read`: lists and metadata, never a secret value.
  * - `audit`: the audit log, its verification, usage.
- * - `signed_in`: any active admin identity (ending its own console session).
+ * - `signed_in`: any active admin identity (reading or ending its own console session).
  */
 export type Permission = "admins" | "change" | "read" | "audit" | "signed_in";
 
@@ -34,6 +34,7 @@ export const ADMIN_POLICY: Readonly<Record<string, Permission | "public">> = {
   "POST /admin/v1/admin-tokens": "admins",
   "POST /admin/v1/admin-tokens/:id/revoke": "admins",
   "POST /admin/v1/sessions": "public",
+  "GET /admin/v1/sessions/current": "signed_in",
   "DELETE /admin/v1/sessions/current": "signed_in",
   "GET /admin/v1/master-key": "read",
   "POST /admin/v1/master-key/rotate": "admins",

@@ -31,7 +31,7 @@ export const AdminTokenCreatedSchema = z
 
 export const SessionSchema = z
   .object({
-    admin_token: z.object({ id: z.string(), role: z.enum(ROLES) }),
+    admin_token: z.object({ id: z.string(), name: z.string(), role: z.enum(ROLES) }),
     csrf_token: z.string().describe("Send as X-CSRF-Token with every change made with the session cookie"),
     expires_at: instant.describe("Absolute expiry; the session also ends after idle_timeout_s without a request"),
     idle_timeout_s: z.number().int(),

@@ -13,7 +13,7 @@ import type { AdminSessions } from "./admin-sessions.js";
 import type { createSignInLimiter } from "./sign-in-limiter.js";
 
 /**
- * The console's sign-in and sign-out (SPEC §11): an admin token in the body is exchanged for a
+ * The console's sign-in, "who am I" and sign-out (SPEC §11): an admin token in the body is exchanged for a
  * session cookie and the session's CSRF token. Mounted under /admin/v1 so the console, the CLI and
  * the OpenAPI document see one API.
  */
@@ -21,7 +21,7 @@ export function registerSessionRoutes(
   router: Router,
   deps: {
     sessions: AdminSessions;
-    lookup: (token: string) => Promise<{ id: string; role: Role } | undefined>;
+    lookup: (token: string) => Promise<{ id: string; name: string; role: Role } | undefined>;
     requireAdmin: (ctx: RequestContext) => Promise<Actor>;
     limiter: ReturnType<typeof createSignInLimiter>;
     clock: Clock;
@@ -60,12 +60,53 @@ export function registerSessionRoutes(
         ctx.res,
         201,
         {
-          admin_token: { id: admin.id, role: admin.role },
+          admin_token: { id: admin.id, name: admin.name, role: admin.role },
           csrf_token: started.csrf,
           expires_at: new Date(started.expiresAt).toISOString(),
           idle_timeout_s: deps.idleTimeoutS,
         },
         { "set-cookie": started.setCookie, "cache-control": "no-store" },
+      );
+    },
+  );
+  router.get(
+    "/admin/v1/sessions/current",
+    {
+      operationId: "currentSession",
+      summary:
+        "The console session of this request's cookie, with its CSRF token, so a reloaded console stays signed in; " +
+        "a request authenticated by an Authorization header has no session (404 not_found)",
+      tag: "admin",
+      auth: ADMIN,
+      responses: {
+        200: json(SessionSchema, "The session's admin identity, expiry and CSRF token (not cached: no-store)"),
+        ...errors(401, 404),
+      },
+    },
+    async (ctx) => {
+      // Counts as activity like any request: authenticate() moves the idle expiry on.
+      await requireAdmin(ctx);
+      // A Bearer token is itself the credential; there is no session to describe. 404 rather than
+      // 400: the request is well formed, the resource "this request's session" does not exist.
+      if (ctx.req.headers.authorization !== undefined) {
+        throw new KeywardError(
+          "not_found",
+          "no console session: this request is authenticated by its Authorization header",
+        );
+      }
+      // Handing out the CSRF token on a GET is safe: only the console's own origin can read the
+      // answer (the cookie is SameSite=Strict and /admin/v1 never sends CORS headers).
+      const s = await sessions.current(ctx);
+      sendJson(
+        ctx.res,
+        200,
+        {
+          admin_token: { id: s.adminId, name: s.name, role: s.role },
+          csrf_token: s.csrf,
+          expires_at: new Date(s.expiresAt).toISOString(),
+          idle_timeout_s: deps.idleTimeoutS,
+        },
+        { "cache-control": "no-store" },
       );
     },
   );

@@ -35,6 +35,11 @@ export interface SessionIdentity {
  * cookie must also carry `X-CSRF-Token` (given at sign-in, readable only by the console's own
  * script) and, when the browser says where it came from (`Origin`), come from this server's own
  * origin. A request with a Bearer token carries no ambient authority and needs neither.
+ *
+ * The CSRF token is a MAC of the session id under its own subkey (`sessionCsrf`), not a second
+ * random value: the store keeps only hashes, yet `current` can hand the token back to a reloaded
+ * console, and every tab of one session holds the same token. It tells nothing about the id (a MAC
+ * under a key the database does not hold), and the keyed hash in the store uses another subkey.
  */
 export function createAdminSessions(deps: {
   store: AdminStore;
@@ -46,6 +51,7 @@ export function createAdminSessions(deps: {
   const { store, clock, integrity, settings } = deps;
   const idleMs = settings.idleTimeoutS * 1000;
   const hash = (v: string) => hashSecret(v, integrity);
+  const csrfOf = (id: string) => Buffer.from(integrity.mac("sessionCsrf", id), "hex").toString("base64url");
 
   function cookieOf(ctx: RequestContext): string | undefined {
     const header = ctx.req.headers.cookie;
@@ -86,7 +92,7 @@ export function createAdminSessions(deps: {
     /** Starts a session for an authenticated admin: the cookie to set and the CSRF token to hand back. */
     async start(ctx: RequestContext, adminId: string) {
       const id = randomBytes(32).toString("base64url");
-      const csrf = randomBytes(32).toString("base64url");
+      const csrf = csrfOf(id);
       const now = clock.now();
       const expiresAt = now + settings.absoluteTimeoutS * 1000;
       await store.deleteExpiredSessions(now, idleMs);
@@ -122,6 +128,24 @@ export function createAdminSessions(deps: {
       }
       if (now - row.last_seen_at >= TOUCH_EVERY_MS) await store.touchSession(key, now);
       return { adminId: row.admin_token_id, role: row.role };
+    },
+
+    /**
+     * The request's session as the console needs it after a reload: who, until when, and its CSRF
+     * token. Call after `authenticate` (which checked expiry and counted the request as activity);
+     * 401 when the session ended in between. A session begun before CSRF tokens were derived had a
+     * random one that cannot be read back: it is given the derived one from here on.
+     */
+    async current(ctx: RequestContext) {
+      const id = cookieOf(ctx);
+      const key = id !== undefined && OPAQUE.test(id) ? hash(id) : undefined;
+      const row = key === undefined ? undefined : await store.session(key);
+      if (id === undefined || key === undefined || !row) {
+        throw new KeywardError("unauthorized", "invalid or expired session");
+      }
+      const csrf = csrfOf(id);
+      if (!csrfMatches(csrf, row.csrf_hash)) await store.setSessionCsrf(key, hash(csrf));
+      return { adminId: row.admin_token_id, name: row.name, role: row.role, csrf, expiresAt: row.expires_at };
     },
 
     /** Ends the request's session server-side; the returned header clears the cookie. */

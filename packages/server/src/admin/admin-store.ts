@@ -13,6 +13,7 @@ export interface AdminTokenRow {
 /** A console session's row joined with its admin token, which must still be active. */
 export interface SessionRow {
   admin_token_id: string;
+  name: string;
   role: Role;
   csrf_hash: string;
   created_at: number;
@@ -25,9 +26,9 @@ const TOKEN_COLUMNS = "id, name, role, created_at, revoked_at";
 /** The SQL of admin tokens and console sessions; rules live in admin-auth.ts and admin-tokens-service.ts. */
 export function createAdminStore(db: Db) {
   return {
-    async activeByHash(hash: string): Promise<{ id: string; role: Role } | undefined> {
-      const rows = await db.query<{ id: string; role: Role }>(
-        "SELECT id, role FROM admin_tokens WHERE hash = $1 AND revoked_at IS NULL",
+    async activeByHash(hash: string): Promise<{ id: string; name: string; role: Role } | undefined> {
+      const rows = await db.query<{ id: string; name: string; role: Role }>(
+        "SELECT id, name, role FROM admin_tokens WHERE hash = $1 AND revoked_at IS NULL",
         [hash],
       );
       return rows[0];
@@ -86,12 +87,16 @@ export function createAdminStore(db: Db) {
 
     async session(hash: string): Promise<SessionRow | undefined> {
       const rows = await db.query<SessionRow>(
-        `SELECT s.admin_token_id, t.role, s.csrf_hash, s.created_at, s.last_seen_at, s.expires_at
+        `SELECT s.admin_token_id, t.name, t.role, s.csrf_hash, s.created_at, s.last_seen_at, s.expires_at
          FROM admin_sessions s JOIN admin_tokens t ON t.id = s.admin_token_id
          WHERE s.hash = $1 AND t.revoked_at IS NULL`,
         [hash],
       );
       return rows[0];
+    },
+
+    async setSessionCsrf(hash: string, csrfHash: string): Promise<void> {
+      await db.exec("UPDATE admin_sessions SET csrf_hash = $1 WHERE hash = $2", [csrfHash, hash]);
     },
 
     async touchSession(hash: string, now: number): Promise<void> {

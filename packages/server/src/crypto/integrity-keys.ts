@@ -13,6 +13,7 @@ export const SUBKEY_LABELS = {
   recordBinding: "keyward record binding v1",
   credentialPointer: "keyward credential pointer v1",
   grant: "keyward grant v1",
+  sessionCsrf: "keyward session csrf v1",
 } as const;
 
 export type SubkeyPurpose = keyof typeof SUBKEY_LABELS;

@@ -45,12 +45,17 @@ export async function exerciseAdminIdentities(
     expect(res.status, `${method} ${path}`).toBe(403);
   }
 
-  // Sessions: sign in, a change without the CSRF token (403), sign out (204), then a dead cookie (401).
+  // Sessions: sign in, read it back (200; 404 for a Bearer request, which has none), a change
+  // without the CSRF token (403), sign out (204), then a dead cookie (401).
   const signIn = await send("POST", "/admin/v1/sessions", { auth: null, json: { token: auditor } });
   const cookie = (signIn.headers.get("set-cookie") ?? "").split(";")[0] ?? "";
   const csrf = ((await check("POST", "/admin/v1/sessions", signIn)) as { csrf_token: string }).csrf_token;
   expect(signIn.status).toBe(201);
   const headers = { cookie };
+  const mine = await api("GET", "/admin/v1/sessions/current", { auth: null, headers });
+  expect(mine.status).toBe(200);
+  expect(mine.body.csrf_token).toBe(csrf);
+  expect((await api("GET", "/admin/v1/sessions/current")).status).toBe(404);
   expect((await api("DELETE", "/admin/v1/sessions/current", { auth: null, headers })).status).toBe(403);
   const out = await api("DELETE", "/admin/v1/sessions/current", {
     auth: null,
@@ -58,6 +63,7 @@ export async function exerciseAdminIdentities(
   });
   expect(out.status).toBe(204);
   expect((await api("DELETE", "/admin/v1/sessions/current", { auth: null, headers })).status).toBe(401);
+  expect((await api("GET", "/admin/v1/sessions/current", { auth: null, headers })).status).toBe(401);
   expect((await api("POST", "/admin/v1/sessions", { auth: null, json: { token: "kwa_wrong" } })).status).toBe(401);
   expect((await api("POST", "/admin/v1/sessions", { auth: null, json: { token: 1 } })).status).toBe(400);
 }
