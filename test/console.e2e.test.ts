@@ -237,6 +237,23 @@ describe.skipIf(!HAVE_CHROMIUM && !mustRun)("the web console in a real browser",
     await checkPage(page, "audit-with-denial");
   });
 
+  it("stays signed in on the same page across a reload, and still makes changes (its CSRF token restored)", async () => {
+    await openNav(page, "Consumers");
+    const url = page.url();
+    await page.reload();
+    await page.getByRole("heading", { level: 1, name: "Consumers" }).waitFor();
+    await page.getByRole("cell", { name: CONSUMER, exact: true }).waitFor();
+    expect(page.url()).toBe(url);
+    expect(await page.getByLabel("Admin token").count()).toBe(0);
+    // A change needs the CSRF token, which the reload lost and GET /admin/v1/sessions/current gave back.
+    await page.getByRole("button", { name: "New consumer" }).click();
+    await page.getByRole("dialog").getByLabel("Name").fill("e2e-after-reload");
+    await page.getByRole("dialog").getByRole("button", { name: "Create" }).click();
+    await page.getByRole("cell", { name: "e2e-after-reload", exact: true }).waitFor();
+    expect((await server.admin("GET", "/consumers/e2e-after-reload")).status).toBe(200);
+    expect(await page.evaluate("JSON.stringify([{ ...localStorage }, { ...sessionStorage }])")).toBe("[{},{}]");
+  });
+
   it("refuses a change without the CSRF header, and any call without a session", async () => {
     const spare = await server.admin("POST", "/keys", { owner: `consumer:${CONSUMER}`, scopes: [`agent:${AGENT}`] });
     expect(spare.status).toBe(201);
@@ -294,10 +311,14 @@ describe.skipIf(!HAVE_CHROMIUM && !mustRun)("the web console in a real browser",
     await context.close();
   });
 
-  it("signs out: back to sign-in, and the session no longer answers", async () => {
+  it("signs out: back to sign-in, also after a reload, and the session no longer answers", async () => {
     await page.getByRole("button", { name: "Sign out" }).click();
     await page.getByLabel("Admin token").waitFor();
+    await page.reload();
+    await page.getByLabel("Admin token").waitFor();
+    expect(await page.getByRole("navigation").count()).toBe(0);
     expect(await pageFetch(page, "/admin/v1/keys")).toEqual({ status: 401, code: expect.any(String) });
+    expect(await pageFetch(page, "/admin/v1/sessions/current")).toEqual({ status: 401, code: "unauthorized" });
     expect(cspViolations).toEqual([]);
   });
 });

@@ -1,7 +1,7 @@
 import { useQueryClient } from "@tanstack/react-query";
 import { useEffect } from "react";
 import { Route, Routes } from "react-router";
-import { useReachable, useSession } from "./api-context";
+import { useApi, useReachable, useRestoring, useSession } from "./api-context";
 import { Layout } from "./Layout";
 import { AdminTokensPage } from "./pages/AdminTokens";
 import { AgentDetailPage } from "./pages/AgentDetail";
@@ -19,16 +19,29 @@ import { SignIn } from "./SignIn";
 
 /**
  * Signed out (first visit, reload, or a 401 from an expired session), the sign-in form replaces the
- * page at the same URL, so signing in again lands where the user was. A reload always signs out:
- * the CSRF token is only in memory and the API has no "current session" read to recover it.
+ * page at the same URL, so signing in again lands where the user was. A reload keeps a live session:
+ * at start the app asks GET /admin/v1/sessions/current for it and its CSRF token (held in memory
+ * only), and shows neither page nor form until it knows.
  */
 export function App() {
+  const api = useApi();
   const session = useSession();
+  const restoring = useRestoring();
   const reachable = useReachable();
   const queryClient = useQueryClient();
   useEffect(() => {
+    void api.restore();
+  }, [api]);
+  useEffect(() => {
     if (!session) queryClient.clear();
   }, [session, queryClient]);
+  if (restoring) {
+    return (
+      <p role="status" className="muted">
+        Loading…
+      </p>
+    );
+  }
   if (!session) {
     return (
       <>

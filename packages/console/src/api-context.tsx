@@ -30,6 +30,11 @@ export function useSignedIn(): SignedIn {
   return s;
 }
 
+/** True while the app asks the server whether the cookie's session is still alive (api.restore). */
+export function useRestoring(): boolean {
+  return useApiState().restoring;
+}
+
 export function useReachable(): boolean {
   return useApiState().reachable;
 }

@@ -31,6 +31,8 @@ export interface SignedIn {
 interface State {
   session: SignedIn | null;
   reachable: boolean;
+  /** True until `restore` has asked the server for the cookie's session: neither page nor form yet. */
+  restoring: boolean;
 }
 
 type Fetch = (input: string, init: RequestInit) => Promise<Response>;
@@ -43,7 +45,7 @@ const UNSAFE = new Set(["POST", "PUT", "PATCH", "DELETE"]);
  * sign-in on the same path); a fetch that gets no answer flips `reachable` for the banner.
  */
 export class Api {
-  private state: State = { session: null, reachable: true };
+  private state: State = { session: null, reachable: true, restoring: true };
   private readonly listeners = new Set<() => void>();
 
   constructor(private readonly fetchImpl: Fetch = (input, init) => fetch(input, init)) {}
@@ -62,10 +64,23 @@ export class Api {
   }
 
   async signIn(token: string): Promise<SignedIn> {
-    const s = await this.request<Session>("POST", "/admin/v1/sessions", { token });
-    const session = { adminId: s.admin_token.id, role: s.admin_token.role, csrf: s.csrf_token };
-    this.set({ session });
+    const session = signedIn(await this.request<Session>("POST", "/admin/v1/sessions", { token }));
+    this.set({ session, restoring: false });
     return session;
+  }
+
+  /**
+   * At start (a first visit or a reload): the cookie's session, if it is still alive, with its CSRF
+   * token, so a reload stays signed in while the token still lives only in memory. A 401 (no live
+   * session) or no answer at all (the banner says so) leaves the sign-in form.
+   */
+  async restore(): Promise<void> {
+    try {
+      const session = signedIn(await this.request<Session>("GET", "/admin/v1/sessions/current"));
+      this.set({ session, restoring: false });
+    } catch {
+      this.set({ restoring: false });
+    }
   }
 
   async signOut(): Promise<void> {
@@ -125,6 +140,10 @@ export class Api {
     if (res.status === 401 && path !== "/admin/v1/sessions") this.set({ session: null });
     throw err;
   }
+}
+
+function signedIn(s: Session): SignedIn {
+  return { adminId: s.admin_token.id, role: s.admin_token.role, csrf: s.csrf_token };
 }
 
 function withQuery(path: string, query?: Record<string, string | number | undefined>): string {

@@ -10,7 +10,7 @@ export interface Page<T> {
 }
 
 export interface Session {
-  admin_token: { id: string; role: Role };
+  admin_token: { id: string; name: string; role: Role };
   csrf_token: string;
   expires_at: string;
   idle_timeout_s: number;

@@ -18,6 +18,12 @@ const json = (status: number, body: unknown) =>
 
 const NOW = "2026-12-01T12:00:00.000Z";
 const CSRF = "csrf-test-token";
+const session = (r: Role) => ({
+  admin_token: { id: `adm_${r}`, name: `${r}-token`, role: r },
+  csrf_token: CSRF,
+  expires_at: NOW,
+  idle_timeout_s: 1800,
+});
 
 /**
  * An in-memory stand-in for /admin/v1 for the component tests (the unit tier): it keeps agents,
@@ -37,14 +43,11 @@ export function fakeAdminApi(opts: { tokens?: Record<string, Role> } = {}) {
       const r = tokens[String(body.token)];
       if (!r) return error(401, "unauthorized", "invalid admin token");
       role = r;
-      return json(201, {
-        admin_token: { id: `adm_${r}`, role: r },
-        csrf_token: CSRF,
-        expires_at: NOW,
-        idle_timeout_s: 1800,
-      });
+      return json(201, session(r));
     }
     if (!role) return error(401, "unauthorized", "sign in first");
+    // What a reloaded console asks first; the server's session outlives the page's memory.
+    if (method === "GET" && path === "/admin/v1/sessions/current") return json(200, session(role));
     if (method !== "GET") {
       if (headers["x-csrf-token"] !== CSRF) return error(403, "forbidden", "missing or wrong CSRF token");
       if (path === "/admin/v1/sessions/current") {
