@@ -1,8 +1,8 @@
 export function Pager(p: { page: number; hasPrev: boolean; hasNext: boolean; prev: () => void; next: () => void }) {
   if (!p.hasPrev && !p.hasNext) return null;
   return (
-    // A group, not a <nav>: the page has one navigation landmark, the main menu.
-    <div role="group" className="pager" aria-label="Pages">
+    // A group (fieldset), not a <nav>: the page has one navigation landmark, the main menu.
+    <fieldset className="pager" aria-label="Pages">
       <button type="button" onClick={p.prev} disabled={!p.hasPrev}>
         Previous
       </button>
@@ -10,6 +10,6 @@ export function Pager(p: { page: number; hasPrev: boolean; hasNext: boolean; pre
       <button type="button" onClick={p.next} disabled={!p.hasNext}>
         Next
       </button>
-    </div>
+    </fieldset>
   );
 }
