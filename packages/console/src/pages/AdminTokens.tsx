@@ -4,7 +4,7 @@ import { useApi, usePaged } from "../api-context";
 import type { AdminToken, AdminTokenCreated, Role } from "../types";
 import { Dialog } from "../ui/Dialog";
 import { ErrorAlert } from "../ui/ErrorAlert";
-import { Pager } from "../ui/Pager";
+import { PagedTable } from "../ui/PagedTable";
 import { RowAction } from "../ui/RowAction";
 import { ShowOnce } from "../ui/ShowOnce";
 
@@ -26,39 +26,25 @@ export function AdminTokensPage() {
           New admin token
         </button>
       </div>
-      <ErrorAlert error={list.query.error} />
-      {list.query.isPending && <p role="status">Loading…</p>}
-      <table>
-        <thead>
-          <tr>
-            <th scope="col">Name</th>
-            <th scope="col">Id</th>
-            <th scope="col">Role</th>
-            <th scope="col">Status</th>
-            <th scope="col">Actions</th>
+      <PagedTable list={list} columns={["Name", "Id", "Role", "Status", "Actions"]}>
+        {(t) => (
+          <tr key={t.id}>
+            <td>{t.name}</td>
+            <td>{t.id}</td>
+            <td>{t.role}</td>
+            <td>{t.status}</td>
+            <td>
+              {t.status === "active" && (
+                <RowAction
+                  label="Revoke"
+                  run={() => api.post(`/admin/v1/admin-tokens/${encodeURIComponent(t.id)}/revoke`)}
+                  done={refresh}
+                />
+              )}
+            </td>
           </tr>
-        </thead>
-        <tbody>
-          {list.items.map((t) => (
-            <tr key={t.id}>
-              <td>{t.name}</td>
-              <td>{t.id}</td>
-              <td>{t.role}</td>
-              <td>{t.status}</td>
-              <td>
-                {t.status === "active" && (
-                  <RowAction
-                    label="Revoke"
-                    run={() => api.post(`/admin/v1/admin-tokens/${encodeURIComponent(t.id)}/revoke`)}
-                    done={refresh}
-                  />
-                )}
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-      <Pager {...list} />
+        )}
+      </PagedTable>
       {creating && (
         <CreateForm
           onClose={() => setCreating(false)}

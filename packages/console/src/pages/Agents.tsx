@@ -4,9 +4,8 @@ import { Link } from "react-router";
 import { can } from "../api";
 import { useApi, usePaged, useSignedIn } from "../api-context";
 import type { Agent } from "../types";
-import { ErrorAlert } from "../ui/ErrorAlert";
 import { FormDialog } from "../ui/FormDialog";
-import { Pager } from "../ui/Pager";
+import { PagedTable } from "../ui/PagedTable";
 import { RowAction } from "../ui/RowAction";
 
 export function AgentsPage() {
@@ -26,44 +25,33 @@ export function AgentsPage() {
           </button>
         )}
       </div>
-      <ErrorAlert error={list.query.error} />
-      {list.query.isPending && <p role="status">Loading…</p>}
-      <table>
-        <thead>
-          <tr>
-            <th scope="col">Name</th>
-            <th scope="col">Upstream URL</th>
-            <th scope="col">Description</th>
-            <th scope="col">Created</th>
-            {can.change(role) && <th scope="col">Actions</th>}
+      <PagedTable
+        list={list}
+        columns={["Name", "Upstream URL", "Description", "Created", can.change(role) && "Actions"]}
+        empty="No agents yet."
+      >
+        {(a) => (
+          <tr key={a.name}>
+            <td>
+              <Link to={`/agents/${encodeURIComponent(a.name)}`}>{a.name}</Link>
+            </td>
+            <td>
+              <code>{a.upstream}</code>
+            </td>
+            <td>{a.description ?? ""}</td>
+            <td>{new Date(a.created_at).toLocaleString()}</td>
+            {can.change(role) && (
+              <td>
+                <RowAction
+                  label="Delete"
+                  run={() => api.delete(`/admin/v1/agents/${encodeURIComponent(a.name)}`)}
+                  done={refresh}
+                />
+              </td>
+            )}
           </tr>
-        </thead>
-        <tbody>
-          {list.items.map((a) => (
-            <tr key={a.name}>
-              <td>
-                <Link to={`/agents/${encodeURIComponent(a.name)}`}>{a.name}</Link>
-              </td>
-              <td>
-                <code>{a.upstream}</code>
-              </td>
-              <td>{a.description ?? ""}</td>
-              <td>{new Date(a.created_at).toLocaleString()}</td>
-              {can.change(role) && (
-                <td>
-                  <RowAction
-                    label="Delete"
-                    run={() => api.delete(`/admin/v1/agents/${encodeURIComponent(a.name)}`)}
-                    done={refresh}
-                  />
-                </td>
-              )}
-            </tr>
-          ))}
-        </tbody>
-      </table>
-      {list.query.isSuccess && list.items.length === 0 && <p>No agents yet.</p>}
-      <Pager {...list} />
+        )}
+      </PagedTable>
       {creating && (
         <FormDialog
           title="New agent"

@@ -2,7 +2,7 @@ import { type FormEvent, useState } from "react";
 import { useApi, usePaged } from "../api-context";
 import type { AuditEvent, AuditPage as AuditPageBody, AuditVerify } from "../types";
 import { ErrorAlert } from "../ui/ErrorAlert";
-import { Pager } from "../ui/Pager";
+import { PagedTable } from "../ui/PagedTable";
 
 interface Filters {
   action?: string;
@@ -80,40 +80,26 @@ export function AuditPage() {
         </div>
         <button type="submit">Filter</button>
       </form>
-      <ErrorAlert error={list.query.error} />
-      {list.query.isPending && <p role="status">Loading…</p>}
-      <table>
-        <thead>
-          <tr>
-            <th scope="col">Seq</th>
-            <th scope="col">Time</th>
-            <th scope="col">Action</th>
-            <th scope="col">Actor</th>
-            <th scope="col">Target</th>
-            <th scope="col">Outcome</th>
-            <th scope="col">Code</th>
-            <th scope="col">Address</th>
+      <PagedTable
+        list={list}
+        columns={["Seq", "Time", "Action", "Actor", "Target", "Outcome", "Code", "Address"]}
+        empty="No audit records match."
+      >
+        {(e) => (
+          <tr key={e.seq}>
+            <td>{e.seq}</td>
+            <td>{new Date(e.time).toLocaleString()}</td>
+            <td>{e.action}</td>
+            <td>{e.actor}</td>
+            <td>{e.target ?? ""}</td>
+            <td>
+              <span className={`status status-${e.outcome}`}>{e.outcome}</span>
+            </td>
+            <td>{e.code ?? ""}</td>
+            <td>{e.ip ?? ""}</td>
           </tr>
-        </thead>
-        <tbody>
-          {list.items.map((e) => (
-            <tr key={e.seq}>
-              <td>{e.seq}</td>
-              <td>{new Date(e.time).toLocaleString()}</td>
-              <td>{e.action}</td>
-              <td>{e.actor}</td>
-              <td>{e.target ?? ""}</td>
-              <td>
-                <span className={`status status-${e.outcome}`}>{e.outcome}</span>
-              </td>
-              <td>{e.code ?? ""}</td>
-              <td>{e.ip ?? ""}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-      {list.query.isSuccess && list.items.length === 0 && <p>No audit records match.</p>}
-      <Pager {...list} />
+        )}
+      </PagedTable>
     </section>
   );
 }

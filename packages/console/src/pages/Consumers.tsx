@@ -3,9 +3,8 @@ import { useState } from "react";
 import { can } from "../api";
 import { useApi, usePaged, useSignedIn } from "../api-context";
 import type { Consumer } from "../types";
-import { ErrorAlert } from "../ui/ErrorAlert";
 import { FormDialog } from "../ui/FormDialog";
-import { Pager } from "../ui/Pager";
+import { PagedTable } from "../ui/PagedTable";
 import { RowAction } from "../ui/RowAction";
 
 export function ConsumersPage() {
@@ -25,36 +24,23 @@ export function ConsumersPage() {
           </button>
         )}
       </div>
-      <ErrorAlert error={list.query.error} />
-      {list.query.isPending && <p role="status">Loading…</p>}
-      <table>
-        <thead>
-          <tr>
-            <th scope="col">Name</th>
-            <th scope="col">Created</th>
-            {can.change(role) && <th scope="col">Actions</th>}
+      <PagedTable list={list} columns={["Name", "Created", can.change(role) && "Actions"]} empty="No consumers yet.">
+        {(c) => (
+          <tr key={c.name}>
+            <td>{c.name}</td>
+            <td>{new Date(c.created_at).toLocaleString()}</td>
+            {can.change(role) && (
+              <td>
+                <RowAction
+                  label="Delete"
+                  run={() => api.delete(`/admin/v1/consumers/${encodeURIComponent(c.name)}`)}
+                  done={refresh}
+                />
+              </td>
+            )}
           </tr>
-        </thead>
-        <tbody>
-          {list.items.map((c) => (
-            <tr key={c.name}>
-              <td>{c.name}</td>
-              <td>{new Date(c.created_at).toLocaleString()}</td>
-              {can.change(role) && (
-                <td>
-                  <RowAction
-                    label="Delete"
-                    run={() => api.delete(`/admin/v1/consumers/${encodeURIComponent(c.name)}`)}
-                    done={refresh}
-                  />
-                </td>
-              )}
-            </tr>
-          ))}
-        </tbody>
-      </table>
-      {list.query.isSuccess && list.items.length === 0 && <p>No consumers yet.</p>}
-      <Pager {...list} />
+        )}
+      </PagedTable>
       {creating && (
         <FormDialog
           title="New consumer"

@@ -4,9 +4,8 @@ import { Link } from "react-router";
 import { can } from "../api";
 import { useApi, usePaged, useSignedIn } from "../api-context";
 import type { Credential } from "../types";
-import { ErrorAlert } from "../ui/ErrorAlert";
 import { FormDialog } from "../ui/FormDialog";
-import { Pager } from "../ui/Pager";
+import { PagedTable } from "../ui/PagedTable";
 
 /** Names, versions and provider status only: the API never returns a value, and neither do we. */
 export function CredentialsPage() {
@@ -25,37 +24,22 @@ export function CredentialsPage() {
           </button>
         )}
       </div>
-      <ErrorAlert error={list.query.error} />
-      {list.query.isPending && <p role="status">Loading…</p>}
-      <table>
-        <thead>
-          <tr>
-            <th scope="col">Name</th>
-            <th scope="col">Type</th>
-            <th scope="col">Version</th>
-            <th scope="col">Status</th>
-            <th scope="col">Updated</th>
+      <PagedTable list={list} columns={["Name", "Type", "Version", "Status", "Updated"]} empty="No credentials yet.">
+        {(c) => (
+          <tr key={c.name}>
+            <td>
+              <Link to={`/credentials/${encodeURIComponent(c.name)}`}>{c.name}</Link>
+            </td>
+            <td>{c.type}</td>
+            <td>{c.version ?? ""}</td>
+            <td>
+              <span className={`status status-${c.status}`}>{c.status}</span>
+              {c.status_message && <span className="muted"> {c.status_message}</span>}
+            </td>
+            <td>{new Date(c.updated_at).toLocaleString()}</td>
           </tr>
-        </thead>
-        <tbody>
-          {list.items.map((c) => (
-            <tr key={c.name}>
-              <td>
-                <Link to={`/credentials/${encodeURIComponent(c.name)}`}>{c.name}</Link>
-              </td>
-              <td>{c.type}</td>
-              <td>{c.version ?? ""}</td>
-              <td>
-                <span className={`status status-${c.status}`}>{c.status}</span>
-                {c.status_message && <span className="muted"> {c.status_message}</span>}
-              </td>
-              <td>{new Date(c.updated_at).toLocaleString()}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-      {list.query.isSuccess && list.items.length === 0 && <p>No credentials yet.</p>}
-      <Pager {...list} />
+        )}
+      </PagedTable>
       {setting && (
         <WriteOnlyForm
           onClose={() => setSetting(false)}

@@ -4,9 +4,8 @@ import { Link } from "react-router";
 import { can } from "../api";
 import { useApi, usePaged, useSignedIn } from "../api-context";
 import type { IssuedKey, Key } from "../types";
-import { ErrorAlert } from "../ui/ErrorAlert";
 import { FormDialog } from "../ui/FormDialog";
-import { Pager } from "../ui/Pager";
+import { PagedTable } from "../ui/PagedTable";
 import { RowAction } from "../ui/RowAction";
 import { ShowOnce } from "../ui/ShowOnce";
 
@@ -49,59 +48,45 @@ export function KeysPage() {
         </div>
         <button type="submit">Filter</button>
       </form>
-      <ErrorAlert error={list.query.error} />
-      {list.query.isPending && <p role="status">Loading…</p>}
-      <table>
-        <thead>
-          <tr>
-            <th scope="col">Key</th>
-            <th scope="col">Name</th>
-            <th scope="col">Owner</th>
-            <th scope="col">Scopes</th>
-            <th scope="col">Rate limit</th>
-            <th scope="col">Status</th>
-            <th scope="col">Last used</th>
-            {change && <th scope="col">Actions</th>}
+      <PagedTable
+        list={list}
+        columns={["Key", "Name", "Owner", "Scopes", "Rate limit", "Status", "Last used", change && "Actions"]}
+        empty="No keys yet."
+      >
+        {(k) => (
+          <tr key={k.id}>
+            <td>
+              <Link to={`/keys/${encodeURIComponent(k.id)}`}>{k.id}</Link>
+            </td>
+            <td>{k.name ?? ""}</td>
+            <td>{k.owner}</td>
+            <td>{k.scopes.join(", ")}</td>
+            <td>{k.rate_limit ? `${k.rate_limit.limit} / ${k.rate_limit.window_s} s` : "none"}</td>
+            <td>
+              <span className={`status status-${k.status}`}>{k.rotated_to ? "rotated" : k.status}</span>
+            </td>
+            <td>{k.last_used_at ? new Date(k.last_used_at).toLocaleString() : "never"}</td>
+            {change && (
+              <td className="row-actions">
+                {(k.status === "active" || k.status === "frozen") && (
+                  <RowAction label="Revoke" run={() => api.post(path(k, "/revoke"))} done={refresh} />
+                )}
+                {k.status === "active" && !k.rotated_to && (
+                  <RowAction label="Freeze" run={() => api.post(path(k, "/freeze"))} done={refresh} />
+                )}
+                {k.status === "frozen" && (
+                  <RowAction label="Unfreeze" run={() => api.post(path(k, "/unfreeze"))} done={refresh} />
+                )}
+                {k.status === "active" && !k.rotated_to && (
+                  <button type="button" onClick={() => setRotating(k)}>
+                    Rotate
+                  </button>
+                )}
+              </td>
+            )}
           </tr>
-        </thead>
-        <tbody>
-          {list.items.map((k) => (
-            <tr key={k.id}>
-              <td>
-                <Link to={`/keys/${encodeURIComponent(k.id)}`}>{k.id}</Link>
-              </td>
-              <td>{k.name ?? ""}</td>
-              <td>{k.owner}</td>
-              <td>{k.scopes.join(", ")}</td>
-              <td>{k.rate_limit ? `${k.rate_limit.limit} / ${k.rate_limit.window_s} s` : "none"}</td>
-              <td>
-                <span className={`status status-${k.status}`}>{k.rotated_to ? "rotated" : k.status}</span>
-              </td>
-              <td>{k.last_used_at ? new Date(k.last_used_at).toLocaleString() : "never"}</td>
-              {change && (
-                <td className="row-actions">
-                  {(k.status === "active" || k.status === "frozen") && (
-                    <RowAction label="Revoke" run={() => api.post(path(k, "/revoke"))} done={refresh} />
-                  )}
-                  {k.status === "active" && !k.rotated_to && (
-                    <RowAction label="Freeze" run={() => api.post(path(k, "/freeze"))} done={refresh} />
-                  )}
-                  {k.status === "frozen" && (
-                    <RowAction label="Unfreeze" run={() => api.post(path(k, "/unfreeze"))} done={refresh} />
-                  )}
-                  {k.status === "active" && !k.rotated_to && (
-                    <button type="button" onClick={() => setRotating(k)}>
-                      Rotate
-                    </button>
-                  )}
-                </td>
-              )}
-            </tr>
-          ))}
-        </tbody>
-      </table>
-      {list.query.isSuccess && list.items.length === 0 && <p>No keys yet.</p>}
-      <Pager {...list} />
+        )}
+      </PagedTable>
       {creating && (
         <FormDialog
           title="New key"
