@@ -1,6 +1,7 @@
 import type { AdminModule } from "./admin/admin-module.js";
 import { createAgentsModule } from "./agents/agents-module.js";
 import { createAnomalyModule } from "./anomaly/anomaly-module.js";
+import { withOutcomes } from "./anomaly/outcome-auth.js";
 import { createOutcomeTap, type OutcomeTap } from "./anomaly/outcomes.js";
 import type { AuditModule } from "./audit/audit-module.js";
 import type { AuditSink } from "./audit/audit-sink.js";
@@ -27,7 +28,6 @@ import type { Logger } from "./ops/logger.js";
 import type { Metrics } from "./ops/metrics.js";
 import type { Db } from "./store/db.js";
 import { createTokensModule } from "./tokens/tokens-module.js";
-import { withOutcomes } from "./usage/outcome-auth.js";
 import { createUsageModule } from "./usage/usage-module.js";
 import { createUsersModule } from "./users/users-module.js";
 import type { DeliverySettings } from "./webhooks/delivery-worker.js";

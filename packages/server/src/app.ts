@@ -1,5 +1,6 @@
 import type { AddressInfo } from "node:net";
 import { createAdminModule } from "./admin/admin-module.js";
+import { withOutcomes } from "./anomaly/outcome-auth.js";
 import { type Base, buildDomains, buildEgress, type Core, type Domains, type StartOptions } from "./app-domains.js";
 import { createAuditModule } from "./audit/audit-module.js";
 import { loadKeyring, openLockedStore } from "./boot.js";
@@ -18,7 +19,6 @@ import { Router } from "./http/router.js";
 import { createHttpServer } from "./http/server.js";
 import { createLogger } from "./ops/logger.js";
 import { createMetrics } from "./ops/metrics.js";
-import { withOutcomes } from "./usage/outcome-auth.js";
 
 // app.ts only composes: each domain's *-module.ts builds its parts from what it is handed; this
 // file opens the store and what every domain rests on, has app-domains.ts build the domains in

@@ -1,5 +1,6 @@
 import type { BlockList } from "node:net";
 import type { Actor } from "../admin/admin-context.js";
+import { withOutcomes } from "../anomaly/outcome-auth.js";
 import type { OutcomeTap } from "../anomaly/outcomes.js";
 import type { AuditSink } from "../audit/audit-sink.js";
 import { createCallerAuth } from "../auth/caller-auth.js";
@@ -19,7 +20,6 @@ import { registerMetadataRoutes } from "./metadata-routes.js";
 import { createRefreshTokensStore } from "./refresh-tokens-store.js";
 import { registerSigningKeyRoutes } from "./signing-key-routes.js";
 import { createTokenExchange } from "./token-exchange.js";
-import { withTokenOutcomes } from "./token-outcomes.js";
 import { createTokenRevocations } from "./token-revocations.js";
 import { registerTokenRoutes } from "./token-routes.js";
 import { createTokensService, type RefreshReuse } from "./tokens-service.js";
@@ -108,7 +108,7 @@ export async function createTokensModule(deps: TokensModuleDeps) {
     issuer: deps.issuer,
     now,
   });
-  const endpointAuth = deps.outcomes ? withTokenOutcomes(callerAuth, deps.outcomes, now) : callerAuth;
+  const endpointAuth = deps.outcomes ? withOutcomes(callerAuth, deps.outcomes, { now }, "token") : callerAuth;
   const tokens = createTokensService({
     db,
     now,
