@@ -1,8 +1,10 @@
+import { createBoundedCache } from "@keyward/sdk/cache";
+
 /**
  * Bounds what guessing admin tokens at the sign-in endpoint costs us and yields: a fixed window per
  * client address, and one over all addresses so that many addresses cannot add up to unbounded
- * work. The table of addresses is capped; when full, the oldest window is dropped (an attacker
- * rotating addresses still meets the global bound).
+ * work. The table of addresses is the shared bounded cache: when full, the least recently seen
+ * address is forgotten (an attacker rotating addresses still meets the global bound).
  */
 export function createSignInLimiter(opts: {
   perAddressPerMinute: number;
@@ -10,7 +12,7 @@ export function createSignInLimiter(opts: {
   maxAddresses?: number;
 }) {
   const maxAddresses = opts.maxAddresses ?? 10_000;
-  const windows = new Map<string, { start: number; count: number }>();
+  const windows = createBoundedCache<string, { start: number; count: number }>({ max: maxAddresses });
   let total = { start: 0, count: 0 };
 
   return {
@@ -20,11 +22,6 @@ export function createSignInLimiter(opts: {
       if (total.start !== start) total = { start, count: 0 };
       let w = windows.get(ip);
       if (!w || w.start !== start) {
-        windows.delete(ip);
-        if (windows.size >= maxAddresses) {
-          const oldest = windows.keys().next().value;
-          if (oldest !== undefined) windows.delete(oldest);
-        }
         w = { start, count: 0 };
         windows.set(ip, w);
       }
