@@ -1,3 +1,4 @@
+import { createBoundedCache } from "@keyward/sdk/cache";
 import type { Clock } from "../clock.js";
 import type { QuotaUse } from "../limits/usage.js";
 import type { Logger } from "../ops/logger.js";
@@ -32,7 +33,8 @@ export interface QuotaThresholdsDeps {
  */
 export function createQuotaThresholds(deps: QuotaThresholdsDeps) {
   const { db, store, clock, logger, emitter } = deps;
-  const seen = new Set<string>();
+  // Crossings already claimed here; a full table forgets the least recently seen one at a time.
+  const seen = createBoundedCache<string, true>({ max: REMEMBERED });
 
   async function announce(u: QuotaUse, threshold: number, id: string): Promise<void> {
     try {
@@ -64,8 +66,7 @@ export function createQuotaThresholds(deps: QuotaThresholdsDeps) {
         if (u.used * 100 < threshold * u.limit) continue;
         const id = `${u.lineage}\0${u.periodStart}\0${threshold}`;
         if (seen.has(id)) continue;
-        if (seen.size >= REMEMBERED) seen.clear();
-        seen.add(id);
+        seen.set(id, true);
         void announce(u, threshold, id);
       }
     },
