@@ -1,0 +1,144 @@
+"""Bounded reading of Keyward's answers and its error bodies, for the sync and asyncio clients.
+
+A body is read chunk by chunk and refused as soon as it passes its limit: the response is closed at
+once, so a 3 GiB answer costs at most the limit plus one chunk. A ``Content-Length`` above the
+limit is refused before reading, but one within it is not believed (a compressed body decodes to
+more; a broken proxy lies).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from ._limits import DEFAULT_LIMITS
+from .errors import KeywardError, ResponseTooLargeError
+
+
+@dataclass(frozen=True)
+class BodyLimit:
+    #: e.g. "the answer of GET /v1/credentials"; never holds a secret.
+    what: str
+    #: the name of the setting in ``Limits``, e.g. "credentials_bytes".
+    limit: str
+    max_bytes: int
+
+
+def _declared_too_large(res: httpx.Response, limit: BodyLimit) -> bool:
+    declared = res.headers.get("content-length", "").strip()
+    return declared.isdigit() and int(declared) > limit.max_bytes
+
+
+def read_bounded(res: httpx.Response, limit: BodyLimit) -> bytes:
+    """The body of a streamed response, at most ``limit.max_bytes``; raises ResponseTooLargeError."""
+    try:
+        if _declared_too_large(res, limit):
+            raise ResponseTooLargeError(limit.what, limit.limit, limit.max_bytes, status=res.status_code)
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in res.iter_bytes():
+            size += len(chunk)
+            if size > limit.max_bytes:
+                raise ResponseTooLargeError(limit.what, limit.limit, limit.max_bytes, status=res.status_code)
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        res.close()
+
+
+async def aread_bounded(res: httpx.Response, limit: BodyLimit) -> bytes:
+    """:func:`read_bounded` for an asyncio response."""
+    try:
+        if _declared_too_large(res, limit):
+            raise ResponseTooLargeError(limit.what, limit.limit, limit.max_bytes, status=res.status_code)
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in res.aiter_bytes():
+            size += len(chunk)
+            if size > limit.max_bytes:
+                raise ResponseTooLargeError(limit.what, limit.limit, limit.max_bytes, status=res.status_code)
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        await res.aclose()
+
+
+def parse_json_object(body: bytes, what: str) -> dict[str, Any]:
+    """``body`` as a JSON object, or KeywardError ``invalid_response`` (the text is never quoted:
+    whatever answered may have put a secret in it)."""
+    try:
+        value = json.loads(body)
+    except (ValueError, RecursionError):
+        raise KeywardError("invalid_response", f"{what} is not JSON") from None
+    if not isinstance(value, dict):
+        raise KeywardError("invalid_response", f"{what} is not a JSON object")
+    return value
+
+
+def error_from_body(status: int, body: bytes | None, headers: httpx.Headers) -> KeywardError:
+    """The §4 error body (or RFC 6749's ``{error, error_description}``) as a KeywardError; a body that
+    is neither makes an error from the status alone. The server's messages never hold a secret."""
+    code, message, request_id = f"http_{status}", f"Keyward answered HTTP {status}", None
+    try:
+        parsed = json.loads(body) if body else None
+    except (ValueError, RecursionError):
+        parsed = None
+    if isinstance(parsed, dict):
+        err = parsed.get("error")
+        if isinstance(err, dict):
+            code = err["code"] if isinstance(err.get("code"), str) else code
+            message = err["message"] if isinstance(err.get("message"), str) else message
+            request_id = err["request_id"] if isinstance(err.get("request_id"), str) else None
+        elif isinstance(err, str):
+            code = err
+            desc = parsed.get("error_description")
+            message = desc if isinstance(desc, str) else message
+    header_id = headers.get("x-request-id")
+    return KeywardError(code[:100], message[:1000], status=status, request_id=request_id or header_id)
+
+
+def http_error(res: httpx.Response, max_bytes: int = DEFAULT_LIMITS.response_bytes) -> KeywardError:
+    """The error of a streamed, failed response (its body read within ``max_bytes``)."""
+    try:
+        body: bytes | None = read_bounded(res, BodyLimit("an error answer", "response_bytes", max_bytes))
+    except (KeywardError, httpx.HTTPError):
+        body = None
+    return error_from_body(res.status_code, body, res.headers)
+
+
+async def ahttp_error(res: httpx.Response, max_bytes: int = DEFAULT_LIMITS.response_bytes) -> KeywardError:
+    """:func:`http_error` for an asyncio response."""
+    try:
+        body: bytes | None = await aread_bounded(
+            res, BodyLimit("an error answer", "response_bytes", max_bytes)
+        )
+    except (KeywardError, httpx.HTTPError):
+        body = None
+    return error_from_body(res.status_code, body, res.headers)
+
+
+def unreachable(url: httpx.URL | str, cause: BaseException) -> KeywardError:
+    """A request failed before an answer: down, refused, reset, timed out."""
+    origin = httpx.URL(str(url))
+    why = "timed out" if isinstance(cause, httpx.TimeoutException) else type(cause).__name__
+    err = KeywardError(
+        "server_unreachable", f"cannot reach Keyward at {origin.scheme}://{origin.netloc.decode()}: {why}"
+    )
+    err.__cause__ = cause
+    return err
+
+
+def is_outage(err: BaseException) -> bool:
+    """True for failures that say nothing about this agent's rights: the server is down or unwell."""
+    return isinstance(err, KeywardError) and (
+        err.code in ("server_unreachable", "response_too_large", "invalid_response")
+        or (err.status or 0) >= 500
+    )
+
+
+def join_url(base: str, path: str) -> str:
+    """``base`` (a path prefix is kept) + ``path`` (which starts with "/")."""
+    return base.rstrip("/") + path
