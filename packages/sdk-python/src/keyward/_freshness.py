@@ -27,7 +27,15 @@ class Staleness:
         assert s.stale_at == 110.0
     """
 
-    __slots__ = ("_asked", "_contact_mono", "last_contact", "max_stale", "stale_at", "stale_reported")
+    __slots__ = (
+        "_asked",
+        "_contact_mono",
+        "_ended",
+        "last_contact",
+        "max_stale",
+        "stale_at",
+        "stale_reported",
+    )
 
     def __init__(self, max_stale: float) -> None:
         self.max_stale = max_stale
@@ -38,8 +46,11 @@ class Staleness:
         self.stale_at = -math.inf
         self.stale_reported = False
         self._asked = 0
+        self._ended = False
 
     def contact(self, mono: float, epoch: float) -> None:
+        if self._ended:  # an answer still in flight at close must not reopen the reads
+            return
         self.last_contact = epoch
         self._contact_mono = mono
         self.stale_at = mono + self.max_stale
@@ -48,6 +59,7 @@ class Staleness:
 
     def end(self) -> None:
         """After close: every read fails the deadline check."""
+        self._ended = True
         self.stale_at = -math.inf
 
     def next_probe_at(self) -> float | None:
