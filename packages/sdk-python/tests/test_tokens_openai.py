@@ -5,11 +5,11 @@ short-lived tokens, so the real Keyward refreshes it while the test runs."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import openai
 import pytest
 
-from client_support import wait_until
 from keyward import Keyward, UnknownCredentialError
 from keyward.aio import AsyncKeyward
 from support.azure_standin import AzureStandin
@@ -17,6 +17,13 @@ from support.server import KeywardServer, unique
 
 CLIENT_SECRET = "azure-client-secret-5Jk8Qw2Zr7"
 API_VERSION = "2024-10-21"
+
+
+def wait_until(check: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"condition not met within {timeout} s"
+        time.sleep(0.02)
 
 
 def provider_credential(keyward: KeywardServer, standin: AzureStandin) -> tuple[str, str]:
