@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-from collections.abc import Awaitable, Callable, Generator, Mapping
+from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, cast
 
@@ -208,7 +208,9 @@ class AsyncKeyward(ClientBase):
         """
         return helper_module("tokens").async_token_credential(self, name)
 
-    async def exchange(self, subject_token: str, audience: str, scope: str | None = None) -> str:
+    async def exchange(
+        self, subject_token: str, audience: str, scope: str | Sequence[str] | None = None
+    ) -> str:
         """A delegated access token for agent ``audience`` (RFC 8693); see ``keyward.delegation``.
 
         Example::

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import socket
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, cast
 
@@ -218,7 +218,7 @@ class Keyward(ClientBase):
         """
         return helper_module("tokens").token_credential(self, name)
 
-    def exchange(self, subject_token: str, audience: str, scope: str | None = None) -> str:
+    def exchange(self, subject_token: str, audience: str, scope: str | Sequence[str] | None = None) -> str:
         """A delegated access token for agent ``audience`` on behalf of the caller of ``subject_token``
         (RFC 8693, this agent's key as actor token). See ``keyward.delegation``.
 
