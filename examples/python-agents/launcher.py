@@ -34,9 +34,9 @@ STOP_TIMEOUT_S = 15.0
 class Child:
     """One running child process. ``url`` is what it printed after ``listening on``.
 
-    Its stdout is shown as it comes, its stderr too once it listens (or at once with
-    ``hold_errors=False``): before that, a failure is reported as the one line of :meth:`wait_ready`,
-    not as the traceback it may have printed.
+    Its stdout is shown as it comes, its stderr once it listens (or at once with
+    ``hold_errors=False``): a start that fails is reported as the one line of :meth:`wait_ready`, not
+    as the traceback it may have printed; one that succeeds shows what it held back then.
     """
 
     def __init__(self, name: str, proc: subprocess.Popen[str], hold_errors: bool = True) -> None:
@@ -47,6 +47,8 @@ class Child:
         self.errors: list[str] = []
         #: stderr lines that are not log records: a start failure's own words (Keyward's e.g.).
         self._said: list[str] = []
+        self._held: list[str] = []
+        self._lock = threading.Lock()
         self._hold_errors = hold_errors
         self._ready = threading.Event()
         assert proc.stdout is not None and proc.stderr is not None
@@ -67,8 +69,11 @@ class Child:
             if m and not self._ready.is_set():
                 self.url = m.group(1).rstrip("/")
                 self._ready.set()
-            if not (is_stderr and self._hold_errors and not self.url):
-                print(f"{self.name:<9}| {line}", flush=True)
+            with self._lock:
+                if is_stderr and self._hold_errors and not self.url:
+                    self._held.append(line)
+                else:
+                    self._show(line)
         if not is_stderr:
             self._ready.set()  # no more output: wait_ready decides from the exit status
 
@@ -76,6 +81,10 @@ class Child:
         """The child's URL once it listens; an ExampleError with its last words if it exits first."""
         self._ready.wait(timeout)
         if self.url:
+            with self._lock:  # what it said on stderr while starting (Keyward's warnings, e.g.)
+                for line in self._held:
+                    self._show(line)
+                self._held.clear()
             return self.url
         try:
             code: int | None = self.proc.wait(5)
@@ -86,6 +95,9 @@ class Child:
         if code is None:
             raise ExampleError(f"{self.name} did not start within {timeout:.0f} s (last output: {last})")
         raise ExampleError(f"{self.name} exited ({code}) before listening: {last}")
+
+    def _show(self, line: str) -> None:
+        print(f"{self.name:<9}| {line}", flush=True)
 
     def wait_exit(self, timeout: float) -> int:
         """The exit status once the child ends by itself; stopped and an ExampleError after ``timeout``."""
