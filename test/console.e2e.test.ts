@@ -177,7 +177,8 @@ describe.skipIf(!HAVE_CHROMIUM && !mustRun)("the web console in a real browser",
     const keyForm = page.getByRole("dialog");
     await keyForm.getByLabel("Owner").fill(`consumer:${CONSUMER}`);
     await keyForm.getByLabel("Scopes").fill(`agent:${AGENT}, read:e2e`);
-    await keyForm.getByLabel("Rate limit per minute").fill("600");
+    await keyForm.getByLabel("Rate limit", { exact: true }).fill("600");
+    await keyForm.getByLabel("Quota", { exact: true }).fill("100000");
     await checkPage(page, "new-key-form");
     await keyForm.getByRole("button", { name: "Create" }).click();
 
@@ -196,6 +197,10 @@ describe.skipIf(!HAVE_CHROMIUM && !mustRun)("the web console in a real browser",
     const listed = await server.admin("GET", `/keys?owner=consumer:${CONSUMER}`);
     expect(listed.body.items).toHaveLength(1);
     keyId = listed.body.items[0].id as string;
+    expect(listed.body.items[0]).toMatchObject({
+      rate_limit: { limit: 600, window_s: 60 },
+      quota: { limit: 100000, period: "month" },
+    });
     await page.getByRole("cell", { name: keyId }).waitFor();
   });
 
@@ -219,6 +224,11 @@ describe.skipIf(!HAVE_CHROMIUM && !mustRun)("the web console in a real browser",
 
     const row = page.getByRole("row").filter({ has: page.getByRole("cell", { name: keyId }) });
     await row.getByRole("button", { name: "Revoke" }).click();
+    // Revoking asks first, in a dialog naming the key.
+    const confirm = page.getByRole("dialog", { name: `Revoke key ${keyId}?` });
+    await checkPage(page, "revoke-confirmation");
+    await confirm.getByRole("button", { name: "Revoke" }).click();
+    await confirm.waitFor({ state: "detached" });
     await row.getByText("revoked").waitFor();
 
     const denied = await call();

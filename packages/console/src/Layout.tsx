@@ -1,7 +1,8 @@
 import { useQueryClient } from "@tanstack/react-query";
-import { NavLink, Outlet } from "react-router";
+import { NavLink, Outlet, useLocation } from "react-router";
 import { can } from "./api";
 import { useApi, useReachable, useSignedIn } from "./api-context";
+import { ErrorBoundary } from "./ui/ErrorBoundary";
 
 const LINKS = [
   ["/", "Overview"],
@@ -19,6 +20,7 @@ export function Layout() {
   const session = useSignedIn();
   const reachable = useReachable();
   const queryClient = useQueryClient();
+  const { pathname } = useLocation();
   return (
     <div className="shell">
       <header className="top">
@@ -63,7 +65,9 @@ export function Layout() {
         </div>
       )}
       <main className="content">
-        <Outlet />
+        <ErrorBoundary key={pathname}>
+          <Outlet />
+        </ErrorBoundary>
       </main>
     </div>
   );

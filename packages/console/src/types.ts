@@ -39,6 +39,7 @@ export interface Key {
   status: KeyStatus;
   expires_at: string | null;
   rate_limit: { limit: number; window_s: number } | null;
+  quota: { limit: number; period: "day" | "month" | "total" } | null;
   ip_allow: string[] | null;
   rotated_to: string | null;
   last_used_at: string | null;

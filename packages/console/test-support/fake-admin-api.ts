@@ -1,4 +1,6 @@
-import type { Agent, Consumer, Key, Role } from "../src/types";
+import type { Agent, Consumer, CredentialDetail, Grants, Key, Role } from "../src/types";
+import { fakeCredentialRoutes } from "./fake-credential-routes";
+import { aKey, error, json, NOW } from "./fixtures";
 
 export interface Recorded {
   method: string;
@@ -8,15 +10,6 @@ export interface Recorded {
   credentials: RequestCredentials | undefined;
 }
 
-const error = (status: number, code: string, message: string) =>
-  new Response(JSON.stringify({ error: { code, message, request_id: "req_test" } }), {
-    status,
-    headers: { "content-type": "application/json" },
-  });
-const json = (status: number, body: unknown) =>
-  new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json" } });
-
-const NOW = "2026-12-01T12:00:00.000Z";
 const CSRF = "csrf-test-token";
 const session = (r: Role) => ({
   admin_token: { id: `adm_${r}`, name: `${r}-token`, role: r },
@@ -25,20 +18,73 @@ const session = (r: Role) => ({
   idle_timeout_s: 1800,
 });
 
+export interface FakeState {
+  agents: Agent[];
+  consumers: Consumer[];
+  keys: Key[];
+  credentials: CredentialDetail[];
+  grants: Grants[];
+}
+
+export type Body = Record<string, unknown>;
+
 /**
  * An in-memory stand-in for /admin/v1 for the component tests (the unit tier): it keeps agents,
- * consumers and keys, checks the session's CSRF token on changes like the server, and refuses
- * changes for roles that may not make them. The e2e suite runs the console against the real server.
+ * consumers, keys, credentials and grants, checks the session's CSRF token on changes like the
+ * server, and refuses changes for roles that may not make them. The e2e suite runs the console
+ * against the real server.
  */
 export function fakeAdminApi(opts: { tokens?: Record<string, Role> } = {}) {
   const tokens = opts.tokens ?? { kwa_owner: "owner" };
-  const state = { agents: [] as Agent[], consumers: [] as Consumer[], keys: [] as Key[] };
+  const state: FakeState = { agents: [], consumers: [], keys: [], credentials: [], grants: [] };
   const requests: Recorded[] = [];
   let role: Role | null = null;
   let keySeq = 0;
   let down = false;
+  const credentialRoutes = fakeCredentialRoutes(state);
 
-  const route = (method: string, path: string, body: Record<string, unknown>, headers: Record<string, string>) => {
+  const keyRoutes = (method: string, path: string, body: Body): Response | undefined => {
+    if (method === "POST" && path === "/admin/v1/keys") {
+      keySeq += 1;
+      const key = aKey({
+        id: `key_${keySeq}`,
+        owner: String(body.owner),
+        name: (body.name as string | undefined) ?? null,
+        scopes: body.scopes as string[],
+        rate_limit: (body.rate_limit as Key["rate_limit"]) ?? null,
+        quota: (body.quota as Key["quota"]) ?? null,
+        ip_allow: (body.ip_allow as string[] | undefined) ?? null,
+        expires_at: (body.expires_at as string | undefined) ?? null,
+      });
+      state.keys.push(key);
+      return json(201, { key, secret: `kw_live_secret${keySeq}` });
+    }
+    const one = /^\/admin\/v1\/keys\/([^/]+)(\/[a-z]+)?$/.exec(path);
+    if (!one) return undefined;
+    const key = state.keys.find((k) => k.id === one[1]);
+    if (!key) return error(404, "not_found", "no such key");
+    const action = one[2];
+    if (method === "GET" && (action === "/usage" || action === "/addresses")) return json(200, { items: [] });
+    if (method === "GET" && !action) return json(200, key);
+    if (method === "PATCH" && !action) {
+      Object.assign(key, body);
+      return json(200, key);
+    }
+    if (method !== "POST") return undefined;
+    if (action === "/revoke") key.status = "revoked";
+    else if (action === "/freeze") key.status = "frozen";
+    else if (action === "/unfreeze") key.status = "active";
+    else if (action === "/rotate") {
+      keySeq += 1;
+      const next = { ...key, id: `key_${keySeq}` };
+      key.rotated_to = next.id;
+      state.keys.push(next);
+      return json(200, { key: next, secret: `kw_live_secret${keySeq}`, previous: key });
+    } else return undefined;
+    return json(200, key);
+  };
+
+  const route = (method: string, path: string, body: Body, headers: Record<string, string>) => {
     if (method === "POST" && path === "/admin/v1/sessions") {
       const r = tokens[String(body.token)];
       if (!r) return error(401, "unauthorized", "invalid admin token");
@@ -54,11 +100,11 @@ export function fakeAdminApi(opts: { tokens?: Record<string, Role> } = {}) {
         role = null;
         return new Response(null, { status: 204 });
       }
-      if (role === "viewer" || role === "auditor") return error(403, "forbidden", `role ${role} may not do this`);
+      if (role === "viewer" || role === "auditor") return error(403, "forbidden", `the ${role} role may not do this`);
     }
     // An auditor reads only audit and usage (admin/admin-roles.ts).
     if (role === "auditor" && method === "GET" && !/^\/admin\/v1\/(audit|usage)/.test(path)) {
-      return error(403, "forbidden", "role auditor may not read this");
+      return error(403, "forbidden", "the auditor role may not do this");
     }
     const page = <T>(items: T[]) => json(200, { items, next_cursor: null });
     if (method === "GET" && path === "/admin/v1/agents") return page(state.agents);
@@ -73,49 +119,16 @@ export function fakeAdminApi(opts: { tokens?: Record<string, Role> } = {}) {
       state.agents.push(agent);
       return json(201, agent);
     }
-    if (method === "POST" && path === "/admin/v1/keys") {
-      keySeq += 1;
-      const key: Key = {
-        id: `key_${keySeq}`,
-        prefix: "kw_live_ab",
-        owner: String(body.owner),
-        name: null,
-        scopes: body.scopes as string[],
-        status: "active",
-        expires_at: null,
-        rate_limit: (body.rate_limit as Key["rate_limit"]) ?? null,
-        ip_allow: null,
-        rotated_to: null,
-        last_used_at: null,
-        created_at: NOW,
-      };
-      state.keys.push(key);
-      return json(201, { key, secret: `kw_live_secret${keySeq}` });
-    }
-    const one = /^\/admin\/v1\/keys\/([^/]+)(\/usage|\/addresses)?$/.exec(path);
-    if (one) {
-      const key = state.keys.find((k) => k.id === one[1]);
-      if (!key) return error(404, "not_found", "no such key");
-      if (method === "GET" && one[2]) return json(200, { items: [] });
-      if (method === "GET") return json(200, key);
-      if (method === "PATCH") {
-        Object.assign(key, body);
-        return json(200, key);
-      }
-    }
-    const revoke = /^\/admin\/v1\/keys\/([^/]+)\/revoke$/.exec(path);
-    if (method === "POST" && revoke) {
-      const key = state.keys.find((k) => k.id === revoke[1]);
-      if (!key) return error(404, "not_found", "no such key");
-      key.status = "revoked";
-      return json(200, key);
-    }
-    return error(404, "not_found", `no route ${method} ${path}`);
+    return (
+      keyRoutes(method, path, body) ??
+      credentialRoutes(method, path, body) ??
+      error(404, "not_found", `no route ${method} ${path}`)
+    );
   };
 
   const fetch = async (input: string, init: RequestInit): Promise<Response> => {
     const headers = { ...(init.headers as Record<string, string>) };
-    const body = init.body ? (JSON.parse(String(init.body)) as Record<string, unknown>) : {};
+    const body = init.body ? (JSON.parse(String(init.body)) as Body) : {};
     const method = init.method ?? "GET";
     requests.push({ method, path: input, headers, body, credentials: init.credentials });
     if (down) throw new TypeError("Failed to fetch");
@@ -126,9 +139,12 @@ export function fakeAdminApi(opts: { tokens?: Record<string, Role> } = {}) {
     fetch,
     state,
     requests,
-    /** Makes every later request fail as if the server were stopped. */
+    /** Makes every later request fail as if the server were stopped; `up` brings it back. */
     goDown: () => {
       down = true;
+    },
+    comeBack: () => {
+      down = false;
     },
     /** Ends the session server-side, as an idle expiry would. */
     expireSession: () => {

@@ -57,6 +57,15 @@ export function AlertsPage() {
                     label="Freeze key"
                     run={() => api.post(`/admin/v1/keys/${encodeURIComponent(a.key_id ?? "")}/freeze`)}
                     done={() => qc.invalidateQueries({ queryKey: ["keys"] })}
+                    confirm={{
+                      title: `Freeze key ${a.key_id}?`,
+                      message: (
+                        <p>
+                          Every request with key <code>{a.key_id}</code> is refused until it is unfrozen (alert {a.rule}
+                          ).
+                        </p>
+                      ),
+                    }}
                   />
                 )}
               </td>

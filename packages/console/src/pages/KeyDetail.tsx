@@ -3,10 +3,14 @@ import { useState } from "react";
 import { Link, useParams } from "react-router";
 import { can } from "../api";
 import { useApi, useSignedIn } from "../api-context";
-import type { Key, KeyAddress, UsageBucket } from "../types";
+import type { IssuedKey, Key, KeyAddress, UsageBucket } from "../types";
 import { ErrorAlert } from "../ui/ErrorAlert";
 import { FormDialog } from "../ui/FormDialog";
+import { ShowOnce } from "../ui/ShowOnce";
 import { UsageChart } from "../ui/UsageChart";
+import { KeyActions } from "./KeyActions";
+import { quotaText, rateText } from "./Keys";
+import { patchBody, policyFields } from "./key-form";
 
 export function KeyDetailPage() {
   const api = useApi();
@@ -29,6 +33,8 @@ export function KeyDetailPage() {
   }
   const qc = useQueryClient();
   const [editing, setEditing] = useState(false);
+  const [issued, setIssued] = useState<IssuedKey | null>(null);
+  const refresh = () => qc.invalidateQueries({ queryKey: ["keys"] });
   const k = key.data;
   const editable = k && can.change(role) && (k.status === "active" || k.status === "frozen") && !k.rotated_to;
   return (
@@ -38,10 +44,15 @@ export function KeyDetailPage() {
       </p>
       <div className="heading">
         <h1>Key {id}</h1>
-        {editable && (
-          <button type="button" onClick={() => setEditing(true)}>
-            Edit
-          </button>
+        {k && can.change(role) && (
+          <div className="row-actions">
+            {editable && (
+              <button type="button" onClick={() => setEditing(true)}>
+                Edit
+              </button>
+            )}
+            <KeyActions k={k} onChanged={refresh} onIssued={setIssued} />
+          </div>
         )}
       </div>
       <ErrorAlert error={key.error ?? usage.error ?? addresses.error} />
@@ -52,11 +63,21 @@ export function KeyDetailPage() {
           <dt>Owner</dt>
           <dd>{k.owner}</dd>
           <dt>Status</dt>
-          <dd>{k.rotated_to ? `rotated to ${k.rotated_to}` : k.status}</dd>
+          <dd>
+            {k.rotated_to ? (
+              <>
+                rotated to <Link to={`/keys/${encodeURIComponent(k.rotated_to)}`}>{k.rotated_to}</Link>
+              </>
+            ) : (
+              k.status
+            )}
+          </dd>
           <dt>Scopes</dt>
           <dd>{k.scopes.join(", ") || "none"}</dd>
           <dt>Rate limit</dt>
-          <dd>{k.rate_limit ? `${k.rate_limit.limit} per ${k.rate_limit.window_s} s` : "none"}</dd>
+          <dd>{rateText(k)}</dd>
+          <dt>Quota</dt>
+          <dd>{quotaText(k)}</dd>
           <dt>Allowed addresses</dt>
           <dd>{k.ip_allow?.join(", ") ?? "any"}</dd>
           <dt>Expires</dt>
@@ -67,15 +88,17 @@ export function KeyDetailPage() {
         <FormDialog
           title={`Edit ${k.id}`}
           submitLabel="Save"
-          fields={editFields(k)}
+          fields={policyFields(k)}
           onClose={() => setEditing(false)}
           onSubmit={async (v) => {
-            await api.patch(base, patchBody(k, v));
+            const body = patchBody(k, v);
+            if (Object.keys(body).length > 0) await api.patch(base, body);
             setEditing(false);
-            await qc.invalidateQueries({ queryKey: ["keys"] });
+            await refresh();
           }}
         />
       )}
+      {issued && <ShowOnce title={`Key ${issued.key.id}`} secret={issued.secret} onDone={() => setIssued(null)} />}
       {usage.data && <UsageChart title="Requests, last 24 hours" buckets={usage.data.items} />}
       <h2>Denials by code</h2>
       {deniedByCode.size === 0 ? (
@@ -125,63 +148,4 @@ export function KeyDetailPage() {
       )}
     </section>
   );
-}
-
-const list = (v: string | undefined) =>
-  (v ?? "")
-    .split(",")
-    .map((s) => s.trim())
-    .filter((s) => s !== "");
-
-/** datetime-local shows local wall time; the API speaks RFC 3339. */
-function localInput(iso: string | null): string {
-  if (!iso) return "";
-  const d = new Date(iso);
-  return new Date(d.getTime() - d.getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
-}
-
-function editFields(k: Key) {
-  return [
-    { name: "name", label: "Name", initial: k.name ?? "" },
-    { name: "scopes", label: "Scopes", initial: k.scopes.join(", "), hint: "comma-separated" },
-    {
-      name: "rate",
-      label: "Rate limit per minute",
-      type: "number" as const,
-      min: 1,
-      initial: perMinute(k),
-      hint: "empty: no limit",
-    },
-    {
-      name: "ip_allow",
-      label: "Allowed addresses",
-      initial: k.ip_allow?.join(", ") ?? "",
-      hint: "comma-separated IPs or CIDRs; empty: any",
-    },
-    {
-      name: "expires",
-      label: "Expires",
-      type: "datetime-local" as const,
-      initial: localInput(k.expires_at),
-      hint: "empty: never",
-    },
-  ];
-}
-
-const perMinute = (k: Key) =>
-  k.rate_limit ? String(Math.round((k.rate_limit.limit * 60) / k.rate_limit.window_s)) : "";
-
-/**
- * Empty fields clear the setting (null), as the API's PATCH reads them. An untouched rate limit is
- * sent back as it was, so a limit set per hour by the CLI is not rounded into a per-minute one.
- */
-function patchBody(k: Key, v: Record<string, string>) {
-  const ips = list(v.ip_allow);
-  return {
-    name: v.name ? v.name : null,
-    scopes: list(v.scopes),
-    rate_limit: v.rate === perMinute(k) ? k.rate_limit : v.rate ? { limit: Number(v.rate), window_s: 60 } : null,
-    ip_allow: ips.length > 0 ? ips : null,
-    expires_at: v.expires ? new Date(v.expires).toISOString() : null,
-  };
 }

@@ -3,6 +3,7 @@ import { cleanup, screen, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { afterEach, describe, expect, it } from "vitest";
 import { fakeAdminApi } from "../../test-support/fake-admin-api";
+import { aKey } from "../../test-support/fixtures";
 import { renderConsole } from "../../test-support/render-console";
 import { signIn } from "../../test-support/sign-in";
 
@@ -17,20 +18,7 @@ describe("what a role sees", () => {
       description: null,
       created_at: "2026-12-01T12:00:00.000Z",
     });
-    server.state.keys.push({
-      id: "key_9",
-      prefix: "kw_live_cd",
-      owner: "agent:billing-bot",
-      name: null,
-      scopes: [],
-      status: "active",
-      expires_at: null,
-      rate_limit: null,
-      ip_allow: null,
-      rotated_to: null,
-      last_used_at: null,
-      created_at: "2026-12-01T12:00:00.000Z",
-    });
+    server.state.keys.push(aKey({ id: "key_9", owner: "agent:billing-bot" }));
     renderConsole(server.fetch, "/agents");
     await signIn("kwa_viewer");
 
@@ -78,6 +66,6 @@ describe("errors", () => {
     const alert = await screen.findByRole("alert");
     expect(alert.textContent).toContain("Not allowed");
     expect(alert.textContent).toContain("forbidden");
-    expect(alert.textContent).toContain("role auditor may not read this");
+    expect(alert.textContent).toContain("the auditor role may not do this");
   });
 });

@@ -1,20 +1,35 @@
-import { useState } from "react";
+import { type ReactNode, useState } from "react";
+import { ConfirmDialog } from "./ConfirmDialog";
 import { ErrorAlert } from "./ErrorAlert";
 
+export interface Confirm {
+  /** Names the thing: "Revoke key key_…?". */
+  title: string;
+  message: ReactNode;
+}
+
 /**
- * One button in a table row that calls the API: disabled while it runs, its failure shown next to
- * it with code and message. No confirm() prompt: the agreed e2e flow clicks "Revoke" once, and a
- * native prompt is dismissed by default under automation.
+ * One button that calls the API: disabled while it runs, its failure shown next to it with code
+ * and message. With `confirm`, it first opens a dialog naming what it acts on (our own dialog, not
+ * window.confirm: that one cannot say which key in a way a screen reader and a test can both read).
  */
-export function RowAction(props: { label: string; run: () => Promise<unknown>; done?: (result: unknown) => unknown }) {
+export function RowAction(props: {
+  label: string;
+  run: () => Promise<unknown>;
+  done?: (result: unknown) => unknown;
+  confirm?: Confirm;
+}) {
   const [busy, setBusy] = useState(false);
+  const [asking, setAsking] = useState(false);
   const [error, setError] = useState<unknown>(null);
+  const { confirm } = props;
   return (
     <>
       <button
         type="button"
         disabled={busy}
         onClick={async () => {
+          if (confirm) return setAsking(true);
           setBusy(true);
           setError(null);
           try {
@@ -27,9 +42,23 @@ export function RowAction(props: { label: string; run: () => Promise<unknown>; d
           }
         }}
       >
-        {props.label}
+        {busy ? "Working…" : props.label}
       </button>
       <ErrorAlert error={error} />
+      {confirm && asking && (
+        <ConfirmDialog
+          title={confirm.title}
+          confirmLabel={props.label}
+          run={props.run}
+          onDone={async (result) => {
+            setAsking(false);
+            await props.done?.(result);
+          }}
+          onClose={() => setAsking(false)}
+        >
+          {confirm.message}
+        </ConfirmDialog>
+      )}
     </>
   );
 }

@@ -30,8 +30,9 @@ export function UsageChart({ title, buckets }: { title: string; buckets: UsageBu
   useEffect(() => {
     const el = box.current;
     if (!el) return;
-    // jsdom (component tests) has no 2D canvas: draw nothing there, the summary still renders.
-    if (!document.createElement("canvas").getContext?.("2d")) return;
+    // uPlot needs matchMedia and a 2D canvas; jsdom (component tests) has neither: draw nothing
+    // there, the summary still renders.
+    if (typeof window.matchMedia !== "function") return;
     const series = JSON.parse(dataKey) as uPlot.AlignedData;
     let plot: uPlot | undefined;
     let gone = false;
@@ -53,7 +54,7 @@ export function UsageChart({ title, buckets }: { title: string; buckets: UsageBu
         el,
       );
       window.addEventListener("resize", resize);
-    });
+    }, chartUnavailable(el));
     return () => {
       gone = true;
       window.removeEventListener("resize", resize);
@@ -69,3 +70,8 @@ export function UsageChart({ title, buckets }: { title: string; buckets: UsageBu
     </figure>
   );
 }
+
+/** The chart's script did not load (the server went away after the page did): say so in its place. */
+const chartUnavailable = (el: HTMLDivElement) => () => {
+  el.textContent = "The chart could not be loaded; the totals above are current.";
+};
