@@ -266,6 +266,7 @@ const SUITES = [
   ["access-log", "the gateway with the access log on vs off (issue 12)"],
   ["usage", "usage counting + detectors on vs off; 30-day usage query with 10,000 keys (issue 13)"],
   ["auto-freeze", "a key crossing a freeze rule refused on 3 replicas (issue 13)"],
+  ["python-sdk", "Python SDK: kw.get() and the verifier in CPython vs dict and raw cryptography (issue 17)"],
 ];
 
 function runSuites(only) {

@@ -1,7 +1,9 @@
 """Bounded reading of Keyward's answers and its error bodies, for the sync and asyncio clients.
 
 A body is read chunk by chunk and refused as soon as it passes its limit: the response is closed at
-once, so a 3 GiB answer costs at most the limit plus one chunk. A ``Content-Length`` above the
+once, so a 3 GiB answer costs at most the limit plus one chunk; a compressed body is inflated a
+bounded piece at a time against the same limit, and a body that drips in slower than the request's
+time limit is cut off. A ``Content-Length`` above the
 limit is refused before reading, but one within it is not believed (a compressed body decodes to
 more; a broken proxy lies).
 """
@@ -9,6 +11,8 @@ more; a broken proxy lies).
 from __future__ import annotations
 
 import json
+import time
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,36 +36,84 @@ def _declared_too_large(res: httpx.Response, limit: BodyLimit) -> bool:
     return declared.isdigit() and int(declared) > limit.max_bytes
 
 
-def read_bounded(res: httpx.Response, limit: BodyLimit) -> bytes:
-    """The body of a streamed response, at most ``limit.max_bytes``; raises ResponseTooLargeError."""
-    try:
+class _Body:
+    """The bytes of one body as they arrive: raw, or decompressed a bounded piece at a time (never
+    more than the room left plus one byte per step, so a compression bomb costs at most the limit),
+    refused past the limit or past the deadline."""
+
+    def __init__(self, res: httpx.Response, limit: BodyLimit, timeout: float | None) -> None:
+        self.limit = limit
+        self.status = res.status_code
+        self.parts: list[bytes] = []
+        self.size = 0
+        self.deadline = None if timeout is None else time.monotonic() + timeout
+        encoding = res.headers.get("content-encoding", "").strip().lower()
+        if encoding in ("", "identity"):
+            self.decoder = None
+        elif encoding in ("gzip", "x-gzip", "deflate"):
+            self.decoder = zlib.decompressobj(47 if encoding != "deflate" else zlib.MAX_WBITS)
+        else:
+            raise KeywardError("invalid_response", f"{limit.what} has an unsupported content encoding")
         if _declared_too_large(res, limit):
-            raise ResponseTooLargeError(limit.what, limit.limit, limit.max_bytes, status=res.status_code)
-        chunks: list[bytes] = []
-        size = 0
-        for chunk in res.iter_bytes():
-            size += len(chunk)
-            if size > limit.max_bytes:
-                raise ResponseTooLargeError(limit.what, limit.limit, limit.max_bytes, status=res.status_code)
-            chunks.append(chunk)
-        return b"".join(chunks)
+            self._too_large()
+
+    def _too_large(self) -> None:
+        raise ResponseTooLargeError(
+            self.limit.what, self.limit.limit, self.limit.max_bytes, status=self.status
+        )
+
+    def _add(self, data: bytes) -> None:
+        self.size += len(data)
+        if self.size > self.limit.max_bytes:
+            self._too_large()
+        if data:
+            self.parts.append(data)
+
+    def feed(self, chunk: bytes) -> None:
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise KeywardError("server_unreachable", f"{self.limit.what} did not arrive in time")
+        if self.decoder is None:
+            self._add(chunk)
+            return
+        try:
+            self._add(self.decoder.decompress(chunk, self.limit.max_bytes - self.size + 1))
+            while self.decoder.unconsumed_tail:
+                tail = self.decoder.unconsumed_tail
+                self._add(self.decoder.decompress(tail, self.limit.max_bytes - self.size + 1))
+        except zlib.error:
+            raise KeywardError("invalid_response", f"{self.limit.what} is not validly compressed") from None
+
+    def result(self) -> bytes:
+        if self.decoder is not None:
+            try:
+                self._add(self.decoder.flush(self.limit.max_bytes - self.size + 1))
+            except zlib.error:
+                raise KeywardError(
+                    "invalid_response", f"{self.limit.what} is not validly compressed"
+                ) from None
+        return b"".join(self.parts)
+
+
+def read_bounded(res: httpx.Response, limit: BodyLimit, timeout: float | None = None) -> bytes:
+    """The body of a streamed response, at most ``limit.max_bytes`` (decompressed) and, with
+    ``timeout``, within that many seconds from now (a server dripping one byte per read timeout
+    cannot hold the caller); raises ResponseTooLargeError or KeywardError."""
+    try:
+        body = _Body(res, limit, timeout)
+        for chunk in res.iter_raw():
+            body.feed(chunk)
+        return body.result()
     finally:
         res.close()
 
 
-async def aread_bounded(res: httpx.Response, limit: BodyLimit) -> bytes:
+async def aread_bounded(res: httpx.Response, limit: BodyLimit, timeout: float | None = None) -> bytes:
     """:func:`read_bounded` for an asyncio response."""
     try:
-        if _declared_too_large(res, limit):
-            raise ResponseTooLargeError(limit.what, limit.limit, limit.max_bytes, status=res.status_code)
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in res.aiter_bytes():
-            size += len(chunk)
-            if size > limit.max_bytes:
-                raise ResponseTooLargeError(limit.what, limit.limit, limit.max_bytes, status=res.status_code)
-            chunks.append(chunk)
-        return b"".join(chunks)
+        body = _Body(res, limit, timeout)
+        async for chunk in res.aiter_raw():
+            body.feed(chunk)
+        return body.result()
     finally:
         await res.aclose()
 
@@ -100,20 +152,26 @@ def error_from_body(status: int, body: bytes | None, headers: httpx.Headers) -> 
     return KeywardError(code[:100], message[:1000], status=status, request_id=request_id or header_id)
 
 
-def http_error(res: httpx.Response, max_bytes: int = DEFAULT_LIMITS.response_bytes) -> KeywardError:
-    """The error of a streamed, failed response (its body read within ``max_bytes``)."""
+def http_error(
+    res: httpx.Response, max_bytes: int = DEFAULT_LIMITS.response_bytes, timeout: float | None = None
+) -> KeywardError:
+    """The error of a streamed, failed response (its body read within ``max_bytes`` and ``timeout``)."""
     try:
-        body: bytes | None = read_bounded(res, BodyLimit("an error answer", "response_bytes", max_bytes))
+        body: bytes | None = read_bounded(
+            res, BodyLimit("an error answer", "response_bytes", max_bytes), timeout
+        )
     except (KeywardError, httpx.HTTPError):
         body = None
     return error_from_body(res.status_code, body, res.headers)
 
 
-async def ahttp_error(res: httpx.Response, max_bytes: int = DEFAULT_LIMITS.response_bytes) -> KeywardError:
+async def ahttp_error(
+    res: httpx.Response, max_bytes: int = DEFAULT_LIMITS.response_bytes, timeout: float | None = None
+) -> KeywardError:
     """:func:`http_error` for an asyncio response."""
     try:
         body: bytes | None = await aread_bounded(
-            res, BodyLimit("an error answer", "response_bytes", max_bytes)
+            res, BodyLimit("an error answer", "response_bytes", max_bytes), timeout
         )
     except (KeywardError, httpx.HTTPError):
         body = None

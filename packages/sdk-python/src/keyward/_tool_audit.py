@@ -234,3 +234,12 @@ def audit_queue(requester: Requester | AsyncRequester, *, is_async: bool) -> Aud
             queue = AsyncAuditQueue(requester) if is_async else AuditQueue(requester)  # type: ignore[arg-type]
             _queues[requester] = queue
         return queue
+
+
+def existing_audit_queue(requester: object) -> AuditQueue | AsyncAuditQueue | None:
+    """The queue of ``requester`` if its wrapped tools made one (a client's ``close`` drains it)."""
+    with _queues_lock:
+        try:
+            return _queues.get(requester)
+        except TypeError:
+            return None

@@ -164,8 +164,8 @@ class AsyncKeyward(ClientBase):
                 method, join_url(self._opts.url, path), headers=headers, json=json, data=form
             ) as res:
                 if not res.is_success:
-                    raise await ahttp_error(res, self._opts.limits.response_bytes)
-                body = await aread_bounded(res, limit)
+                    raise await ahttp_error(res, self._opts.limits.response_bytes, self._opts.request_timeout)
+                body = await aread_bounded(res, limit, self._opts.request_timeout)
         except httpx.TransportError as err:
             raise unreachable(self._opts.url, err) from None
         return parse_json_object(body, what)
@@ -244,6 +244,15 @@ class AsyncKeyward(ClientBase):
         """
         if self._core.closed:
             return
+        # Tool-call audit records still queued are delivered first (bounded by the request time).
+        from ._tool_audit import AsyncAuditQueue, existing_audit_queue
+
+        queue = existing_audit_queue(self)
+        if isinstance(queue, AsyncAuditQueue):
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(queue.aclose(), self._opts.request_timeout)
+        if self._core.closed:
+            return
         self._core.close()
         self._closing.set()
         self._wake.set()
@@ -277,8 +286,8 @@ class AsyncKeyward(ClientBase):
                 if res.status_code == 304:
                     return None
                 if not res.is_success:
-                    raise await ahttp_error(res, self._opts.limits.response_bytes)
-                body = await aread_bounded(res, credentials_limit(self._opts))
+                    raise await ahttp_error(res, self._opts.limits.response_bytes, self._opts.request_timeout)
+                body = await aread_bounded(res, credentials_limit(self._opts), self._opts.request_timeout)
                 etag_header = res.headers.get("etag")
         except httpx.TransportError as err:
             raise unreachable(self._opts.url, err) from None
@@ -369,7 +378,11 @@ class AsyncKeyward(ClientBase):
                             False,
                             KeywardError("invalid_response", "the event stream is compressed"),
                         )
-                    return "failed", False, await ahttp_error(res, opts.limits.response_bytes)
+                    return (
+                        "failed",
+                        False,
+                        await ahttp_error(res, opts.limits.response_bytes, opts.request_timeout),
+                    )
                 core.stream_opened(clock.monotonic(), clock.time())
                 self._wake.set()
                 async for raw in res.aiter_raw():

@@ -180,8 +180,8 @@ class Keyward(ClientBase):
         try:
             with self._http.stream(method, url, headers=headers, json=json, data=form) as res:
                 if not res.is_success:
-                    raise http_error(res, self._opts.limits.response_bytes)
-                body = read_bounded(res, limit)
+                    raise http_error(res, self._opts.limits.response_bytes, self._opts.request_timeout)
+                body = read_bounded(res, limit, self._opts.request_timeout)
         except httpx.TransportError as err:
             raise unreachable(self._opts.url, err) from None
         return parse_json_object(body, what)
@@ -254,6 +254,14 @@ class Keyward(ClientBase):
             finally:
                 kw.close()
         """
+        if self._core.closed:
+            return
+        # Tool-call audit records still queued are delivered first (bounded by the request time).
+        from ._tool_audit import AuditQueue, existing_audit_queue
+
+        queue = existing_audit_queue(self)
+        if isinstance(queue, AuditQueue):
+            queue.close(self._opts.request_timeout)
         with self._cond:
             if self._core.closed:
                 return
@@ -286,8 +294,8 @@ class Keyward(ClientBase):
                 if res.status_code == 304:
                     return None
                 if not res.is_success:
-                    raise http_error(res, self._opts.limits.response_bytes)
-                body = read_bounded(res, credentials_limit(self._opts))
+                    raise http_error(res, self._opts.limits.response_bytes, self._opts.request_timeout)
+                body = read_bounded(res, credentials_limit(self._opts), self._opts.request_timeout)
                 etag_header = res.headers.get("etag")
         except httpx.TransportError as err:
             if self._core.closed:
@@ -382,7 +390,7 @@ class Keyward(ClientBase):
                             False,
                             KeywardError("invalid_response", "the event stream is compressed"),
                         )
-                    return "failed", False, http_error(res, opts.limits.response_bytes)
+                    return "failed", False, http_error(res, opts.limits.response_bytes, opts.request_timeout)
                 with self._cond:
                     if core.closed:
                         return "ended", False, None

@@ -327,7 +327,7 @@ class Verifier:
         *,
         jwks_url: str | None = None,
         algorithms: Iterable[str] = ("ES256",),
-        leeway: float = 0,
+        leeway: float = 5,
         cache_size: int = 10_000,
         jwks_cooldown: float = 30,
         jwks_refresh_interval: float = 600,
