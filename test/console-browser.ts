@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
-import type { Page, Response } from "playwright-core";
+import { type Browser, type BrowserContext, chromium, type Page, type Response } from "playwright-core";
 import { expect } from "vitest";
 
 /** Helpers of the console's browser test: the browser, axe-core, screenshots, sizes. */
@@ -68,4 +68,65 @@ export function builtScriptsGzip(): number {
   return readdirSync(assets)
     .filter((f) => f.endsWith(".js"))
     .reduce((total, f) => total + gzipSync(readFileSync(join(assets, f))).length, 0);
+}
+
+/** A step that waits longer than this fails with Playwright's message naming what it waited for. */
+export const STEP_TIMEOUT_MS = 10_000;
+
+export const PHONE = { width: 390, height: 844 } as const;
+export const DESKTOP = { width: 1280, height: 900 } as const;
+
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
+}
+
+/** A fresh browser profile (no cookies, no cache) with the step timeout. */
+export async function freshContext(
+  browser: Browser,
+  viewport: { width: number; height: number } = DESKTOP,
+): Promise<BrowserContext> {
+  const context = await browser.newContext({ viewport });
+  context.setDefaultTimeout(STEP_TIMEOUT_MS);
+  return context;
+}
+
+/** Throws, naming what is missing, when the browser or the built console is not there. */
+export function requireBrowserAndBuild(): void {
+  if (!HAVE_CHROMIUM) throw new Error(`${CHROMIUM} is required when CI is set (apt-get install chromium)`);
+  if (!existsSync(join(CONSOLE_DIST, "index.html"))) {
+    throw new Error(`${CONSOLE_DIST}/index.html is missing: run \`npm run build\` first (npm test does)`);
+  }
+}
+
+export async function signIn(page: Page, token: string): Promise<void> {
+  await page.getByLabel("Admin token").fill(token);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("button", { name: "Sign out" }).waitFor();
+}
+
+export async function openNav(page: Page, name: string): Promise<void> {
+  await page.getByRole("navigation").getByRole("link", { name, exact: true }).click();
+  await page.getByRole("heading", { level: 1, name }).waitFor();
+}
+
+/** Status and error code of a fetch made by the page itself, with its cookies. */
+export async function pageFetch(
+  page: Page,
+  path: string,
+  init: { method?: string; headers?: Record<string, string> } = {},
+) {
+  return page.evaluate(
+    async ([p, i]) => {
+      const res = await fetch(p, { ...i, credentials: "same-origin" });
+      const body = (await res.json().catch(() => null)) as { error?: { code?: string } } | null;
+      return { status: res.status, code: body?.error?.code };
+    },
+    [path, init] as const,
+  );
+}
+
+/** A screenshot only (no axe run), for the per-width set of every page. */
+export async function screenshot(page: Page, name: string): Promise<void> {
+  mkdirSync(SHOTS, { recursive: true });
+  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
 }

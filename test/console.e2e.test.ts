@@ -1,7 +1,7 @@
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
+import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestServer, TEST_ADMIN_TOKEN, type TestServer } from "../packages/server/test-support/server.js";
 import { startUpstream } from "../packages/server/test-support/upstream.js";
@@ -9,10 +9,16 @@ import {
   axeProblems,
   builtScriptsGzip,
   CHROMIUM,
-  CONSOLE_DIST,
   checkPage,
+  freshContext,
   HAVE_CHROMIUM,
+  launchChromium,
+  openNav,
+  pageFetch,
+  requireBrowserAndBuild,
   ScriptBytes,
+  STEP_TIMEOUT_MS,
+  signIn,
 } from "./console-browser.js";
 
 /**
@@ -30,33 +36,7 @@ const AGENT = "e2e-agent";
 const CONSUMER = "e2e-consumer";
 const NAV = ["Overview", "Agents", "Consumers", "Keys", "Credentials", "Users", "Audit", "Alerts", "Admin tokens"];
 
-/** A step that waits longer than this fails with Playwright's message naming what it waited for. */
-const STEP_TIMEOUT_MS = 10_000;
-
 type Upstream = Awaited<ReturnType<typeof startUpstream>>;
-
-/** Status and error code of a fetch made by the page itself, with its cookies. */
-async function pageFetch(page: Page, path: string, init: { method?: string; headers?: Record<string, string> } = {}) {
-  return page.evaluate(
-    async ([p, i]) => {
-      const res = await fetch(p, { ...i, credentials: "same-origin" });
-      const body = (await res.json().catch(() => null)) as { error?: { code?: string } } | null;
-      return { status: res.status, code: body?.error?.code };
-    },
-    [path, init] as const,
-  );
-}
-
-async function signIn(page: Page, token: string): Promise<void> {
-  await page.getByLabel("Admin token").fill(token);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await page.getByRole("button", { name: "Sign out" }).waitFor();
-}
-
-async function openNav(page: Page, name: string): Promise<void> {
-  await page.getByRole("navigation").getByRole("link", { name, exact: true }).click();
-  await page.getByRole("heading", { level: 1, name }).waitFor();
-}
 
 describe.skipIf(!HAVE_CHROMIUM && !mustRun)("the web console in a real browser", () => {
   let server: TestServer;
@@ -77,18 +57,14 @@ describe.skipIf(!HAVE_CHROMIUM && !mustRun)("the web console in a real browser",
   };
 
   beforeAll(async () => {
-    if (!HAVE_CHROMIUM) throw new Error(`${CHROMIUM} is required when CI is set (apt-get install chromium)`);
-    if (!existsSync(join(CONSOLE_DIST, "index.html"))) {
-      throw new Error(`${CONSOLE_DIST}/index.html is missing: run \`npm run build\` first (npm test does)`);
-    }
+    requireBrowserAndBuild();
     upstream = await startUpstream();
     // Usage counters are flushed off the request path; a short interval lets the chart show a call soon.
     configDir = mkdtempSync(join(tmpdir(), "keyward-console-e2e-"));
     writeFileSync(join(configDir, "keyward.yaml"), "usage:\n  flush_interval_ms: 100\n");
     server = await startTestServer({}, { configFile: join(configDir, "keyward.yaml") });
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
-    owner = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-    owner.setDefaultTimeout(STEP_TIMEOUT_MS);
+    browser = await launchChromium();
+    owner = await freshContext(browser);
     await owner.grantPermissions(["clipboard-read", "clipboard-write"], { origin: server.url });
     page = await owner.newPage();
     watch(page);
@@ -204,6 +180,40 @@ describe.skipIf(!HAVE_CHROMIUM && !mustRun)("the web console in a real browser",
     await page.getByRole("cell", { name: keyId }).waitFor();
   });
 
+  it("sets a credential with egress settings and grants it to the agent, never showing its value", async () => {
+    const value = "e2e-credential-canary-value";
+    await openNav(page, "Credentials");
+    await page.getByRole("button", { name: "Set credential" }).click();
+    const form = page.getByRole("dialog");
+    await form.getByLabel("Name", { exact: true }).fill("e2e-cred");
+    await form.getByLabel("Value", { exact: true }).fill(value);
+    await form.getByLabel("Egress base URL").fill(upstream.url);
+    await form.getByLabel("Header", { exact: true }).fill("X-Api-Key");
+    await checkPage(page, "set-credential-form");
+    await form.getByRole("button", { name: "Save" }).click();
+    await form.waitFor({ state: "detached" });
+    await page.getByRole("link", { name: "e2e-cred", exact: true }).click();
+    await page.getByRole("heading", { level: 1, name: "Credential e2e-cred" }).waitFor();
+    await page.getByText("X-Api-Key: {value}").waitFor();
+    await checkPage(page, "credential-detail");
+    expect(await page.content()).not.toContain(value);
+
+    await openNav(page, "Agents");
+    await page.getByRole("link", { name: AGENT, exact: true }).click();
+    await page.getByRole("button", { name: "Edit grants" }).click();
+    const grants = page.getByRole("dialog");
+    await grants.getByRole("button", { name: "Add credential" }).click();
+    await grants.getByLabel("Credential 1 name").fill("e2e-cred");
+    await checkPage(page, "grants-form");
+    await grants.getByRole("button", { name: "Save" }).click();
+    await grants.waitFor({ state: "detached" });
+    await page.getByRole("link", { name: "e2e-cred", exact: true }).waitFor();
+    await checkPage(page, "agent-detail");
+    expect((await server.admin("GET", `/agents/${AGENT}/grants`)).body.credentials).toEqual([
+      { name: "e2e-cred", mode: "inject" },
+    ]);
+  });
+
   it("lets the secret call the gateway; after Revoke in the UI the next call is denied and shows in Audit", async () => {
     const call = () => fetch(`${server.url}/agents/${AGENT}/echo`, { headers: { authorization: `Bearer ${secret}` } });
     const ok = await call();
@@ -217,6 +227,7 @@ describe.skipIf(!HAVE_CHROMIUM && !mustRun)("the web console in a real browser",
         0,
       );
     await expect.poll(allowed, { timeout: 10_000 }).toBe(1);
+    await openNav(page, "Keys");
     await page.getByRole("link", { name: keyId }).click();
     await page.getByText(/Requests, last 24 hours: 1 allowed, 0 denied/).waitFor();
     await checkPage(page, "key-detail");

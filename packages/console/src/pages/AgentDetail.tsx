@@ -1,12 +1,18 @@
-import { useQuery } from "@tanstack/react-query";
+import { useQuery, useQueryClient } from "@tanstack/react-query";
+import { useState } from "react";
 import { Link, useParams } from "react-router";
-import { useApi } from "../api-context";
+import { can } from "../api";
+import { useApi, useSignedIn } from "../api-context";
 import type { Agent, Grants } from "../types";
 import { ErrorAlert } from "../ui/ErrorAlert";
+import { GrantsForm } from "./GrantsForm";
 
 /** An agent and what it is granted: credential names and modes, user credentials, agents it may call. */
 export function AgentDetailPage() {
   const api = useApi();
+  const { role } = useSignedIn();
+  const qc = useQueryClient();
+  const [editing, setEditing] = useState(false);
   const name = useParams().name ?? "";
   const base = `/admin/v1/agents/${encodeURIComponent(name)}`;
   const agent = useQuery({ queryKey: ["agents", name], queryFn: () => api.get<Agent>(base) });
@@ -17,7 +23,14 @@ export function AgentDetailPage() {
       <p>
         <Link to="/agents">Agents</Link> / {name}
       </p>
-      <h1>Agent {name}</h1>
+      <div className="heading">
+        <h1>Agent {name}</h1>
+        {g && can.change(role) && (
+          <button type="button" onClick={() => setEditing(true)}>
+            Edit grants
+          </button>
+        )}
+      </div>
       <ErrorAlert error={agent.error ?? grants.error} />
       {agent.data && (
         <dl className="props">
@@ -56,9 +69,16 @@ export function AgentDetailPage() {
         <dt>May call agents</dt>
         <dd>{g?.may_call.join(", ") || "none"}</dd>
       </dl>
-      <p className="muted">
-        Change grants with <code>keyward grants set {name}</code> (or <code>PUT {base}/grants</code>).
-      </p>
+      {editing && g && (
+        <GrantsForm
+          grants={g}
+          onClose={() => setEditing(false)}
+          onSaved={async () => {
+            setEditing(false);
+            await qc.invalidateQueries({ queryKey: ["agents", name] });
+          }}
+        />
+      )}
     </section>
   );
 }

@@ -7,6 +7,7 @@ import type { Agent } from "../types";
 import { FormDialog } from "../ui/FormDialog";
 import { PagedTable } from "../ui/PagedTable";
 import { RowAction } from "../ui/RowAction";
+import { matches, NAME } from "../ui/validate";
 
 export function AgentsPage() {
   const api = useApi();
@@ -46,6 +47,10 @@ export function AgentsPage() {
                   label="Delete"
                   run={() => api.delete(`/admin/v1/agents/${encodeURIComponent(a.name)}`)}
                   done={refresh}
+                  confirm={{
+                    title: `Delete agent ${a.name}?`,
+                    message: <p>The agent, its grants and every key it owns go: its keys are revoked at once.</p>,
+                  }}
                 />
               </td>
             )}
@@ -56,7 +61,14 @@ export function AgentsPage() {
         <FormDialog
           title="New agent"
           fields={[
-            { name: "name", label: "Name", required: true, placeholder: "billing-bot" },
+            {
+              name: "name",
+              label: "Name",
+              required: true,
+              placeholder: "billing-bot",
+              hint: "lower-case letters, digits and -",
+              check: matches(NAME, "Lower-case letters, digits and -, starting with a letter or digit (up to 63)."),
+            },
             {
               name: "upstream",
               label: "Upstream URL",

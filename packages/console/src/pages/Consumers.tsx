@@ -6,6 +6,7 @@ import type { Consumer } from "../types";
 import { FormDialog } from "../ui/FormDialog";
 import { PagedTable } from "../ui/PagedTable";
 import { RowAction } from "../ui/RowAction";
+import { matches, NAME } from "../ui/validate";
 
 export function ConsumersPage() {
   const api = useApi();
@@ -35,6 +36,10 @@ export function ConsumersPage() {
                   label="Delete"
                   run={() => api.delete(`/admin/v1/consumers/${encodeURIComponent(c.name)}`)}
                   done={refresh}
+                  confirm={{
+                    title: `Delete consumer ${c.name}?`,
+                    message: <p>The consumer goes, and every key it owns is revoked at once.</p>,
+                  }}
                 />
               </td>
             )}
@@ -44,7 +49,16 @@ export function ConsumersPage() {
       {creating && (
         <FormDialog
           title="New consumer"
-          fields={[{ name: "name", label: "Name", required: true, placeholder: "acme" }]}
+          fields={[
+            {
+              name: "name",
+              label: "Name",
+              required: true,
+              placeholder: "acme",
+              hint: "lower-case letters, digits and -",
+              check: matches(NAME, "Lower-case letters, digits and -, starting with a letter or digit (up to 63)."),
+            },
+          ]}
           onClose={() => setCreating(false)}
           onSubmit={async (v) => {
             await api.post("/admin/v1/consumers", { name: v.name });

@@ -1,48 +1,90 @@
 import { useQuery, useQueryClient } from "@tanstack/react-query";
-import { Link, useParams } from "react-router";
+import { useState } from "react";
+import { Link, useNavigate, useParams } from "react-router";
 import { can } from "../api";
 import { useApi, useSignedIn } from "../api-context";
 import type { CredentialDetail } from "../types";
 import { ErrorAlert } from "../ui/ErrorAlert";
+import { FormDialog } from "../ui/FormDialog";
 import { RowAction } from "../ui/RowAction";
+import { credentialBody, credentialFields } from "./credential-form";
 
 /** A credential's metadata and versions; values are never part of any response the console reads. */
 export function CredentialDetailPage() {
   const api = useApi();
   const { role } = useSignedIn();
   const qc = useQueryClient();
+  const navigate = useNavigate();
   const name = useParams().name ?? "";
   const base = `/admin/v1/credentials/${encodeURIComponent(name)}`;
   const cred = useQuery({ queryKey: ["credentials", name], queryFn: () => api.get<CredentialDetail>(base) });
+  const [writing, setWriting] = useState(false);
+  const refresh = () => qc.invalidateQueries({ queryKey: ["credentials"] });
   const c = cred.data;
+  const change = can.change(role);
   return (
     <section>
       <p>
         <Link to="/credentials">Credentials</Link> / {name}
       </p>
-      <h1>Credential {name}</h1>
+      <div className="heading">
+        <h1>Credential {name}</h1>
+        {c && change && (
+          <div className="row-actions">
+            <button type="button" onClick={() => setWriting(true)}>
+              New version
+            </button>
+            <RowAction
+              label="Delete"
+              run={() => api.delete(base)}
+              done={async () => {
+                await refresh();
+                navigate("/credentials");
+              }}
+              confirm={{
+                title: `Delete credential ${name}?`,
+                message: <p>Agents granted it lose it at their next read, and its egress stops adding it.</p>,
+              }}
+            />
+          </div>
+        )}
+      </div>
       <ErrorAlert error={cred.error} />
       {c && (
         <>
           <dl className="props">
             <dt>Type</dt>
-            <dd>{c.type}</dd>
+            <dd>{c.type === "static" ? "static value" : "token provider (OAuth2 client credentials)"}</dd>
             <dt>Current version</dt>
             <dd>{c.version ?? "none"}</dd>
             <dt>Status</dt>
             <dd>
-              {c.status}
+              <span className={`status status-${c.status}`}>{c.status}</span>
               {c.status_message ? `: ${c.status_message}` : ""}
             </dd>
             <dt>Egress</dt>
-            <dd>{c.egress ? `${c.egress.header} (${c.egress.format}) to ${c.egress.base_url}` : "none"}</dd>
+            <dd>
+              {c.egress ? (
+                <>
+                  <code>
+                    {c.egress.header}: {c.egress.format}
+                  </code>{" "}
+                  to <code>{c.egress.base_url}</code>
+                </>
+              ) : (
+                "none"
+              )}
+            </dd>
             {c.provider && (
               <>
-                <dt>Token provider</dt>
+                <dt>Token URL</dt>
                 <dd>
-                  {c.provider.token_url}, client {c.provider.client_id}
-                  {c.provider.scope ? `, scope ${c.provider.scope}` : ""}
+                  <code>{c.provider.token_url}</code>
                 </dd>
+                <dt>Client ID</dt>
+                <dd>{c.provider.client_id}</dd>
+                <dt>Scope</dt>
+                <dd>{c.provider.scope ?? "none"}</dd>
               </>
             )}
           </dl>
@@ -54,7 +96,7 @@ export function CredentialDetailPage() {
                 <th scope="col">Source</th>
                 <th scope="col">Created by</th>
                 <th scope="col">Created</th>
-                {can.change(role) && <th scope="col">Actions</th>}
+                {change && <th scope="col">Actions</th>}
               </tr>
             </thead>
             <tbody>
@@ -62,20 +104,31 @@ export function CredentialDetailPage() {
                 <tr key={v.version}>
                   <td>
                     {v.version}
+                    {v.version === c.version && <span className="muted"> (current)</span>}
                     {v.rolled_back_from !== null && (
-                      <span className="muted"> (rollback from {v.rolled_back_from})</span>
+                      <span className="muted"> (a copy of version {v.rolled_back_from})</span>
                     )}
                   </td>
                   <td>{v.source}</td>
                   <td>{v.created_by}</td>
                   <td>{new Date(v.created_at).toLocaleString()}</td>
-                  {can.change(role) && (
+                  {change && (
                     <td>
-                      {v.version !== c.version && (
+                      {/* A token provider's tokens are fetched, not rolled back (the server says 400). */}
+                      {v.version !== c.version && c.type === "static" && (
                         <RowAction
                           label={`Roll back to ${v.version}`}
                           run={() => api.post(`${base}/rollback`, { version: v.version })}
-                          done={() => qc.invalidateQueries({ queryKey: ["credentials"] })}
+                          done={refresh}
+                          confirm={{
+                            title: `Roll ${name} back to version ${v.version}?`,
+                            message: (
+                              <p>
+                                A new version is made equal to version {v.version}; agents get it at their next read.
+                                Version {c.version} stays in the history.
+                              </p>
+                            ),
+                          }}
                         />
                       )}
                     </td>
@@ -85,6 +138,20 @@ export function CredentialDetailPage() {
             </tbody>
           </table>
         </>
+      )}
+      {writing && c && (
+        <FormDialog
+          title={`New version of ${name}`}
+          submitLabel="Save"
+          intro="The value (or client secret) is write-only: type it again. Other settings start as they are."
+          fields={(v) => credentialFields(v, c)}
+          onClose={() => setWriting(false)}
+          onSubmit={async (v) => {
+            await api.put(base, credentialBody(v, c));
+            setWriting(false);
+            await refresh();
+          }}
+        />
       )}
     </section>
   );

@@ -6,6 +6,7 @@ import { useApi, usePaged, useSignedIn } from "../api-context";
 import type { Credential } from "../types";
 import { FormDialog } from "../ui/FormDialog";
 import { PagedTable } from "../ui/PagedTable";
+import { credentialBody, credentialFields } from "./credential-form";
 
 /** Names, versions and provider status only: the API never returns a value, and neither do we. */
 export function CredentialsPage() {
@@ -41,31 +42,18 @@ export function CredentialsPage() {
         )}
       </PagedTable>
       {setting && (
-        <WriteOnlyForm
+        <FormDialog
+          title="Set credential"
+          submitLabel="Save"
+          fields={(v) => credentialFields(v)}
           onClose={() => setSetting(false)}
-          onSubmit={async (name, value) => {
-            await api.put(`/admin/v1/credentials/${encodeURIComponent(name)}`, { value });
+          onSubmit={async (v) => {
+            await api.put(`/admin/v1/credentials/${encodeURIComponent(v.name ?? "")}`, credentialBody(v));
             setSetting(false);
             await qc.invalidateQueries({ queryKey: ["credentials"] });
           }}
         />
       )}
     </section>
-  );
-}
-
-/** A static value, written and forgotten: a password input, never read back or kept in state. */
-function WriteOnlyForm(props: { onClose: () => void; onSubmit: (name: string, value: string) => Promise<void> }) {
-  return (
-    <FormDialog
-      title="Set credential"
-      submitLabel="Save"
-      fields={[
-        { name: "name", label: "Name", required: true, placeholder: "openai" },
-        { name: "value", label: "Value", type: "password", required: true, hint: "write-only: never shown again" },
-      ]}
-      onClose={props.onClose}
-      onSubmit={(v) => props.onSubmit(v.name ?? "", v.value ?? "")}
-    />
   );
 }
