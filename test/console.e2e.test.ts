@@ -36,6 +36,9 @@ const AGENT = "e2e-agent";
 const CONSUMER = "e2e-consumer";
 const NAV = ["Overview", "Agents", "Consumers", "Keys", "Credentials", "Users", "Audit", "Alerts", "Admin tokens"];
 
+/** Issue 15: first page interactive within 1 s from localhost (measured ~0.2–0.4 s on a loaded 2-core box). */
+const INTERACTIVE_BUDGET_MS = 1000;
+
 type Upstream = Awaited<ReturnType<typeof startUpstream>>;
 
 describe.skipIf(!HAVE_CHROMIUM && !mustRun)("the web console in a real browser", () => {
@@ -82,7 +85,11 @@ describe.skipIf(!HAVE_CHROMIUM && !mustRun)("the web console in a real browser",
     const recorded: Array<Promise<void>> = [];
     page.on("response", (res) => recorded.push(scripts.record(res)));
     const response = await page.goto(`${server.url}/console/`);
-    await page.getByLabel("Admin token").waitFor();
+    // Interactive: the field is there, enabled and takes input. performance.now() counts from the
+    // navigation's start on the page's own clock, read after the check (so a little over, never under).
+    const field = page.getByLabel("Admin token");
+    await field.waitFor();
+    expect(await field.isEditable()).toBe(true);
     const firstLoadMs = await page.evaluate(() => performance.now());
     await Promise.all(recorded);
     page.removeAllListeners("response");
@@ -92,15 +99,26 @@ describe.skipIf(!HAVE_CHROMIUM && !mustRun)("the web console in a real browser",
     expect(scripts.seen.size).toBeGreaterThan(0);
     expect(scripts.totalGzip).toBeLessThanOrEqual(250 * 1024);
     console.info(
-      `console first load: sign-in form visible ${firstLoadMs.toFixed(0)} ms after navigation start; ` +
+      `console first load: sign-in field usable ${firstLoadMs.toFixed(0)} ms after navigation start; ` +
         `first-load JS ${(scripts.totalGzip / 1024).toFixed(1)} KB gzipped in ${scripts.seen.size} file(s); ` +
         `all built JS ${(builtScriptsGzip() / 1024).toFixed(1)} KB gzipped`,
     );
+    expect(firstLoadMs).toBeLessThanOrEqual(INTERACTIVE_BUDGET_MS);
     await checkPage(page, "sign-in");
   });
 
   it("signs in into an HttpOnly SameSite=Strict session, keeping no token in storage", async () => {
-    await signIn(page, TEST_ADMIN_TOKEN);
+    await page.getByLabel("Admin token").fill(TEST_ADMIN_TOKEN);
+    const clicked = await page.evaluate(() => performance.now());
+    await page.getByRole("button", { name: "Sign in" }).click();
+    // Rendered: the heading, the open alerts counted, and both top tables answered (no traffic yet).
+    await page.getByRole("heading", { level: 1, name: "Overview" }).waitFor();
+    await page.getByText(/Open alerts: \d/).waitFor();
+    await page.getByText("No traffic in the last 24 hours.").nth(1).waitFor();
+    const overviewMs = (await page.evaluate(() => performance.now())) - clicked;
+    console.info(`console sign-in: overview rendered ${overviewMs.toFixed(0)} ms after the click on Sign in`);
+    expect(overviewMs).toBeLessThanOrEqual(INTERACTIVE_BUDGET_MS);
+
     const cookies = await owner.cookies(server.url);
     expect(cookies.length).toBeGreaterThan(0);
     for (const c of cookies) {

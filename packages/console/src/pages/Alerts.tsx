@@ -44,30 +44,33 @@ export function AlertsPage() {
             <td>{a.status}</td>
             <td>{new Date(a.created_at).toLocaleString()}</td>
             {change && (
-              <td className="row-actions">
-                {a.status === "open" && (
-                  <RowAction
-                    label="Ack"
-                    run={() => api.post(`/admin/v1/alerts/${encodeURIComponent(a.id)}/ack`)}
-                    done={refresh}
-                  />
-                )}
-                {a.key_id && (
-                  <RowAction
-                    label="Freeze key"
-                    run={() => api.post(`/admin/v1/keys/${encodeURIComponent(a.key_id ?? "")}/freeze`)}
-                    done={() => qc.invalidateQueries({ queryKey: ["keys"] })}
-                    confirm={{
-                      title: `Freeze key ${a.key_id}?`,
-                      message: (
-                        <p>
-                          Every request with key <code>{a.key_id}</code> is refused until it is unfrozen (alert {a.rule}
-                          ).
-                        </p>
-                      ),
-                    }}
-                  />
-                )}
+              <td>
+                <div className="row-actions">
+                  {a.status === "open" && (
+                    <RowAction
+                      label="Ack"
+                      run={() => api.post(`/admin/v1/alerts/${encodeURIComponent(a.id)}/ack`)}
+                      done={refresh}
+                    />
+                  )}
+                  {a.key_id && (
+                    <RowAction
+                      label="Freeze key"
+                      run={() => api.post(`/admin/v1/keys/${encodeURIComponent(a.key_id ?? "")}/freeze`)}
+                      done={() => qc.invalidateQueries({ queryKey: ["keys"] })}
+                      confirm={{
+                        title: `Freeze key ${a.key_id}?`,
+                        message: (
+                          <p>
+                            Every request with key <code>{a.key_id}</code> is refused until it is unfrozen (alert{" "}
+                            {a.rule}
+                            ).
+                          </p>
+                        ),
+                      }}
+                    />
+                  )}
+                </div>
               </td>
             )}
           </tr>

@@ -86,8 +86,10 @@ export function KeysPage() {
             </td>
             <td>{k.last_used_at ? new Date(k.last_used_at).toLocaleString() : "never"}</td>
             {change && (
-              <td className="row-actions">
-                <KeyActions k={k} onChanged={refresh} onIssued={setIssued} />
+              <td>
+                <div className="row-actions">
+                  <KeyActions k={k} onChanged={refresh} onIssued={setIssued} />
+                </div>
               </td>
             )}
           </tr>
