@@ -2,7 +2,8 @@
 // The Python SDK's tests and lint, run by `npm test` / `npm run lint` after the Node ones.
 //
 //   node scripts/python.mjs test   → pytest (packages/sdk-python/tests, examples/python-agents)
-//   node scripts/python.mjs lint   → ruff check, ruff format --check, mypy --strict
+//   node scripts/python.mjs lint   → ruff check, ruff format --check, mypy --strict (SDK, its tests and
+//                                    benchmarks, examples/python-agents)
 //
 // Needs Python ≥ 3.10 (`KEYWARD_PYTHON` names the interpreter; default python3). Without one the
 // step is skipped with a printed reason — except under CI (`CI=true`), where it fails. The virtual
@@ -49,7 +50,9 @@ if (probe.error || probe.status !== 0) skip(`${python} with the venv module was 
 const [major, minor] = probe.stdout.trim().split(".").map(Number);
 if (major < 3 || (major === 3 && minor < 10)) skip(`${python} is Python ${probe.stdout.trim()}, older than 3.10`);
 
-const inputs = ["pyproject.toml", "requirements-langchain.txt"].map((f) => readFileSync(join(pkg, f)));
+const inputs = ["pyproject.toml", "requirements-langchain-deps.txt", "requirements-langchain.txt"].map((f) =>
+  readFileSync(join(pkg, f)),
+);
 const stamp = createHash("sha256").update(Buffer.concat(inputs)).digest("hex");
 if (!existsSync(venvPython) || !existsSync(stampFile) || readFileSync(stampFile, "utf8") !== stamp) {
   console.log("Python SDK: creating packages/sdk-python/.venv (first use, or its requirements changed)…");
@@ -58,6 +61,7 @@ if (!existsSync(venvPython) || !existsSync(stampFile) || readFileSync(stampFile,
   const failed =
     run(python, ["-m", "venv", venv]) ||
     run(venvPython, ["-m", "pip", "install", ...pipQuiet, "-e", `${pkg}[test]`]) ||
+    run(venvPython, ["-m", "pip", "install", ...pipQuiet, "-r", join(pkg, "requirements-langchain-deps.txt")]) ||
     run(venvPython, ["-m", "pip", "install", ...pipQuiet, "--no-deps", "-r", join(pkg, "requirements-langchain.txt")]);
   if (failed) {
     console.error("Python SDK: installing the test environment failed (see pip's output above)");
@@ -93,6 +97,14 @@ if (mode === "test") {
   status =
     run(tools("ruff"), ["check", ...paths]) ||
     run(tools("ruff"), ["format", "--check", ...paths]) ||
-    run(tools("mypy"), ["--config-file", join(pkg, "pyproject.toml")], { cwd: pkg });
+    run(tools("mypy"), ["--config-file", join(pkg, "pyproject.toml")], { cwd: pkg }) ||
+    // Tests and benchmarks are code too: the same strictness (their helpers import as top-level modules).
+    run(tools("mypy"), ["--strict", "--explicit-package-bases", "tests", "bench"], {
+      cwd: pkg,
+      env: { ...process.env, MYPYPATH: join(pkg, "tests") },
+    }) ||
+    (existsSync(join(root, "examples/python-agents"))
+      ? run(tools("mypy"), ["--strict", "--explicit-package-bases", "."], { cwd: join(root, "examples/python-agents") })
+      : 0);
 }
 process.exit(status);

@@ -91,10 +91,10 @@ def test_rotation_reaches_get_within_a_second_and_on_change_fires(
         for i, value in enumerate(["sk-two", "sk-three"], start=2):
             start = time.monotonic()
             version = keyward.admin.set_credential(name, value)
-            wait_until(lambda value=value: kw.get(name) == value, timeout=10)
+            wait_until(lambda value=value: kw.get(name) == value, timeout=10)  # type: ignore[misc]
             assert time.monotonic() - start < 1.0
             assert version == i
-            wait_until(lambda i=i: (name, i) in seen)
+            wait_until(lambda i=i: (name, i) in seen)  # type: ignore[misc]
 
 
 def test_revoking_the_grant_removes_the_credential(

@@ -144,7 +144,7 @@ def test_secrets_never_reach_messages_reprs_or_logs(
             repr(kw),
             repr(kw.credential(name)),
             repr(kw._opts),
-            str(vars(kw.credential.__self__)["_opts"]),
+            str(vars(kw)["_opts"]),
         ]
         for bad in ("${credentials.nope}", {"a": "${credentials.nope} " + CANARY}):
             try:

@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from keyward import Keyward
+from keyward._tool_audit import AuditQueue
 from keyward.aio import AsyncKeyward
 from keyward.tools import (
     ToolError,
@@ -114,7 +115,9 @@ def test_params_injects_the_users_values_and_redacts_every_encoding(users: Users
     assert result["bytes"] == b"[redacted]" and "[redacted]" in result
     assert result["nested"][0]["k"].startswith("Basic ")
     assert leaked(everything(result)) == []
-    audit_queue_of(kw).flush(10)
+    queue = audit_queue_of(kw)
+    assert isinstance(queue, AuditQueue)
+    queue.flush(10)
     [event] = users.audit("cloud_report")
     assert event["target"] == f"user:{users.user}" and event["outcome"] == "success"
     assert event["actor"] == f"agent:{users.agent}"
@@ -126,7 +129,7 @@ def test_call_as_passes_the_token_explicitly_and_model_planted_fields_are_droppe
     users: Users, kw: Keyward
 ) -> None:
     def show(**kwargs: Any) -> str:
-        return json.dumps(sorted(kwargs)) + " " + kwargs["credentials"][users.n1]
+        return json.dumps(sorted(kwargs)) + " " + str(kwargs["credentials"][users.n1])
 
     tool = with_user_credentials(kw, show, names=[users.n1])
     out = tool.call_as(users.token, q="x", credentials={users.n1: "evil"}, user="user:other", user_id="other")
@@ -179,7 +182,9 @@ def test_an_exception_comes_back_redacted_without_its_chain(users: Users, kw: Ke
     text = "".join(traceback.format_exception(err)) + repr(err) + str(err.args)
     logging.getLogger("test").exception("tool failed", exc_info=err)
     assert leaked(text) == [] and leaked(caplog.text) == []
-    audit_queue_of(kw).flush(10)
+    queue = audit_queue_of(kw)
+    assert isinstance(queue, AuditQueue)
+    queue.flush(10)
     [event] = users.audit("failing")
     assert event["outcome"] == "failure" and event["details"]["redactions"] == 2
 

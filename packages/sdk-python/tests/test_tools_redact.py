@@ -9,7 +9,7 @@ import threading
 import urllib.parse
 from collections import namedtuple
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -83,7 +83,7 @@ def test_values_are_copied_deeply_with_their_shapes() -> None:
     value = {"a": [SECRET, (1, SECRET)], SECRET: {SECRET}, "p": Point(SECRET, 2), "row": Row(SECRET, 3),
              "buf": bytearray(SECRET.encode()), "err": ValueError(SECRET), "cyc": cyclic}  # fmt: skip
     tally = Tally()
-    out = redact_value(value, Redactor([SECRET]), tally)
+    out: Any = redact_value(value, Redactor([SECRET]), tally)
     r = "[redacted]"
     assert out["a"] == [r, (1, r)] and out[r] == {r}
     assert out["p"] == Point(r, 2) and isinstance(out["p"], Point)
@@ -91,7 +91,7 @@ def test_values_are_copied_deeply_with_their_shapes() -> None:
     assert out["err"] == f"ValueError: {r}"
     assert out["cyc"][0] == r and out["cyc"][1] is out["cyc"]
     assert tally.count == 9
-    assert value["a"][0] == SECRET  # the input is left as it was
+    assert cast(Any, value)["a"][0] == SECRET  # the input is left as it was
 
 
 def test_nesting_deeper_than_the_bound_is_replaced_not_walked() -> None:
@@ -122,7 +122,7 @@ def test_a_large_escape_dense_result_is_redacted_whole() -> None:
 
 def test_injection_plans_fail_at_wrap_time() -> None:
     assert default_env_var("aliyun-ak.v2") == "ALIYUN_AK_V2"
-    for kwargs, message in [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"names": [], "inject": "params"}, "non-empty"),
         ({"names": ["a", "a"], "inject": "params"}, "twice"),
         ({"names": ["a"], "inject": "files"}, "inject must be"),
@@ -132,7 +132,8 @@ def test_injection_plans_fail_at_wrap_time() -> None:
         ({"names": ["a", "b"], "inject": "headers"}, "must say where"),
         ({"names": ["a"], "inject": "headers", "headers": {"X": "{b}"}}, "not in names"),
         ({"names": ["a"], "inject": "headers", "headers": {"X Y": "{a}"}}, "not a header name"),
-    ]:
+    ]
+    for kwargs, message in cases:
         with pytest.raises(TypeError, match=message):
             plan_injection(**kwargs)
 

@@ -3,7 +3,7 @@ its cache and configuration rules with a manual clock."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -180,13 +180,14 @@ def test_claims_are_read_only(local: tuple[Issuer, JwksServer]) -> None:
     token = issuer.mint(act={"sub": "agent:w", "act": {"sub": "agent:z"}}, extra=[1, {"a": 2}])
     claims = v.verify(token)
     assert claims.act_chain == ["agent:w", "agent:z"]
-    for change in (
+    changes: tuple[Callable[[], object], ...] = (
         lambda: claims.__setitem__("sub", "user:admin"),
         lambda: claims.update(sub="x"),
         lambda: claims.pop("sub"),
         lambda: claims["act"].__setitem__("sub", "x"),
         claims.clear,
-    ):
+    )
+    for change in changes:
         with pytest.raises(TypeError):
             change()
     claims.act_chain.append("x")

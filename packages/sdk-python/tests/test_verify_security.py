@@ -155,8 +155,8 @@ def test_unknown_kid_flood_costs_a_bounded_number_of_fetches(server: JwksServer,
     assert errors == ["invalid_token"] * 200
     assert server.fetches == 2  # one refetch for the whole flood
     clock.advance(31)  # after the cooldown: one more, however many tokens
-    for t in tokens[:50]:
-        refusal(v, t)
+    for token in tokens[:50]:
+        refusal(v, token)
     assert server.fetches == 3
 
 

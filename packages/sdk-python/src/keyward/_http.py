@@ -83,6 +83,13 @@ class _Body:
         except zlib.error:
             raise KeywardError("invalid_response", f"{self.limit.what} is not validly compressed") from None
 
+    def read_already(self, res: httpx.Response) -> bytes:
+        """A response read in full before it reached us (by a custom transport or an event hook):
+        its decoded content is in memory already; it is still held to the limit."""
+        self.decoder = None
+        self._add(res.content)
+        return self.result()
+
     def result(self) -> bytes:
         if self.decoder is not None:
             try:
@@ -100,6 +107,8 @@ def read_bounded(res: httpx.Response, limit: BodyLimit, timeout: float | None = 
     cannot hold the caller); raises ResponseTooLargeError or KeywardError."""
     try:
         body = _Body(res, limit, timeout)
+        if res.is_stream_consumed:
+            return body.read_already(res)
         for chunk in res.iter_raw():
             body.feed(chunk)
         return body.result()
@@ -111,6 +120,8 @@ async def aread_bounded(res: httpx.Response, limit: BodyLimit, timeout: float | 
     """:func:`read_bounded` for an asyncio response."""
     try:
         body = _Body(res, limit, timeout)
+        if res.is_stream_consumed:
+            return body.read_already(res)
         async for chunk in res.aiter_raw():
             body.feed(chunk)
         return body.result()

@@ -145,7 +145,7 @@ class AzureStandin:
         accepted = current is not None and auth == f"Bearer {current}"
         with self.lock:
             self.chat_calls.append(
-                ChatCall(deployment, (query.get("api-version") or [None])[0], auth, accepted)
+                ChatCall(deployment, (query.get("api-version") or [""])[0], auth, accepted)
             )
         if not accepted:
             h._send(401, {"error": {"code": "401", "message": "Access denied due to invalid token"}})
