@@ -18,7 +18,11 @@ export interface PermitCounter {
   kind: "rate" | "quota";
   /** Start of the window or period, epoch ms (windows are aligned to the epoch). */
   windowStart: number;
-  /** Length of the window or period, ms; the counter is forgotten after it ends. */
+  /**
+   * Length of the window or period, ms (`Infinity` for a quota in total). A rate counter is
+   * forgotten once its window ended; a quota counter after it has been idle for the bank's idle
+   * time (an hour), then seeded again from the store.
+   */
   windowMs: number;
   /** The key's limit for the window or period. */
   limit: number;
@@ -29,6 +33,13 @@ export interface PermitGrant {
   granted: number;
   /** The counter after this grant (permits granted so far in the window, by every process). */
   used: number;
+  /**
+   * Which incarnation of the counter granted them (a counter forgotten and created again — its
+   * window over, a Redis restart, an idle quota reseeded from the store — has another). `give`
+   * takes it back so permits return only to the counter that granted them: a return to a
+   * recreated counter would be granted a second time.
+   */
+  epoch: string;
 }
 
 export interface PermitBank {
@@ -39,7 +50,20 @@ export interface PermitBank {
    * `rate_limit_fallback`.
    */
   take(counter: PermitCounter, want: number, seed?: () => Promise<number>): Promise<PermitGrant>;
-  /** Gives back `count` permits leased but not used, while the window is still open. */
-  give(counter: PermitCounter, count: number): Promise<void>;
+  /**
+   * Gives back `count` permits leased but not used, to the incarnation `epoch` of the counter only
+   * (ignored when the counter was forgotten or recreated since). Never lowers it below zero.
+   */
+  give(counter: PermitCounter, count: number, epoch: string): Promise<void>;
   close(): Promise<void>;
+}
+
+/** A rate counter is kept this long past its window's end, for a process whose clock runs behind. */
+export const WINDOW_SLACK_MS = 5_000;
+/** A quota counter nobody took from for this long is forgotten (then seeded again from the store). */
+export const QUOTA_IDLE_MS = 3_600_000;
+
+/** The name of a counter, unique per lineage, kind and window (Redis key suffix, map key). */
+export function counterName(c: PermitCounter): string {
+  return c.kind === "rate" ? `{${c.lineage}}:r:${c.windowMs}:${c.windowStart}` : `{${c.lineage}}:q:${c.windowStart}`;
 }
