@@ -60,15 +60,8 @@ export const eachEntry =
     return bad === undefined ? undefined : `"${bad}" is not ${what}.`;
   };
 
-/** Mirrors keys-routes.ts OWNER. */
-export const OWNER =
-  /^(consumer:[a-z0-9][a-z0-9-]{0,62}|agent:[a-z0-9][a-z0-9-]{0,62}|user:(?!\.+$)[A-Za-z0-9._@+-]{1,128})$/;
-/** Mirrors agents-service.ts AGENT_NAME and consumers' names. */
-export const NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
-/** Mirrors credential-rules.ts CREDENTIAL_NAME. */
-export const CREDENTIAL_NAME = /^(?!\.+$)(?!__proto__$)[A-Za-z0-9_.-]{1,128}$/;
-/** Scopes: printable ASCII without spaces (keys-routes.ts SCOPE). */
-export const SCOPE = /^[\x21-\x7e]{1,200}$/;
+/** The name rules are the server's own (`@keyward/sdk/names`): a form and the server never disagree. */
+export { CREDENTIAL_NAME, OWNER, SCOPE, SLUG as NAME } from "@keyward/sdk/names";
 
 export const matches =
   (re: RegExp, message: string) =>

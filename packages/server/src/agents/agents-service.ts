@@ -1,4 +1,5 @@
 import { createBoundedCache } from "@keyward/sdk/cache";
+import { SLUG } from "@keyward/sdk/names";
 import type { Actor } from "../admin/admin-context.js";
 import { changeEvent, changeRunner, type OwnedKeys } from "../admin/audited-change.js";
 import type { AuditSink } from "../audit/audit-sink.js";
@@ -8,7 +9,7 @@ import { conflict, invalidRequest, notFound } from "../errors.js";
 import { type Db, isUniqueViolation } from "../store/db.js";
 import type { AgentRow, AgentsStore } from "./agents-store.js";
 
-export const AGENT_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
+export const AGENT_NAME = SLUG;
 
 export interface Agent {
   name: string;

@@ -1,3 +1,4 @@
+import { CREDENTIAL_NAME } from "@keyward/sdk/names";
 import { KeywardError } from "../errors.js";
 
 /**
@@ -10,7 +11,7 @@ import { KeywardError } from "../errors.js";
  * Slug-like. Never only dots (`.` and `..` cannot be a URL path segment), never `__proto__` (as an
  * object key in a client it would replace the object's prototype instead of naming a value).
  */
-export const CREDENTIAL_NAME = /^(?!\.+$)(?!__proto__$)[A-Za-z0-9_.-]{1,128}$/;
+export { CREDENTIAL_NAME };
 export const CREDENTIAL_NAME_HINT = "must be 1-128 characters of A-Z a-z 0-9 _ . - (not only dots, not __proto__)";
 
 /** A value is a secret string, not a file: 64 KiB covers PEM bundles and long JWTs. */

@@ -1,3 +1,4 @@
+import { OWNER, SCOPE } from "@keyward/sdk/names";
 import { z } from "zod";
 import type { Actor } from "../admin/admin-context.js";
 import type { Clock } from "../clock.js";
@@ -14,9 +15,8 @@ import type { KeyPatch, KeysService } from "./keys-service.js";
 import type { KeyRow } from "./keys-store.js";
 
 /** A user id may not be only dots: `user:..` would make `/users/../credentials` a path elsewhere. */
-export const OWNER =
-  /^(consumer:[a-z0-9][a-z0-9-]{0,62}|agent:[a-z0-9][a-z0-9-]{0,62}|user:(?!\.+$)[A-Za-z0-9._@+-]{1,128})$/;
-const SCOPE = /^[\x21-\x7e]{1,200}$/;
+export { OWNER };
+
 const TEN_YEARS_S = 10 * 365 * 86_400;
 
 const cidr = z.string().refine(

@@ -1,3 +1,4 @@
+import { SLUG } from "@keyward/sdk/names";
 import type { AuditSink } from "../audit/audit-sink.js";
 import { KEYWARD } from "../auth/audience.js";
 import type { Caller, CallerAuth } from "../auth/caller-auth.js";
@@ -9,7 +10,7 @@ import type { McpGateway } from "./mcp-gateway.js";
 import { answerMcpPost, type StreamedCall } from "./mcp-jsonrpc.js";
 import { openProgressStream } from "./mcp-progress-stream.js";
 
-const SERVER_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
+const SERVER_NAME = SLUG;
 
 export interface McpRouteDeps {
   gateway: McpGateway;

@@ -1,3 +1,4 @@
+import { USER_ID } from "@keyward/sdk/names";
 import { invalidRequest } from "../errors.js";
 
 /**
@@ -6,7 +7,7 @@ import { invalidRequest } from "../errors.js";
  * only dots: a URL resolves `.` and `..` away, so `/admin/v1/users/../credentials/x` reaches
  * `/admin/v1/credentials/x` (a client would overwrite the shared credential instead).
  */
-export const USER_ID = /^(?!\.+$)[A-Za-z0-9._@+-]{1,128}$/;
+export { USER_ID };
 export const USER_ID_HINT = "must be 1-128 characters of A-Z a-z 0-9 . _ @ + - (not only dots)";
 
 export const USER_PREFIX = "user:";
