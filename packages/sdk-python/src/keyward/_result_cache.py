@@ -39,13 +39,12 @@ class ResultCache(Generic[V]):
         self._lock = threading.Lock()
 
     def get(self, key: str) -> V | None:
-        if self._max == 0:
-            return None
-        with self._lock:
-            value = self._entries.get(key)
-            if value is not None:
-                self._entries.move_to_end(key)
-            return value
+        value = self._entries.get(key)  # one C call under the GIL: a miss takes no lock
+        if value is not None:
+            with self._lock:
+                if key in self._entries:
+                    self._entries.move_to_end(key)
+        return value
 
     def set(self, key: str, value: V) -> None:
         if self._max == 0:
