@@ -11,6 +11,7 @@ import { parseCidrList } from "./http/client-ip.js";
 import { httpSchema } from "./http/http-config.js";
 import { namespaceProblem } from "./tokens/issuer-namespaces.js";
 import { trustedIssuerSchema } from "./tokens/trusted-issuers-config.js";
+import { trustedWorkloadSchema, workloadListProblem } from "./tokens/trusted-workloads-config.js";
 import { usageSchema } from "./usage/usage-config.js";
 import { leaksSchema, webhookSecretSchema, webhooksSchema, webhookUrlSchema } from "./webhooks/webhooks-config.js";
 
@@ -42,6 +43,10 @@ const schema = z
       .optional(),
     /** Redis unreachable: refuse keys with a rate limit or quota (closed) or count per replica (local). */
     rate_limit_fallback: z.enum(["closed", "local"]).default("closed"),
+    /** Keyward processes sharing that Redis (replicas × workers): leases are sized for all of them. */
+    rate_limit_replicas: z.coerce.number().int().min(1).max(10_000).default(1),
+    /** Overshoot of a shared limit at most, as a fraction of it (limits/lease-sizing.ts); 0: no leases. */
+    rate_limit_overshoot: z.coerce.number().min(0).max(0.5).default(0.1),
     master_key: z.string().optional(),
     /** Retired master keys, still able to open what they sealed (crypto/README.md, rotation). */
     master_key_previous: z
@@ -120,6 +125,8 @@ const schema = z
         const problem = namespaceProblem(entries);
         if (problem !== undefined) ctx.addIssue({ code: "custom", message: problem });
       }),
+    /** Platform identities (Kubernetes service accounts, CI jobs) exchanged for an agent's token. */
+    trusted_workloads: z.array(trustedWorkloadSchema).default([]),
     /** Upstream MCP servers behind `/mcp/{server}` (SPEC §8). */
     mcp: mcpSchema.prefault({}),
     /** Timeouts of the listening HTTP server. */
@@ -141,6 +148,10 @@ const schema = z
   .refine((c) => c.max_staleness_ms >= 2 * c.reconcile_interval_ms, {
     path: ["max_staleness_ms"],
     message: "must be at least twice reconcile_interval_ms",
+  })
+  .superRefine((c, ctx) => {
+    const problem = workloadListProblem(c.trusted_workloads, c.trusted_issuers);
+    if (problem !== undefined) ctx.addIssue({ code: "custom", path: ["trusted_workloads"], message: problem });
   })
   .refine((c) => (c.alert_webhook === undefined) === (c.alert_webhook_secret === undefined), {
     path: ["alert_webhook_secret"],
@@ -169,6 +180,8 @@ const ENV: Record<string, Field> = {
   KEYWARD_DATABASE_URL: "database_url",
   KEYWARD_REDIS_URL: "redis_url",
   KEYWARD_RATE_LIMIT_FALLBACK: "rate_limit_fallback",
+  KEYWARD_RATE_LIMIT_REPLICAS: "rate_limit_replicas",
+  KEYWARD_RATE_LIMIT_OVERSHOOT: "rate_limit_overshoot",
   KEYWARD_MASTER_KEY: "master_key",
   KEYWARD_MASTER_KEY_PREVIOUS: "master_key_previous",
   KEYWARD_ADMIN_TOKEN: "admin_token",

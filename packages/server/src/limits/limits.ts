@@ -3,9 +3,12 @@ import type { KeyEntry } from "../keys/key-entry.js";
 import type { Logger } from "../ops/logger.js";
 import type { Metrics } from "../ops/metrics.js";
 import type { Db } from "../store/db.js";
+import { createLeasedLimits } from "./leased-limits.js";
+import type { PermitBank } from "./permit-bank.js";
 import { createMemoryRateLimiter, type RateLimiter, type RateLimitResult } from "./rate-limiter.js";
 import { connectLimitsRedis } from "./redis-client.js";
 import { createRedisLimits } from "./redis-limits.js";
+import { createRedisPermitBank } from "./redis-permit-bank.js";
 import { createSharedLimits, type LimitsFallback, type SharedLimits } from "./shared-limits.js";
 import { createUsageTracker, type UsageTracker } from "./usage.js";
 
@@ -57,10 +60,48 @@ export async function createLimits(deps: {
   rateLimiter?: RateLimiter;
   /** How long startup waits for Redis before serving anyway (requests then take the fallback). */
   connectWaitMs?: number;
+  /**
+   * Permit leases (lease-sizing.ts): processes sharing the bank (`rate_limit_replicas`) and the
+   * overshoot allowed (`rate_limit_overshoot`; 0: no leases, one Redis call per request).
+   * Default: 1 process, 10 %.
+   */
+  leases?: { replicas: number; overshoot: number };
+  /**
+   * Without Redis: a bank shared with other processes (the primary's, for a worker of
+   * `keyward serve --workers N`); limits are then leased from it like from Redis.
+   */
+  bank?: PermitBank;
 }): Promise<Limits> {
   const { db, clock, logger, metrics, fallback } = deps;
   const rateLimiter = deps.rateLimiter ?? createMemoryRateLimiter();
   const usage = createUsageTracker({ db, clock, logger });
+  const replicas = deps.leases?.replicas ?? 1;
+  const overshoot = deps.leases?.overshoot ?? 0.1;
+  const leased = (bank: PermitBank) =>
+    createLeasedLimits({
+      bank,
+      usage,
+      local: rateLimiter,
+      fallback,
+      onUnavailable: () => metrics.limitsUnavailable.inc({ fallback }),
+      settings: { replicas, fraction: overshoot },
+    });
+  if (!deps.redisUrl && deps.bank) {
+    const shared = leased(deps.bank);
+    return {
+      rateLimiter,
+      usage,
+      shared,
+      async close() {
+        rateLimiter.close();
+        try {
+          await shared.close();
+        } finally {
+          await usage.close();
+        }
+      },
+    };
+  }
   if (!deps.redisUrl) {
     return {
       rateLimiter,
@@ -78,13 +119,17 @@ export async function createLimits(deps: {
     logger,
     onStatus: (up) => metrics.limitsRedisUp.set(up ? 1 : 0),
   });
-  const shared = createSharedLimits({
-    redis: createRedisLimits({ redis: conn.redis, prefix: deps.keyPrefix ?? "kw:" }),
-    usage,
-    local: rateLimiter,
-    fallback,
-    onUnavailable: () => metrics.limitsUnavailable.inc({ fallback }),
-  });
+  const prefix = deps.keyPrefix ?? "kw:";
+  const leases = overshoot > 0 ? leased(createRedisPermitBank({ redis: conn.redis, prefix })) : undefined;
+  const shared =
+    leases ??
+    createSharedLimits({
+      redis: createRedisLimits({ redis: conn.redis, prefix }),
+      usage,
+      local: rateLimiter,
+      fallback,
+      onUnavailable: () => metrics.limitsUnavailable.inc({ fallback }),
+    });
   if (!(await conn.ready(deps.connectWaitMs ?? 2000))) {
     logger.warn(
       { rate_limit_fallback: fallback },
@@ -100,6 +145,8 @@ export async function createLimits(deps: {
     async close() {
       rateLimiter.close();
       try {
+        // Leased permits go back before the connection does (they are counted in Redis).
+        await leases?.close();
         await usage.close();
       } finally {
         conn.close();

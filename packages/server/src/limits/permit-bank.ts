@@ -37,7 +37,9 @@ export interface PermitGrant {
    * Which incarnation of the counter granted them (a counter forgotten and created again — its
    * window over, a Redis restart, an idle quota reseeded from the store — has another). `give`
    * takes it back so permits return only to the counter that granted them: a return to a
-   * recreated counter would be granted a second time.
+   * recreated counter would be granted a second time. A bank that cannot tell incarnations apart
+   * (Redis: one key per counter) returns one constant; its gives stay within the bound anyway
+   * (redis-permit-bank.ts).
    */
   epoch: string;
 }

@@ -1,0 +1,296 @@
+import { createBoundedCache } from "@keyward/sdk/cache";
+import type { KeyEntry } from "../keys/key-entry.js";
+import { DEFAULT_LEASE_SETTINGS, type LeaseSettings, leaseSize, MIN_LEASE, maxLease } from "./lease-sizing.js";
+import { type PermitBank, type PermitCounter, QUOTA_IDLE_MS } from "./permit-bank.js";
+import type { RateLimiter, RateLimitResult } from "./rate-limiter.js";
+import {
+  LimiterUnavailableError,
+  type LimitsFallback,
+  type LimitsOutcome,
+  MAX_REMEMBERED_WINDOWS,
+  type SharedLimits,
+} from "./shared-limits.js";
+import { type QuotaResult, quotaPeriod, quotaRetryAfter, type UsageTracker } from "./usage.js";
+
+/**
+ * Permits of one counter (a lineage's rate window or quota period) held by this process. Requests
+ * are answered from `held` in memory; a refill from the bank starts when half of the last lease is
+ * used, and requests that find nothing held wait for it in arrival order.
+ */
+interface Lease {
+  counter: PermitCounter;
+  /** Largest lease of this counter (lease-sizing.ts); under MIN_LEASE the key is not leased. */
+  max: number;
+  held: number;
+  /** The bank's count at its last grant (every process's permits), and that grant's epoch. */
+  used: number;
+  epoch: string | undefined;
+  grantedAt: number;
+  /** Size of the last lease asked for: the next refill starts when half of it is left. */
+  size: number;
+  /** The bank granted less than asked (the counter is spent): refused from memory until then. */
+  exhaustedUntil: number;
+  refilling: boolean;
+  waiters: Array<{ resolve: (used: number | false) => void; reject: (err: unknown) => void }>;
+  /** Requests since `since`, for the rate the next lease is sized from. */
+  hits: number;
+  since: number;
+  ratePerMs: number;
+  seed: (() => Promise<number>) | undefined;
+}
+
+/** A spent counter is asked again after this long (a process may have given permits back). */
+const EXHAUSTED_RECHECK_MS = 1_000;
+/**
+ * Quota permits older than this are given back instead of used. The bank forgets a quota counter
+ * idle for QUOTA_IDLE_MS and seeds it again from the store, which does not count leased permits:
+ * permits used after that would be granted twice. Half the idle time keeps them well inside it.
+ */
+export const QUOTA_LEASE_MAX_AGE_MS = QUOTA_IDLE_MS / 2;
+
+/** The seed read failed: the store's failure, propagated as it is (not the bank's). */
+class SeedFailed extends Error {
+  constructor(readonly original: unknown) {
+    super("quota seed failed");
+  }
+}
+
+type LimitedKey = Pick<KeyEntry, "lineage" | "rateLimit" | "quota">;
+
+/**
+ * Shared limits from leases of permits (issue 14): the bank (Redis across replicas, the primary
+ * across workers) is asked once per lease instead of once per request, and requests are answered
+ * from memory. Same interface and same answers as createSharedLimits, within the overshoot bound
+ * stated in lease-sizing.ts; keys whose bound would be too loose take one permit per request.
+ *
+ * Unused rate permits expire with their window (the bank forgets the window's counter; there is
+ * nothing to return them to). Unused quota permits are given back when they age out
+ * (QUOTA_LEASE_MAX_AGE_MS) and on close, so quotas stay exact across restarts. Permits held when
+ * the bank stops answering are still used (the bank counted them): `rate_limit_fallback` applies
+ * from the first request that finds the lease empty, so within one lease period (plus the
+ * connection's command timeout while a refill waits on a slow Redis).
+ */
+export function createLeasedLimits(deps: {
+  bank: PermitBank;
+  usage: UsageTracker;
+  local: RateLimiter;
+  fallback: LimitsFallback;
+  onUnavailable: (err: LimiterUnavailableError) => void;
+  settings?: Partial<LeaseSettings>;
+}): SharedLimits & { close(): Promise<void> } {
+  const { bank, usage, local, fallback, onUnavailable } = deps;
+  const settings: LeaseSettings = { ...DEFAULT_LEASE_SETTINGS, ...deps.settings };
+  // Evicting a lease only loses its permits (the key is admitted less, never more).
+  const leases = createBoundedCache<string, Lease>({ max: MAX_REMEMBERED_WINDOWS });
+  const inflight = new Set<Promise<unknown>>();
+  let closed = false;
+
+  function track<T>(p: Promise<T>): Promise<T> {
+    inflight.add(p);
+    void p.then(
+      () => inflight.delete(p),
+      () => inflight.delete(p),
+    );
+    return p;
+  }
+
+  /** The count of the counter as this process knows it: the bank's, less what it still holds. */
+  function usedNow(lease: Lease): number {
+    return Math.max(0, lease.used - lease.held);
+  }
+
+  function giveBack(lease: Lease): void {
+    const n = lease.held;
+    lease.held = 0;
+    if (n > 0 && lease.epoch !== undefined) {
+      track(bank.give(lease.counter, n, lease.epoch)).catch(() => {
+        // Not returned: those permits are lost for this window (admitted less, never more).
+      });
+    }
+  }
+
+  function leaseFor(id: string, counter: PermitCounter, seed: (() => Promise<number>) | undefined, now: number): Lease {
+    const l = leases.get(id);
+    if (l) {
+      const c = l.counter;
+      if (c.windowStart === counter.windowStart && c.windowMs === counter.windowMs && c.limit === counter.limit)
+        return l;
+      // The limit changed mid-window: what this lease holds goes back to the counter.
+      if (c.windowStart === counter.windowStart) giveBack(l);
+    }
+    const fresh: Lease = {
+      counter,
+      max: maxLease(counter.limit, settings),
+      held: 0,
+      used: 0,
+      epoch: undefined,
+      grantedAt: now,
+      size: 0,
+      exhaustedUntil: 0,
+      refilling: false,
+      waiters: [],
+      hits: 0,
+      since: now,
+      ratePerMs: l ? l.ratePerMs : 0,
+      seed,
+    };
+    leases.set(id, fresh);
+    return fresh;
+  }
+
+  function refill(lease: Lease, now: number): void {
+    lease.refilling = true;
+    const elapsed = now - lease.since;
+    if (elapsed >= 1) {
+      const rate = lease.hits / elapsed;
+      lease.ratePerMs = lease.ratePerMs === 0 ? rate : (lease.ratePerMs + rate) / 2;
+      lease.hits = 0;
+      lease.since = now;
+    }
+    const want = Math.max(1, leaseSize(lease.ratePerMs, lease.waiters.length, lease.max, settings) - lease.held);
+    lease.size = lease.held + want;
+    track(bank.take(lease.counter, want, lease.seed)).then(
+      (grant) => {
+        lease.refilling = false;
+        lease.used = grant.used;
+        lease.epoch = grant.epoch;
+        lease.grantedAt = now;
+        lease.held += grant.granted;
+        if (grant.granted < want) lease.exhaustedUntil = now + EXHAUSTED_RECHECK_MS;
+        while (lease.held > 0 && lease.waiters.length > 0) {
+          lease.held--;
+          lease.waiters.shift()?.resolve(usedNow(lease));
+        }
+        if (lease.waiters.length > 0) {
+          if (grant.granted < want || closed) for (const w of lease.waiters.splice(0)) w.resolve(false);
+          else refill(lease, now);
+        }
+        if (closed) giveBack(lease);
+      },
+      (err: unknown) => {
+        lease.refilling = false;
+        for (const w of lease.waiters.splice(0)) w.reject(err);
+      },
+    );
+  }
+
+  /**
+   * One permit of the lease: the counter's count with it (as this process knows it), or false when
+   * refused; synchronous from memory, else a promise of the bank's answer.
+   */
+  function consume(lease: Lease, now: number): number | false | Promise<number | false> {
+    lease.hits++;
+    if (lease.max < MIN_LEASE) {
+      // Not leased: one permit per request, straight from the bank (the bound is the limit).
+      return bank.take(lease.counter, 1, lease.seed).then((g) => {
+        lease.used = Math.max(lease.used, g.used);
+        lease.epoch = g.epoch;
+        return g.granted === 1 ? g.used : false;
+      });
+    }
+    if (lease.held > 0 && lease.counter.kind === "quota" && now - lease.grantedAt > QUOTA_LEASE_MAX_AGE_MS) {
+      giveBack(lease);
+    }
+    if (lease.held > 0) {
+      lease.held--;
+      const used = usedNow(lease);
+      if (!lease.refilling && lease.held * 2 <= lease.size && now >= lease.exhaustedUntil && !closed) {
+        refill(lease, now);
+      }
+      return used;
+    }
+    if (now < lease.exhaustedUntil) return false;
+    return new Promise<number | false>((resolve, reject) => {
+      lease.waiters.push({ resolve, reject });
+      if (!lease.refilling) refill(lease, now);
+    });
+  }
+
+  async function localCheck(key: LimitedKey, now: number, rateLease: Lease | undefined): Promise<LimitsOutcome> {
+    let rate: RateLimitResult | undefined;
+    if (key.rateLimit) {
+      // The local window starts from the bank's last count of this window, as in shared-limits.ts.
+      if (rateLease && rateLease.epoch !== undefined) local.seed?.(key.lineage, key.rateLimit, now, rateLease.used);
+      rate = await local.hit(key.lineage, key.rateLimit, now);
+      if (!rate.allowed) return { rate, quota: undefined };
+    }
+    return { rate, quota: key.quota ? await usage.check(key.lineage, key.quota, now) : undefined };
+  }
+
+  function unavailable(cause: unknown): LimiterUnavailableError {
+    if (cause instanceof SeedFailed) throw cause.original;
+    const err = new LimiterUnavailableError(cause);
+    onUnavailable(err);
+    if (fallback === "closed") throw err;
+    return err;
+  }
+
+  return {
+    async check(key, now) {
+      let rate: RateLimitResult | undefined;
+      const policy = key.rateLimit;
+      if (policy) {
+        const windowMs = policy.window_s * 1000;
+        const windowStart = now - (now % windowMs);
+        const lease = leaseFor(
+          `r${key.lineage}`,
+          { lineage: key.lineage, kind: "rate", windowStart, windowMs, limit: policy.limit },
+          undefined,
+          now,
+        );
+        let used: number | false;
+        try {
+          used = await consume(lease, now);
+        } catch (err) {
+          unavailable(err);
+          return localCheck(key, now, lease);
+        }
+        const ok = used !== false;
+        rate = {
+          allowed: ok,
+          limit: policy.limit,
+          remaining: used !== false ? Math.max(0, policy.limit - used) : 0,
+          resetS: Math.max(1, Math.ceil((windowStart + windowMs - now) / 1000)),
+        };
+        if (!ok) return { rate, quota: undefined };
+      }
+      const q = key.quota;
+      if (!q) return { rate, quota: undefined };
+      const period = quotaPeriod(q.period, now);
+      const lease = leaseFor(
+        `q${key.lineage}`,
+        {
+          lineage: key.lineage,
+          kind: "quota",
+          windowStart: period.start,
+          windowMs: period.end === null ? Number.POSITIVE_INFINITY : period.end - period.start,
+          limit: q.limit,
+        },
+        () =>
+          usage.seed(key.lineage, period.start).catch((err: unknown) => {
+            throw new SeedFailed(err);
+          }),
+        now,
+      );
+      let used: number | false;
+      try {
+        used = await consume(lease, now);
+      } catch (err) {
+        unavailable(err);
+        return { rate, quota: await usage.check(key.lineage, q, now) };
+      }
+      const ok = used !== false;
+      usage.recordShared(key.lineage, period.start, ok, used !== false ? used : usedNow(lease), q);
+      const quota: QuotaResult = ok ? { ok: true } : { ok: false, retryAfterS: quotaRetryAfter(period.end, now) };
+      return { rate, quota };
+    },
+
+    /** Gives back every permit held (once the refills in flight have settled); later requests are refused by the bank. */
+    async close() {
+      closed = true;
+      while (inflight.size > 0) await Promise.allSettled([...inflight]);
+      for (const lease of leases.values()) giveBack(lease);
+      await Promise.allSettled([...inflight]);
+    },
+  };
+}
