@@ -5,6 +5,8 @@ import { createDenialSampler } from "../audit/denial-sampler.js";
 import type { CallerAuth } from "../auth/caller-auth.js";
 import type { Clock } from "../clock.js";
 import type { AuditLimitsConfig } from "../config.js";
+import { codeToStatus } from "../errors.js";
+import { sendError } from "../http/respond.js";
 import type { Router } from "../http/router.js";
 import type { RateLimiter } from "../limits/rate-limiter.js";
 import type { SharedLimits } from "../limits/shared-limits.js";
@@ -45,6 +47,11 @@ export function createGatewayModule(deps: GatewayModuleDeps) {
     onResponse: (status, ms) => {
       metrics.upstreamLatency.observe(ms / 1000);
       metrics.requests.inc("gateway", String(status));
+    },
+    onFailure: (res, requestId, error) => {
+      const message = error === "upstream_timeout" ? "the agent did not answer in time" : "the agent is unreachable";
+      sendError(res, error, message, requestId);
+      metrics.requests.inc("gateway", String(codeToStatus(error)));
     },
   });
   const tokens = createUpstreamTokens({

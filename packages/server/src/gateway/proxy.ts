@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
 import { type Dispatcher, Agent as UndiciAgent } from "undici";
+import { type RateLimitResult, rateLimitHeaders } from "../limits/rate-limiter.js";
 
 /** Headers that describe one connection, never forwarded (RFC 9110 §7.6.1). */
 const HOP_BY_HOP = new Set([
@@ -37,8 +38,27 @@ export interface ForwardTarget {
 
 /** The upstream's base path joined with the rest of the request path (already checked). */
 export function upstreamPath(base: URL, rest: string): string {
-  const prefix = base.pathname.endsWith("/") ? base.pathname.slice(0, -1) : base.pathname;
+  return joinPath(upstreamBase(base).prefix, rest);
+}
+
+function joinPath(prefix: string, rest: string): string {
   return `${prefix}${rest === "" ? "/" : rest}`;
+}
+
+/**
+ * An upstream URL's origin and base path, read once per URL: `URL#origin` builds a new string on
+ * every read. Agents' URLs live as long as the agent's cache entry, so the map forgets with them.
+ */
+const bases = new WeakMap<URL, { origin: string; prefix: string }>();
+
+function upstreamBase(url: URL): { origin: string; prefix: string } {
+  let base = bases.get(url);
+  if (base === undefined) {
+    const path = url.pathname;
+    base = { origin: url.origin, prefix: path.endsWith("/") ? path.slice(0, -1) : path };
+    bases.set(url, base);
+  }
+  return base;
 }
 
 export type UpstreamError = "upstream_unavailable" | "upstream_timeout";
@@ -75,6 +95,37 @@ export function hasBody(req: IncomingMessage): boolean {
   return req.headers["transfer-encoding"] !== undefined || (length !== undefined && length !== "0");
 }
 
+/** What the gateway adds to one forwarded request and its answer. */
+export interface ForwardExtra {
+  /** The upstream's `Authorization` value (`Bearer <upstream JWT>`), built once per token. */
+  authorization: string;
+  requestId: string;
+  /** The caller's rate-limit window, sent back as `RateLimit-*`; absent without a limit. */
+  rate: RateLimitResult | undefined;
+  peerIp: string;
+}
+
+/** What the proxy reports; fixed when it is created, so a request allocates no callback. */
+export interface ProxyHooks {
+  /** The upstream's response headers arrived, `ms` after the request was dispatched. */
+  onResponse?: (status: number, ms: number) => void;
+  /**
+   * No response came (connection failure, no headers within the timeout): answer the caller.
+   * Called at most once per request, never after a response started.
+   */
+  onFailure: (res: ServerResponse, requestId: string, error: UpstreamError) => void;
+}
+
+const HANDLER = Symbol("keyward.forwardHandler");
+
+/**
+ * The caller went away before the answer was complete: stop the upstream work too. One function
+ * for every response (`this` is the response), so a request adds a listener but no closure.
+ */
+function onCallerClose(this: ServerResponse & { [HANDLER]?: ForwardHandler }): void {
+  this[HANDLER]?.callerClosed();
+}
+
 /**
  * One forwarded request's undici handler. A class rather than an object of closures: this runs
  * for every request, and prototype methods cost no allocation.
@@ -86,12 +137,11 @@ class ForwardHandler implements Dispatcher.DispatchHandlers {
 
   constructor(
     private readonly res: ServerResponse,
-    private readonly extraHeaders: Record<string, string>,
-    private readonly fail: (error: UpstreamError) => void,
-    private readonly onResponse: ((status: number, ms: number) => void) | undefined,
+    private readonly requestId: string,
+    private readonly rate: RateLimitResult | undefined,
+    private readonly hooks: ProxyHooks,
   ) {}
 
-  /** The caller went away before the answer was complete: stop the upstream work too. */
   callerClosed(): void {
     if (!this.res.writableFinished) this.abort?.();
   }
@@ -102,9 +152,11 @@ class ForwardHandler implements Dispatcher.DispatchHandlers {
 
   onHeaders(status: number, raw: Buffer[] | string[] | null, resume: () => void): boolean {
     this.responded = true;
-    this.onResponse?.(status, performance.now() - this.started);
+    this.hooks.onResponse?.(status, performance.now() - this.started);
     const headers = responseHeaders((raw ?? []) as Buffer[]);
-    Object.assign(headers, this.extraHeaders);
+    // Keyward's own headers win over an upstream's of the same name, as they always have.
+    headers["x-request-id"] = this.requestId;
+    if (this.rate !== undefined) Object.assign(headers, rateLimitHeaders(this.rate));
     this.res.writeHead(status, headers);
     // Node holds headers back until the first body byte. A stream (SSE, chunked) may not have
     // one for a while, and the caller must see the response start.
@@ -128,7 +180,7 @@ class ForwardHandler implements Dispatcher.DispatchHandlers {
       return;
     }
     if (this.res.destroyed) return;
-    this.fail(upstreamError(err));
+    this.hooks.onFailure(this.res, this.requestId, upstreamError(err));
   }
 }
 
@@ -166,43 +218,35 @@ export function passThroughHeaders(h: IncomingHttpHeaders): Record<string, strin
  * here it proxies about twice the requests per CPU second (bench/), which is what pays for the
  * checks. Backpressure is kept: when the caller's socket is full, undici is paused until it drains.
  */
-export function createProxy(opts: { timeoutMs: number; onResponse?: (status: number, ms: number) => void }) {
+export function createProxy(opts: { timeoutMs: number } & ProxyHooks) {
   const dispatcher = createUpstreamDispatcher(opts.timeoutMs);
 
-  function outgoingHeaders(
-    req: IncomingMessage,
-    extra: Record<string, string>,
-    peerIp: string,
-  ): Record<string, string | string[]> {
+  /** The headers the upstream sees, built in one pass over the caller's (no intermediate copy). */
+  function outgoingHeaders(req: IncomingMessage, extra: ForwardExtra): Record<string, string | string[]> {
     const h = req.headers;
     const out = passThroughHeaders(h);
     const prior = h["x-forwarded-for"];
-    out["x-forwarded-for"] = prior ? `${prior}, ${peerIp}` : peerIp;
+    out["x-forwarded-for"] = prior ? `${prior}, ${extra.peerIp}` : extra.peerIp;
     if (h.host) out["x-forwarded-host"] = h.host;
     out["x-forwarded-proto"] = "http";
-    return Object.assign(out, extra);
+    out.authorization = extra.authorization;
+    out["x-request-id"] = extra.requestId;
+    return out;
   }
 
   return {
-    /**
-     * Forwards `req` and pipes the answer into `res`. `onError` is called (at most once) when no
-     * response came: connection failure or no response headers within the timeout.
-     */
-    forward(
-      req: IncomingMessage,
-      res: ServerResponse,
-      target: ForwardTarget,
-      extra: { request: Record<string, string>; response: Record<string, string>; peerIp: string },
-      onError: (error: UpstreamError) => void,
-    ): void {
-      const handler = new ForwardHandler(res, extra.response, onError, opts.onResponse);
-      res.on("close", () => handler.callerClosed());
+    /** Forwards `req` and pipes the answer into `res` (`onFailure` when no answer came). */
+    forward(req: IncomingMessage, res: ServerResponse, target: ForwardTarget, extra: ForwardExtra): void {
+      const handler = new ForwardHandler(res, extra.requestId, extra.rate, opts);
+      (res as ServerResponse & { [HANDLER]?: ForwardHandler })[HANDLER] = handler;
+      res.on("close", onCallerClose);
+      const base = upstreamBase(target.upstream);
       dispatcher.dispatch(
         {
-          origin: target.upstream.origin,
-          path: upstreamPath(target.upstream, target.rest) + target.search,
+          origin: base.origin,
+          path: joinPath(base.prefix, target.rest) + target.search,
           method: (req.method ?? "GET") as Dispatcher.HttpMethod,
-          headers: outgoingHeaders(req, extra.request, extra.peerIp),
+          headers: outgoingHeaders(req, extra),
           body: hasBody(req) ? req : null,
         },
         handler,

@@ -21,6 +21,7 @@ describe("createUpstreamTokens", () => {
     expect(first.fresh?.aud).toBe("billing");
     expect(upstream.get(caller("key_1"), "billing", 1_000_000 + 59_999)).toEqual({
       token: first.token,
+      authorization: `Bearer ${first.token}`,
       fresh: undefined,
     });
     expect(upstream.get(caller("key_1"), "billing", 1_000_000 + 60_000).token).not.toBe(first.token);

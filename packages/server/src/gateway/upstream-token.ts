@@ -13,6 +13,16 @@ interface Slot {
   token: string;
   reuseUntil: number;
   jti: string;
+  /** What `get` answers while the token is reused: built once, so a reuse allocates nothing. */
+  reused: UpstreamToken;
+}
+
+export interface UpstreamToken {
+  readonly token: string;
+  /** `Bearer <token>`, serialized once per token: the header the upstream is sent. */
+  readonly authorization: string;
+  /** Set when the token was signed just now (not reused). */
+  readonly fresh: MintedToken | undefined;
 }
 
 export interface TokenSigner {
@@ -54,7 +64,10 @@ export function createUpstreamTokens(deps: {
   const reuseMs = Math.floor(ttlMs / 5);
 
   return {
-    /** The token to send upstream, and whether it was signed just now (`fresh`) or reused. */
+    /**
+     * The token to send upstream (and its `Authorization` value), and whether it was signed just
+     * now (`fresh`) or reused. A reused answer is the same object each time: never mutate it.
+     */
     get(
       caller: {
         keyId: string;
@@ -67,14 +80,14 @@ export function createUpstreamTokens(deps: {
       },
       agent: string,
       now: number,
-    ): { token: string; fresh: MintedToken | undefined } {
+    ): UpstreamToken {
       // Grouped by the client key, so any change to the key (scopes narrowed, revoked) drops every
       // token minted for it, its own and those of access tokens resting on it. Within the group a
       // token caller is cached by its jti: its act chain and expiry are its own.
       let perAgent = byKey.get(caller.keyId);
       const slot = caller.cacheKey === undefined ? agent : `${caller.cacheKey} ${agent}`;
       const hit = perAgent?.get(slot);
-      if (hit && hit.reuseUntil > now) return { token: hit.token, fresh: undefined };
+      if (hit && hit.reuseUntil > now) return hit.reused;
       const iat = Math.floor(now / 1000);
       const minted: MintedToken = {
         jti: randomUUID(),
@@ -101,12 +114,14 @@ export function createUpstreamTokens(deps: {
       }
       if (hit) byJti.delete(hit.jti);
       byJti.set(minted.jti, { keyId: caller.keyId, slot });
+      const authorization = `Bearer ${token}`;
       perAgent.set(slot, {
         token,
         jti: minted.jti,
         reuseUntil: now + Math.min(reuseMs, Math.floor((minted.exp * 1000 - now) / 5)),
+        reused: { token, authorization, fresh: undefined },
       });
-      return { token, fresh: minted };
+      return { token, authorization, fresh: minted };
     },
     /** An upstream token revoked by its jti (`/oauth/revoke`) is never sent again. */
     forgetJti(jti: string): void {

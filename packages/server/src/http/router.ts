@@ -1,4 +1,4 @@
-import { randomUUID } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { KeywardError } from "../errors.js";
 import type { DocumentedRoute, OperationDoc } from "../openapi/operation.js";
@@ -129,28 +129,58 @@ export function assertQueryClean(ctx: RequestContext): void {
   }
 }
 
+/**
+ * Request ids Keyward makes itself: a random prefix per process and a counter. Unique (the prefix
+ * tells processes and restarts apart), cheap on every request, and no secret: an id is shown to
+ * the caller, logged and audited, and was never meant to be unguessable.
+ */
+const ID_PREFIX = `${randomBytes(8).toString("hex")}-`;
+let idCounter = 0;
+
+function newRequestId(): string {
+  idCounter++;
+  return ID_PREFIX + idCounter.toString(36);
+}
+
+/**
+ * The context every handler receives. A class: its lazy `query` lives on the prototype, so a
+ * request allocates one object and no closure.
+ */
+class Context implements RequestContext {
+  readonly method: string;
+  readonly path: string;
+  params: Record<string, string> = {};
+  readonly requestId: string;
+  readonly peerIp: string;
+  keyId: string | undefined = undefined;
+  route?: string | undefined;
+  private readonly search: string;
+  private parsedQuery: URLSearchParams | undefined = undefined;
+
+  constructor(
+    readonly req: IncomingMessage,
+    readonly res: ServerResponse,
+  ) {
+    const raw = req.url ?? "/";
+    const q = raw.indexOf("?");
+    const incomingId = req.headers["x-request-id"];
+    this.method = req.method ?? "GET";
+    this.path = q === -1 ? raw : raw.slice(0, q);
+    this.search = q === -1 ? "" : raw.slice(q + 1);
+    this.requestId = adoptableRequestId(incomingId) ? incomingId : newRequestId();
+    this.peerIp = normalizeIp(req.socket.remoteAddress ?? "");
+  }
+
+  /** Parsed on first use: the gateway forwards the raw query and never needs it. */
+  get query(): URLSearchParams {
+    this.parsedQuery ??= new URLSearchParams(this.search);
+    return this.parsedQuery;
+  }
+}
+
 /** Builds the context every handler receives. */
 export function createContext(req: IncomingMessage, res: ServerResponse): RequestContext {
-  const raw = req.url ?? "/";
-  const q = raw.indexOf("?");
-  const incomingId = req.headers["x-request-id"];
-  const search = q === -1 ? "" : raw.slice(q + 1);
-  let query: URLSearchParams | undefined;
-  return {
-    req,
-    res,
-    method: req.method ?? "GET",
-    path: q === -1 ? raw : raw.slice(0, q),
-    // Parsed on first use: the gateway forwards the raw query and never needs it.
-    get query() {
-      query ??= new URLSearchParams(search);
-      return query;
-    },
-    params: {},
-    requestId: adoptableRequestId(incomingId) ? incomingId : randomUUID(),
-    peerIp: normalizeIp(req.socket.remoteAddress ?? ""),
-    keyId: undefined,
-  };
+  return new Context(req, res);
 }
 
 /**

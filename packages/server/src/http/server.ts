@@ -105,32 +105,34 @@ export function createHttpServer(deps: {
   const accessLogger =
     deps.accessLog === true && logger.isLevelEnabled("info") ? logger.child({}, { redact: [] }) : undefined;
 
+  /**
+   * Failures the gateway throws (store or audit unavailable, bad paths) are counted here, as
+   * requests and as decisions, so an outage shows in the same series as normal traffic.
+   */
+  function gatewayFailed(err: unknown, ctx: RequestContext): void {
+    handleError(err, ctx, logger);
+    metrics.requests.inc("gateway", String(ctx.res.statusCode));
+    metrics.decisions.inc(
+      err instanceof KeywardError
+        ? err.code
+        : err instanceof StoreUnavailableError
+          ? "store_unavailable"
+          : "internal_error",
+    );
+  }
+
   function handle(req: IncomingMessage, res: ServerResponse): void {
     const ctx = createContext(req, res);
     if (closing) res.setHeader("connection", "close");
     if (accessLogger) logRequest(ctx, accessLogger);
     if (ctx.path.startsWith("/agents/")) {
       // The gateway counts its own requests (it knows each status) and, on a cache hit, runs
-      // synchronously: no promise to create or await.
-      // Failures the gateway throws (store or audit unavailable, bad paths) are counted here, as
-      // requests and as decisions, so an outage shows in the same series as normal traffic.
-      const failed = (err: unknown) => {
-        handleError(err, ctx, logger);
-        const status = String(res.statusCode);
-        metrics.requests.inc("gateway", status);
-        metrics.decisions.inc(
-          err instanceof KeywardError
-            ? err.code
-            : err instanceof StoreUnavailableError
-              ? "store_unavailable"
-              : "internal_error",
-        );
-      };
+      // synchronously: no promise to create or await, and no closure unless it goes async.
       try {
         const pending = gateway(ctx);
-        if (pending) pending.catch(failed);
+        if (pending) pending.catch((err: unknown) => gatewayFailed(err, ctx));
       } catch (err) {
-        failed(err);
+        gatewayFailed(err, ctx);
       }
       return;
     }
