@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from ._jwks import JwksKey, b64url_decode
+from ._jwk import JwksKey, b64url_decode
 from ._token_error import invalid
 
 #: Bounds the work spent on garbage; far larger than any token Keyward issues.
