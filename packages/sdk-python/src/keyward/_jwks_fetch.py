@@ -1,17 +1,15 @@
 """Fetching the issuer's key set: one bounded ``GET`` (sync or asyncio, the same rules) and the
 document's usable keys. The cache that decides *when* to fetch is ``_jwks.py``.
 
-The body is read within 1 MiB (decompressed size, bounded while decompressing), within ``timeout``
-seconds in all, without following redirects; at most 100 keys are looked at. An unchanged JWK keeps
-the very same key object across refreshes, so results cached under it stay valid.
+The body is read like any of Keyward's answers (``_http.read_bounded``): within 1 MiB decompressed,
+within ``timeout`` seconds in all; no redirect is followed; at most 100 keys are looked at. An
+unchanged JWK keeps the very same key object across refreshes, so results cached under it stay valid.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import time
-import zlib
 from collections.abc import Collection
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
@@ -19,13 +17,15 @@ from typing import Any
 
 import httpx
 
+from ._http import BodyLimit, aread_bounded, read_bounded
 from ._jwk import PRIVATE_MEMBERS, JwksKey, import_jwk
-from .errors import KeywardError, ResponseTooLargeError
+from .errors import KeywardError
 
 #: Bounds what a misconfigured or hostile JWKS endpoint can make us buffer or parse.
 MAX_JWKS_BYTES = 1024 * 1024
 MAX_KEYS = 100
 _HEADERS = {"accept": "application/json", "accept-encoding": "gzip, identity"}
+_LIMIT = BodyLimit("the JWKS response", "jwks_bytes", MAX_JWKS_BYTES)
 
 
 class FetchError(Exception):
@@ -74,53 +74,9 @@ def parse_key_set(body: bytes, algorithms: Collection[str], previous: KeySet | N
     return out
 
 
-class _Reading:
-    """One response's body, collected within MAX_JWKS_BYTES and the deadline, gzip/zlib decompressed
-    in bounded steps (a small compressed body must not expand past the limit in memory)."""
-
-    def __init__(self, res: httpx.Response, timeout: float) -> None:
-        if not 200 <= res.status_code < 300:
-            raise FetchError(f"the JWKS endpoint answered HTTP {res.status_code}")
-        declared = res.headers.get("content-length", "").strip()
-        if declared.isdigit() and int(declared) > MAX_JWKS_BYTES:
-            raise ResponseTooLargeError("the JWKS response", "jwks_bytes", MAX_JWKS_BYTES)
-        self._deadline = time.monotonic() + timeout
-        self._parts: list[bytes] = []
-        self._size = 0
-        self._z: Any = None
-        enc = res.headers.get("content-encoding", "").strip().lower()
-        if enc in ("gzip", "x-gzip", "deflate"):
-            self._z = zlib.decompressobj(zlib.MAX_WBITS | 32)
-        elif enc not in ("", "identity"):
-            raise FetchError("the JWKS response has an unsupported content-encoding")
-        #: A transport that answered from memory (httpx.MockTransport): the body is there, decoded.
-        self.done = res.is_stream_consumed
-        if self.done:
-            self._z = None
-            self._add(res.content)
-
-    def feed(self, raw: bytes) -> None:
-        if self._z is None:
-            self._add(raw)
-        else:
-            data = raw
-            while data:
-                try:
-                    self._add(self._z.decompress(data, MAX_JWKS_BYTES + 1 - self._size))
-                except zlib.error:
-                    raise FetchError("the JWKS response is not validly compressed") from None
-                data = self._z.unconsumed_tail
-        if time.monotonic() > self._deadline:
-            raise FetchError("the JWKS endpoint did not answer in time")
-
-    def _add(self, chunk: bytes) -> None:
-        self._size += len(chunk)
-        if self._size > MAX_JWKS_BYTES:
-            raise ResponseTooLargeError("the JWKS response", "jwks_bytes", MAX_JWKS_BYTES)
-        self._parts.append(chunk)
-
-    def value(self) -> bytes:
-        return b"".join(self._parts)
+def _answered(res: httpx.Response) -> None:
+    if not 200 <= res.status_code < 300:
+        raise FetchError(f"the JWKS endpoint answered HTTP {res.status_code}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,11 +95,9 @@ class JwksSource:
             httpx.Client(transport=self.transport, timeout=self.timeout, follow_redirects=False) as client,
             client.stream("GET", self.uri, headers=_HEADERS) as res,
         ):
-            reading = _Reading(res, self.timeout)
-            if not reading.done:
-                for chunk in res.iter_raw():
-                    reading.feed(chunk)
-        return parse_key_set(reading.value(), self.algorithms, previous)
+            _answered(res)
+            body = read_bounded(res, _LIMIT, self.timeout)
+        return parse_key_set(body, self.algorithms, previous)
 
     async def afetch(self, previous: KeySet | None) -> KeySet:
         """:meth:`fetch` for asyncio (the caller bounds it with ``timeout`` too)."""
@@ -153,11 +107,9 @@ class JwksSource:
             ) as client,
             client.stream("GET", self.uri, headers=_HEADERS) as res,
         ):
-            reading = _Reading(res, self.timeout)
-            if not reading.done:
-                async for chunk in res.aiter_raw():
-                    reading.feed(chunk)
-        return parse_key_set(reading.value(), self.algorithms, previous)
+            _answered(res)
+            body = await aread_bounded(res, _LIMIT, self.timeout)
+        return parse_key_set(body, self.algorithms, previous)
 
 
 def describe(err: BaseException) -> str:
