@@ -33,6 +33,7 @@ import { createUsersModule } from "./users/users-module.js";
 import type { DeliverySettings } from "./webhooks/delivery-worker.js";
 import { webhookEndpoints } from "./webhooks/webhooks-config.js";
 import { createWebhooksModule } from "./webhooks/webhooks-module.js";
+import type { WorkerHooks } from "./workers/worker-hooks.js";
 
 // The domain modules, built in dependency order on what app.ts opened first (the store, the
 // keyring, the audit log, the change feed, signing keys and admin auth), and wired together.
@@ -49,6 +50,8 @@ export interface StartOptions {
   credentials?: CredentialsModuleOptions;
   /** Webhook delivery: poll interval, timeout, backoff (tests shorten them). */
   webhooks?: Partial<DeliverySettings>;
+  /** Set in a worker of `keyward serve --workers N` (workers/worker-hooks.ts). */
+  worker?: WorkerHooks;
 }
 
 /** What every module is built from, and where it hands its shutdown step. */
@@ -135,6 +138,7 @@ export async function buildDomains(core: Core) {
     mayCall: (from, to) => credentials.grants.mayCall(from, to),
     trustedProxies: config.trusted_proxies.length > 0 ? parseCidrList(config.trusted_proxies) : null,
     trustedIssuers: config.trusted_issuers,
+    trustedWorkloads: config.trusted_workloads,
     rateLimit: keyRateLimit({ rateLimiter, shared: limits.shared }),
     outcomes,
     settings: {

@@ -39,7 +39,7 @@ export interface RunningKeyward {
 export async function startKeyward(config: Config, opts: StartOptions = {}): Promise<RunningKeyward> {
   const logger = opts.logger ?? createLogger({ level: config.log_level });
   const keyring = loadKeyring(config, opts.warn ?? ((msg) => logger.warn(msg)));
-  const store = await openLockedStore(config);
+  const store = await openLockedStore(config, { lockHeld: opts.worker?.sqliteLockHeld === true });
   const { db } = store;
   const cleanups: Array<() => Promise<void> | void> = [() => db.close(), () => store.release()];
   try {
@@ -74,13 +74,15 @@ async function buildCore(base: Base): Promise<Core> {
   });
   base.onClose(() => auditModule.close());
   // Every cache below is invalidated through this feed, on every replica (see cluster/).
-  const changes = await openChangeFeed({
+  const opened = await openChangeFeed({
     ...{ db, clock, logger },
     databaseUrl: config.database_url,
     redisUrl: config.redis_url,
     reconcileIntervalMs: config.reconcile_interval_ms,
     maxStalenessMs: config.max_staleness_ms,
   });
+  // A worker of `serve --workers N` on SQLite hears its siblings' changes through the primary.
+  const changes = base.opts.worker?.changeFeed(opened) ?? opened;
   base.onClose(() => changes.close());
   const { audit } = auditModule;
   const signingKeys = createSigningKeys({ db, keyring, clock });

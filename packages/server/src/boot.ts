@@ -32,20 +32,31 @@ export function loadKeyring(config: Config, warn: (msg: string) => void): Keyrin
 }
 
 /**
- * The store, opened. A SQLite file is locked first (one process per file); `release` lets go of
- * that lock and runs after `db.close()` at shutdown.
+ * Takes the SQLite file's lock (one process per file: see store/sqlite-lock.ts), creating its
+ * folder first; undefined on PostgreSQL and for `:memory:`. `keyward serve --workers N` takes it
+ * in the primary, once for all its workers.
  */
-export async function openLockedStore(config: Config): Promise<{ db: Db; release(): void }> {
+export function lockStoreFile(config: Config): { release(): void } | undefined {
   const sqliteFile = sqlitePath(config.database_url, config.data_dir);
-  let lock: { release(): void } | undefined;
-  if (sqliteFile !== undefined && sqliteFile !== ":memory:") {
-    mkdirSync(dirname(sqliteFile), { recursive: true, mode: 0o700 });
-    try {
-      lock = lockSqlite(sqliteFile);
-    } catch (err) {
-      throw new ConfigError((err as Error).message);
-    }
+  if (sqliteFile === undefined || sqliteFile === ":memory:") return undefined;
+  mkdirSync(dirname(sqliteFile), { recursive: true, mode: 0o700 });
+  try {
+    return lockSqlite(sqliteFile);
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
   }
+}
+
+/**
+ * The store, opened. A SQLite file is locked first (one process per file) unless `lockHeld` (a
+ * worker: its primary holds the lock); `release` lets go of that lock and runs after `db.close()`
+ * at shutdown.
+ */
+export async function openLockedStore(
+  config: Config,
+  opts: { lockHeld?: boolean } = {},
+): Promise<{ db: Db; release(): void }> {
+  const lock = opts.lockHeld ? undefined : lockStoreFile(config);
   try {
     const db = await openStore(config.database_url, config.data_dir, storeOptions(config.database));
     return { db, release: () => lock?.release() };

@@ -1,11 +1,17 @@
+import cluster from "node:cluster";
 import { parseArgs } from "node:util";
 import { startKeyward } from "../app.js";
-import { ConfigError, loadConfig } from "../config.js";
+import { type Config, ConfigError, loadConfig } from "../config.js";
+import { createMemoryPermitBank } from "../limits/memory-permit-bank.js";
 import { createLogger, resolveLogFormat } from "../ops/logger.js";
+import { sqlitePath } from "../store/open-store.js";
+import { runPrimary } from "../workers/primary.js";
+import { runWorker, WORKER_INDEX_ENV } from "../workers/worker-role.js";
+import { parseWorkers } from "../workers/workers-flag.js";
 import { columns, HELP_WIDTH, wrap } from "./help.js";
 
 /**
- * `keyward serve [--port N] [--host H] [--data-dir D] [--config FILE]`. Prints one line with
+ * `keyward serve [--port N] [--host H] [--data-dir D] [--config FILE] [--workers N]`. Prints one line with
  * `listening on http://HOST:PORT` when ready; SIGTERM/SIGINT drain in-flight requests, flush the
  * audit log and exit 0. A wrong setting exits 1 before listening, with one line naming it.
  *
@@ -13,15 +19,19 @@ import { columns, HELP_WIDTH, wrap } from "./help.js";
  * listening line, the generated admin token), plain, as SPEC §1 fixes them; everything the server
  * says while it runs is a log line on stderr, in the configured format. The lines printed when
  * `serve` cannot start at all are the command's own error, plain, since no logger exists yet.
+ *
+ * `--workers N` runs N processes sharing the port (workers/primary.ts);
+ * `--workers 1` is the single process, exactly as before workers existed.
  */
 const USAGE = [
-  "usage: keyward serve [--port N] [--host H] [--data-dir DIR] [--config FILE]",
+  "usage: keyward serve [--port N] [--host H] [--data-dir DIR] [--config FILE] [--workers N]",
   "",
   ...columns([
     ["--port N", "port to listen on (env KEYWARD_PORT, default 8080; 0 picks a free one)"],
     ["--host H", "address to listen on (env KEYWARD_HOST, default 127.0.0.1)"],
     ["--data-dir DIR", "the SQLite store and master key (env KEYWARD_DATA_DIR, default ./.keyward)"],
     ["--config FILE", "a YAML or JSON file of settings"],
+    ["--workers N", "processes sharing the port (default 1: a single process)"],
   ]),
   "",
   "logs (on stderr; stdout carries only the listening line and a generated admin token):",
@@ -43,7 +53,8 @@ export async function runServe(argv: string[]): Promise<void> {
     process.stdout.write(USAGE);
     return;
   }
-  let config: ReturnType<typeof loadConfig>;
+  let config: Config;
+  let workers: number;
   try {
     const { values } = parseArgs({
       args: argv,
@@ -52,37 +63,55 @@ export async function runServe(argv: string[]): Promise<void> {
         host: { type: "string" },
         "data-dir": { type: "string" },
         config: { type: "string" },
+        workers: { type: "string" },
       },
       strict: true,
       allowPositionals: false,
     });
-    const { config: configFile, ...flags } = values;
+    const { config: configFile, workers: workersFlag, ...flags } = values;
+    const count = parseWorkers(workersFlag, defaultWorkers());
+    if (typeof count !== "number") return stopAtStart(count.error);
+    workers = count;
     config = loadConfig({ flags, env: process.env, configFile });
   } catch (err) {
-    const message = err instanceof ConfigError ? err.message : `invalid configuration: ${(err as Error).message}`;
-    process.stderr.write(`keyward: ${message}\n`);
-    process.exit(1);
+    // One line: node's parseArgs explains some refusals over three (`--workers -1`).
+    const why = err instanceof ConfigError ? err.message : `invalid configuration: ${(err as Error).message}`;
+    return stopAtStart(why.split("\n")[0] as string);
   }
 
   const logger = createLogger({
     level: config.log_level,
     format: resolveLogFormat(config.log_format, process.stderr.isTTY === true),
   });
+  const cannotStart = (err: unknown): never => stopAtStart(whyNotStarted(err, config));
+  // Our own worker only: under another cluster primary (PM2's cluster mode) keyward is a single server.
+  const index = process.env[WORKER_INDEX_ENV];
+  if (cluster.isWorker && index !== undefined) {
+    return runWorker(config, logger.child({ worker: Number(index) }), cannotStart);
+  }
+  if (workers > 1) {
+    if (sqlitePath(config.database_url, config.data_dir) === ":memory:") {
+      return stopAtStart(
+        "--workers above 1 needs a database file or PostgreSQL (each process would get its own :memory: store)",
+      );
+    }
+    try {
+      runPrimary({
+        ...{ config, logger, count: workers },
+        bank: createMemoryPermitBank(),
+        print: (line) => process.stdout.write(`${line}\n`),
+        exit: (code) => logger.flush(() => process.exit(code)),
+      });
+    } catch (err) {
+      return cannotStart(err);
+    }
+    return;
+  }
   let running: Awaited<ReturnType<typeof startKeyward>>;
   try {
     running = await startKeyward(config, { logger, warn: (msg) => logger.warn(msg) });
   } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    const why =
-      err instanceof ConfigError
-        ? err.message
-        : e.code === "EADDRINUSE"
-          ? `port ${config.port} on ${config.host} is already in use`
-          : e.name === "StoreUnavailableError"
-            ? "cannot reach the database (KEYWARD_DATABASE_URL)"
-            : `cannot start: ${e.message}`;
-    process.stderr.write(`keyward: ${why}\n`);
-    process.exit(1);
+    return cannotStart(err);
   }
 
   // Handlers first: a supervisor may send SIGTERM the moment it reads the listening line.
@@ -108,4 +137,29 @@ export async function runServe(argv: string[]): Promise<void> {
     process.stdout.write("  (shown once: store it now; it is kept only as a hash)\n");
   }
   process.stdout.write(`keyward listening on ${running.url}\n`);
+}
+
+/**
+ * Without `--workers`: one process, until limits are shared between workers without Redis (the
+ * primary's permit bank, wired into the leased limits); then one per core (issue 14).
+ */
+function defaultWorkers(): number {
+  return 1;
+}
+
+/** The one line `serve` prints when it cannot start, then exit 1. */
+function stopAtStart(message: string): never {
+  process.stderr.write(`keyward: ${message}\n`);
+  process.exit(1);
+}
+
+function whyNotStarted(err: unknown, config: Config): string {
+  const e = err as NodeJS.ErrnoException;
+  return err instanceof ConfigError
+    ? err.message
+    : e.code === "EADDRINUSE"
+      ? `port ${config.port} on ${config.host} is already in use`
+      : e.name === "StoreUnavailableError"
+        ? "cannot reach the database (KEYWARD_DATABASE_URL)"
+        : `cannot start: ${e.message}`;
 }

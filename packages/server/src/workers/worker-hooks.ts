@@ -1,0 +1,15 @@
+import type { ChangeFeed } from "../cluster/change-feed.js";
+import type { PermitBank } from "../limits/permit-bank.js";
+
+/**
+ * What a worker of `keyward serve --workers N` changes in startKeyward (workers/worker-role.ts
+ * builds it; app.ts applies it). Absent, startKeyward is the single process it always was.
+ */
+export interface WorkerHooks {
+  /** The primary holds the SQLite file's lock for every worker it starts. */
+  readonly sqliteLockHeld: true;
+  /** The change feed this worker uses, given the one opened for its configuration. */
+  changeFeed(opened: ChangeFeed): ChangeFeed;
+  /** Where shared limits take permits when there is no Redis: the primary's bank, over IPC. */
+  readonly permitBank: PermitBank;
+}

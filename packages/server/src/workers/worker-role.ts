@@ -1,0 +1,72 @@
+import { startKeyward } from "../app.js";
+import type { Config } from "../config.js";
+import type { Logger } from "../ops/logger.js";
+import { isPostgresUrl } from "../store/open-store.js";
+import { createIpcChangeFeed, type IpcChangeFeed } from "./ipc-change-feed.js";
+import { createIpcPermitBank } from "./ipc-permit-bank.js";
+import { createRpc, type IpcEndpoint, type Rpc } from "./ipc-rpc.js";
+import type { WorkerHooks } from "./worker-hooks.js";
+
+/** Set by the primary in each worker's environment: which worker this is (1…N). */
+export const WORKER_INDEX_ENV = "KEYWARD_WORKER_INDEX";
+
+/** What a worker tells the primary once it listens. */
+export interface WorkerReady {
+  url: string;
+  /** The first admin token, when this worker's start created it (only the first worker can). */
+  generatedAdminToken: string | null;
+}
+
+/**
+ * One worker of `keyward serve --workers N`: startKeyward as a single server runs it, except that
+ * the primary holds the SQLite lock, changes reach the siblings through the primary (SQLite; on
+ * PostgreSQL the replicas' change feed), and limits without Redis take permits from the primary.
+ * It prints nothing on stdout (the primary prints the listening line); SIGTERM or SIGINT drains it
+ * like a single server (SPEC §1) and it exits 0.
+ *
+ * Returns the worker's stop function; `fail` is how a start that failed is reported (one line).
+ */
+export async function runWorker(config: Config, logger: Logger, fail: (err: unknown) => never): Promise<void> {
+  let relay: IpcChangeFeed | undefined;
+  let rpc: Rpc | undefined;
+  const ipcBank = createIpcPermitBank(() => rpc);
+  rpc = createRpc(process as unknown as IpcEndpoint, {
+    // Before this worker's feed exists it has cached nothing: there is nothing to drop.
+    changes: (payload) => relay?.apply(payload),
+    reset: () => relay?.reset(),
+    ...ipcBank.handlers,
+  });
+  const hooks: WorkerHooks = {
+    sqliteLockHeld: true,
+    changeFeed(opened) {
+      if (isPostgresUrl(config.database_url)) return opened;
+      relay = createIpcChangeFeed(opened, () => rpc);
+      return relay.feed;
+    },
+    permitBank: ipcBank.bank,
+  };
+
+  let running: Awaited<ReturnType<typeof startKeyward>>;
+  try {
+    running = await startKeyward(config, { logger, warn: (msg) => logger.warn(msg), worker: hooks });
+  } catch (err) {
+    fail(err);
+  }
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, "signal received");
+    running.close().then(
+      () => logger.flush(() => process.exit(0)),
+      (err) => {
+        logger.error({ err: (err as Error).message }, "shutdown error");
+        logger.flush(() => process.exit(1));
+      },
+    );
+  };
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  process.on("SIGINT", () => stop("SIGINT"));
+  const ready: WorkerReady = { url: running.url, generatedAdminToken: running.generatedAdminToken ?? null };
+  rpc.notify("ready", ready);
+}
