@@ -11,7 +11,7 @@ from types import ModuleType
 from typing import TypeVar
 
 from ._credential_set import Change
-from ._loop_core import LoopCore
+from ._loop_core import LoopCore, closed_error
 from ._options import Options
 from ._resolve import resolve_placeholders
 from ._types import Credential
@@ -162,7 +162,7 @@ class ClientBase:
 
     def _raise_state(self) -> None:
         if self._core.closed:
-            raise KeywardError("closed", "the Keyward client is closed")
+            raise closed_error()
         raise StaleCredentialError(self._staleness.last_contact, self._opts.max_stale)
 
     def _report_changes(self, changes: Iterable[Change]) -> None:
@@ -172,6 +172,11 @@ class ClientBase:
                     listener(change.name, change.version)
                 except Exception as exc:  # a listener's failure must not stop the loop
                     logger.error("keyward: an on_change callback raised %s", type(exc).__name__)
+
+    def _report(self, changes: Iterable[Change], errors: Iterable[KeywardError]) -> None:
+        self._report_changes(changes)
+        for err in errors:
+            self._report_error(err)
 
     def _report_error(self, err: KeywardError) -> None:
         if self._core.closed:

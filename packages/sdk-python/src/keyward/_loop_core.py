@@ -187,6 +187,20 @@ class LoopCore:
         if not self.stream_live:
             self._poll_at = mono + delay
 
+    def fetch_settled(
+        self, fetch: Fetch, outcome: tuple[Page | None, bool] | Exception, mono: float, epoch: float
+    ) -> tuple[list[Change], list[KeywardError]]:
+        """A fetch ended with ``(page, full)`` or an exception: the bookkeeping, and what the driver
+        then reports, changes first (a fetch's failure never ends the loop)."""
+        if isinstance(outcome, Exception):
+            err = outcome if isinstance(outcome, KeywardError) else background_error(outcome)
+            self.fetch_failed(fetch, err, mono)
+            return [], [err]
+        page, full = outcome
+        changes = self.fetch_succeeded(fetch, page, full, mono, epoch)
+        unavailable = page.unavailable if page is not None else ()
+        return changes, [KeywardError(u.code, u.message) for u in unavailable]
+
     def _answer(self, fetch: Fetch, err: KeywardError | None) -> None:
         if fetch.ticket > self.answered:
             self.answered = fetch.ticket
@@ -284,6 +298,11 @@ def _query_escape(value: str) -> str:
     from urllib.parse import quote
 
     return quote(value, safe="")
+
+
+def closed_error() -> KeywardError:
+    """What every call on a closed client raises."""
+    return KeywardError("closed", "the Keyward client is closed")
 
 
 def silent_stream_error(heartbeat_timeout: float) -> KeywardError:

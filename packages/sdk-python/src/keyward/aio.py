@@ -17,17 +17,17 @@ import httpx
 
 from ._base import ClientBase, helper_module
 from ._credential_set import Page
-from ._http import BodyLimit, ahttp_error, aread_bounded, join_url, parse_json_object, unreachable
+from ._drive import ApiCall, stream_answer, stream_failure, stream_timeout
+from ._http import ahttp_error, aread_bounded, parse_json_object, unreachable
 from ._limits import Limits
 from ._loop_core import (
     Fetch,
     LoopCore,
     StreamEnd,
     StreamSession,
-    background_error,
+    closed_error,
     credentials_limit,
     parse_credentials,
-    silent_stream_error,
 )
 from ._options import Clock, Options, resolve_options
 from .errors import KeywardError
@@ -121,7 +121,7 @@ class AsyncKeyward(ClientBase):
             token = kw.get("azure_openai")
         """
         if self._core.closed:
-            raise KeywardError("closed", "the Keyward client is closed")
+            raise closed_error()
         ticket = self._core.request_fetch()
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append((ticket, future))
@@ -151,24 +151,18 @@ class AsyncKeyward(ClientBase):
             out = await kw.request_json("POST", "/v1/tools/credentials", json=body)
         """
         if self._core.closed:
-            raise KeywardError("closed", "the Keyward client is closed")
-        headers = {"accept": "application/json"}
-        if auth_header is None:
-            headers["authorization"] = f"Bearer {await self.agent_token()}"
-        elif auth_header:
-            headers["authorization"] = auth_header
-        what = f"the answer of {method} {path.split('?', 1)[0]}"
-        limit = BodyLimit(what, "response_bytes", max_bytes or self._opts.limits.response_bytes)
+            raise closed_error()
+        call = ApiCall(self._opts, method, path, auth_header, max_bytes)
+        if call.needs_token:
+            call.authorize(await self.agent_token())
         try:
-            async with self._http.stream(
-                method, join_url(self._opts.url, path), headers=headers, json=json, data=form
-            ) as res:
+            async with self._http.stream(method, call.url, headers=call.headers, json=json, data=form) as res:
                 if not res.is_success:
                     raise await ahttp_error(res, self._opts.limits.response_bytes, self._opts.request_timeout)
-                body = await aread_bounded(res, limit, self._opts.request_timeout)
+                body = await aread_bounded(res, call.limit, self._opts.request_timeout)
         except httpx.TransportError as err:
             raise unreachable(self._opts.url, err) from None
-        return parse_json_object(body, what)
+        return parse_json_object(body, call.what)
 
     async def agent_token(self) -> str:
         """The agent's own key or token, as given to ``connect`` (a callable is called, and awaited
@@ -263,7 +257,7 @@ class AsyncKeyward(ClientBase):
         await asyncio.gather(*tasks, return_exceptions=True)
         for _, future in self._waiters:
             if not future.done():
-                future.set_exception(KeywardError("closed", "the Keyward client is closed"))
+                future.set_exception(closed_error())
         self._waiters.clear()
         await self._http.aclose()
         self._clear_listeners()
@@ -315,18 +309,12 @@ class AsyncKeyward(ClientBase):
                 continue
             fetch = core.begin_fetch()
             try:
-                page, full = await self._fetch(fetch)
-            except Exception as exc:  # a fetch's failure never ends the loop
-                err = exc if isinstance(exc, KeywardError) else background_error(exc)
-                core.fetch_failed(fetch, err, clock.monotonic())
-                self._answer_waiters()
-                self._report_error(err)
-                continue
-            changes = core.fetch_succeeded(fetch, page, full, clock.monotonic(), clock.time())
+                outcome: tuple[Page | None, bool] | Exception = await self._fetch(fetch)
+            except Exception as exc:
+                outcome = exc
+            changes, errors = core.fetch_settled(fetch, outcome, clock.monotonic(), clock.time())
             self._answer_waiters()
-            self._report_changes(changes)
-            for u in page.unavailable if page is not None else ():
-                self._report_error(KeywardError(u.code, u.message))
+            self._report(changes, errors)
 
     def _answer_waiters(self) -> None:
         core = self._core
@@ -355,34 +343,19 @@ class AsyncKeyward(ClientBase):
                 await asyncio.wait_for(self._closing.wait(), delay)
 
     async def _run_stream(self) -> tuple[StreamEnd, bool, KeywardError | None]:
-        """:meth:`keyward.Keyward._run_stream` for asyncio (the silence is httpx's read timeout)."""
+        """:meth:`keyward.Keyward._run_stream` for asyncio."""
         core, opts, clock = self._core, self._opts, self._opts.clock
         url, headers = core.events_request()
         session = StreamSession(core)
-        t = opts.request_timeout
-        timeout = httpx.Timeout(connect=t, read=opts.heartbeat_timeout, write=t, pool=t)
         try:
             headers["authorization"] = f"Bearer {await self.agent_token()}"
-            async with self._http.stream("GET", url, headers=headers, timeout=timeout) as res:
-                verdict = core.classify_stream(
-                    res.status_code,
-                    res.headers.get("content-type", ""),
-                    res.headers.get("content-encoding", ""),
-                )
-                if verdict == "unavailable":
-                    return "unavailable", False, None
-                if verdict == "failed":
-                    if res.is_success:
-                        return (
-                            "failed",
-                            False,
-                            KeywardError("invalid_response", "the event stream is compressed"),
-                        )
-                    return (
-                        "failed",
-                        False,
-                        await ahttp_error(res, opts.limits.response_bytes, opts.request_timeout),
-                    )
+            async with self._http.stream("GET", url, headers=headers, timeout=stream_timeout(opts)) as res:
+                answer = stream_answer(res)
+                if answer == "refused":
+                    error = await ahttp_error(res, opts.limits.response_bytes, opts.request_timeout)
+                    return "failed", False, error
+                if answer is not None:
+                    return answer[0], False, answer[1]
                 core.stream_opened(clock.monotonic(), clock.time())
                 self._wake.set()
                 async for raw in res.aiter_raw():
@@ -391,14 +364,8 @@ class AsyncKeyward(ClientBase):
                         self._wake.set()
                     self._report_changes(changes)
                 return "ended", session.got_data, None
-        except KeywardError as err:
-            return "failed", session.got_data, err
-        except httpx.ReadTimeout:
-            return "failed", session.got_data, silent_stream_error(opts.heartbeat_timeout)
-        except httpx.TransportError as err:
-            return "failed", session.got_data, unreachable(opts.url, err)
         except Exception as exc:
-            return "failed", session.got_data, background_error(exc)
+            return "failed", session.got_data, stream_failure(exc, opts)
         finally:
             session.finish()
 

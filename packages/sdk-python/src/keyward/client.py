@@ -6,7 +6,6 @@ The rules live in ``_loop_core.py``; this module only does the I/O (httpx, sync)
 
 from __future__ import annotations
 
-import socket
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
@@ -16,17 +15,17 @@ import httpx
 
 from ._base import ClientBase, helper_module
 from ._credential_set import Page
-from ._http import BodyLimit, http_error, join_url, parse_json_object, read_bounded, unreachable
+from ._drive import ApiCall, interrupt, stream_answer, stream_failure, stream_timeout
+from ._http import http_error, parse_json_object, read_bounded, unreachable
 from ._limits import Limits
 from ._loop_core import (
     Fetch,
     LoopCore,
     StreamEnd,
     StreamSession,
-    background_error,
+    closed_error,
     credentials_limit,
     parse_credentials,
-    silent_stream_error,
 )
 from ._options import Clock, Options, current_token, resolve_options
 from .errors import KeywardError
@@ -131,7 +130,7 @@ class Keyward(ClientBase):
         core = self._core
         with self._cond:
             if core.closed:
-                raise KeywardError("closed", "the Keyward client is closed")
+                raise closed_error()
             ticket = core.request_fetch()
             self._cond.notify_all()
             # One fetch, and its retry of a rejected cursor, each bounded by the request timeout.
@@ -139,7 +138,7 @@ class Keyward(ClientBase):
                 lambda: core.closed or core.answered >= ticket, 2 * self._opts.request_timeout + 5
             )
             if core.closed:
-                raise KeywardError("closed", "the Keyward client is closed")
+                raise closed_error()
             if not done:
                 raise KeywardError("server_unreachable", "Keyward did not answer the refresh in time")
             if core.answer_error is not None:
@@ -168,23 +167,18 @@ class Keyward(ClientBase):
                                                                    "outcome": "ok", "redactions": 0})
         """
         if self._core.closed:
-            raise KeywardError("closed", "the Keyward client is closed")
-        headers = {"accept": "application/json"}
-        if auth_header is None:
-            headers["authorization"] = f"Bearer {current_token(self._opts)}"
-        elif auth_header:
-            headers["authorization"] = auth_header
-        what = f"the answer of {method} {path.split('?', 1)[0]}"
-        limit = BodyLimit(what, "response_bytes", max_bytes or self._opts.limits.response_bytes)
-        url = join_url(self._opts.url, path)
+            raise closed_error()
+        call = ApiCall(self._opts, method, path, auth_header, max_bytes)
+        if call.needs_token:
+            call.authorize(current_token(self._opts))
         try:
-            with self._http.stream(method, url, headers=headers, json=json, data=form) as res:
+            with self._http.stream(method, call.url, headers=call.headers, json=json, data=form) as res:
                 if not res.is_success:
                     raise http_error(res, self._opts.limits.response_bytes, self._opts.request_timeout)
-                body = read_bounded(res, limit, self._opts.request_timeout)
+                body = read_bounded(res, call.limit, self._opts.request_timeout)
         except httpx.TransportError as err:
             raise unreachable(self._opts.url, err) from None
-        return parse_json_object(body, what)
+        return parse_json_object(body, call.what)
 
     def agent_token(self) -> str:
         """The agent's own key or token, as given to ``connect`` (a callable is called).
@@ -268,7 +262,9 @@ class Keyward(ClientBase):
             self._core.close()
             self._cond.notify_all()
         self._closing.set()
-        self._interrupt_stream()
+        stream_res = self._stream_res  # read once: the stream thread clears it when it ends
+        if stream_res is not None:
+            interrupt(stream_res)
         for thread in self._threads:
             if thread is not threading.current_thread():
                 thread.join(self._opts.request_timeout + _JOIN_GRACE)
@@ -299,7 +295,7 @@ class Keyward(ClientBase):
                 etag_header = res.headers.get("etag")
         except httpx.TransportError as err:
             if self._core.closed:
-                raise KeywardError("closed", "the Keyward client is closed") from None
+                raise closed_error() from None
             raise unreachable(self._opts.url, err) from None
         return parse_credentials(body, etag_header)
 
@@ -334,20 +330,13 @@ class Keyward(ClientBase):
             if fetch is None:
                 continue
             try:
-                page, full = self._fetch(fetch)
-            except Exception as exc:  # a fetch's failure never ends the loop
-                err = exc if isinstance(exc, KeywardError) else background_error(exc)
-                with self._cond:
-                    core.fetch_failed(fetch, err, clock.monotonic())
-                    self._cond.notify_all()
-                self._report_error(err)
-                continue
+                outcome: tuple[Page | None, bool] | Exception = self._fetch(fetch)
+            except Exception as exc:
+                outcome = exc
             with self._cond:
-                changes = core.fetch_succeeded(fetch, page, full, clock.monotonic(), clock.time())
+                changes, errors = core.fetch_settled(fetch, outcome, clock.monotonic(), clock.time())
                 self._cond.notify_all()
-            self._report_changes(changes)
-            for u in page.unavailable if page is not None else ():
-                self._report_error(KeywardError(u.code, u.message))
+            self._report(changes, errors)
 
     def _stream_worker(self) -> None:
         core, clock = self._core, self._opts.clock
@@ -364,33 +353,20 @@ class Keyward(ClientBase):
 
     def _run_stream(self) -> tuple[StreamEnd, bool, KeywardError | None]:
         """Holds one connection to the event stream until it ends, fails, or stays silent for
-        ``heartbeat_timeout`` (httpx's read timeout: a half-open connection or a buffering proxy
-        never errors by itself, so silence is the only sign of death)."""
+        ``heartbeat_timeout`` (see ``_drive.stream_timeout``)."""
         core, opts, clock = self._core, self._opts, self._opts.clock
         with self._cond:
             url, headers = core.events_request()
             session = StreamSession(core)
-        t = opts.request_timeout
-        timeout = httpx.Timeout(connect=t, read=opts.heartbeat_timeout, write=t, pool=t)
         try:
             headers["authorization"] = f"Bearer {current_token(opts)}"
-            with self._http.stream("GET", url, headers=headers, timeout=timeout) as res:
+            with self._http.stream("GET", url, headers=headers, timeout=stream_timeout(opts)) as res:
                 self._stream_res = res
-                verdict = core.classify_stream(
-                    res.status_code,
-                    res.headers.get("content-type", ""),
-                    res.headers.get("content-encoding", ""),
-                )
-                if verdict == "unavailable":
-                    return "unavailable", False, None
-                if verdict == "failed":
-                    if res.is_success:
-                        return (
-                            "failed",
-                            False,
-                            KeywardError("invalid_response", "the event stream is compressed"),
-                        )
+                answer = stream_answer(res)
+                if answer == "refused":
                     return "failed", False, http_error(res, opts.limits.response_bytes, opts.request_timeout)
+                if answer is not None:
+                    return answer[0], False, answer[1]
                 with self._cond:
                     if core.closed:
                         return "ended", False, None
@@ -403,29 +379,9 @@ class Keyward(ClientBase):
                             self._cond.notify_all()
                     self._report_changes(changes)
                 return "ended", session.got_data, None
-        except KeywardError as err:
-            return "failed", session.got_data, err
-        except httpx.ReadTimeout:
-            return "failed", session.got_data, silent_stream_error(opts.heartbeat_timeout)
-        except httpx.TransportError as err:
-            return "failed", session.got_data, unreachable(opts.url, err)
         except Exception as exc:
-            return "failed", session.got_data, background_error(exc)
+            return "failed", session.got_data, stream_failure(exc, opts)
         finally:
             self._stream_res = None
             with self._cond:
                 session.finish()
-
-    def _interrupt_stream(self) -> None:
-        """Wakes the stream thread out of a blocking read: shutting the socket down ends the read at
-        once (closing it from another thread would not, on Linux)."""
-        res = self._stream_res
-        if res is None:
-            return
-        stream = res.extensions.get("network_stream")
-        sock = stream.get_extra_info("socket") if stream is not None else None
-        if isinstance(sock, socket.socket):
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
