@@ -57,9 +57,12 @@ const b64 = (v: unknown) => Buffer.from(typeof v === "string" ? v : JSON.stringi
 
 /**
  * A local OIDC-style identity provider for tests, on node:http at 127.0.0.1 on a free port:
- * `/.well-known/openid-configuration` and `/jwks`, with RS256 and ES256 keys made by node:crypto.
+ * `/.well-known/openid-configuration` and `/jwks` (or `jwksPath`, as a cluster's `/openid/v1/jwks`),
+ * with RS256 and ES256 keys made by node:crypto.
  */
-export async function startOidcIssuer(): Promise<OidcIssuer> {
+export async function startOidcIssuer(opts: { jwksPath?: string } = {}): Promise<OidcIssuer> {
+  // A Kubernetes API server publishes its service-account keys at /openid/v1/jwks.
+  const jwksPath = opts.jwksPath ?? "/jwks";
   let keys = newKeys();
   const publicJwks = () =>
     Object.values(keys).map((k) => ({ ...k.publicKey.export({ format: "jwk" }), kid: k.kid, alg: k.alg, use: "sig" }));
@@ -75,7 +78,7 @@ export async function startOidcIssuer(): Promise<OidcIssuer> {
       res.writeHead(200, { "content-type": "application/json" }).end(body);
       return;
     }
-    if (req.url !== "/jwks") {
+    if (req.url !== jwksPath) {
       res.writeHead(404).end();
       return;
     }
@@ -105,7 +108,7 @@ export async function startOidcIssuer(): Promise<OidcIssuer> {
 
   const issuer: OidcIssuer = {
     url,
-    jwksUri: `${url}/jwks`,
+    jwksUri: `${url}${jwksPath}`,
     jwksHits: 0,
     jwksMode: "ok",
 

@@ -3,6 +3,7 @@ import type { Router } from "../http/router.js";
 import { json } from "../openapi/operation.js";
 import { GRANT_CLIENT_CREDENTIALS, GRANT_REFRESH_TOKEN, GRANT_TOKEN_EXCHANGE } from "./token-routes.js";
 import { AuthorizationServerMetadataSchema, JwksSchema } from "./tokens-schemas.js";
+import { GRANT_JWT_BEARER } from "./workload-exchange.js";
 
 /** RFC 8414 authorization server metadata, served at both well-known paths (SPEC §5). */
 export function authorizationServerMetadata(issuer: string): Record<string, unknown> {
@@ -14,7 +15,7 @@ export function authorizationServerMetadata(issuer: string): Record<string, unkn
     jwks_uri: `${base}/.well-known/jwks.json`,
     introspection_endpoint: `${base}/oauth/introspect`,
     revocation_endpoint: `${base}/oauth/revoke`,
-    grant_types_supported: [GRANT_CLIENT_CREDENTIALS, GRANT_REFRESH_TOKEN, GRANT_TOKEN_EXCHANGE],
+    grant_types_supported: [GRANT_CLIENT_CREDENTIALS, GRANT_REFRESH_TOKEN, GRANT_TOKEN_EXCHANGE, GRANT_JWT_BEARER],
     // There is no authorization endpoint: no browser flows, so no response types.
     response_types_supported: [],
     token_endpoint_auth_methods_supported: authMethods,

@@ -8,6 +8,7 @@ import { checkTargetAgent, exchangedExpiry, exchangedScopes, exchangedTokenRespo
 import { type ExternalExchange, JWT_TOKEN_TYPE } from "./external-exchange.js";
 import { OAuthError } from "./oauth-errors.js";
 import { ACCESS_TOKEN_TYPE, type RequestMeta, type TokenResponse } from "./tokens-service.js";
+import type { WorkloadExchange } from "./workload-exchange.js";
 
 export interface ExchangeRequest {
   subjectToken: string;
@@ -34,6 +35,8 @@ export interface ExchangeDeps {
   issuer: () => string;
   /** The exchange of a trusted identity provider's JWT (`subject_token_type` jwt, SPEC §8). */
   external?: ExternalExchange;
+  /** The exchange of a platform token for its agent's token (`trusted_workloads`), routed by `iss`. */
+  workload?: { names: (token: string) => boolean; exchange: WorkloadExchange };
   onIssue?: () => void;
 }
 
@@ -113,6 +116,19 @@ export function createTokenExchange(deps: ExchangeDeps) {
     client: KeyEntry | undefined,
     meta: RequestMeta,
   ): Promise<TokenResponse> {
+    if (req.subjectTokenType === JWT_TOKEN_TYPE && deps.workload?.names(req.subjectToken)) {
+      // An agent proves itself by its platform token alone: an actor would be a second identity.
+      if (req.actorToken !== undefined || req.actorTokenType !== undefined) {
+        throw new OAuthError("invalid_request", "actor_token: not used with a workload's subject_token");
+      }
+      if (req.audience !== undefined) {
+        throw new OAuthError(
+          "invalid_target",
+          "audience: a workload's token is for Keyward; exchange it as actor for another agent",
+        );
+      }
+      return deps.workload.exchange({ token: req.subjectToken, scopes: req.scopes, grant: "token-exchange" }, meta);
+    }
     if (req.subjectTokenType === JWT_TOKEN_TYPE && deps.external) return deps.external(req, meta);
     const target = req.audience;
     if (target === undefined) throw new OAuthError("invalid_request", "audience: required");

@@ -17,6 +17,7 @@ import {
   TokenResponseSchema,
 } from "./tokens-schemas.js";
 import { ACCESS_TOKEN_TYPE, type RequestMeta, type TokensService } from "./tokens-service.js";
+import { GRANT_JWT_BEARER, type WorkloadExchange } from "./workload-exchange.js";
 
 /** The OAuth endpoints read form (RFC 6749) or JSON bodies alike (oauth-form.ts). */
 const OAUTH_BODY = ["application/x-www-form-urlencoded", "application/json"];
@@ -28,6 +29,8 @@ export const GRANT_TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exch
 export interface TokenRoutesDeps {
   tokens: TokensService;
   exchange: TokenExchange;
+  /** RFC 7523 jwt-bearer with a platform token (`trusted_workloads`); absent: the grant is unsupported. */
+  workload?: WorkloadExchange | undefined;
   clientIp: (ctx: RequestContext) => string;
 }
 
@@ -114,7 +117,8 @@ export function registerTokenRoutes(router: Router, deps: TokenRoutesDeps): void
     "/oauth/token",
     {
       operationId: "oauthToken",
-      summary: "RFC 6749 token endpoint: client_credentials, refresh_token, token exchange (RFC 8693)",
+      summary:
+        "RFC 6749 token endpoint: client_credentials, refresh_token, token exchange (RFC 8693), jwt-bearer (RFC 7523, trusted workloads)",
       tag: "tokens",
       auth: "public",
       body: OAuthTokenParams,
@@ -173,6 +177,15 @@ export function registerTokenRoutes(router: Router, deps: TokenRoutesDeps): void
             scopes,
           },
           client,
+          meta(ctx),
+        );
+        sendOAuthJson(ctx.res, 200, response);
+        return;
+      }
+      if (grant === GRANT_JWT_BEARER && deps.workload) {
+        // RFC 7523 §3: client authentication is optional; the assertion alone names the agent.
+        const response = await deps.workload(
+          { token: required(params, "assertion"), scopes, grant: "jwt-bearer" },
           meta(ctx),
         );
         sendOAuthJson(ctx.res, 200, response);

@@ -16,6 +16,7 @@ import type { Metrics } from "../ops/metrics.js";
 import type { Db } from "../store/db.js";
 import { createAccessTokens } from "./access-tokens.js";
 import { createExternalExchange } from "./external-exchange.js";
+import { createJwksPool } from "./external-verifier.js";
 import { registerMetadataRoutes } from "./metadata-routes.js";
 import { createRefreshTokensStore } from "./refresh-tokens-store.js";
 import { registerSigningKeyRoutes } from "./signing-key-routes.js";
@@ -25,6 +26,9 @@ import { registerTokenRoutes } from "./token-routes.js";
 import { createTokensService, type RefreshReuse } from "./tokens-service.js";
 import { createTrustedIssuers } from "./trusted-issuers.js";
 import type { TrustedIssuerConfig } from "./trusted-issuers-config.js";
+import { createTrustedWorkloads } from "./trusted-workloads.js";
+import type { TrustedWorkloadConfig } from "./trusted-workloads-config.js";
+import { createWorkloadExchange } from "./workload-exchange.js";
 
 export interface TokensModuleDeps {
   db: Db;
@@ -43,6 +47,8 @@ export interface TokensModuleDeps {
   trustedProxies: BlockList | null;
   /** External identity providers whose JWTs are exchanged for user tokens (SPEC §8). */
   trustedIssuers?: readonly TrustedIssuerConfig[];
+  /** Platform identities exchanged for their agent's token (`trusted_workloads`, RFC 7523 / 8693). */
+  trustedWorkloads?: readonly TrustedWorkloadConfig[];
   /** A key's rate limit as the gateway counts it: minting tokens counts against it too. */
   rateLimit?: KeyRateLimit;
   /** Where the token endpoints report the keys presented to them (usage, anomaly detectors). */
@@ -128,6 +134,19 @@ export async function createTokensModule(deps: TokensModuleDeps) {
       for (const l of reuseListeners) l(reuse);
     },
   });
+  // One key-set cache per JWKS URI for both lists (external-verifier.ts).
+  const jwks = createJwksPool({ now });
+  const workloads = createTrustedWorkloads({ workloads: deps.trustedWorkloads ?? [], now, jwks });
+  const workload = createWorkloadExchange({
+    now,
+    audit,
+    access,
+    workloads,
+    agentExists: deps.agentExists,
+    issuer: deps.issuer,
+    maxLifetimeS: deps.settings.maxLifetimeS,
+    onIssue: () => metrics.tokensIssued.inc({ kind: "exchange" }),
+  });
   const exchange = createTokenExchange({
     now,
     audit,
@@ -142,12 +161,13 @@ export async function createTokensModule(deps: TokensModuleDeps) {
       now,
       audit,
       access,
-      issuers: createTrustedIssuers({ issuers: deps.trustedIssuers ?? [], now, warn: (m) => logger.warn(m) }),
+      issuers: createTrustedIssuers({ issuers: deps.trustedIssuers ?? [], now, jwks, warn: (m) => logger.warn(m) }),
       agentExists: deps.agentExists,
       issuer: deps.issuer,
       maxLifetimeS: deps.settings.maxLifetimeS,
       onIssue: () => metrics.tokensIssued.inc({ kind: "exchange" }),
     }),
+    workload: { names: workloads.names, exchange: workload },
     onIssue: () => metrics.tokensIssued.inc({ kind: "exchange" }),
   });
   const maintenance = setInterval(() => {
@@ -174,6 +194,7 @@ export async function createTokensModule(deps: TokensModuleDeps) {
       registerTokenRoutes(router, {
         tokens,
         exchange,
+        workload,
         clientIp: (ctx) => callerAuth.requestIp({ headers: ctx.req.headers, peerIp: ctx.peerIp }),
       });
       registerSigningKeyRoutes(router, {

@@ -61,6 +61,11 @@ export const OAuthTokenParams = z.union([
     scope: z.string().optional(),
     requested_token_type: z.string().optional(),
   }),
+  z.object({
+    grant_type: z.literal("urn:ietf:params:oauth:grant-type:jwt-bearer"),
+    assertion: anyToken.describe("a platform token matching a trusted_workloads rule (RFC 7523)"),
+    scope: z.string().optional(),
+  }),
 ]);
 
 export const OAuthIntrospectParams = z.object({ token: anyToken, token_type_hint: z.string().optional() });

@@ -8,7 +8,7 @@ import { USER_PREFIX_HINT, USER_PREFIX_RULE } from "./issuer-namespaces.js";
 const LOOPBACK_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]"]);
 
 /** `jwks_uri` must be https, except on loopback (a local test issuer). */
-const jwksUri = z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).refine(
+export const jwksUri = z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).refine(
   (u) => {
     // zod runs this refine even when z.url() already failed: that failure is the one to report.
     if (!URL.canParse(u)) return true;
@@ -19,6 +19,12 @@ const jwksUri = z.url({ protocol: /^https?$/, error: "must be an http(s) URL" })
   },
   { message: "jwks_uri must be https (plain http only on loopback)" },
 );
+
+/** Signature algorithms accepted from an external issuer (pinned; never `none` or HMAC). */
+export const externalAlgorithms = z
+  .array(z.enum(["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"]))
+  .min(1)
+  .default(["RS256", "ES256"]);
 
 export const trustedIssuerSchema = z
   .object({
@@ -35,10 +41,7 @@ export const trustedIssuerSchema = z
     /** The scopes the minted user token carries. */
     scopes: z.array(z.string().min(1).regex(/^\S+$/, "a scope has no spaces")).default([]),
     /** Signature algorithms accepted from this issuer (pinned; never `none` or HMAC). */
-    algorithms: z
-      .array(z.enum(["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"]))
-      .min(1)
-      .default(["RS256", "ES256"]),
+    algorithms: externalAlgorithms,
   })
   .strict();
 
