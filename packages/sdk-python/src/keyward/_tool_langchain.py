@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ._tool_inject import PLANTED
 
 if TYPE_CHECKING:
-    from .tools import Core
+    from ._tool_call import Core
 
 
 def is_langchain_tool(obj: object) -> bool:

@@ -28,27 +28,17 @@ interrupted, so it has none unless it runs under an asyncio client (then the cal
 
 from __future__ import annotations
 
-import asyncio
-import base64
 import functools
 import inspect
-import json
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, cast
+from typing import Any
 
-from ._redact import Redactor, Tally, describe_exception, redact_value
-from ._tool_audit import (
-    AsyncAuditQueue,
-    AuditError,
-    AuditEvent,
-    AuditQueue,
-    audit_queue,
-    log_audit_error,
-)
-from ._tool_context import acting_for, current_caller_token
-from ._tool_inject import Plan, default_env_var, injected, model_kwargs, plan_injection
+from ._tool_audit import AsyncAuditQueue, AuditError, AuditQueue, audit_queue, log_audit_error
+from ._tool_call import Core, is_async_requester
+from ._tool_context import acting_for
+from ._tool_errors import ToolError, ToolTimeoutError, UserCredentialError
+from ._tool_inject import default_env_var, plan_injection
 from ._types import AsyncRequester, Requester
-from .errors import KeywardError
 
 __all__ = [
     "AuditError",
@@ -63,65 +53,6 @@ __all__ = [
 ]
 
 DEFAULT_TIMEOUT = 60.0
-
-
-class UserCredentialError(KeywardError):
-    """A tool call refused before the tool ran: no user token (``missing_user_token``), or
-    Keyward's answer to ``POST /v1/tools/credentials``: ``invalid_token`` (401),
-    ``credential_not_granted`` (403), ``credential_not_found`` (404) or another server code. The
-    message names credentials at most, never a value or the user's token.
-
-    Example::
-
-        try:
-            await list_functions(region="eu")
-        except UserCredentialError as err:
-            if err.code == "credential_not_found":
-                return "connect your cloud account first"
-            raise
-    """
-
-
-class ToolTimeoutError(KeywardError):
-    """An async wrapped tool did not finish within its ``timeout`` (code ``tool_timeout``); it was
-    cancelled.
-
-    Example::
-
-        try:
-            await slow_tool(q="x")
-        except ToolTimeoutError:
-            return "the tool took too long"
-    """
-
-    def __init__(self, tool: str, timeout: float) -> None:
-        super().__init__("tool_timeout", f'tool "{tool}" did not finish within {timeout:g} s')
-        self.tool = tool
-        self.timeout = timeout
-
-
-class ToolError(Exception):
-    """What a wrapped tool's own exception becomes: ``type_name`` (the original class's name) and
-    the message, both redacted; ``code`` is the original's ``code`` attribute when it had a string
-    one. The original exception (its arguments, attributes, traceback and chain may all hold a
-    value) is dropped, so compare ``type_name`` or ``code``, not the class.
-
-    Example::
-
-        try:
-            create_ticket(title="x")
-        except ToolError as err:
-            log.warning("ticket tool failed: %s", err)  # "HTTPStatusError: … [redacted] …"
-    """
-
-    def __init__(self, type_name: str, message: str, code: str | None = None) -> None:
-        super().__init__(message)
-        self.type_name = type_name
-        self.message = message
-        self.code = code
-
-    def __repr__(self) -> str:
-        return f"ToolError(type_name={self.type_name!r}, message={self.message!r})"
 
 
 class UserToken:
@@ -148,180 +79,6 @@ class UserToken:
 
     def __repr__(self) -> str:
         return "UserToken('…')"
-
-
-def user_of(token: str) -> str:
-    """``sub`` of the user token, read without verifying it: Keyward verified the token a moment ago
-    when it answered ``/v1/tools/credentials`` (401 otherwise), so the label is the verified user."""
-    try:
-        part = token.split(".")[1]
-        payload = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
-        sub = payload.get("sub") if isinstance(payload, dict) else None
-        if isinstance(sub, str) and sub.startswith("user:"):
-            return sub
-    except (IndexError, ValueError, TypeError):
-        pass
-    return "user:unknown"
-
-
-def _is_async_requester(requester: object) -> bool:
-    return inspect.iscoroutinefunction(getattr(requester, "request_json", None))
-
-
-def _values(body: dict[str, Any], names: Sequence[str]) -> dict[str, str]:
-    creds = body.get("credentials")
-    if not isinstance(creds, dict):
-        raise KeywardError(
-            "invalid_response", "unexpected answer from POST /v1/tools/credentials: no credentials"
-        )
-    out: dict[str, str] = {}
-    for n in names:
-        value = creds.get(n)
-        if not isinstance(value, str):
-            raise KeywardError(
-                "invalid_response",
-                f'unexpected answer from POST /v1/tools/credentials: no string value for "{n}"',
-            )
-        out[n] = value
-    return out
-
-
-def _refused(err: KeywardError) -> KeywardError:
-    if err.status is None:
-        return err
-    return UserCredentialError(err.code, err.message, status=err.status, request_id=err.request_id)
-
-
-def _safe(err: BaseException, r: Redactor, tally: Tally) -> BaseException:
-    if isinstance(err, ToolTimeoutError | UserCredentialError):
-        return err.with_traceback(None)  # its frames hold the values
-    raw_code = getattr(err, "code", None)
-    code = redact_value(raw_code, r, tally) if isinstance(raw_code, str) else None
-    return ToolError(
-        redact_value(type(err).__name__, r, tally), redact_value(describe_exception(err), r, tally), code
-    )
-
-
-class Core:
-    """One wrapped tool's rules: where values come from, how they go in, redaction and audit."""
-
-    def __init__(
-        self,
-        requester: Requester | AsyncRequester,
-        plan: Plan,
-        name: str,
-        invoke: Callable[..., Any],
-        timeout: float | None,
-        on_audit_error: Callable[[AuditError], None],
-    ) -> None:
-        self.requester = requester
-        self.is_async = _is_async_requester(requester)
-        self.plan = plan
-        self.name = name
-        self.invoke = invoke
-        self.invoke_is_async = inspect.iscoroutinefunction(invoke)
-        self.timeout = timeout
-        self.on_audit_error = on_audit_error
-        self.queue = audit_queue(requester, is_async=self.is_async)
-
-    def token(self, explicit: str | None) -> str:
-        token = explicit if explicit is not None else current_caller_token()
-        if not isinstance(token, str) or not token:
-            raise UserCredentialError(
-                "missing_user_token",
-                f'tool "{self.name}" was called without a user token: '
-                "call it inside keyward.tools.acting_for(token), or with .call_as(token, …)",
-            )
-        return token
-
-    def _fetch(self, token: str) -> dict[str, str]:
-        body = {"user_token": token, "names": list(self.plan.names)}
-        try:
-            answer = cast(Requester, self.requester).request_json("POST", "/v1/tools/credentials", json=body)
-        except KeywardError as err:
-            raise _refused(err) from None
-        return _values(answer, self.plan.names)
-
-    async def _afetch(self, token: str) -> dict[str, str]:
-        if not self.is_async:
-            return await asyncio.to_thread(self._fetch, token)
-        body = {"user_token": token, "names": list(self.plan.names)}
-        try:
-            requester = cast(AsyncRequester, self.requester)
-            answer = await requester.request_json("POST", "/v1/tools/credentials", json=body)
-        except KeywardError as err:
-            raise _refused(err) from None
-        return _values(answer, self.plan.names)
-
-    def _call_args(self, values: Mapping[str, str], kwargs: Mapping[str, Any]) -> dict[str, Any]:
-        out = model_kwargs(self.plan, kwargs)
-        out[self.plan.kwarg] = injected(self.plan, values)
-        return out
-
-    def _report(self, token: str, ok: bool, count: int) -> None:
-        event: AuditEvent = {"tool": self.name, "user": user_of(token), "outcome": "ok" if ok else "error",
-                             "redactions": count}  # fmt: skip
-        self.queue.send(event, self.on_audit_error)
-
-    def run(self, token: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> tuple[bool, Any]:
-        """(True, redacted result) or (False, an exception safe to raise). Every value lives in this
-        frame only, which has returned before the caller raises."""
-        try:
-            values = self._fetch(token)
-        except KeywardError as err:
-            return False, err.with_traceback(None)  # its frames hold the user's token
-        r = Redactor([*values.values(), cast(Requester, self.requester).agent_token()])
-        tally = Tally()
-        try:
-            result = self.invoke(*args, **self._call_args(values, kwargs))
-        except Exception as err:
-            out = False, _safe(err, r, tally)
-        except BaseException:
-            self._report(token, False, tally.count)
-            raise
-        else:
-            out = True, redact_value(result, r, tally)
-        self._report(token, out[0], tally.count)
-        return out
-
-    async def arun(self, token: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> tuple[bool, Any]:
-        """:meth:`run` for asyncio; the call is cancelled at ``timeout``."""
-        try:
-            values = await self._afetch(token)
-        except KeywardError as err:
-            return False, err.with_traceback(None)
-        if self.is_async:
-            own = await cast(AsyncRequester, self.requester).agent_token()
-        else:
-            own = cast(Requester, self.requester).agent_token()
-        r = Redactor([*values.values(), own])
-        tally = Tally()
-        call_kwargs = self._call_args(values, kwargs)
-        try:
-            if self.invoke_is_async:
-                result = await self._bounded(self.invoke(*args, **call_kwargs))
-            else:
-                result = await self._bounded(asyncio.to_thread(self.invoke, *args, **call_kwargs))
-        except Exception as err:
-            out = False, _safe(err, r, tally)
-        except BaseException:
-            self._report(token, False, tally.count)
-            raise
-        else:
-            out = True, redact_value(result, r, tally)
-        self._report(token, out[0], tally.count)
-        return out
-
-    async def _bounded(self, coro: Any) -> Any:
-        task = asyncio.ensure_future(coro)
-        if self.timeout is None:
-            return await task
-        done, _ = await asyncio.wait({task}, timeout=self.timeout)
-        if not done:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-            raise ToolTimeoutError(self.name, self.timeout)
-        return task.result()
 
 
 def _public_signature(func: Callable[..., Any], kwarg: str) -> inspect.Signature | None:
@@ -437,4 +194,4 @@ def audit_queue_of(requester: Requester | AsyncRequester) -> AuditQueue | AsyncA
         queue.flush(timeout=5)
         assert queue.dropped == 0
     """
-    return audit_queue(requester, is_async=_is_async_requester(requester))
+    return audit_queue(requester, is_async=is_async_requester(requester))
