@@ -1,21 +1,25 @@
 /**
  * How big a lease may be, and how big it should be: the one place the overshoot bound is decided.
  *
- * The bound (docs/operations.md, "Shared rate limits and quotas"): the bank never grants one
- * counter more than its limit, and every permit a process answers from was granted by the bank
- * for that counter, so while the bank keeps its counters and every process's clock agrees on the
- * window, a key is admitted at most `limit` times per window, exactly. Permits can be used past
- * the bank's count only when the bank loses a counter mid-window (a Redis restart, failover or
- * eviction) while processes hold leases, or when a process whose clock runs behind still answers
- * from the previous window's lease: each process then adds at most one lease. Hence, per window:
+ * The bound (docs/operations.md, "Permit leases"). The bank never grants one counter more than its
+ * limit, and a process answers a request only from a lease of the counter of that request's
+ * window (by its own clock) or quota period. So, with R processes sharing the bank and
+ * maxLease = ⌊fraction × limit / R⌋:
  *
- *     admitted ≤ limit + replicas × maxLease(limit),  maxLease = ⌊fraction × limit / replicas⌋
- *              ≤ limit × (1 + fraction).
+ * - While the bank keeps its counters and the clocks agree, a key is admitted at most `limit`
+ *   times per window and per quota period: exactly, no overshoot.
+ * - A process whose clock runs behind answers from its lease of the window that just ended while
+ *   the others count the next one: at most its one lease more. In any window (by any clock):
+ *       admitted ≤ limit + R × maxLease ≤ limit × (1 + fraction).
+ * - A quota counter the bank lost (a Redis restart, an eviction) is seeded again from the store,
+ *   which does not count permits leased but unused: at most one lease per process more in the
+ *   period, the same bound (plus the usage not yet written to the store, ≤ 1 s of it per process,
+ *   as without leases). A rate window the bank lost starts again from zero, as without leases.
  *
- * When maxLease would be under MIN_LEASE permits, the key is not leased: each request takes one
- * permit synchronously (one bank call per request, as before leases), and the bound is the limit.
- * A process that dies holding a lease loses it (at most maxLease permits that nobody uses: the
- * key is admitted less, never more). The `local` fallback is bounded separately (operations.md).
+ * When maxLease is under MIN_LEASE, the key is not leased: each request takes one permit from the
+ * bank (one call per request, as before leases) and the bound is the limit. A process that dies
+ * holding a lease loses it: at most maxLease permits nobody uses (admitted less, never more).
+ * The `local` fallback is bounded separately (R × limit in a window, operations.md).
  */
 export interface LeaseSettings {
   /** Processes taking from one bank (replicas, or workers × replicas): the bound is shared between them. */

@@ -140,13 +140,12 @@ export function createLeasedLimits(deps: {
 
   function refill(lease: Lease, now: number): void {
     lease.refilling = true;
-    const elapsed = now - lease.since;
-    if (elapsed >= 1) {
-      const rate = lease.hits / elapsed;
-      lease.ratePerMs = lease.ratePerMs === 0 ? rate : (lease.ratePerMs + rate) / 2;
-      lease.hits = 0;
-      lease.since = now;
-    }
+    // Requests per ms since the last refill (a burst within one ms counts as that many per ms),
+    // averaged with the rate before: the next lease lasts about `leaseMs` at that rate.
+    const rate = lease.hits / Math.max(1, now - lease.since);
+    lease.ratePerMs = lease.ratePerMs === 0 ? rate : (lease.ratePerMs + rate) / 2;
+    lease.hits = 0;
+    lease.since = now;
     const want = Math.max(1, leaseSize(lease.ratePerMs, lease.waiters.length, lease.max, settings) - lease.held);
     lease.size = lease.held + want;
     track(bank.take(lease.counter, want, lease.seed)).then(
