@@ -113,6 +113,17 @@ export class Keyward {
    * const openaiKey = kw.get("openai");
    * kw.on("change", ({ name, version }) => console.log(`${name} rotated to v${version}`));
    * ```
+   *
+   * @example With no static secret: the pod's projected service-account token, which Keyward's
+   * `trusted_workloads` map to this agent (re-read at each renewal, as Kubernetes rotates it).
+   * ```ts
+   * import { readFile } from "node:fs/promises";
+   *
+   * const kw = await Keyward.connect({
+   *   url: process.env.KEYWARD_URL!,
+   *   workloadToken: () => readFile("/var/run/secrets/keyward/token", "utf8"),
+   * });
+   * ```
    */
   static async connect(options: ConnectOptions): Promise<Keyward> {
     const kw = new Keyward(resolveOptions(options));

@@ -1,5 +1,6 @@
 import { type ResolvedLimits, type ResponseLimits, resolveLimits } from "../http/limits.js";
 import { nodeFetch } from "./node-fetch.js";
+import { workloadTokenSource } from "./workload-token.js";
 
 /**
  * Time as the client sees it: the wall clock and real timers by default; tests pass a manual
@@ -14,7 +15,7 @@ export interface Clock {
 
 export type FetchLike = typeof globalThis.fetch;
 
-/** Options of {@link Keyward.connect}. Only `url` and `token` are required. */
+/** Options of {@link Keyward.connect}. `url` is required, and exactly one of `token` and `workloadToken`. */
 export interface ConnectOptions {
   /** Keyward's base URL, e.g. `https://keyward.internal:8080` (a path prefix is kept). */
   url: string | URL;
@@ -22,7 +23,26 @@ export interface ConnectOptions {
    * The agent's own key (`kwk_…`) or an access token whose `sub` is the agent. A function is
    * called before each request, so a short-lived access token can be renewed by the caller.
    */
-  token: string | (() => string | Promise<string>);
+  token?: string | (() => string | Promise<string>);
+  /**
+   * Instead of `token`: the agent's platform identity, with no static secret. A function reading a
+   * JWT that Keyward's `trusted_workloads` map to this agent (a Kubernetes projected
+   * service-account token, a CI job's OIDC token). The client exchanges it at `/oauth/token`
+   * (RFC 7523 jwt-bearer) for a short-lived access token, uses that for every request and the
+   * event stream, and exchanges again, calling this function again, after 80 % of the token's
+   * life: a file the platform rotated is read anew. Giving both `token` and `workloadToken` is a
+   * `TypeError`.
+   *
+   * @example
+   * ```ts
+   * import { readFile } from "node:fs/promises";
+   * const kw = await Keyward.connect({
+   *   url: process.env.KEYWARD_URL!,
+   *   workloadToken: () => readFile("/var/run/secrets/keyward/token", "utf8"),
+   * });
+   * ```
+   */
+  workloadToken?: () => string | Promise<string>;
   /**
    * How long the last good values are served while Keyward is unreachable, in ms after the last
    * successful contact (a response or a heartbeat). Then `get` throws `StaleCredentialError`.
@@ -144,9 +164,16 @@ export function resolveOptions(o: ConnectOptions): ResolvedOptions {
   url.search = "";
   url.hash = "";
 
-  const { token } = o;
-  if (!(typeof token === "function" || (typeof token === "string" && token.length > 0))) {
-    throw new TypeError("Keyward.connect: token must be a non-empty string or a function");
+  const { token, workloadToken } = o;
+  if (token !== undefined && workloadToken !== undefined) {
+    throw new TypeError("Keyward.connect: token and workloadToken exclude each other; give one");
+  }
+  if (workloadToken !== undefined) {
+    if (typeof workloadToken !== "function") {
+      throw new TypeError("Keyward.connect: workloadToken must be a function returning the platform token");
+    }
+  } else if (!(typeof token === "function" || (typeof token === "string" && token.length > 0))) {
+    throw new TypeError("Keyward.connect: token must be a non-empty string or a function (or give workloadToken)");
   }
   if ((o.cacheFile === undefined) !== (o.cacheKey === undefined)) {
     throw new TypeError("Keyward.connect: cacheFile and cacheKey go together");
@@ -154,9 +181,26 @@ export function resolveOptions(o: ConnectOptions): ResolvedOptions {
   const fetchImpl = o.fetch ?? nodeFetch;
   if (typeof fetchImpl !== "function") throw new TypeError("Keyward.connect: fetch must be a function");
 
+  const clock = o.clock ?? realClock;
+  const limits = resolveLimits(o.limits);
+  const requestTimeoutMs = positive("requestTimeoutMs", o.requestTimeoutMs, 10_000);
+  const tokenOf =
+    workloadToken !== undefined
+      ? workloadTokenSource({
+          url,
+          read: workloadToken,
+          fetch: fetchImpl,
+          clock,
+          timeoutMs: requestTimeoutMs,
+          maxBytes: limits.responseBytes,
+        })
+      : typeof token === "function"
+        ? token
+        : () => token as string;
+
   return {
     url,
-    token: typeof token === "function" ? token : () => token,
+    token: tokenOf,
     maxStale: atLeast("maxStale", MIN_MAX_STALE_MS, positive("maxStale", o.maxStale, 24 * HOUR)),
     fetch: fetchImpl,
     cache: o.cacheFile === undefined ? undefined : { file: o.cacheFile, key: cacheKeyBytes(o.cacheKey!) },
@@ -164,10 +208,10 @@ export function resolveOptions(o: ConnectOptions): ResolvedOptions {
     heartbeatTimeoutMs: positive("heartbeatTimeoutMs", o.heartbeatTimeoutMs, 45_000),
     backoffBaseMs: positive("backoffBaseMs", o.backoffBaseMs, 500),
     backoffCapMs: positive("backoffCapMs", o.backoffCapMs, 30_000),
-    requestTimeoutMs: positive("requestTimeoutMs", o.requestTimeoutMs, 10_000),
-    limits: resolveLimits(o.limits),
+    requestTimeoutMs,
+    limits,
     signal: o.signal,
-    clock: o.clock ?? realClock,
+    clock,
     random: o.random ?? Math.random,
   };
 }
