@@ -27,6 +27,9 @@ const CONNECTIONS = envNumber("BENCH_CONNECTIONS", 50);
 const CPU_PROF = process.env.BENCH_CPU_PROF ? resolve(process.env.BENCH_CPU_PROF) : undefined;
 // With BENCH_CPU_PROF: only the profiled run (while working on the hot path).
 const PROFILE_ONLY = CPU_PROF !== undefined && process.env.BENCH_PROFILE_ONLY === "1";
+// One Keyward process, as nginx runs one worker and the bare proxy is one process (`serve`'s
+// default is one worker per core).
+const ONE_PROCESS = ["--workers", "1"];
 const log = (msg) => process.stderr.write(`bench gateway-profile: ${msg}\n`);
 const fmt = (n, d = 2) => (Number.isFinite(n) ? n.toFixed(d) : "n/a");
 
@@ -72,7 +75,7 @@ async function measure(s, seconds) {
 
 /** A separate, profiled Keyward: the profiler's own cost stays out of the measured figures. */
 async function profile(upstreamUrl) {
-  const prof = await startKeyward(ROOT, { cpuProfDir: CPU_PROF });
+  const prof = await startKeyward(ROOT, { cpuProfDir: CPU_PROF, args: ONE_PROCESS });
   const s2 = await setUpGateway(prof, upstreamUrl);
   const s = {
     id: "gateway",
@@ -99,7 +102,7 @@ async function main() {
   const nginxBin = findNginx();
   if (!nginxBin) log("nginx is not installed: its ratio is skipped");
   const ngx = nginxBin ? await startNginx(nginxBin.bin, await freePort(), upstreamPort) : undefined;
-  const kw = await startKeyward(ROOT);
+  const kw = await startKeyward(ROOT, { args: ONE_PROCESS });
   const secret = await setUpGateway(kw, upstreamUrl);
   const jwt = await accessToken(kw, secret);
   const scenarios = [

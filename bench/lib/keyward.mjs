@@ -5,12 +5,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { removeLater, startProcess } from "./procs.mjs";
 
-/** `env`: more KEYWARD_* settings for this server (e.g. KEYWARD_REDIS_URL); `config`: a config file. */
-export async function startKeyward(root, { cpuProfDir, env = {}, config } = {}) {
+/** `env`: more KEYWARD_* settings for this server (e.g. KEYWARD_REDIS_URL); `config`: a config file; `args`: more `serve` flags. */
+export async function startKeyward(root, { cpuProfDir, env = {}, config, args = [] } = {}) {
   const dataDir = removeLater(mkdtempSync(join(tmpdir(), "keyward-bench-data-")));
   const adminToken = `bench-admin-${randomBytes(24).toString("hex")}`;
   const nodeArgs = cpuProfDir ? ["--cpu-prof", "--cpu-prof-dir", cpuProfDir] : [];
-  const serveArgs = ["serve", "--port", "0", "--data-dir", dataDir, ...(config ? ["--config", config] : [])];
+  const serveArgs = ["serve", "--port", "0", "--data-dir", dataDir, ...(config ? ["--config", config] : []), ...args];
   const { match, child, stderr } = await startProcess(
     "keyward",
     process.execPath,

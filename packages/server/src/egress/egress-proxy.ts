@@ -59,6 +59,17 @@ const LOCATION_HEADERS = ["location", "content-location"] as const;
 
 type State = "waiting" | "admitting" | "streaming" | "done";
 
+/**
+ * A response of declared length up to this many bytes is gathered whole, redacted in one pass and
+ * sent with its own Content-Length in one write: no redaction stream, no chunked framing. A stream
+ * would hold back up to the longest pattern of it anyway; above this it streams, so the memory a
+ * response holds stays bounded whatever length an upstream declares.
+ */
+export const WHOLE_BODY_MAX_BYTES = 16 * 1024;
+
+/** Statuses that never carry a body, whatever their headers say. */
+const NO_BODY_STATUS = new Set([204, 304]);
+
 class EgressHandler implements Dispatcher.DispatchHandlers {
   private state: State = "waiting";
   private abort: ((err?: Error) => void) | undefined;
@@ -67,10 +78,16 @@ class EgressHandler implements Dispatcher.DispatchHandlers {
   private redaction: RedactionStream | undefined;
   private completed = false;
   private corked = false;
+  /** Whole-body mode: the body's chunks, gathered until the upstream completes (see WHOLE_BODY_MAX_BYTES). */
+  private whole: Buffer[] | undefined;
+  private wholeBytes = 0;
+  private status = 0;
+  private head: OutgoingHttpHeaders | undefined;
 
   constructor(
     private readonly res: ServerResponse,
     private readonly r: EgressRequest,
+    private readonly method: string,
   ) {
     res.on("close", () => {
       if (res.writableFinished) return;
@@ -111,20 +128,34 @@ class EgressHandler implements Dispatcher.DispatchHandlers {
     }
     // Redaction may change the body's length. A response of known length is no stream: its
     // headers can wait for its first bytes and leave in the same packet.
-    const streaming = headers["content-length"] === undefined;
+    const declared = headers["content-length"];
+    const streaming = declared === undefined;
     delete headers["content-length"];
     this.placeLocations(headers);
     const head = this.redactHeaders(headers);
     head["x-request-id"] = this.r.requestId;
-    this.redaction = this.r.redactor.stream();
+    const length = streaming ? Number.NaN : Number(declared);
+    if (
+      !this.decoder &&
+      length <= WHOLE_BODY_MAX_BYTES &&
+      this.method !== "HEAD" &&
+      !NO_BODY_STATUS.has(status) &&
+      Number.isSafeInteger(length)
+    ) {
+      this.whole = [];
+      this.status = status;
+      this.head = head;
+    } else this.redaction = this.r.redactor.stream();
     this.state = "admitting";
     this.r.admit(status).then(
       () => {
         if (this.state !== "admitting") return;
         this.state = "streaming";
-        this.res.writeHead(status, head);
-        // SSE and other streams must start at once, not with their first body byte.
-        if (streaming) this.res.flushHeaders();
+        if (this.whole === undefined) {
+          this.res.writeHead(status, head);
+          // SSE and other streams must start at once, not with their first body byte.
+          if (streaming) this.res.flushHeaders();
+        }
         if (this.completed) this.finish();
         else resume();
       },
@@ -141,8 +172,23 @@ class EgressHandler implements Dispatcher.DispatchHandlers {
 
   onData(chunk: Buffer): boolean {
     if (this.state !== "streaming") return false;
+    if (this.whole !== undefined) return this.gather(chunk);
     if (this.decoder) return this.decoder.write(chunk);
     return this.send(chunk);
+  }
+
+  /** Whole-body mode: keeps the chunk (undici frames the body by its declared length). */
+  private gather(chunk: Buffer): boolean {
+    this.wholeBytes += chunk.length;
+    if (this.wholeBytes > WHOLE_BODY_MAX_BYTES) {
+      // More than was declared: never sent on, whatever it holds.
+      this.state = "done";
+      this.abort?.();
+      this.res.destroy();
+      return false;
+    }
+    (this.whole as Buffer[]).push(chunk);
+    return true;
   }
 
   onComplete(): void {
@@ -180,6 +226,17 @@ class EgressHandler implements Dispatcher.DispatchHandlers {
   }
 
   private finish(): void {
+    if (this.whole !== undefined) {
+      const body = this.whole.length === 1 ? (this.whole[0] as Buffer) : Buffer.concat(this.whole);
+      this.whole = [];
+      const out = this.r.redactor.redact(body).output;
+      const head = this.head as OutgoingHttpHeaders;
+      head["content-length"] = out.length;
+      this.state = "done";
+      this.res.writeHead(this.status, head);
+      this.res.end(out);
+      return;
+    }
     const end = () => {
       this.state = "done";
       this.res.end((this.redaction as RedactionStream).end());
@@ -219,16 +276,27 @@ class EgressHandler implements Dispatcher.DispatchHandlers {
   /** Header values (and names) with the secret removed; a name that held it is dropped whole. */
   private redactHeaders(headers: OutgoingHttpHeaders): OutgoingHttpHeaders {
     const out: OutgoingHttpHeaders = {};
-    const redact = (s: string) => {
-      const r = this.r.redactor.redact(Buffer.from(s, "latin1"));
-      return r.count === 0 ? s : r.output.toString("latin1");
-    };
-    for (const [name, value] of Object.entries(headers)) {
-      if (value === undefined || redact(name) !== name) continue;
-      out[name] = Array.isArray(value) ? value.map(redact) : redact(String(value));
+    const redactor = this.r.redactor;
+    for (const name in headers) {
+      const value = headers[name];
+      if (value === undefined || redactLatin1(redactor, name) !== name) continue;
+      out[name] = Array.isArray(value)
+        ? value.map((v) => redactLatin1(redactor, v))
+        : redactLatin1(redactor, String(value));
     }
     return out;
   }
+}
+
+/**
+ * A header's text (latin1, one byte a character) with the secret removed. Text shorter than the
+ * shortest pattern cannot hold one in any encoding (an escape or a line break only lengthens it),
+ * so most names and values skip the scan, as the SDK's redactString skips short strings.
+ */
+function redactLatin1(redactor: Redactor, s: string): string {
+  if (s.length < redactor.minPatternLength) return s;
+  const r = redactor.redact(Buffer.from(s, "latin1"));
+  return r.count === 0 ? s : r.output.toString("latin1");
 }
 
 export function createEgressProxy(opts: { timeoutMs: number }) {
@@ -243,7 +311,7 @@ export function createEgressProxy(opts: { timeoutMs: number }) {
       delete headers.range;
       delete headers["if-range"];
       headers[r.inject.name] = r.inject.value;
-      const handler = new EgressHandler(res, r);
+      const handler = new EgressHandler(res, r, req.method ?? "GET");
       dispatcher.dispatch(
         {
           origin: r.origin,
