@@ -128,8 +128,7 @@ describe.skipIf(pgSkip !== undefined)("keyward serve --workers 2 on PostgreSQL",
   beforeAll(async () => {
     schema = await freshSchema();
     up = await startUpstream();
-    // The workers are replicas on the change log: a reconcile interval far beyond the test means
-    // only the feed's message (LISTEN/NOTIFY here) can make a revoke reach the other worker.
+    // A reconcile interval far beyond the test: the change log cannot be what tells the other worker.
     s = await serve(["--workers", "2"], {
       ...LOGS,
       KEYWARD_DATABASE_URL: schema.url,
@@ -152,13 +151,7 @@ describe.skipIf(pgSkip !== undefined)("keyward serve --workers 2 on PostgreSQL",
     const res = await s.admin("POST", `/keys/${k.id}/revoke`);
     expect(res.status).toBe(200);
     expect(res.headers.get("keyward-propagation")).toBeNull();
-    // Within the replicas' bound: the first refusal on every worker comes by message.
-    await until(
-      "refused by both workers",
-      () => calls(s, k.secret, 4),
-      (r) => r.every((x) => x.status === 401),
-      2000,
-    );
+    // Relayed by the primary before the admin call answered: no wait, on either worker.
     expect(await calls(s, k.secret, 20)).toEqual(Array(20).fill(REVOKED));
     expect((await s.admin("GET", "/audit/verify")).body).toMatchObject({ ok: true });
   });

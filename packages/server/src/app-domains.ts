@@ -117,6 +117,13 @@ export async function buildDomains(core: Core) {
     fallback: config.rate_limit_fallback,
     ...(opts.redisKeyPrefix !== undefined ? { keyPrefix: opts.redisKeyPrefix } : {}),
     ...(opts.rateLimiter ? { rateLimiter: opts.rateLimiter } : {}),
+    // Every process sharing a bank counts: the replicas, times the workers of each.
+    leases: {
+      replicas: config.rate_limit_replicas * (opts.worker?.processes ?? 1),
+      overshoot: config.rate_limit_overshoot,
+    },
+    // A worker without Redis takes permits from its primary's bank.
+    ...(opts.worker ? { bank: opts.worker.permitBank } : {}),
   });
   core.onClose(() => limits.close());
   const issuer = () => core.issuer.value;

@@ -81,7 +81,7 @@ async function buildCore(base: Base): Promise<Core> {
     reconcileIntervalMs: config.reconcile_interval_ms,
     maxStalenessMs: config.max_staleness_ms,
   });
-  // A worker of `serve --workers N` on SQLite hears its siblings' changes through the primary.
+  // A worker of `serve --workers N` hears its siblings' changes through the primary.
   const changes = base.opts.worker?.changeFeed(opened) ?? opened;
   base.onClose(() => changes.close());
   const { audit } = auditModule;

@@ -1,4 +1,5 @@
 import cluster from "node:cluster";
+import { availableParallelism } from "node:os";
 import { parseArgs } from "node:util";
 import { startKeyward } from "../app.js";
 import { type Config, ConfigError, loadConfig } from "../config.js";
@@ -20,7 +21,7 @@ import { columns, HELP_WIDTH, wrap } from "./help.js";
  * says while it runs is a log line on stderr, in the configured format. The lines printed when
  * `serve` cannot start at all are the command's own error, plain, since no logger exists yet.
  *
- * `--workers N` runs N processes sharing the port (workers/primary.ts);
+ * `--workers N` (default: one per core) runs N processes sharing the port (workers/primary.ts);
  * `--workers 1` is the single process, exactly as before workers existed.
  */
 const USAGE = [
@@ -31,7 +32,7 @@ const USAGE = [
     ["--host H", "address to listen on (env KEYWARD_HOST, default 127.0.0.1)"],
     ["--data-dir DIR", "the SQLite store and master key (env KEYWARD_DATA_DIR, default ./.keyward)"],
     ["--config FILE", "a YAML or JSON file of settings"],
-    ["--workers N", "processes sharing the port (default 1: a single process)"],
+    ["--workers N", "processes sharing the port (default: one per core; 1: a single process)"],
   ]),
   "",
   "logs (on stderr; stdout carries only the listening line and a generated admin token):",
@@ -69,7 +70,7 @@ export async function runServe(argv: string[]): Promise<void> {
       allowPositionals: false,
     });
     const { config: configFile, workers: workersFlag, ...flags } = values;
-    const count = parseWorkers(workersFlag, defaultWorkers());
+    const count = parseWorkers(workersFlag, availableParallelism());
     if (typeof count !== "number") return stopAtStart(count.error);
     workers = count;
     config = loadConfig({ flags, env: process.env, configFile });
@@ -87,7 +88,7 @@ export async function runServe(argv: string[]): Promise<void> {
   // Our own worker only: under another cluster primary (PM2's cluster mode) keyward is a single server.
   const index = process.env[WORKER_INDEX_ENV];
   if (cluster.isWorker && index !== undefined) {
-    return runWorker(config, logger.child({ worker: Number(index) }), cannotStart);
+    return runWorker(config, workers, logger.child({ worker: Number(index) }), cannotStart);
   }
   if (workers > 1) {
     if (sqlitePath(config.database_url, config.data_dir) === ":memory:") {
@@ -137,14 +138,6 @@ export async function runServe(argv: string[]): Promise<void> {
     process.stdout.write("  (shown once: store it now; it is kept only as a hash)\n");
   }
   process.stdout.write(`keyward listening on ${running.url}\n`);
-}
-
-/**
- * Without `--workers`: one process, until limits are shared between workers without Redis (the
- * primary's permit bank, wired into the leased limits); then one per core (issue 14).
- */
-function defaultWorkers(): number {
-  return 1;
 }
 
 /** The one line `serve` prints when it cannot start, then exit 1. */

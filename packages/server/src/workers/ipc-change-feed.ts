@@ -1,4 +1,4 @@
-import type { Change, ChangeFeed } from "../cluster/change-feed.js";
+import type { Change, ChangeFeed, ChangeKind } from "../cluster/change-feed.js";
 import { decodeChanges, encodeChanges } from "../cluster/change-message.js";
 import type { Rpc } from "./ipc-rpc.js";
 
@@ -9,56 +9,75 @@ import type { Rpc } from "./ipc-rpc.js";
 export const RELAY_TIMEOUT_MS = 1000;
 
 /**
- * The change feed of one worker of `keyward serve --workers N` on SQLite, where no change log nor
- * pub/sub exists: the workers of one primary are the only processes on the file, so the primary
- * relays each change to every sibling over IPC and answers once all of them applied it.
+ * The change feed of one worker of `keyward serve --workers N`, around the feed its configuration
+ * opened (the local one on SQLite, the replicas' one on PostgreSQL).
  *
- * - publish: runs this worker's handlers, then asks the primary to relay; resolves `true` once
- *   every sibling has run its handlers (so an admin change that answers without
- *   `Keyward-Propagation: pending` is refused by every worker from then on), `false` when one did
- *   not answer in time or the primary is gone. Never rejects.
- * - a relayed change (`apply`) runs the same handlers.
- * - a reset (the primary saw a worker die: it may have committed a change it never relayed) drops
- *   everything cached, as a replica does when it cannot tell what it missed.
- *
- * On PostgreSQL workers use the replicas' feed (cluster/) unchanged: the change log covers them.
+ * The workers of one primary answer on one port: a caller that revoked a key on one worker must
+ * be refused by the next worker its next connection reaches, so waiting for the replicas' feed
+ * (asynchronous, or by reconciliation) is not enough between them. So:
+ * - publish: runs the inner feed's publish (this worker's handlers; other replicas told on
+ *   PostgreSQL), then has the primary relay the changes to every sibling, and resolves `true`
+ *   once every sibling ran its handlers: an admin change that answers without
+ *   `Keyward-Propagation: pending` is refused by every worker from then on. `false` when a sibling
+ *   did not answer in time, the primary is gone, or the inner feed failed to tell other replicas
+ *   (they still reconcile from the change log). Never rejects.
+ * - a relayed change (`apply`) runs this worker's handlers only (never published again).
+ * - a reset (the primary saw a sibling die: it may have committed a change it never relayed) runs
+ *   the reset handlers, as a replica does when it cannot tell what it missed. On PostgreSQL the
+ *   change log would also bring it, within the reconcile interval; this is sooner.
+ * Handlers only drop cached state, so a change heard twice (IPC and the replicas' feed) is harmless.
  */
-export function createIpcChangeFeed(local: ChangeFeed, primary: () => Rpc | undefined) {
+export function createIpcChangeFeed(inner: ChangeFeed, primary: () => Rpc | undefined) {
+  const handlers = new Map<ChangeKind, Array<(ref: string) => void>>();
   const resetHandlers: Array<() => void> = [];
+
+  function run<T>(list: readonly T[], call: (h: T) => void): void {
+    for (const h of list) {
+      try {
+        call(h);
+      } catch {
+        // A failing handler must not keep the others from dropping their entries.
+      }
+    }
+  }
+
   const feed: ChangeFeed = {
-    record: (tx, change) => local.record(tx, change),
+    record: (tx, change) => inner.record(tx, change),
     async publish(changes: readonly Change[]) {
-      await local.publish(changes);
+      const told = await inner.publish(changes);
+      if (changes.length === 0) return told;
       const rpc = primary();
-      if (changes.length === 0) return true;
       if (!rpc) return false;
       try {
-        // The replicas' message format (bounded, validated on receipt), origin unused here.
-        for (const payload of encodeChanges("worker", changes)) {
-          await rpc.call("changes", payload, RELAY_TIMEOUT_MS);
-        }
-        return true;
+        // The replicas' message format: bounded per message, validated where it is received.
+        for (const payload of encodeChanges("worker", changes)) await rpc.call("changes", payload, RELAY_TIMEOUT_MS);
+        return told;
       } catch {
         return false;
       }
     },
-    on: (kind, handler) => local.on(kind, handler),
-    onReset(handler) {
-      resetHandlers.push(handler);
-      local.onReset(handler);
+    on(kind, handler) {
+      inner.on(kind, handler);
+      const list = handlers.get(kind) ?? [];
+      list.push(handler);
+      handlers.set(kind, list);
     },
-    close: () => local.close(),
+    onReset(handler) {
+      inner.onReset(handler);
+      resetHandlers.push(handler);
+    },
+    close: () => inner.close(),
   };
   return {
     feed,
-    /** A change relayed from a sibling: runs this worker's handlers. Malformed payloads are refused. */
-    async apply(payload: unknown): Promise<void> {
+    /** Changes relayed from a sibling: this worker's handlers run. Malformed payloads are refused. */
+    apply(payload: unknown): void {
       const msg = typeof payload === "string" ? decodeChanges(payload) : undefined;
       if (!msg) throw new Error("malformed change message");
-      await local.publish(msg.changes);
+      for (const c of msg.changes) run(handlers.get(c.kind) ?? [], (h) => h(c.ref));
     },
     reset(): void {
-      for (const h of resetHandlers) h();
+      run(resetHandlers, (h) => h());
     },
   };
 }

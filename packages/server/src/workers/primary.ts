@@ -40,8 +40,8 @@ export interface PrimaryOptions {
  *   and the SQLite file's lock, held for all its workers;
  * - starts worker 1 alone, so migrations and the first admin token happen once, then the others;
  *   prints the admin token (if worker 1 created one) and the listening line once all listen;
- * - relays each change a worker publishes to every sibling and answers once they applied it
- *   (SQLite; on PostgreSQL the workers are replicas on the change log and this relay is unused);
+ * - relays each change a worker publishes to every sibling and answers once they applied it (on
+ *   PostgreSQL the workers are also replicas on the change log, which covers other replicas);
  * - lends permits from one in-memory bank to workers without Redis;
  * - restarts a worker that exits unexpectedly, with backoff, telling the others to drop their
  *   caches first (it may have committed a change it never relayed); a crash loop stops it all;

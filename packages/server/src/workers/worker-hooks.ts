@@ -12,4 +12,6 @@ export interface WorkerHooks {
   changeFeed(opened: ChangeFeed): ChangeFeed;
   /** Where shared limits take permits when there is no Redis: the primary's bank, over IPC. */
   readonly permitBank: PermitBank;
+  /** How many workers share that bank (and, with Redis, this replica's share of it): lease sizes divide by it. */
+  readonly processes: number;
 }

@@ -1,7 +1,6 @@
 import { startKeyward } from "../app.js";
 import type { Config } from "../config.js";
 import type { Logger } from "../ops/logger.js";
-import { isPostgresUrl } from "../store/open-store.js";
 import { createIpcChangeFeed, type IpcChangeFeed } from "./ipc-change-feed.js";
 import { createIpcPermitBank } from "./ipc-permit-bank.js";
 import { createRpc, type IpcEndpoint, type Rpc } from "./ipc-rpc.js";
@@ -19,14 +18,20 @@ export interface WorkerReady {
 
 /**
  * One worker of `keyward serve --workers N`: startKeyward as a single server runs it, except that
- * the primary holds the SQLite lock, changes reach the siblings through the primary (SQLite; on
- * PostgreSQL the replicas' change feed), and limits without Redis take permits from the primary.
+ * the primary holds the SQLite lock, changes reach the siblings through the primary before an admin
+ * call answers (and other replicas through the replicas' feed on PostgreSQL), and limits without
+ * Redis take permits from the primary.
  * It prints nothing on stdout (the primary prints the listening line); SIGTERM or SIGINT drains it
  * like a single server (SPEC §1) and it exits 0.
  *
  * Returns the worker's stop function; `fail` is how a start that failed is reported (one line).
  */
-export async function runWorker(config: Config, logger: Logger, fail: (err: unknown) => never): Promise<void> {
+export async function runWorker(
+  config: Config,
+  workers: number,
+  logger: Logger,
+  fail: (err: unknown) => never,
+): Promise<void> {
   let relay: IpcChangeFeed | undefined;
   let rpc: Rpc | undefined;
   const ipcBank = createIpcPermitBank(() => rpc);
@@ -39,11 +44,11 @@ export async function runWorker(config: Config, logger: Logger, fail: (err: unkn
   const hooks: WorkerHooks = {
     sqliteLockHeld: true,
     changeFeed(opened) {
-      if (isPostgresUrl(config.database_url)) return opened;
       relay = createIpcChangeFeed(opened, () => rpc);
       return relay.feed;
     },
     permitBank: ipcBank.bank,
+    processes: workers,
   };
 
   let running: Awaited<ReturnType<typeof startKeyward>>;
