@@ -70,6 +70,17 @@ export const WHOLE_BODY_MAX_BYTES = 16 * 1024;
 /** Statuses that never carry a body, whatever their headers say. */
 const NO_BODY_STATUS = new Set([204, 304]);
 
+const HANDLER = Symbol("keyward.egressHandler");
+type HandledResponse = ServerResponse & { [HANDLER]?: EgressHandler };
+
+// One listener function each for every response (`this` is the response): no closure per request.
+function onResponseClose(this: HandledResponse): void {
+  this[HANDLER]?.responseClosed();
+}
+function onResponseDrain(this: HandledResponse): void {
+  this[HANDLER]?.responseDrained();
+}
+
 class EgressHandler implements Dispatcher.DispatchHandlers {
   private state: State = "waiting";
   private abort: ((err?: Error) => void) | undefined;
@@ -89,17 +100,23 @@ class EgressHandler implements Dispatcher.DispatchHandlers {
     private readonly r: EgressRequest,
     private readonly method: string,
   ) {
-    res.on("close", () => {
-      if (res.writableFinished) return;
-      if (this.state === "waiting") r.abandoned();
-      this.state = "done";
-      this.abort?.();
-      this.decoder?.destroy();
-    });
-    res.on("drain", () => {
-      if (this.decoder) this.decoder.resume();
-      else this.resumeUpstream?.();
-    });
+    (res as HandledResponse)[HANDLER] = this;
+    res.on("close", onResponseClose);
+    res.on("drain", onResponseDrain);
+  }
+
+  /** The agent went away (or the answer is complete). */
+  responseClosed(): void {
+    if (this.res.writableFinished) return;
+    if (this.state === "waiting") this.r.abandoned();
+    this.state = "done";
+    this.abort?.();
+    this.decoder?.destroy();
+  }
+
+  responseDrained(): void {
+    if (this.decoder) this.decoder.resume();
+    else this.resumeUpstream?.();
   }
 
   onConnect(abort: (err?: Error) => void): void {

@@ -4,12 +4,13 @@ import type { Caller, CallerAuth } from "../auth/caller-auth.js";
 import { agentOf } from "../auth/caller-kind.js";
 import { isCredentialName } from "../credentials/credential-rules.js";
 import { KeywardError } from "../errors.js";
+import type { UpstreamError } from "../gateway/proxy.js";
 import { sendError } from "../http/respond.js";
 import type { Handler, RequestContext } from "../http/router.js";
 import type { Logger } from "../ops/logger.js";
 import type { Metrics } from "../ops/metrics.js";
 import type { EgressCredential, EgressCredentials } from "./egress-credentials.js";
-import type { EgressProxy } from "./egress-proxy.js";
+import type { EgressProxy, EgressRequest } from "./egress-proxy.js";
 import { agentLocation, egressTargetPath, splitEgressPath } from "./egress-target.js";
 
 export interface EgressDeps {
@@ -22,6 +23,95 @@ export interface EgressDeps {
 }
 
 const ACTION = "credential.inject";
+
+function record(ctx: RequestContext, caller: Caller, e: Omit<AuditEventInput, "actor" | "action">): AuditEventInput {
+  return {
+    actor: caller.principal,
+    action: ACTION,
+    ip: ctx.peerIp,
+    requestId: ctx.requestId,
+    ...e,
+    details: { ...e.details, via: caller.via, key_id: caller.keyId },
+  };
+}
+
+/**
+ * One use of a credential through egress: what the proxy reports back, as methods of one object
+ * (a request allocates it, not a closure per callback). The URL the agent asked for is parsed only
+ * when an upstream's Location needs placing.
+ */
+class EgressUse implements EgressRequest {
+  readonly origin: string;
+  readonly inject: { name: string; value: string };
+  readonly redactor: EgressCredential["redactor"];
+  readonly requestId: string;
+
+  constructor(
+    private readonly deps: EgressDeps,
+    private readonly ctx: RequestContext,
+    private readonly caller: Caller,
+    private readonly cred: EgressCredential,
+    readonly path: string,
+  ) {
+    this.origin = cred.base.origin;
+    this.inject = cred.inject;
+    this.redactor = cred.redactor;
+    this.requestId = ctx.requestId;
+  }
+
+  private use(): Record<string, unknown> {
+    return { version: this.cred.version, upstream_host: this.cred.host, method: this.ctx.method };
+  }
+
+  private target(): string {
+    return `credential:${this.cred.name}`;
+  }
+
+  location(value: string): string | null {
+    const requested = new URL(this.path, this.cred.base.origin);
+    return agentLocation(value, requested, this.cred.base, `/egress/${encodeURIComponent(this.cred.name)}`);
+  }
+
+  async admit(status: number): Promise<void> {
+    await this.deps.audit.recordToken(
+      record(this.ctx, this.caller, {
+        target: this.target(),
+        outcome: "success",
+        details: { ...this.use(), upstream_status: status },
+      }),
+    );
+    this.deps.metrics.credentialReads.inc({ mode: "inject" });
+  }
+
+  refused(err: unknown): void {
+    const code = err instanceof KeywardError ? err.code : "audit_unavailable";
+    this.deps.logger.error(
+      { request_id: this.ctx.requestId, credential: this.cred.name },
+      "egress: audit write failed; answer withheld",
+    );
+    sendError(this.ctx.res, code, "the audit log is unavailable; the upstream's answer was withheld", this.requestId);
+  }
+
+  abandoned(): void {
+    this.deps.audit.recordLater(
+      record(this.ctx, this.caller, {
+        target: this.target(),
+        outcome: "failure",
+        code: "client_closed",
+        details: this.use(),
+      }),
+    );
+  }
+
+  failed(error: UpstreamError, message: string): void {
+    this.deps.audit.recordLater(
+      record(this.ctx, this.caller, { target: this.target(), outcome: "failure", code: error, details: this.use() }),
+    );
+    const fallback =
+      error === "upstream_timeout" ? "the upstream did not answer in time" : "the upstream is unreachable";
+    sendError(this.ctx.res, error, message || fallback, this.requestId);
+  }
+}
 
 /**
  * `ANY /egress/{credential}/{path…}` (SPEC §6): an agent uses a secret it never sees.
@@ -38,56 +128,7 @@ const ACTION = "credential.inject";
  * `audit_unavailable` (the upstream did receive that request; see docs/architecture.md).
  */
 export function createEgressHandler(deps: EgressDeps): Handler {
-  const { audit, metrics } = deps;
-
-  function record(ctx: RequestContext, caller: Caller, e: Omit<AuditEventInput, "actor" | "action">): AuditEventInput {
-    return {
-      actor: caller.principal,
-      action: ACTION,
-      ip: ctx.peerIp,
-      requestId: ctx.requestId,
-      ...e,
-      details: { ...e.details, via: caller.via, key_id: caller.keyId },
-    };
-  }
-
-  function forward(ctx: RequestContext, caller: Caller, cred: EgressCredential, path: string): void {
-    const use = { version: cred.version, upstream_host: cred.host, method: ctx.method };
-    const target = `credential:${cred.name}`;
-    const egressPath = `/egress/${encodeURIComponent(cred.name)}`;
-    const requested = new URL(path, cred.base.origin);
-    deps.proxy.forward(ctx.req, ctx.res, {
-      origin: cred.base.origin,
-      path,
-      inject: cred.inject,
-      redactor: cred.redactor,
-      requestId: ctx.requestId,
-      location: (value) => agentLocation(value, requested, cred.base, egressPath),
-      admit: async (status) => {
-        await audit.recordToken(
-          record(ctx, caller, { target, outcome: "success", details: { ...use, upstream_status: status } }),
-        );
-        metrics.credentialReads.inc({ mode: "inject" });
-      },
-      refused: (err) => {
-        const code = err instanceof KeywardError ? err.code : "audit_unavailable";
-        deps.logger.error(
-          { request_id: ctx.requestId, credential: cred.name },
-          "egress: audit write failed; answer withheld",
-        );
-        sendError(ctx.res, code, "the audit log is unavailable; the upstream's answer was withheld", ctx.requestId);
-      },
-      abandoned: () => {
-        audit.recordLater(record(ctx, caller, { target, outcome: "failure", code: "client_closed", details: use }));
-      },
-      failed: (error, message) => {
-        audit.recordLater(record(ctx, caller, { target, outcome: "failure", code: error, details: use }));
-        const fallback =
-          error === "upstream_timeout" ? "the upstream did not answer in time" : "the upstream is unreachable";
-        sendError(ctx.res, error, message || fallback, ctx.requestId);
-      },
-    });
-  }
+  const { audit } = deps;
 
   return async (ctx) => {
     const parts = splitEgressPath(ctx.path);
@@ -99,7 +140,7 @@ export function createEgressHandler(deps: EgressDeps): Handler {
       const url = ctx.req.url ?? "";
       const q = url.indexOf("?");
       const path = egressTargetPath(cred.base, parts.rest, q === -1 ? "" : url.slice(q));
-      forward(ctx, caller, cred, path);
+      deps.proxy.forward(ctx.req, ctx.res, new EgressUse(deps, ctx, caller, cred, path));
     } catch (err) {
       // Nothing was forwarded: the body is not wanted.
       ctx.req.resume();
