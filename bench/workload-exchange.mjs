@@ -6,8 +6,12 @@
 // rule match. Requests one after another on one keep-alive connection: each sample is the
 // server's own time (plus a loopback round trip).
 //
-// Env: BENCH_WORKLOAD_REQUESTS (2000) per scenario and round, BENCH_ROUNDS (2).
-import { generateKeyPairSync, randomUUID, sign } from "node:crypto";
+// Then in process, steadier on a shared machine: the verification and rule match alone
+// (tokens/trusted-workloads.ts, JWKS warm) against a raw RS256 `crypto.verify` of the same token.
+//
+// Env: BENCH_WORKLOAD_REQUESTS (2000) per scenario and round, BENCH_ROUNDS (2),
+// BENCH_WORKLOAD_SECONDS (2) per in-process measurement.
+import { generateKeyPairSync, randomUUID, sign, verify } from "node:crypto";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import { tmpdir } from "node:os";
@@ -23,6 +27,7 @@ const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const REQUESTS = envNumber("BENCH_WORKLOAD_REQUESTS", 2000, { integer: true });
 const ROUNDS = envNumber("BENCH_ROUNDS", 2, { integer: true });
 const TARGET_P99_MS = 5;
+const SECONDS = envNumber("BENCH_WORKLOAD_SECONDS", 2);
 const JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 const SUBJECT = "system:serviceaccount:bench:agent";
 
@@ -52,6 +57,7 @@ async function startClusterIssuer() {
   return {
     url,
     jwksUri: `${url}/openid/v1/jwks`,
+    publicKey,
     token(n) {
       const nowS = Math.floor(Date.now() / 1000);
       const header = { alg: "RS256", typ: "JWT", kid };
@@ -108,6 +114,50 @@ async function measure(kw, url, formOf) {
   return { ...summarize(samples), cpuUs: cpu0 === undefined ? Number.NaN : ((cpu1 - cpu0) / REQUESTS) * 1e6 };
 }
 
+/** Awaits `fn` in a loop for `seconds` (after a warm-up); answers µs per call. */
+async function usPerCall(fn, seconds) {
+  for (let i = 0; i < 2000; i++) await fn();
+  let n = 0;
+  const start = performance.now();
+  const end = start + seconds * 1000;
+  while (performance.now() < end) {
+    for (let i = 0; i < 200; i++) await fn();
+    n += 200;
+  }
+  return ((performance.now() - start) * 1000) / n;
+}
+
+/** The verification and rule match in process, against raw RS256 verification, best of rounds. */
+async function inProcess(cluster) {
+  const { createTrustedWorkloads } = await import(join(ROOT, "packages/server/dist/tokens/trusted-workloads.js"));
+  const workloads = createTrustedWorkloads({
+    workloads: [
+      {
+        issuer: cluster.url,
+        jwks_uri: cluster.jwksUri,
+        audience: "keyward",
+        agent: "bench",
+        subject: SUBJECT,
+        scopes: [],
+        token_lifetime_s: 900,
+        algorithms: ["RS256", "ES256"],
+      },
+    ],
+    now: () => Date.now(),
+  });
+  const token = cluster.token(0);
+  const input = Buffer.from(token.slice(0, token.lastIndexOf(".")));
+  const signature = Buffer.from(token.slice(token.lastIndexOf(".") + 1), "base64url");
+  await workloads.verify(token); // loads the JWKS
+  const raw = [];
+  const ours = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    raw.push(await usPerCall(async () => verify("sha256", input, cluster.publicKey, signature), SECONDS));
+    ours.push(await usPerCall(() => workloads.verify(token), SECONDS));
+  }
+  return { raw: Math.min(...raw), ours: Math.min(...ours) };
+}
+
 async function main() {
   const cluster = await startClusterIssuer();
   const dir = removeLater(mkdtempSync(join(tmpdir(), "keyward-bench-workload-")));
@@ -159,6 +209,15 @@ async function main() {
       `target: workload exchange p99 ≤ ${TARGET_P99_MS} ms with a warm JWKS — ${f(w.p99)} ms ${pass ? "PASS" : "FAIL"}`,
     );
     if (!pass) process.exitCode = 1;
+
+    const { raw, ours } = await inProcess(cluster);
+    console.log("\n| in process, one core, JWKS warm | µs/op |");
+    console.log("|---|---|");
+    console.log(`| raw crypto.verify RS256 of the token (baseline) | ${raw.toFixed(1)} |`);
+    console.log(`| trusted workloads: parse, header policy, verify, claims, rule match | ${ours.toFixed(1)} |`);
+    console.log(
+      `\nverification + rule / raw RS256 verify: ${(ours / raw).toFixed(2)}× (${(ours - raw).toFixed(1)} µs more)`,
+    );
   } finally {
     agent.destroy();
     await cluster.close();
