@@ -170,7 +170,8 @@ async function main() {
       ],
     }),
   );
-  const kw = await startKeyward(ROOT, { config });
+  // One worker: sequential requests on one connection reach one process anyway, and its CPU is what is measured.
+  const kw = await startKeyward(ROOT, { config, args: ["--workers", "1"] });
   try {
     await kw.admin("POST", "/agents", { name: "bench", upstream: "http://127.0.0.1:9" });
     const { key, secret } = await kw.admin("POST", "/keys", { owner: "agent:bench", scopes: [] });
