@@ -90,6 +90,39 @@ export function responseHeaders(raw: Buffer[]): OutgoingHttpHeaders {
   return headers;
 }
 
+/**
+ * The same headers as `responseHeaders` (hop-by-hop and `Connection`-listed ones dropped), as the
+ * flat `[name, value, …]` list `writeHead` takes without building an object, and without the names
+ * in `ours`, which the proxy sets itself. Repeated names stay repeated lines. Returns whether the
+ * upstream declared a Content-Length.
+ */
+export function forwardResponseHeaders(raw: Buffer[], ours: Readonly<Record<string, string>>, out: string[]): boolean {
+  let connection: string | undefined;
+  let hasLength = false;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = (raw[i] as Buffer).toString("latin1").toLowerCase();
+    if (name === "connection") connection = (raw[i + 1] as Buffer).toString("latin1");
+    if (HOP_BY_HOP.has(name) || Object.hasOwn(ours, name)) continue;
+    if (name === "content-length") hasLength = true;
+    out.push(name, (raw[i + 1] as Buffer).toString("latin1"));
+  }
+  if (connection && connection !== "keep-alive" && connection !== "close") {
+    const listed = new Set(connection.split(",").map((n) => n.trim().toLowerCase()));
+    let kept = 0;
+    hasLength = false;
+    for (let i = 0; i < out.length; i += 2) {
+      const name = out[i] as string;
+      if (listed.has(name)) continue;
+      if (name === "content-length") hasLength = true;
+      out[kept++] = name;
+      out[kept++] = out[i + 1] as string;
+    }
+    out.length = kept;
+  }
+  for (const name in ours) out.push(name, ours[name] as string);
+  return hasLength;
+}
+
 export function hasBody(req: IncomingMessage): boolean {
   const length = req.headers["content-length"];
   return req.headers["transfer-encoding"] !== undefined || (length !== undefined && length !== "0");
@@ -153,14 +186,24 @@ class ForwardHandler implements Dispatcher.DispatchHandlers {
   onHeaders(status: number, raw: Buffer[] | string[] | null, resume: () => void): boolean {
     this.responded = true;
     this.hooks.onResponse?.(status, performance.now() - this.started);
-    const headers = responseHeaders((raw ?? []) as Buffer[]);
     // Keyward's own headers win over an upstream's of the same name, as they always have.
-    headers["x-request-id"] = this.requestId;
-    if (this.rate !== undefined) Object.assign(headers, rateLimitHeaders(this.rate));
-    this.res.writeHead(status, headers);
+    const ours: Record<string, string> = this.rate === undefined ? {} : rateLimitHeaders(this.rate);
+    ours["x-request-id"] = this.requestId;
+    let hasLength: boolean;
+    if (this.res.hasHeader("connection")) {
+      // The server is closing and set Connection already: writeHead would then set a list's
+      // pairs one by one, keeping only the last of a repeated name. The object form joins them.
+      const headers = Object.assign(responseHeaders((raw ?? []) as Buffer[]), ours);
+      hasLength = headers["content-length"] !== undefined;
+      this.res.writeHead(status, headers);
+    } else {
+      const headers: string[] = [];
+      hasLength = forwardResponseHeaders((raw ?? []) as Buffer[], ours, headers);
+      this.res.writeHead(status, headers);
+    }
     // Node holds headers back until the first body byte. A stream (SSE, chunked) may not have
     // one for a while, and the caller must see the response start.
-    if (headers["content-length"] === undefined) this.res.flushHeaders();
+    if (!hasLength) this.res.flushHeaders();
     this.res.on("drain", resume);
     return true;
   }
