@@ -41,8 +41,10 @@ export async function testReplica(opts: {
   prefix: string;
   settings: LeaseSettings;
   fallback?: LimitsFallback;
+  /** Another Redis than KEYWARD_TEST_REDIS_URL (a test's own redis-server). */
+  url?: string;
 }): Promise<TestReplica> {
-  const conn = connectLimitsRedis({ url: redisUrl as string, logger: silentLogger() });
+  const conn = connectLimitsRedis({ url: opts.url ?? (redisUrl as string), logger: silentLogger() });
   if (!(await conn.ready(2000))) throw new Error("test Redis not reachable");
   const usage = createUsageTracker({
     db: opts.db,

@@ -6,6 +6,7 @@ import {
   testPrefix,
   testReplica,
 } from "../../test-support/leased-replicas.js";
+import { redisServerSkip, startRedisServer } from "../../test-support/redis-server.js";
 import type { Db } from "../store/db.js";
 import { type LeaseSettings, maxLease } from "./lease-sizing.js";
 import { LimiterUnavailableError } from "./shared-limits.js";
@@ -68,4 +69,38 @@ describe.skipIf(!redisUrl)("leased limits while Redis goes away", () => {
     expect(400 + served).toBe(key.rateLimit.limit);
     expect(r.unavailable.length).toBeGreaterThan(0);
   });
+
+  it.skipIf(redisServerSkip)(
+    "a Redis that hangs: at most one lease served, then refused within the command timeout; served again once it answers",
+    async () => {
+      const own = await startRedisServer();
+      try {
+        const r = await testReplica({ db, prefix: testPrefix(), settings: SETTINGS, fallback: "closed", url: own.url });
+        open.push(r);
+        await warm(r);
+        own.pause();
+        let served = 0;
+        let refused: unknown;
+        const started = performance.now();
+        try {
+          for (let i = 0; i < 300 && refused === undefined; i++) {
+            try {
+              if ((await r.check(key, T0 + 100)).rate?.allowed) served++;
+            } catch (err) {
+              refused = err;
+            }
+          }
+        } finally {
+          own.resume();
+        }
+        expect(refused).toBeInstanceOf(LimiterUnavailableError);
+        expect(served).toBeLessThanOrEqual(maxLease(key.rateLimit.limit, SETTINGS));
+        // Bounded by the connection's command timeout (500 ms), with room for a busy machine.
+        expect(performance.now() - started).toBeLessThan(5000);
+        expect((await r.check(key, T0 + 200)).rate?.allowed).toBe(true);
+      } finally {
+        await own.close();
+      }
+    },
+  );
 });

@@ -55,6 +55,8 @@ class SeedFailed extends Error {
   }
 }
 
+const QUOTA_OK: QuotaResult = Object.freeze({ ok: true });
+
 type LimitedKey = Pick<KeyEntry, "lineage" | "rateLimit" | "quota">;
 
 /**
@@ -81,7 +83,9 @@ export function createLeasedLimits(deps: {
   const { bank, usage, local, fallback, onUnavailable } = deps;
   const settings: LeaseSettings = { ...DEFAULT_LEASE_SETTINGS, ...deps.settings };
   // Evicting a lease only loses its permits (the key is admitted less, never more).
-  const leases = createBoundedCache<string, Lease>({ max: MAX_REMEMBERED_WINDOWS });
+  // One cache per kind, keyed by lineage: no key string to build per request.
+  const rateLeases = createBoundedCache<string, Lease>({ max: MAX_REMEMBERED_WINDOWS });
+  const quotaLeases = createBoundedCache<string, Lease>({ max: MAX_REMEMBERED_WINDOWS });
   const inflight = new Set<Promise<unknown>>();
   let closed = false;
 
@@ -109,15 +113,31 @@ export function createLeasedLimits(deps: {
     }
   }
 
-  function leaseFor(id: string, counter: PermitCounter, seed: (() => Promise<number>) | undefined, now: number): Lease {
-    const l = leases.get(id);
+  /** The lease of this counter; the counter and its seed are built only when a new lease starts. */
+  function leaseFor(
+    kind: "rate" | "quota",
+    lineage: string,
+    windowStart: number,
+    windowMs: number,
+    limit: number,
+    now: number,
+  ): Lease {
+    const leases = kind === "rate" ? rateLeases : quotaLeases;
+    const l = leases.get(lineage);
     if (l) {
       const c = l.counter;
-      if (c.windowStart === counter.windowStart && c.windowMs === counter.windowMs && c.limit === counter.limit)
-        return l;
+      if (c.windowStart === windowStart && c.windowMs === windowMs && c.limit === limit) return l;
       // The limit changed mid-window: what this lease holds goes back to the counter.
-      if (c.windowStart === counter.windowStart) giveBack(l);
+      if (c.windowStart === windowStart) giveBack(l);
     }
+    const counter: PermitCounter = { lineage, kind, windowStart, windowMs, limit };
+    const seed =
+      kind === "quota"
+        ? () =>
+            usage.seed(lineage, windowStart).catch((err: unknown) => {
+              throw new SeedFailed(err);
+            })
+        : undefined;
     const fresh: Lease = {
       counter,
       max: maxLease(counter.limit, settings),
@@ -134,7 +154,7 @@ export function createLeasedLimits(deps: {
       ratePerMs: l ? l.ratePerMs : 0,
       seed,
     };
-    leases.set(id, fresh);
+    leases.set(lineage, fresh);
     return fresh;
   }
 
@@ -231,15 +251,11 @@ export function createLeasedLimits(deps: {
       if (policy) {
         const windowMs = policy.window_s * 1000;
         const windowStart = now - (now % windowMs);
-        const lease = leaseFor(
-          `r${key.lineage}`,
-          { lineage: key.lineage, kind: "rate", windowStart, windowMs, limit: policy.limit },
-          undefined,
-          now,
-        );
+        const lease = leaseFor("rate", key.lineage, windowStart, windowMs, policy.limit, now);
         let used: number | false;
         try {
-          used = await consume(lease, now);
+          const answer = consume(lease, now);
+          used = typeof answer === "object" ? await answer : answer;
         } catch (err) {
           unavailable(err);
           return localCheck(key, now, lease);
@@ -256,31 +272,19 @@ export function createLeasedLimits(deps: {
       const q = key.quota;
       if (!q) return { rate, quota: undefined };
       const period = quotaPeriod(q.period, now);
-      const lease = leaseFor(
-        `q${key.lineage}`,
-        {
-          lineage: key.lineage,
-          kind: "quota",
-          windowStart: period.start,
-          windowMs: period.end === null ? Number.POSITIVE_INFINITY : period.end - period.start,
-          limit: q.limit,
-        },
-        () =>
-          usage.seed(key.lineage, period.start).catch((err: unknown) => {
-            throw new SeedFailed(err);
-          }),
-        now,
-      );
+      const windowMs = period.end === null ? Number.POSITIVE_INFINITY : period.end - period.start;
+      const lease = leaseFor("quota", key.lineage, period.start, windowMs, q.limit, now);
       let used: number | false;
       try {
-        used = await consume(lease, now);
+        const answer = consume(lease, now);
+        used = typeof answer === "object" ? await answer : answer;
       } catch (err) {
         unavailable(err);
         return { rate, quota: await usage.check(key.lineage, q, now) };
       }
       const ok = used !== false;
       usage.recordShared(key.lineage, period.start, ok, used !== false ? used : usedNow(lease), q);
-      const quota: QuotaResult = ok ? { ok: true } : { ok: false, retryAfterS: quotaRetryAfter(period.end, now) };
+      const quota: QuotaResult = ok ? QUOTA_OK : { ok: false, retryAfterS: quotaRetryAfter(period.end, now) };
       return { rate, quota };
     },
 
@@ -288,7 +292,8 @@ export function createLeasedLimits(deps: {
     async close() {
       closed = true;
       while (inflight.size > 0) await Promise.allSettled([...inflight]);
-      for (const lease of leases.values()) giveBack(lease);
+      for (const lease of rateLeases.values()) giveBack(lease);
+      for (const lease of quotaLeases.values()) giveBack(lease);
       await Promise.allSettled([...inflight]);
     },
   };
