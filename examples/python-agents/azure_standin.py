@@ -8,6 +8,9 @@ Azure example runs with no internet and no Azure account. Standard library only.
   that has not expired, and says in its answer which token it was: an answer proves Keyward fetched
   the token and the agent got the current one.
 
+It records the last requests it answered (``token_requests``, ``chat_calls``: the number of the
+token a call carried, never the token), so a test can tell which token each call used.
+
 Run it by hand (prints the URLs and the made-up client credentials it accepts)::
 
     python examples/python-agents/azure_standin.py --port 4399 --token-lifetime 60
@@ -21,9 +24,11 @@ import re
 import secrets
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -32,9 +37,30 @@ TENANT = "example-tenant"
 MAX_BODY_BYTES = 64 * 1024
 #: Tokens remembered at most (the oldest are forgotten first: a forgotten token is refused).
 MAX_TOKENS = 100
+#: Requests recorded at most, per endpoint (the oldest are forgotten first).
+MAX_RECORDED = 1000
 TOKEN_PATH = re.compile(r"^/([A-Za-z0-9._-]{1,64})/oauth2/v2\.0/token$")
 CHAT_PATH = re.compile(r"^/openai/deployments/([A-Za-z0-9._-]{1,64})/chat/completions$")
 BEARER = re.compile(r"^Bearer (\S+)$")
+
+
+@dataclass(frozen=True)
+class TokenRequest:
+    """A token request as the stand-in answered it: the number it issued (None if refused)."""
+
+    number: int | None
+    scope: str | None
+
+
+@dataclass(frozen=True)
+class ChatCall:
+    """A chat request as the stand-in answered it: ``token_number`` is the number of the token it
+    carried when that is one the stand-in issued and still remembers (expired or not), else None."""
+
+    deployment: str
+    api_version: str | None
+    token_number: int | None
+    accepted: bool
 
 
 class AzureStandin:
@@ -45,6 +71,9 @@ class AzureStandin:
         standin = AzureStandin(client_id, client_secret, token_lifetime=9).start()
         print(standin.token_url, standin.endpoint)
         standin.close()
+
+        with AzureStandin(client_id, client_secret) as standin:  # start() … close()
+            ...
     """
 
     def __init__(
@@ -61,6 +90,8 @@ class AzureStandin:
         self._tokens: OrderedDict[str, tuple[int, float]] = OrderedDict()
         self._lock = threading.Lock()
         self.issued = 0
+        self.token_requests: deque[TokenRequest] = deque(maxlen=MAX_RECORDED)
+        self.chat_calls: deque[ChatCall] = deque(maxlen=MAX_RECORDED)
         self._server: ThreadingHTTPServer | None = None
 
     def __repr__(self) -> str:  # never the client secret
@@ -68,38 +99,61 @@ class AzureStandin:
 
     # -- the two endpoints, as functions of the request (tested without a socket) -----------------
 
+    def number_of(self, token: str) -> int | None:
+        """The number of a token this stand-in issued (while it remembers it), else None."""
+        with self._lock:
+            entry = self._tokens.get(token)
+        return entry[0] if entry is not None else None
+
     def token(self, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        status, body, number = self._issue(form)
+        with self._lock:
+            self.token_requests.append(TokenRequest(number, form.get("scope")))
+        return status, body
+
+    def _issue(self, form: dict[str, str]) -> tuple[int, dict[str, Any], int | None]:
         if form.get("grant_type") != "client_credentials":
-            return 400, _entra_error(
-                "unsupported_grant_type", "AADSTS70003: grant_type must be client_credentials."
+            return (
+                400,
+                _entra_error("unsupported_grant_type", "AADSTS70003: grant_type must be client_credentials."),
+                None,
             )
         if form.get("client_id") != self.client_id or not secrets.compare_digest(
             form.get("client_secret", "").encode(), self._client_secret.encode()
         ):
-            return 401, _entra_error("invalid_client", "AADSTS7000215: Invalid client secret provided.")
+            return 401, _entra_error("invalid_client", "AADSTS7000215: Invalid client secret provided."), None
         if form.get("scope", SCOPE) != SCOPE:
-            return 400, _entra_error(
-                "invalid_scope", f"AADSTS70011: The provided scope is not valid; use {SCOPE}."
+            return (
+                400,
+                _entra_error("invalid_scope", f"AADSTS70011: The provided scope is not valid; use {SCOPE}."),
+                None,
             )
         token = f"standin-entra-{secrets.token_urlsafe(32)}"
         with self._lock:
             self.issued += 1
-            self._tokens[token] = (self.issued, self._clock() + self.token_lifetime)
+            number = self.issued
+            self._tokens[token] = (number, self._clock() + self.token_lifetime)
             while len(self._tokens) > MAX_TOKENS:
                 self._tokens.popitem(last=False)
-        return 200, {
+        body: dict[str, Any] = {
             "token_type": "Bearer",
             "expires_in": self.token_lifetime,
             "ext_expires_in": self.token_lifetime,
             "access_token": token,
         }
+        return 200, body, number
 
-    def chat(self, deployment: str, authorization: str, raw: bytes) -> tuple[int, dict[str, Any]]:
+    def chat(
+        self, deployment: str, authorization: str, raw: bytes, api_version: str | None = None
+    ) -> tuple[int, dict[str, Any]]:
         """The token first (a caller without one learns nothing about its request), then the body."""
         m = BEARER.match(authorization)
         with self._lock:
             entry = self._tokens.get(m.group(1)) if m else None
-        if entry is None or entry[1] <= self._clock():
+            accepted = entry is not None and entry[1] > self._clock()
+            number = entry[0] if entry is not None else None
+            self.chat_calls.append(ChatCall(deployment, api_version, number, accepted))
+        if entry is None or not accepted:
             # Azure's words; never the token it got.
             return 401, {
                 "error": {
@@ -172,6 +226,14 @@ class AzureStandin:
             self._server.server_close()
             self._server = None
 
+    def __enter__(self) -> AzureStandin:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
 
 def _entra_error(code: str, description: str) -> dict[str, Any]:
     return {"error": code, "error_description": description}
@@ -190,7 +252,8 @@ def _handler(standin: AzureStandin) -> type[BaseHTTPRequestHandler]:
                 form = {k: v[0] for k, v in parse_qs(raw.decode("utf-8", "replace")).items()}
                 self._send(*standin.token(form))
             elif m := CHAT_PATH.match(url.path):
-                if not parse_qs(url.query).get("api-version"):
+                api_version = parse_qs(url.query).get("api-version")
+                if not api_version:
                     self._send(
                         400,
                         {
@@ -202,7 +265,8 @@ def _handler(standin: AzureStandin) -> type[BaseHTTPRequestHandler]:
                         },
                     )
                     return
-                self._send(*standin.chat(m.group(1), self.headers.get("authorization", ""), raw))
+                authorization = self.headers.get("authorization", "")
+                self._send(*standin.chat(m.group(1), authorization, raw, api_version[0]))
             else:
                 self._send(404, {"error": {"code": "404", "message": "Resource not found"}})
 
