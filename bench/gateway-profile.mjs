@@ -8,7 +8,9 @@
 // self time are printed (bench/gateway-profile-top.mjs).
 //
 // Env: BENCH_SECONDS (5) per wrk run, BENCH_ROUNDS (3), BENCH_CONNECTIONS (50), BENCH_CPU_PROF,
-// BENCH_PROFILE_ONLY=1 (with BENCH_CPU_PROF: the profiled run alone).
+// BENCH_PROFILE_ONLY=1 (with BENCH_CPU_PROF: the profiled run alone), BENCH_GATEWAY_BASELINE_ROOT=<dir>
+// (another built checkout, e.g. `git archive <commit>` + `tsc -b`: its gateway is measured in the
+// same rounds, so a change's effect is not lost in a shared machine's drift).
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { printTop } from "./gateway-profile-top.mjs";
@@ -26,6 +28,7 @@ const ROUNDS = envNumber("BENCH_ROUNDS", 3);
 const CONNECTIONS = envNumber("BENCH_CONNECTIONS", 50);
 const CPU_PROF = process.env.BENCH_CPU_PROF ? resolve(process.env.BENCH_CPU_PROF) : undefined;
 // With BENCH_CPU_PROF: only the profiled run (while working on the hot path).
+const BASELINE_ROOT = process.env.BENCH_GATEWAY_BASELINE_ROOT;
 const PROFILE_ONLY = CPU_PROF !== undefined && process.env.BENCH_PROFILE_ONLY === "1";
 // One Keyward process, as nginx runs one worker and the bare proxy is one process (`serve`'s
 // default is one worker per core).
@@ -38,6 +41,7 @@ const LABELS = {
   nginx: "nginx proxy_pass (1 worker)",
   gateway: "Keyward gateway, API key (full checks)",
   gatewayJwt: "Keyward gateway, access token (full checks)",
+  gatewayBaseline: "Keyward gateway at BENCH_GATEWAY_BASELINE_ROOT, API key (full checks)",
 };
 
 async function accessToken(kw, secret) {
@@ -111,6 +115,17 @@ async function main() {
     { id: "gateway", url: `${kw.url}/agents/bench/hello`, headers: { authorization: `Bearer ${secret}` }, pid: kw.pid },
     { id: "gatewayJwt", url: `${kw.url}/agents/bench/hello`, headers: { authorization: `Bearer ${jwt}` }, pid: kw.pid },
   ];
+  if (BASELINE_ROOT) {
+    // An older checkout may not know `--workers`: it runs one process by itself.
+    const base = await startKeyward(resolve(BASELINE_ROOT));
+    const baseSecret = await setUpGateway(base, upstreamUrl);
+    scenarios.push({
+      id: "gatewayBaseline",
+      url: `${base.url}/agents/bench/hello`,
+      headers: { authorization: `Bearer ${baseSecret}` },
+      pid: base.pid,
+    });
+  }
   for (const s of scenarios) await mustAnswer(s);
 
   if (PROFILE_ONLY) return profile(upstreamUrl);
@@ -146,6 +161,14 @@ async function main() {
     ["CPU µs/req gateway ÷ bare undici proxy", "≤ 1.30", cpuRatio, cpuRatio <= 1.3],
     ["CPU µs/req gateway (access token) ÷ bare undici proxy", "—", best.gatewayJwt.cpuUs / best.bareUndici.cpuUs],
   ];
+  if (best.gatewayBaseline) {
+    rows.push(["(info) CPU µs/req gateway ÷ the baseline checkout's", "—", g.cpuUs / best.gatewayBaseline.cpuUs]);
+    rows.push([
+      "(info) CPU µs/req baseline checkout ÷ bare undici proxy",
+      "—",
+      best.gatewayBaseline.cpuUs / best.bareUndici.cpuUs,
+    ]);
+  }
   if (best.nginx) rows.push(["req/s gateway ÷ nginx", "≥ 0.50", g.rps / best.nginx.rps, g.rps / best.nginx.rps >= 0.5]);
   rows.push(["(info) req/s gateway ÷ bare undici proxy", "—", g.rps / best.bareUndici.rps]);
   console.log("");
