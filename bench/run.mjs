@@ -268,6 +268,7 @@ const SUITES = [
   ["auto-freeze", "a key crossing a freeze rule refused on 3 replicas (issue 13)"],
   ["python-sdk", "Python SDK: kw.get() and the verifier in CPython vs dict and raw cryptography (issue 17)"],
   ["workload-exchange", "workload identity: a service-account token exchanged at /oauth/token vs client_credentials (issue 16)"],
+  ["workers", "keyward serve --workers 2 vs --workers 1 vs nginx with 1 and 2 worker processes (issue 14)"],
 ];
 
 function runSuites(only) {

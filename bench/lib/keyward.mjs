@@ -10,7 +10,18 @@ export async function startKeyward(root, { cpuProfDir, env = {}, config, args = 
   const dataDir = removeLater(mkdtempSync(join(tmpdir(), "keyward-bench-data-")));
   const adminToken = `bench-admin-${randomBytes(24).toString("hex")}`;
   const nodeArgs = cpuProfDir ? ["--cpu-prof", "--cpu-prof-dir", cpuProfDir] : [];
-  const serveArgs = ["serve", "--port", "0", "--data-dir", dataDir, ...(config ? ["--config", config] : []), ...args];
+  // One process unless `args` says otherwise (a later --workers wins): scenarios compare one process each.
+  const serveArgs = [
+    "serve",
+    "--port",
+    "0",
+    "--data-dir",
+    dataDir,
+    "--workers",
+    "1",
+    ...(config ? ["--config", config] : []),
+    ...args,
+  ];
   const { match, child, stderr } = await startProcess(
     "keyward",
     process.execPath,

@@ -14,11 +14,11 @@ export function findNginx() {
   return undefined;
 }
 
-function config(dir, port, upstreamPort) {
+function config(dir, port, upstreamPort, workers) {
   return `
 daemon off;
 master_process on;
-worker_processes 1;
+worker_processes ${workers};
 pid ${dir}/nginx.pid;
 error_log ${dir}/error.log warn;
 ${process.getuid?.() === 0 ? "user root;" : ""}
@@ -50,11 +50,11 @@ http {
 `;
 }
 
-/** Starts nginx on `port` in front of the upstream; resolves when it accepts connections. */
-export async function startNginx(bin, port, upstreamPort) {
+/** Starts nginx on `port` in front of the upstream (`workers` worker processes); resolves when it accepts connections. */
+export async function startNginx(bin, port, upstreamPort, workers = 1) {
   const dir = removeLater(mkdtempSync(join(tmpdir(), "keyward-bench-nginx-")));
   const conf = join(dir, "nginx.conf");
-  writeFileSync(conf, config(dir, port, upstreamPort));
+  writeFileSync(conf, config(dir, port, upstreamPort, workers));
   const { child, stderr } = await startProcess("nginx", bin, ["-p", dir, "-e", join(dir, "error.log"), "-c", conf], {
     stopSignal: "SIGQUIT",
   });

@@ -6,10 +6,10 @@ import { type Config, ConfigError, loadConfig } from "../config.js";
 import { createMemoryPermitBank } from "../limits/memory-permit-bank.js";
 import { createLogger, resolveLogFormat } from "../ops/logger.js";
 import { sqlitePath } from "../store/open-store.js";
-import { runPrimary } from "../workers/primary.js";
-import { runWorker, WORKER_INDEX_ENV } from "../workers/worker-role.js";
 import { parseWorkers } from "../workers/workers-flag.js";
 import { columns, HELP_WIDTH, wrap } from "./help.js";
+import { runPrimary } from "./serve-primary.js";
+import { runWorker, WORKER_INDEX_ENV } from "./serve-worker.js";
 
 /**
  * `keyward serve [--port N] [--host H] [--data-dir D] [--config FILE] [--workers N]`. Prints one line with
@@ -21,7 +21,7 @@ import { columns, HELP_WIDTH, wrap } from "./help.js";
  * says while it runs is a log line on stderr, in the configured format. The lines printed when
  * `serve` cannot start at all are the command's own error, plain, since no logger exists yet.
  *
- * `--workers N` (default: one per core) runs N processes sharing the port (workers/primary.ts);
+ * `--workers N` (default: one per core) runs N processes sharing the port (cli/serve-primary.ts, workers/);
  * `--workers 1` is the single process, exactly as before workers existed.
  */
 const USAGE = [

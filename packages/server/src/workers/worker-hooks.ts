@@ -2,7 +2,7 @@ import type { ChangeFeed } from "../cluster/change-feed.js";
 import type { PermitBank } from "../limits/permit-bank.js";
 
 /**
- * What a worker of `keyward serve --workers N` changes in startKeyward (workers/worker-role.ts
+ * What a worker of `keyward serve --workers N` changes in startKeyward (cli/serve-worker.ts
  * builds it; app.ts applies it). Absent, startKeyward is the single process it always was.
  */
 export interface WorkerHooks {

@@ -3,11 +3,11 @@ import { loadKeyring, lockStoreFile } from "../boot.js";
 import type { Config } from "../config.js";
 import type { PermitBank } from "../limits/permit-bank.js";
 import type { Logger } from "../ops/logger.js";
-import { RELAY_TIMEOUT_MS } from "./ipc-change-feed.js";
-import { servePermitBank } from "./ipc-permit-bank.js";
-import { createRpc, type Rpc } from "./ipc-rpc.js";
-import { createRestartPolicy, DEFAULT_RESTART, type RestartPolicy } from "./restart-policy.js";
-import { WORKER_INDEX_ENV, type WorkerReady } from "./worker-role.js";
+import { RELAY_TIMEOUT_MS } from "../workers/ipc-change-feed.js";
+import { servePermitBank } from "../workers/ipc-permit-bank.js";
+import { createRpc, type Rpc } from "../workers/ipc-rpc.js";
+import { createRestartPolicy, DEFAULT_RESTART, type RestartPolicy } from "../workers/restart-policy.js";
+import { WORKER_INDEX_ENV, type WorkerReady } from "./serve-worker.js";
 
 /** Beyond `shutdown_timeout_ms`: what a draining worker gets to flush its audit log and close the store. */
 const DRAIN_MARGIN_MS = 10_000;

@@ -1,10 +1,10 @@
 import { startKeyward } from "../app.js";
 import type { Config } from "../config.js";
 import type { Logger } from "../ops/logger.js";
-import { createIpcChangeFeed, type IpcChangeFeed } from "./ipc-change-feed.js";
-import { createIpcPermitBank } from "./ipc-permit-bank.js";
-import { createRpc, type IpcEndpoint, type Rpc } from "./ipc-rpc.js";
-import type { WorkerHooks } from "./worker-hooks.js";
+import { createIpcChangeFeed, type IpcChangeFeed } from "../workers/ipc-change-feed.js";
+import { createIpcPermitBank } from "../workers/ipc-permit-bank.js";
+import { createRpc, type IpcEndpoint, type Rpc } from "../workers/ipc-rpc.js";
+import type { WorkerHooks } from "../workers/worker-hooks.js";
 
 /** Set by the primary in each worker's environment: which worker this is (1…N). */
 export const WORKER_INDEX_ENV = "KEYWARD_WORKER_INDEX";
