@@ -239,17 +239,43 @@ export function createUpstreamDispatcher(timeoutMs: number): UndiciAgent {
 }
 
 /**
- * A request's headers an upstream may see: without hop-by-hop headers (and those `Connection`
- * names), the caller's Keyward credentials, and what the proxy sets itself.
+ * Whether the caller's header `name` may reach an upstream: not hop-by-hop (nor named by
+ * `Connection`, `drop`), not the caller's Keyward credentials, not what the proxy sets itself.
+ * The one rule for the gateway's and egress's forwarded requests.
  */
+function passesThrough(name: string, drop: ReadonlySet<string>): boolean {
+  if (HOP_BY_HOP.has(name) || CALLER_CREDENTIALS.has(name) || drop.has(name)) return false;
+  return name !== "host" && name !== "x-request-id" && name !== "x-forwarded-for" && name !== "expect";
+}
+
+/** A request's headers an upstream may see (`passesThrough`), as an object. */
 export function passThroughHeaders(h: IncomingHttpHeaders): Record<string, string | string[]> {
   const drop = connectionListed(h);
   const out: Record<string, string | string[]> = {};
+  for (const name in h) if (passesThrough(name, drop)) out[name] = h[name] as string | string[];
+  return out;
+}
+
+/**
+ * The gateway's request to the upstream: the caller's headers that pass (`passesThrough`), then
+ * the proxy's own (`X-Forwarded-*`, the upstream JWT, the request id), as the flat `[name, value,
+ * …]` list undici takes without another object. A caller's header of a name the proxy sets is
+ * left out, so the upstream sees one value only.
+ */
+export function forwardRequestHeaders(h: IncomingHttpHeaders, extra: ForwardExtra): string[] {
+  const drop = connectionListed(h);
+  const host = h.host;
+  const out: string[] = [];
   for (const name in h) {
-    if (HOP_BY_HOP.has(name) || CALLER_CREDENTIALS.has(name) || drop.has(name)) continue;
-    if (name === "host" || name === "x-request-id" || name === "x-forwarded-for" || name === "expect") continue;
-    out[name] = h[name] as string | string[];
+    if (!passesThrough(name, drop) || name === "x-forwarded-proto" || (host && name === "x-forwarded-host")) continue;
+    const value = h[name];
+    if (typeof value === "string") out.push(name, value);
+    else if (value !== undefined) for (const v of value) out.push(name, v);
   }
+  const prior = h["x-forwarded-for"];
+  out.push("x-forwarded-for", prior ? `${prior}, ${extra.peerIp}` : extra.peerIp);
+  if (host) out.push("x-forwarded-host", host);
+  out.push("x-forwarded-proto", "http", "authorization", extra.authorization, "x-request-id", extra.requestId);
   return out;
 }
 
@@ -264,19 +290,6 @@ export function passThroughHeaders(h: IncomingHttpHeaders): Record<string, strin
 export function createProxy(opts: { timeoutMs: number } & ProxyHooks) {
   const dispatcher = createUpstreamDispatcher(opts.timeoutMs);
 
-  /** The headers the upstream sees, built in one pass over the caller's (no intermediate copy). */
-  function outgoingHeaders(req: IncomingMessage, extra: ForwardExtra): Record<string, string | string[]> {
-    const h = req.headers;
-    const out = passThroughHeaders(h);
-    const prior = h["x-forwarded-for"];
-    out["x-forwarded-for"] = prior ? `${prior}, ${extra.peerIp}` : extra.peerIp;
-    if (h.host) out["x-forwarded-host"] = h.host;
-    out["x-forwarded-proto"] = "http";
-    out.authorization = extra.authorization;
-    out["x-request-id"] = extra.requestId;
-    return out;
-  }
-
   return {
     /** Forwards `req` and pipes the answer into `res` (`onFailure` when no answer came). */
     forward(req: IncomingMessage, res: ServerResponse, target: ForwardTarget, extra: ForwardExtra): void {
@@ -289,7 +302,7 @@ export function createProxy(opts: { timeoutMs: number } & ProxyHooks) {
           origin: base.origin,
           path: joinPath(base.prefix, target.rest) + target.search,
           method: (req.method ?? "GET") as Dispatcher.HttpMethod,
-          headers: outgoingHeaders(req, extra),
+          headers: forwardRequestHeaders(req.headers, extra),
           body: hasBody(req) ? req : null,
         },
         handler,
