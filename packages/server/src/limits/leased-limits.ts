@@ -194,6 +194,23 @@ export function createLeasedLimits(deps: {
   }
 
   /**
+   * A refill off this request's path: issuing the Redis command costs ~0.1 ms of CPU on a busy
+   * machine, which the request that crossed the half would otherwise wait for (it is its p99).
+   * Requests arriving meanwhile see `refilling` and wait for this refill if the lease runs out.
+   */
+  function refillSoon(lease: Lease, now: number): void {
+    lease.refilling = true;
+    setImmediate(() => {
+      if (closed) {
+        lease.refilling = false;
+        for (const w of lease.waiters.splice(0)) w.resolve(false);
+        return;
+      }
+      refill(lease, now);
+    });
+  }
+
+  /**
    * One permit of the lease: the counter's count with it (as this process knows it), or false when
    * refused; synchronous from memory, else a promise of the bank's answer.
    */
@@ -214,7 +231,7 @@ export function createLeasedLimits(deps: {
       lease.held--;
       const used = usedNow(lease);
       if (!lease.refilling && lease.held * 2 <= lease.size && now >= lease.exhaustedUntil && !closed) {
-        refill(lease, now);
+        refillSoon(lease, now);
       }
       return used;
     }
