@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 // The real server and a cluster-like issuer, as the server's own tests start them (test-only
 // import: the SDK itself does not depend on the server).
 import { startWorkloadKeyward, type WorkloadKeyward } from "../../../server/test-support/cluster-issuer.js";
+import { nextEvent } from "../../test-support/client/events.js";
 import { Keyward } from "./keyward.js";
 import type { Clock } from "./options.js";
 
@@ -50,6 +51,11 @@ describe("Keyward.connect({ workloadToken }) against the real server and a clust
     try {
       expect(kw.get("research_openai")).toBe("sk-research-1");
       expect(assertions).toHaveLength(1);
+      // The event stream runs on the same token: a rotation arrives live.
+      const changed = nextEvent(kw, "change");
+      await env.kw.admin("PUT", "/credentials/research_openai", { value: "sk-research-2" });
+      expect(await changed).toEqual({ name: "research_openai", version: 2 });
+      expect(kw.get("research_openai")).toBe("sk-research-2");
 
       // The cluster rotates its signing key and the kubelet writes a new token into the file.
       env.cluster.rotate();

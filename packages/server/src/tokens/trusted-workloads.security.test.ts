@@ -164,6 +164,21 @@ describe("workload identity attacks are refused", () => {
     expect(await post({ grant_type: JWT_BEARER })).toMatchObject({ status: 400, body: { error: "invalid_request" } });
   });
 
+  it("the assertion's size is bounded: 32 KiB at most, refused past it before any signature check", async () => {
+    const nowS = Math.floor(clock.now() / 1000);
+    const claims = { sub: "system:serviceaccount:research:agent", aud: "keyward", exp: nowS + 600 };
+    const sized = (chars: number) => {
+      const base = env.cluster.sign({ ...claims, pad: "" });
+      return env.cluster.sign({ ...claims, pad: "x".repeat(Math.floor(((chars - base.length) * 3) / 4)) });
+    };
+    const within = sized(32 * 1024 - 200);
+    expect(within.length).toBeLessThanOrEqual(32 * 1024);
+    expect((await bearer(within)).status).toBe(200);
+    const over = sized(32 * 1024 + 200);
+    expect(over.length).toBeGreaterThan(32 * 1024);
+    await refused(over, /too long/);
+  });
+
   it("a rule whose agent was deleted mints nothing", async () => {
     expect((await env.kw.admin("DELETE", "/agents/ci")).status).toBeLessThan(300);
     const nowS = Math.floor(clock.now() / 1000);
