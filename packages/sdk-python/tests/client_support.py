@@ -14,6 +14,15 @@ from typing import Any
 import httpx
 
 
+def error_of(call: Callable[[], object]) -> BaseException | None:
+    """What ``call`` raised, or None."""
+    try:
+        call()
+    except BaseException as exc:
+        return exc
+    return None
+
+
 def wait_until(check: Callable[[], Any], timeout: float = 10.0, interval: float = 0.005) -> float:
     """Polls ``check`` until it returns something truthy (exceptions count as "not yet"); returns the
     time it took. Fails the test at the deadline with the last exception, if any."""

@@ -18,7 +18,7 @@ from keyward.asgi import KeywardAuthMiddleware
 from keyward.verify import Claims, Verifier
 from support.server import KeywardServer, unique
 from test_verify import consumer_key, issuer_of, token_for
-from test_verify_support import assert_no_token_in
+from test_verify_support import assert_no_token_in, assert_scope_denied
 
 
 async def me(request: Request) -> JSONResponse:
@@ -103,13 +103,7 @@ def test_refusals(world: tuple[Verifier, str]) -> None:
     assert twice.status_code == 401
 
     scope = client.get("/me", headers={"authorization": f"Bearer {token}"})
-    assert scope.status_code == 403
-    assert (
-        scope.headers["www-authenticate"]
-        == 'Bearer realm="keyward", error="insufficient_scope", scope="read write"'
-    )
-    assert scope.json()["error"]["code"] == "scope_denied"
-    assert "write" in scope.json()["error"]["message"]
+    assert_scope_denied(scope, "read write", mentions="write")
 
 
 def test_503_when_jwks_unreachable(world: tuple[Verifier, str]) -> None:

@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from client_support import error_of
 from keyward import AsyncKeyward, KeywardError, StaleCredentialError, UnknownCredentialError
 from support.server import KeywardServer, unique
 
@@ -57,7 +58,7 @@ async def test_async_with_and_removal(keyward: KeywardServer) -> None:
     async with AsyncKeyward.connect(keyward.url, lambda: key) as kw:
         assert kw.get(name) == "sk-one"
         keyward.admin.grant(agent, read=[])
-        await eventually(lambda: isinstance(_err(lambda: kw.get(name)), UnknownCredentialError))
+        await eventually(lambda: isinstance(error_of(lambda: kw.get(name)), UnknownCredentialError))
     with pytest.raises(KeywardError):
         kw.get(name)
 
@@ -90,14 +91,6 @@ async def test_outage_then_stale_then_back(own_keyward: KeywardServer) -> None:
         await eventually(lambda: kw._core.stream_live)
         own_keyward.kill()
         assert kw.get(name) == "sk-one"
-        await eventually(lambda: isinstance(_err(lambda: kw.get(name)), StaleCredentialError))
+        await eventually(lambda: isinstance(error_of(lambda: kw.get(name)), StaleCredentialError))
         await asyncio.to_thread(own_keyward.start)
         await eventually(lambda: kw.get(name) == "sk-one", timeout=15)
-
-
-def _err(call: object) -> BaseException | None:
-    try:
-        call()  # type: ignore[operator]
-    except BaseException as exc:
-        return exc
-    return None

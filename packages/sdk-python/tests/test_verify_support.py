@@ -162,6 +162,15 @@ def token_parts(token: str) -> list[str]:
     return [p for p in token.split(".") if len(p) >= 8]
 
 
+def assert_scope_denied(res: Any, scope: str, mentions: str) -> None:
+    """A 403 of the middleware for a token without the scopes ``scope`` (RFC 6750 §3.1)."""
+    assert res.status_code == 403
+    challenge = f'Bearer realm="keyward", error="insufficient_scope", scope="{scope}"'
+    assert res.headers["www-authenticate"] == challenge
+    assert res.json()["error"]["code"] == "scope_denied"
+    assert mentions in res.json()["error"]["message"]
+
+
 def assert_no_token_in(text: str, token: str) -> None:
     for part in token_parts(token):
         assert part not in text, "a refusal quotes the token"
