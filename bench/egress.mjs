@@ -17,7 +17,7 @@
 // Env: BENCH_EGRESS_SECONDS (5) per wrk run, BENCH_EGRESS_CONNECTIONS (50), BENCH_REDACT_SECONDS (2),
 // BENCH_EGRESS_ROUNDS (2), BENCH_EGRESS_ONLY=http|redaction (one part), BENCH_CPU_PROF=<dir> (a
 // .cpuprofile of the Keyward process, whose top frames are printed; its figures then include the
-// profiler's cost).
+// profiler's cost), BENCH_EGRESS_BASELINE_ROOT=<dir> (another built checkout's egress, in the same rounds).
 
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -37,6 +37,7 @@ const CONNECTIONS = num("BENCH_EGRESS_CONNECTIONS", 50);
 const REDACT_SECONDS = num("BENCH_REDACT_SECONDS", 2);
 const ROUNDS = num("BENCH_EGRESS_ROUNDS", 2);
 const ONLY = process.env.BENCH_EGRESS_ONLY;
+const BASELINE_ROOT = process.env.BENCH_EGRESS_BASELINE_ROOT;
 const CPU_PROF = process.env.BENCH_CPU_PROF ? resolve(process.env.BENCH_CPU_PROF) : undefined;
 const log = (msg) => process.stderr.write(`bench egress: ${msg}\n`);
 // The redactor lives in @keyward/sdk (shared by the SDK's tool wrapper, egress and the MCP gateway).
@@ -116,19 +117,9 @@ async function redaction() {
   return { texts, compileMs, patterns: r.patternCount };
 }
 
-async function egressOverHttp() {
-  if (spawnSync("wrk", ["-v"]).error) {
-    log("wrk is not installed: the HTTP comparison is skipped");
-    return undefined;
-  }
-  const up = await startProcess("upstream", process.execPath, [join(ROOT, "bench/upstream.mjs")], {
-    ready: /listening (\d+)/,
-  });
-  const upstream = `http://127.0.0.1:${up.match[1]}`;
-  // One process (`serve` defaults to one worker per core): the same one serves gateway and egress.
-  const kw = await startKeyward(ROOT, { args: ["--workers", "1"], ...(CPU_PROF ? { cpuProfDir: CPU_PROF } : {}) });
+/** The agent, its key (which may also call the agent through the gateway), the credential, the grant. */
+async function setUpEgress(kw, upstream) {
   await kw.admin("POST", "/agents", { name: "bench-egress", upstream });
-  // The agent's key may also call the agent through the gateway: the same request, for scale.
   const { secret } = await kw.admin("POST", "/keys", {
     owner: "agent:bench-egress",
     scopes: ["agent:bench-egress"],
@@ -140,16 +131,35 @@ async function egressOverHttp() {
   await kw.admin("PUT", "/agents/bench-egress/grants", { credentials: [{ name: "bench-api", mode: "inject" }] });
   const check = await fetch(`${kw.url}/egress/bench-api/x`, { headers: { authorization: `Bearer ${secret}` } });
   if (check.status !== 200) throw new Error(`egress answered ${check.status}: ${await check.text()}`);
+  return secret;
+}
+
+async function egressOverHttp() {
+  if (spawnSync("wrk", ["-v"]).error) {
+    log("wrk is not installed: the HTTP comparison is skipped");
+    return undefined;
+  }
+  const up = await startProcess("upstream", process.execPath, [join(ROOT, "bench/upstream.mjs")], {
+    ready: /listening (\d+)/,
+  });
+  const upstream = `http://127.0.0.1:${up.match[1]}`;
+  // One process (startKeyward's default): the same one serves gateway and egress.
+  const kw = await startKeyward(ROOT, CPU_PROF ? { cpuProfDir: CPU_PROF } : {});
+  const secret = await setUpEgress(kw, upstream);
+  // Another built checkout's egress in the same rounds (it must accept `--workers 1`).
+  const base = BASELINE_ROOT ? await startKeyward(resolve(BASELINE_ROOT)) : undefined;
+  const baseSecret = base ? await setUpEgress(base, upstream) : undefined;
 
   const best = {};
   const runs = [
     ["direct", `${upstream}/v1/x`, {}],
     ["gateway", `${kw.url}/agents/bench-egress/v1/x`, { authorization: `Bearer ${secret}` }],
     ["egress", `${kw.url}/egress/bench-api/x`, { authorization: `Bearer ${secret}` }],
+    ...(base ? [["egressBaseline", `${base.url}/egress/bench-api/x`, { authorization: `Bearer ${baseSecret}` }]] : []),
   ];
   // CPU per request of the process serving it: Keyward for both gateway and egress, the upstream
   // alone for direct. req/s: the best round; CPU µs/req: the lowest (the least disturbed).
-  const pids = { direct: up.child.pid, gateway: kw.pid, egress: kw.pid };
+  const pids = { direct: up.child.pid, gateway: kw.pid, egress: kw.pid, egressBaseline: base?.pid };
   for (let round = 0; round < ROUNDS; round++) {
     const order = round % 2 === 0 ? runs : [...runs].reverse();
     for (const [name, url, headers] of order) {
@@ -184,7 +194,7 @@ async function main() {
     ONLY === "redaction"
       ? undefined
       : await egressOverHttp().catch((err) => {
-          log(`HTTP comparison skipped: ${String(err.message).split("\n")[0]}`);
+          log(`HTTP comparison skipped: ${String(err.message).split("\n").slice(0, 8).join("\n")}`);
           return undefined;
         });
   const mb = (bps) => bps / 1e6;
@@ -229,6 +239,16 @@ async function main() {
         `${fmt(egress.cpuUs / gateway.cpuUs, 2)}× (${fmt(egress.cpuUs, 1)} vs ${fmt(gateway.cpuUs, 1)} µs/req)`,
         "INFO",
       ],
+      ...(http.egressBaseline
+        ? [
+            [
+              "(info) egress ÷ the baseline checkout's egress: req/s, CPU µs/req",
+              "—",
+              `${fmt(egress.rps / http.egressBaseline.rps, 2)}×, ${fmt(egress.cpuUs / http.egressBaseline.cpuUs, 2)}× (${fmt(http.egressBaseline.cpuUs, 1)} µs/req there)`,
+              "INFO",
+            ],
+          ]
+        : []),
       [
         `(info) throughput egress ÷ upstream direct (${CONNECTIONS} connections)`,
         "—",

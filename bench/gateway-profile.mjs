@@ -30,9 +30,6 @@ const CPU_PROF = process.env.BENCH_CPU_PROF ? resolve(process.env.BENCH_CPU_PROF
 // With BENCH_CPU_PROF: only the profiled run (while working on the hot path).
 const BASELINE_ROOT = process.env.BENCH_GATEWAY_BASELINE_ROOT;
 const PROFILE_ONLY = CPU_PROF !== undefined && process.env.BENCH_PROFILE_ONLY === "1";
-// One Keyward process, as nginx runs one worker and the bare proxy is one process (`serve`'s
-// default is one worker per core).
-const ONE_PROCESS = ["--workers", "1"];
 const log = (msg) => process.stderr.write(`bench gateway-profile: ${msg}\n`);
 const fmt = (n, d = 2) => (Number.isFinite(n) ? n.toFixed(d) : "n/a");
 
@@ -79,7 +76,7 @@ async function measure(s, seconds) {
 
 /** A separate, profiled Keyward: the profiler's own cost stays out of the measured figures. */
 async function profile(upstreamUrl) {
-  const prof = await startKeyward(ROOT, { cpuProfDir: CPU_PROF, args: ONE_PROCESS });
+  const prof = await startKeyward(ROOT, { cpuProfDir: CPU_PROF });
   const s2 = await setUpGateway(prof, upstreamUrl);
   const s = {
     id: "gateway",
@@ -106,7 +103,8 @@ async function main() {
   const nginxBin = findNginx();
   if (!nginxBin) log("nginx is not installed: its ratio is skipped");
   const ngx = nginxBin ? await startNginx(nginxBin.bin, await freePort(), upstreamPort) : undefined;
-  const kw = await startKeyward(ROOT, { args: ONE_PROCESS });
+  // One Keyward process (startKeyward's default), as nginx runs one worker.
+  const kw = await startKeyward(ROOT);
   const secret = await setUpGateway(kw, upstreamUrl);
   const jwt = await accessToken(kw, secret);
   const scenarios = [
@@ -116,7 +114,7 @@ async function main() {
     { id: "gatewayJwt", url: `${kw.url}/agents/bench/hello`, headers: { authorization: `Bearer ${jwt}` }, pid: kw.pid },
   ];
   if (BASELINE_ROOT) {
-    // An older checkout may not know `--workers`: it runs one process by itself.
+    // startKeyward passes `--workers 1`: an older checkout must accept (or be patched to ignore) it.
     const base = await startKeyward(resolve(BASELINE_ROOT));
     const baseSecret = await setUpGateway(base, upstreamUrl);
     scenarios.push({

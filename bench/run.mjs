@@ -269,6 +269,7 @@ const SUITES = [
   ["python-sdk", "Python SDK: kw.get() and the verifier in CPython vs dict and raw cryptography (issue 17)"],
   ["workload-exchange", "workload identity: a service-account token exchanged at /oauth/token vs client_credentials (issue 16)"],
   ["workers", "keyward serve --workers 2 vs --workers 1 vs nginx with 1 and 2 worker processes (issue 14)"],
+  ["gateway-profile", "gateway CPU µs/req vs the bare undici proxy, req/s vs nginx, top profile frames (issue 14)"],
 ];
 
 function runSuites(only) {
