@@ -1,3 +1,5 @@
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { decodeJwt } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startWorkloadKeyward, type WorkloadKeyward } from "../../test-support/cluster-issuer.js";
@@ -67,7 +69,7 @@ describe("workload identity: a platform token becomes the agent's access token",
     expect(decodeJwt(r.body.access_token).exp).toBeLessThanOrEqual(nowS + 120);
   });
 
-  it("works where the agent's key works: credentials, the event stream, and as actor of a token exchange", async () => {
+  it("works where the agent's key works: credentials, the event stream, tool audit, egress, and as actor of a token exchange", async () => {
     const { body } = await bearer(env.cluster.serviceAccountToken("research", "agent"));
     const token = body.access_token as string;
 
@@ -84,6 +86,44 @@ describe("workload identity: a platform token becomes the agent's access token",
     expect(stream.headers.get("content-type")).toMatch(/^text\/event-stream/);
     ac.abort();
     await stream.body?.cancel().catch(() => {});
+
+    // A tool-call audit record, as an agent's tools send it (SPEC §7).
+    const recorded = await fetch(`${env.kw.url}/v1/audit/events`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: JSON.stringify({ tool: "search", user: "user:alice", outcome: "ok", redactions: 0 }),
+    });
+    expect(recorded.status).toBe(201);
+
+    // Egress: the credential injected upstream, under the agent's inject grant.
+    const seen: string[] = [];
+    const upstream = createServer((req, res) => {
+      seen.push(req.headers.authorization ?? "");
+      res.writeHead(200, { "content-type": "text/plain" }).end("upstream ok");
+    });
+    await new Promise<void>((resolve) => upstream.listen(0, "127.0.0.1", resolve));
+    try {
+      const base = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
+      expect(
+        (await env.kw.admin("PUT", "/credentials/research_api", { value: "rk-123456789", egress: { base_url: base } }))
+          .status,
+      ).toBeLessThan(300);
+      const grants = await env.kw.admin("PUT", "/agents/research/grants", {
+        credentials: [
+          { name: "research_openai", mode: "read" },
+          { name: "research_api", mode: "inject" },
+        ],
+        may_call: ["other"],
+      });
+      expect(grants.status).toBe(200);
+      const egress = await get("/egress/research_api/v1/items", token);
+      expect(egress.status).toBe(200);
+      expect(await egress.text()).toBe("upstream ok");
+      expect(seen).toEqual(["Bearer rk-123456789"]);
+    } finally {
+      upstream.closeAllConnections();
+      await new Promise((resolve) => upstream.close(resolve));
+    }
 
     // A user's token handed to research (aud = research), exchanged for agent `other` with the
     // workload token as actor: may_call decides, as with the agent's key.
