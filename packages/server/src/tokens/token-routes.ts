@@ -184,6 +184,8 @@ export function registerTokenRoutes(router: Router, deps: TokenRoutesDeps): void
       }
       if (grant === GRANT_JWT_BEARER && deps.workload) {
         // RFC 7523 §3: client authentication is optional; the assertion alone names the agent.
+        // As for refresh_token, credentials that are presented must still authenticate.
+        await authenticatedClient(ctx, params);
         const response = await deps.workload(
           { token: required(params, "assertion"), scopes, grant: "jwt-bearer" },
           meta(ctx),

@@ -162,6 +162,9 @@ describe("workload identity attacks are refused", () => {
       body: { error: "invalid_request" },
     });
     expect(await post({ grant_type: JWT_BEARER })).toMatchObject({ status: 400, body: { error: "invalid_request" } });
+    // Client authentication is optional for jwt-bearer, but a wrong one is not ignored.
+    const wrongClient = { grant_type: JWT_BEARER, assertion: sa, client_id: "key_nope", client_secret: "kwk_nope" };
+    expect(await post(wrongClient)).toMatchObject({ status: 401, body: { error: "invalid_client" } });
   });
 
   it("the assertion's size is bounded: 32 KiB at most, refused past it before any signature check", async () => {
