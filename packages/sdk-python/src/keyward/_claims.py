@@ -11,6 +11,7 @@ from ._token_error import expired, invalid
 
 MAX_ACT_DEPTH = 32
 MAX_FREEZE_DEPTH = 64
+_CONTAINERS = frozenset({dict, list})
 
 
 class _FrozenDict(dict[str, Any]):
@@ -75,11 +76,14 @@ class Claims(_FrozenDict):
     def __init__(
         self, payload: dict[str, Any], audience: tuple[str, ...], act_chain: tuple[str, ...]
     ) -> None:
-        dict.update(self, _frozen_items(payload, 0))
+        if _CONTAINERS.isdisjoint(map(type, payload.values())):
+            dict.update(self, payload)  # the usual payload: strings and numbers only
+        else:
+            dict.update(self, _frozen_items(payload, 0))
         scope = payload.get("scope")
         setattr_ = object.__setattr__
         setattr_(self, "subject", payload["sub"])
-        setattr_(self, "scopes", tuple(s for s in scope.split(" ") if s) if scope else ())
+        setattr_(self, "scopes", tuple(filter(None, scope.split(" "))) if scope else ())
         setattr_(self, "audience", audience)
         setattr_(self, "client_id", payload["client_id"])
         setattr_(self, "expires_at", payload["exp"])
@@ -145,9 +149,12 @@ def check_claims(payload: dict[str, Any], rules: Rules, now: float) -> Claims:
     if get("iss") != rules.issuer:
         invalid("the access token was issued by another issuer")
     aud = get("aud")
-    audience = (aud,) if type(aud) is str else tuple(aud) if isinstance(aud, list) else None
-    if not audience or not all(type(a) is str for a in audience):
-        invalid("the access token has no valid aud claim")
+    if type(aud) is str:
+        audience: tuple[str, ...] = (aud,)
+    else:
+        audience = tuple(aud) if isinstance(aud, list) else ()
+        if not audience or not all(type(a) is str for a in audience):
+            invalid("the access token has no valid aud claim")
     if rules.audiences.isdisjoint(audience):
         invalid("the access token is meant for another audience")
     leeway = rules.leeway

@@ -37,6 +37,7 @@ _B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 _CANONICAL_LAST_OF_86 = frozenset(_B64URL[::16])
 _TO_STANDARD = bytes.maketrans(b"-_", b"+/")
 _TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
+_raw_decode = json.JSONDecoder().raw_decode
 
 
 class Parsed(NamedTuple):
@@ -61,7 +62,13 @@ def b64url_lenient(segment: str) -> bytes:
 def json_object(raw: bytes) -> dict[str, Any] | None:
     """A JSON object, or ``None`` (the parser's message would quote the input, a part of a token)."""
     try:
-        value = json.loads(raw.decode("utf-8"))
+        text = raw.decode("utf-8")
+        try:
+            value, end = _raw_decode(text)  # json.loads without its whitespace scans: the usual case
+        except ValueError:
+            end = -1
+        if end != len(text):
+            value = json.loads(text)  # leading or trailing whitespace, or the error
     except (ValueError, RecursionError):
         return None
     return value if isinstance(value, dict) else None
@@ -110,10 +117,12 @@ def parse(token: str, header: tuple[str, str], segments: tuple[str, str, str]) -
     header_segment, payload_segment, signature_segment = segments
     if len(signature_segment) != _SIGNATURE_CHARS or signature_segment[-1] not in _CANONICAL_LAST_OF_86:
         invalid("the access token is not a well-formed compact JWS")
-    raw = b64url_lenient(signature_segment)
-    signing_input = token[: len(header_segment) + 1 + len(payload_segment)]
+    data = token.encode("ascii")  # the alphabet was checked: one byte a character
+    split_at = len(header_segment) + 1 + len(payload_segment)
+    signing_input = data[:split_at]
+    raw = binascii.a2b_base64(data[split_at + 1 :].translate(_TO_STANDARD) + b"==")
     if alg != "ES256":
-        return Parsed(alg, kid, signing_input.encode("ascii"), payload_segment, raw, token)
+        return Parsed(alg, kid, signing_input, payload_segment, raw, token)
     r, s = raw[:32], raw[32:]
     cache_key = token
     # Big-endian strings of one length compare as the numbers they hold.
@@ -121,16 +130,29 @@ def parse(token: str, header: tuple[str, str], segments: tuple[str, str, str]) -
         # ES256 is malleable: (r, n - s) verifies like (r, s). The low-S form names both.
         low_s = (_P256_N - int.from_bytes(s, "big")).to_bytes(32, "big")
         low = binascii.b2a_base64(r + low_s, newline=False)
-        cache_key = signing_input + "." + low.translate(_TO_URLSAFE).rstrip(b"=").decode("ascii")
-    # The DER ``SEQUENCE { INTEGER r, INTEGER s }`` cryptography verifies (X9.62).
+        cache_key = token[: split_at + 1] + low.translate(_TO_URLSAFE).rstrip(b"=").decode("ascii")
+    return Parsed(alg, kid, signing_input, payload_segment, _der(r, s), cache_key)
+
+
+def _der(r: bytes, s: bytes) -> bytes:
+    """The DER ``SEQUENCE { INTEGER r, INTEGER s }`` cryptography verifies (X9.62), from 32-byte
+    big-endian r and s: a table lookup when neither starts with a zero byte (nearly always)."""
+    head_r, head_s = _INTEGER_HEAD[r[0]], _INTEGER_HEAD[s[0]]
+    if head_r and head_s:
+        return _SEQUENCE_HEAD[len(head_r) + len(head_s)] + head_r + r + head_s + s
     r = r.lstrip(b"\x00")
     if not r or r[0] & 0x80:
         r = b"\x00" + r
     s = s.lstrip(b"\x00")
     if not s or s[0] & 0x80:
         s = b"\x00" + s
-    der = b"\x30%c\x02%c%b\x02%c%b" % (len(r) + len(s) + 4, len(r), r, len(s), s)
-    return Parsed(alg, kid, signing_input.encode("ascii"), payload_segment, der, cache_key)
+    return b"\x30%c\x02%c%b\x02%c%b" % (len(r) + len(s) + 4, len(r), r, len(s), s)
+
+
+#: An INTEGER's tag, length and sign byte for 32 bytes starting with this byte (b"" for zero: strip).
+_INTEGER_HEAD = [b""] + [b"\x02\x20" if b < 0x80 else b"\x02\x21\x00" for b in range(1, 256)]
+#: The SEQUENCE's tag and length by the two heads' lengths (2 or 3 bytes each, 32 bytes after each).
+_SEQUENCE_HEAD = {n: bytes((0x30, n + 64)) for n in (4, 5, 6)}
 
 
 def signature_holds(parsed: Parsed, key: JwksKey) -> bool:
