@@ -30,6 +30,17 @@ describe("keyward serve --workers, bad input", () => {
     expect(await s.exited).toBe(0);
   });
 
+  it("sqlite::memory: runs one process by default, and --workers 2 on it stops with one line", async () => {
+    const memory = { KEYWARD_DATABASE_URL: "sqlite::memory:" };
+    const s = await serve([], memory);
+    expect(s.workerPids()).toEqual([]);
+    s.child.kill("SIGTERM");
+    expect(await s.exited).toBe(0);
+    const p = spawnServe(["--workers", "2"], memory);
+    expect(await p.exited).toBe(1);
+    expect(p.stderr()).toBe("keyward: --workers above 1 needs a database file or PostgreSQL, not sqlite::memory:\n");
+  });
+
   it("a worker that cannot start stops the whole start with its one line", async () => {
     const taken = net.createServer();
     await new Promise<void>((r) => taken.listen(0, "127.0.0.1", r));

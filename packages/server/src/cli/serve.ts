@@ -56,6 +56,7 @@ export async function runServe(argv: string[]): Promise<void> {
   }
   let config: Config;
   let workers: number;
+  let workersGiven = false;
   try {
     const { values } = parseArgs({
       args: argv,
@@ -73,6 +74,7 @@ export async function runServe(argv: string[]): Promise<void> {
     const count = parseWorkers(workersFlag, availableParallelism());
     if (typeof count !== "number") return stopAtStart(count.error);
     workers = count;
+    workersGiven = workersFlag !== undefined;
     config = loadConfig({ flags, env: process.env, configFile });
   } catch (err) {
     // One line: node's parseArgs explains some refusals over three (`--workers -1`).
@@ -90,12 +92,14 @@ export async function runServe(argv: string[]): Promise<void> {
   if (cluster.isWorker && index !== undefined) {
     return runWorker(config, workers, logger.child({ worker: Number(index) }), cannotStart);
   }
-  if (workers > 1) {
-    if (sqlitePath(config.database_url, config.data_dir) === ":memory:") {
-      return stopAtStart(
-        "--workers above 1 needs a database file or PostgreSQL (each process would get its own :memory: store)",
-      );
+  // Each process would get a :memory: store of its own: one process, unless --workers asked for more.
+  if (workers > 1 && sqlitePath(config.database_url, config.data_dir) === ":memory:") {
+    if (workersGiven) {
+      return stopAtStart("--workers above 1 needs a database file or PostgreSQL, not sqlite::memory:");
     }
+    workers = 1;
+  }
+  if (workers > 1) {
     try {
       runPrimary({
         ...{ config, logger, count: workers },
