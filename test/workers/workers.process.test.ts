@@ -51,6 +51,20 @@ describe("keyward serve --workers 2 on SQLite", () => {
     expect([...workersInAccessLog(s.stderr().slice(before))].sort()).toEqual([1, 2]);
   });
 
+  it("GET /metrics sums every worker's counters, whichever worker answers", async () => {
+    const decisions = async () => {
+      const text = await (await fetch(`${s.url}/metrics`, { headers: { connection: "close" } })).text();
+      let sum = 0;
+      for (const m of text.matchAll(/^keyward_gateway_decisions_total(?:\{[^}]*\})? (\S+)$/gm)) sum += Number(m[1]);
+      return sum;
+    };
+    const before = await decisions();
+    const k = await newKey(s);
+    expect(await calls(s, k.secret, 20)).toEqual(Array(20).fill(ALL_OK));
+    // Successive scrapes go to both workers (new connections, round-robin): each sees all 20.
+    for (let i = 0; i < 4; i++) expect((await decisions()) - before).toBe(20);
+  });
+
   it("a revoke reaches both workers before the admin call answers", async () => {
     await revokeIsSeenByEveryWorker(s);
   });

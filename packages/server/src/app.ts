@@ -50,6 +50,7 @@ export async function startKeyward(config: Config, opts: StartOptions = {}): Pro
       issuer: { value: config.issuer ?? "" },
       onClose: (step) => cleanups.unshift(step),
     };
+    opts.worker?.shareMetrics(base.metrics.registry);
     const core = await buildCore(base);
     const domains = await buildDomains(core);
     const router = mountRoutes(domains);

@@ -9,6 +9,8 @@ import { createRpc, type Rpc } from "../workers/ipc-rpc.js";
 import { createRestartPolicy, DEFAULT_RESTART, type RestartPolicy } from "../workers/restart-policy.js";
 import { WORKER_INDEX_ENV, type WorkerReady } from "./serve-worker.js";
 
+/** How long the primary waits for one worker's metrics during a scrape. */
+const METRICS_TIMEOUT_MS = 1500;
 /** Beyond `shutdown_timeout_ms`: what a draining worker gets to flush its audit log and close the store. */
 const DRAIN_MARGIN_MS = 10_000;
 
@@ -71,6 +73,7 @@ export function runPrimary(opts: PrimaryOptions): void {
       rpc: createRpc(worker, {
         ...servePermitBank(bank, () => member.rpc),
         changes: (payload) => relay(member, payload),
+        metrics: () => gatherMetrics(),
         ready: (body) => onReady(member, body as WorkerReady),
       }),
     };
@@ -83,6 +86,14 @@ export function runPrimary(opts: PrimaryOptions): void {
     const others = [...members.values()].filter((m) => m !== from);
     const results = await Promise.allSettled(others.map((m) => m.rpc.call("changes", payload, RELAY_TIMEOUT_MS)));
     if (results.some((r) => r.status === "rejected")) throw new Error("a worker did not apply the change in time");
+  }
+
+  /** Every live worker's metrics (prom-client JSON), for the worker being scraped to sum. */
+  async function gatherMetrics(): Promise<unknown[]> {
+    const results = await Promise.allSettled(
+      [...members.values()].filter((m) => m.ready).map((m) => m.rpc.call("metricsJson", null, METRICS_TIMEOUT_MS)),
+    );
+    return results.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
   }
 
   function onReady(member: Member, ready: WorkerReady): void {

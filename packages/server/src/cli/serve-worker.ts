@@ -1,3 +1,4 @@
+import { AggregatorRegistry, type Registry } from "prom-client";
 import { startKeyward } from "../app.js";
 import type { Config } from "../config.js";
 import type { Logger } from "../ops/logger.js";
@@ -8,6 +9,9 @@ import type { WorkerHooks } from "../workers/worker-hooks.js";
 
 /** Set by the primary in each worker's environment: which worker this is (1…N). */
 export const WORKER_INDEX_ENV = "KEYWARD_WORKER_INDEX";
+
+/** How long a scrape waits for the other workers' metrics. */
+const METRICS_TIMEOUT_MS = 2000;
 
 /** What a worker tells the primary once it listens. */
 export interface WorkerReady {
@@ -34,11 +38,14 @@ export async function runWorker(
 ): Promise<void> {
   let relay: IpcChangeFeed | undefined;
   let rpc: Rpc | undefined;
+  let registry: Registry | undefined;
   const ipcBank = createIpcPermitBank(() => rpc);
   rpc = createRpc(process as unknown as IpcEndpoint, {
     // Before this worker's feed exists it has cached nothing: there is nothing to drop.
     changes: (payload) => relay?.apply(payload),
     reset: () => relay?.reset(),
+    // The primary gathers every worker's metrics for whichever worker is scraped.
+    metricsJson: () => registry?.getMetricsAsJSON() ?? [],
     ...ipcBank.handlers,
   });
   const hooks: WorkerHooks = {
@@ -49,6 +56,22 @@ export async function runWorker(
     },
     permitBank: ipcBank.bank,
     processes: workers,
+    shareMetrics(own) {
+      registry = own;
+      const mine = own.metrics.bind(own);
+      // One scrape, every worker: counters summed (prom-client's cluster aggregation). Should the
+      // primary not answer, this worker's own figures are better than no answer.
+      own.metrics = async () => {
+        try {
+          const all = (await rpc?.call("metrics", null, METRICS_TIMEOUT_MS)) as Parameters<
+            typeof AggregatorRegistry.aggregate
+          >[0];
+          return await AggregatorRegistry.aggregate(all).metrics();
+        } catch {
+          return mine();
+        }
+      };
+    },
   };
 
   let running: Awaited<ReturnType<typeof startKeyward>>;

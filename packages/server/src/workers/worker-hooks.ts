@@ -1,3 +1,4 @@
+import type { Registry } from "prom-client";
 import type { ChangeFeed } from "../cluster/change-feed.js";
 import type { PermitBank } from "../limits/permit-bank.js";
 
@@ -12,6 +13,8 @@ export interface WorkerHooks {
   changeFeed(opened: ChangeFeed): ChangeFeed;
   /** Where shared limits take permits when there is no Redis: the primary's bank, over IPC. */
   readonly permitBank: PermitBank;
+  /** Makes `registry.metrics()` (GET /metrics) answer for every worker of the primary, summed. */
+  shareMetrics(registry: Registry): void;
   /** How many workers share that bank (and, with Redis, this replica's share of it): lease sizes divide by it. */
   readonly processes: number;
 }
