@@ -71,3 +71,43 @@ describe("keyward serve --workers 2 without Redis: limits shared through the pri
     expect(count(await calls(s, secret, 10), "quota_exceeded")).toBe(10);
   });
 });
+
+const redisUrl = process.env.KEYWARD_TEST_REDIS_URL;
+if (!redisUrl) console.warn("[workers] Redis cases skipped: KEYWARD_TEST_REDIS_URL is not set");
+
+describe.skipIf(!redisUrl)("keyward serve --workers 2 with Redis: each worker leases from Redis like a replica", () => {
+  let up: Awaited<ReturnType<typeof startUpstream>>;
+  let s: Served;
+
+  beforeAll(async () => {
+    up = await startUpstream();
+    s = await serve(["--workers", "2"], { ...LOGS, KEYWARD_REDIS_URL: redisUrl as string });
+    expect((await s.admin("POST", "/agents", { name: "echo", upstream: up.url })).status).toBe(201);
+    expect((await s.admin("POST", "/consumers", { name: "c" })).status).toBe(201);
+  });
+  afterAll(async () => {
+    await stopAll();
+    await up?.close();
+  });
+
+  it("a rate limit and a quota admit exactly their limit across both workers", async () => {
+    const res = await s.admin("POST", "/keys", {
+      owner: "consumer:c",
+      scopes: ["agent:*"],
+      rate_limit: { limit: 20, window_s: 3600 },
+    });
+    const before = s.stderr().length;
+    const rs = await calls(s, res.body.secret, 40);
+    expect([...workersInAccessLog(s.stderr().slice(before))].sort()).toEqual([1, 2]);
+    expect(rs.filter((r) => r.status === 200)).toHaveLength(20);
+    expect(rs.filter((r) => r.code === "rate_limited")).toHaveLength(20);
+    const q = await s.admin("POST", "/keys", {
+      owner: "consumer:c",
+      scopes: ["agent:*"],
+      quota: { limit: 10, period: "month" },
+    });
+    const qs = await calls(s, q.body.secret, 20);
+    expect(qs.filter((r) => r.status === 200)).toHaveLength(10);
+    expect(qs.filter((r) => r.code === "quota_exceeded")).toHaveLength(10);
+  });
+});
