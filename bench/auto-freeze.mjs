@@ -49,7 +49,7 @@ async function startReplicas(databaseUrl) {
       const { match } = await startProcess(
         `replica ${name}`,
         process.execPath,
-        [BIN, "serve", "--port", "0", "--data-dir", dataDir, "--config", configFile],
+        [BIN, "serve", "--port", "0", "--data-dir", dataDir, "--config", configFile, "--workers", "1"],
         {
           env: {
             KEYWARD_ADMIN_TOKEN: ADMIN,

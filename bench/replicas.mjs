@@ -48,7 +48,7 @@ async function startReplicas(env) {
       const { match } = await startProcess(
         `replica ${name}`,
         process.execPath,
-        [BIN, "serve", "--port", "0", "--data-dir", dataDir],
+        [BIN, "serve", "--port", "0", "--data-dir", dataDir, "--workers", "1"],
         {
           env: {
             KEYWARD_ADMIN_TOKEN: ADMIN,
