@@ -15,7 +15,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import jwt
+import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
+
+from keyward.errors import KeywardError
+from keyward.verify import InvalidTokenError, Verifier
 
 ISSUER = "http://issuer.test"
 AUDIENCE = "svc"
@@ -185,3 +189,19 @@ class ManualClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+
+def make(server: JwksServer, **options: Any) -> Verifier:
+    """A verifier of ``ISSUER`` for ``AUDIENCE`` whose keys ``server`` publishes."""
+    return Verifier(issuer=ISSUER, audience=AUDIENCE, jwks_url=server.url, **options)
+
+
+def refusal(v: Verifier, token: Any) -> InvalidTokenError:
+    """The refusal of ``token``, checked not to quote it."""
+    with pytest.raises(InvalidTokenError) as info:
+        v.verify(token)
+    err = info.value
+    assert isinstance(err, KeywardError)
+    if isinstance(token, str):
+        assert_no_token_in(f"{err} {err!r} {err.args}", token)
+    return err
