@@ -267,7 +267,10 @@ const SUITES = [
   ["usage", "usage counting + detectors on vs off; 30-day usage query with 10,000 keys (issue 13)"],
   ["auto-freeze", "a key crossing a freeze rule refused on 3 replicas (issue 13)"],
   ["python-sdk", "Python SDK: kw.get() and the verifier in CPython vs dict and raw cryptography (issue 17)"],
-  ["workload-exchange", "workload identity: a service-account token exchanged at /oauth/token vs client_credentials (issue 16)"],
+  [
+    "workload-exchange",
+    "workload identity: a service-account token exchanged at /oauth/token vs client_credentials (issue 16)",
+  ],
   ["workers", "keyward serve --workers 2 vs --workers 1 vs nginx with 1 and 2 worker processes (issue 14)"],
   ["gateway-profile", "gateway CPU µs/req vs the bare undici proxy, req/s vs nginx, top profile frames (issue 14)"],
 ];
