@@ -6,6 +6,7 @@ the runner prints it as ``run.py: cannot start: <message>`` and exits 1.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import httpx
@@ -85,7 +86,16 @@ class AdminAPI:
         _, out = self.call("POST", "/keys", body, expect=(201,))
         return str(out["key"]["id"]), str(out["secret"])
 
-    def put_credential(self, name: str, body: dict[str, Any]) -> int:
-        """Creates or updates a credential; its new version."""
+    def put_credential(self, name: str, body: dict[str, Any], wait_s: float = 60) -> int:
+        """Creates or updates a credential; its new version. A token provider has a version once its
+        first token arrived: Keyward fetches it before answering and, should that fetch fail (a slow
+        or busy token endpoint), retries it in the background — so wait for it, up to ``wait_s``."""
         _, out = self.call("PUT", f"/credentials/{name}", body, expect=(200, 201))
+        deadline = time.monotonic() + wait_s
+        while out.get("version") is None:
+            if time.monotonic() > deadline:
+                why = out.get("status_message") or "no reason given"
+                raise ExampleError(f"credential {name} has no token after {wait_s:g} s: {why}")
+            time.sleep(0.25)
+            _, out = self.call("GET", f"/credentials/{name}")
         return int(out["version"])
