@@ -137,7 +137,9 @@ describe("keyward serve logs", () => {
     const { secret } = await traffic(run.url);
     const stderr = await stop(run);
     for (const line of stderr.trim().split("\n")) expect(line).toMatch(/^\d\d:\d\d:\d\d\.\d{3} (INFO |WARN |ERROR) \S/);
-    expect(stderr).toMatch(/ INFO {2}request (worker=\d+ )?request_id=\S+ method=GET path=\/healthz status=200 ms=[\d.]+\n/);
+    expect(stderr).toMatch(
+      / INFO {2}request (worker=\d+ )?request_id=\S+ method=GET path=\/healthz status=200 ms=[\d.]+\n/,
+    );
     expect(stderr).not.toContain(CANARY.slice(4));
     expect(stderr).not.toContain(secret);
     expect(run.stdout()).toMatch(/^keyward listening on http:\/\/127\.0\.0\.1:\d+\n$/);
