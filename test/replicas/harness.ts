@@ -128,7 +128,9 @@ export async function startReplica(
 ): Promise<Replica> {
   const dataDir = mkdtempSync(join(tmpdir(), "keyward-replica-"));
   dirs.push(dataDir);
-  const args = [BIN, "serve", "--port", "0", "--data-dir", dataDir];
+  // One process per replica: these tests stop, freeze and cut the connections of "a replica" by its
+  // pid, and count its database sessions. Several workers behind one port are test/workers/'s.
+  const args = [BIN, "serve", "--port", "0", "--data-dir", dataDir, "--workers", "1"];
   if (opts.config) {
     const file = join(dataDir, "keyward.json");
     writeFileSync(file, JSON.stringify(opts.config));
