@@ -7,9 +7,9 @@
 // reach every replica by reconciliation within the interval; nothing revoked is admitted
 // afterwards; and the replicas go back to pub/sub and shared limits by themselves.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DEFAULT_LEASE_SETTINGS, maxLease } from "../../packages/server/src/limits/lease-sizing.js";
 import { type Relay, startRelay } from "../../packages/server/test-support/tcp-relay.js";
 import { startUpstream } from "../../packages/server/test-support/upstream.js";
-import { DEFAULT_LEASE_SETTINGS, maxLease } from "../../packages/server/src/limits/lease-sizing.js";
 import { SLACK_MS } from "../chaos/bounds.js";
 import {
   freshSchema,
