@@ -6,7 +6,7 @@ import type { KeyEntry } from "../keys/key-entry.js";
 import { audienceAccepted, audienceRefusal, type Place } from "./audience.js";
 import type { CheckedToken, TokenCheckResult } from "./checked-token.js";
 import { effectiveScopes } from "./effective-scopes.js";
-import { isIssuerClientId, issuerClientKey } from "./issuer-client.js";
+import { isKeylessClientId, issuerClientKey } from "./issuer-client.js";
 import { ipAllowed, type KeyDenialCode, keyDenial } from "./key-usability.js";
 import { presentedCredential } from "./presented-credential.js";
 
@@ -108,7 +108,7 @@ function callerOfToken(token: CheckedToken, keys: readonly KeyEntry[]): Caller {
     return hit.caller;
   }
   // keyIds lists the client first (tokens/access-tokens.ts) unless the client is an IdP's.
-  const client = isIssuerClientId(token.claims.client_id) ? issuerClientKey(token) : (keys[0] as KeyEntry);
+  const client = isKeylessClientId(token.claims.client_id) ? issuerClientKey(token) : (keys[0] as KeyEntry);
   const view = client === keys[0] ? effectiveScopes(token, client) : token;
   let validUntil = token.expMs;
   for (const k of keys) if (k.expiresAt !== null && k.expiresAt < validUntil) validUntil = k.expiresAt;

@@ -6,9 +6,10 @@ import type { CheckedToken } from "./checked-token.js";
  * A user token minted from a trusted issuer's JWT (SPEC §8) rests on no Keyward key, yet every
  * access token names its client in `client_id`, and the chain check (caller-auth.ts)
  * requires each named key to be usable. Such tokens
- * carry `idp:<hash of the issuer>` instead: key ids are `key_<base62>`, so the colon keeps the
- * two apart, and only tokens we signed carry a `client_id` at all, so nobody can claim one. Chain
- * checks skip these ids; such a token is still ended one by one through jti revocation.
+ * carry `idp:<hash of the issuer>` instead (and tokens of registered OAuth clients `oac_…`, below):
+ * key ids are `key_<base62>`, so the prefixes keep them apart, and only tokens we signed carry a
+ * `client_id` at all, so nobody can claim one. Chain checks skip these ids; such a token is still
+ * ended one by one through jti revocation.
  */
 export const ISSUER_CLIENT_PREFIX = "idp:";
 
@@ -16,8 +17,17 @@ export function issuerClientId(issuer: string): string {
   return `${ISSUER_CLIENT_PREFIX}${createHash("sha256").update(issuer).digest("base64url").slice(0, 16)}`;
 }
 
-export function isIssuerClientId(id: string): boolean {
-  return id.startsWith(ISSUER_CLIENT_PREFIX);
+/**
+ * Clients registered at the authorization endpoint's registration (RFC 7591, tokens/oauth-clients):
+ * MCP clients signing their users in. Their tokens rest on no key either: a client has no state a
+ * token could outlive (its refresh is refused once the client is gone), and the user behind it
+ * signed in at a trusted issuer.
+ */
+export const OAUTH_CLIENT_PREFIX = "oac_";
+
+/** A token's `client_id` that names no Keyward key: a trusted issuer's (`idp:…`) or a registered OAuth client's. */
+export function isKeylessClientId(id: string): boolean {
+  return id.startsWith(ISSUER_CLIENT_PREFIX) || id.startsWith(OAUTH_CLIENT_PREFIX);
 }
 
 const virtualKeys = new WeakMap<CheckedToken, KeyEntry>();

@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders } from "node:http";
 import type { RoutableAgent } from "../agents/agents-service.js";
 import type { AuthResult, CallerAuth } from "../auth/caller-auth.js";
 import type { CheckedToken } from "../auth/checked-token.js";
-import { isIssuerClientId } from "../auth/issuer-client.js";
+import { isKeylessClientId } from "../auth/issuer-client.js";
 import type { ErrorCode } from "../errors.js";
 import type { KeyEntry, QuotaPolicy } from "../keys/key-entry.js";
 import { type RateLimiter, type RateLimitResult, rateLimitHeaders } from "../limits/rate-limiter.js";
@@ -190,7 +190,7 @@ function allowed(
   rate: RateLimitResult | undefined,
 ): Decision {
   // An identity provider's stand-in key has no row to stamp with a last-used time.
-  if (!isIssuerClientId(key.id)) deps.usage.touch(key.id);
+  if (!isKeylessClientId(key.id)) deps.usage.touch(key.id);
   return { ok: true, key, agent, ip, rate, scopes: key.scopes };
 }
 

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { createBoundedCache } from "@keyward/sdk/cache";
 import { type JoseFailure, validateClaims } from "@keyward/sdk/jose";
 import type { AccessClaims, ActLink as ActClaim, CheckedToken, TokenCheckResult } from "../auth/checked-token.js";
-import { isIssuerClientId } from "../auth/issuer-client.js";
+import { isKeylessClientId } from "../auth/issuer-client.js";
 import type { SigningKeys } from "../crypto/signing-keys.js";
 
 export type { ActLink as ActClaim } from "../auth/checked-token.js";
@@ -56,7 +56,7 @@ export function createAccessTokens(deps: {
     }
     if (typeof scope !== "string") return invalid("the access token lacks required claims");
     const audiences = registered.value.audience;
-    const keyIds = isIssuerClientId(client_id) ? [] : [client_id];
+    const keyIds = isKeylessClientId(client_id) ? [] : [client_id];
     for (let act = claims.act as ActClaim | undefined; act !== undefined; act = act.act) {
       // Signed by us does not make every field well-typed (an older or hand-built token may differ):
       // each link's fields are checked before use, so a wrong type is invalid_token, never a throw.
@@ -66,7 +66,7 @@ export function createAccessTokens(deps: {
       if (act.client_id !== undefined && typeof act.client_id !== "string") {
         return invalid("the access token has a malformed act claim");
       }
-      if (act.client_id !== undefined && !isIssuerClientId(act.client_id)) keyIds.push(act.client_id);
+      if (act.client_id !== undefined && !isKeylessClientId(act.client_id)) keyIds.push(act.client_id);
     }
     return {
       ok: true,
