@@ -1,6 +1,5 @@
 import { SLUG } from "@keyward/sdk/names";
 import type { AuditSink } from "../audit/audit-sink.js";
-import { KEYWARD } from "../auth/audience.js";
 import type { Caller, CallerAuth } from "../auth/caller-auth.js";
 import { codeToStatus, KeywardError } from "../errors.js";
 import { readBody } from "../http/body.js";
@@ -89,7 +88,7 @@ async function streamCall(ctx: RequestContext, call: StreamedCall): Promise<void
 async function authorize(ctx: RequestContext, server: string, deps: McpRouteDeps): Promise<string> {
   let caller: Caller;
   try {
-    caller = await deps.auth.require(ctx, KEYWARD);
+    caller = await deps.auth.require(ctx, { kind: "mcp", server });
   } catch (err) {
     if (err instanceof KeywardError && codeToStatus(err.code) === 401) {
       throw new KeywardError(err.code, err.message, { "www-authenticate": 'Bearer realm="keyward"' });
