@@ -236,6 +236,7 @@ function buildTools(
     credentials: users.source,
     ...{ audit: core.audit, metrics: core.metrics, logger: core.logger },
     auth: withOutcomes(tokens.callerAuth, outcomes, core.clock, "mcp"),
+    issuer: () => core.issuer.value,
   });
   core.onClose(() => mcp.close());
   return { users, mcp };

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { memoryCredentials, textOf } from "../../test-support/mcp/fixtures.js";
 import { recordingAudit } from "../../test-support/recording-audit.js";
 import { createMcpGateway, type McpGateway } from "./mcp-gateway.js";
+import { withEveryTool } from "./mcp-tool-access.js";
 import { resolveUpstream } from "./mcp-upstream-spec.js";
 
 // A tool written in another language hands back the user's credential escaped by its own encoder
@@ -91,7 +92,7 @@ describe("MCP gateway: a credential escaped by another language's encoder is red
   });
 
   it("in text items and in structuredContent", async () => {
-    const r = await gateway.callTool("escaping", "alice", { name: "escaped" });
+    const r = await gateway.callTool("escaping", withEveryTool("alice"), { name: "escaped" });
     // Each form was sent (the upstream got the real value), and none came back.
     expect(textOf(r)).toBe(
       Object.keys(FORMS)

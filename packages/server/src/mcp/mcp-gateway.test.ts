@@ -8,6 +8,7 @@ import { recordingAudit } from "../../test-support/recording-audit.js";
 import { AuditWriteError } from "../audit/audit-log.js";
 import { createMcpGateway, type McpGateway } from "./mcp-gateway.js";
 import { redactAcrossTextItems, redactJson } from "./mcp-redact.js";
+import { withEveryTool } from "./mcp-tool-access.js";
 import { childEnv, resolveUpstream, upstreamHeaders } from "./mcp-upstream-spec.js";
 
 let gateway: McpGateway | undefined;
@@ -28,7 +29,7 @@ describe("tool calls: credentials and audit", () => {
       maxProcesses: 5,
       idleTimeoutMs: 60_000,
     });
-    const r = await gateway.callTool("cloud", "dave", { name: "whoami" }, { requestId: "req-1" });
+    const r = await gateway.callTool("cloud", withEveryTool("dave"), { name: "whoami" }, { requestId: "req-1" });
     expect(r.isError).toBe(true);
     expect(textOf(r)).toMatch(/^missing credential cloud_key: /);
     expect(gateway.liveUpstreams).toBe(0);
@@ -64,7 +65,7 @@ describe("tool calls: credentials and audit", () => {
       maxProcesses: 5,
       idleTimeoutMs: 60_000,
     });
-    await expect(gateway.callTool("cloud", "alice", { name: "print_env" })).rejects.toThrow(
+    await expect(gateway.callTool("cloud", withEveryTool("alice"), { name: "print_env" })).rejects.toThrow(
       /audit log is unavailable; the tool result was withheld/,
     );
     expect(outcomes).toEqual(["audit_unavailable"]);
@@ -89,7 +90,7 @@ describe("HTTP upstreams", () => {
       maxProcesses: 5,
       idleTimeoutMs: 60_000,
     });
-    const r = await gateway.callTool("tickets", "alice", { name: "my_tickets" });
+    const r = await gateway.callTool("tickets", withEveryTool("alice"), { name: "my_tickets" });
     expect(r).toEqual({ isError: true, content: [{ type: "text", text: "the upstream MCP server is unavailable" }] });
   });
 });

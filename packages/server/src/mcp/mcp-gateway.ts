@@ -7,6 +7,7 @@ import type { UserCredentialSource } from "../users/user-credential-source.js";
 import type { ProgressSink, ToolProgress } from "./mcp-jsonrpc.js";
 import { createUpstreamPool, PoolFullError, type UpstreamLease } from "./mcp-process-pool.js";
 import { redactAcrossTextItems, redactJson } from "./mcp-redact.js";
+import type { McpCaller } from "./mcp-tool-access.js";
 import type { UpstreamSpec } from "./mcp-upstream-spec.js";
 import { connectUpstream, type GatewayUpstream, UpstreamStartError } from "./mcp-upstreams.js";
 
@@ -19,6 +20,7 @@ export type ToolCallOutcome =
   | "upstream_error"
   | "busy"
   | "cancelled"
+  | "scope_denied"
   | "audit_unavailable";
 
 export interface McpGatewayDeps {
@@ -55,8 +57,8 @@ const toolError = (text: string): CallToolResult => ({ isError: true, content: [
 
 /**
  * The MCP gateway's rules, transport-free: which upstream serves a user, with which credentials,
- * and what comes back (redacted) and gets recorded. `user` is always the id from the verified
- * token; nothing in a request's params can change it.
+ * and what comes back (redacted) and gets recorded. The caller (its user and the tools its scopes
+ * reach) always comes from the verified token; nothing in a request's params can change it.
  */
 export function createMcpGateway(deps: McpGatewayDeps) {
   const { servers, credentials, audit, toolTimeoutMs } = deps;
@@ -233,11 +235,13 @@ export function createMcpGateway(deps: McpGatewayDeps) {
   return {
     has: (server: string) => servers.has(server),
 
+    /** The upstream's tools/list page, narrowed to the tools the caller may call (cursors kept). */
     async listTools(
       server: string,
-      user: string,
+      caller: McpCaller,
       params: { cursor?: string | undefined } | undefined,
     ): Promise<ListToolsResult> {
+      const { user, tools } = caller;
       const spec = specOf(server);
       const done = admit(server, user);
       if (!done) throw new McpError(ErrorCode.InternalError, busyText);
@@ -251,20 +255,41 @@ export function createMcpGateway(deps: McpGatewayDeps) {
           ),
         );
         if (!r.ok) throw new McpError(ErrorCode.InternalError, r.reason);
-        return redactJson(r.value, r.upstream.redactor).value;
+        const page = redactJson(r.value, r.upstream.redactor).value;
+        return tools.every ? page : { ...page, tools: page.tools.filter((t) => tools.refusal(t.name) === undefined) };
       } finally {
         done();
       }
     },
 
+    /**
+     * A tools/call for the caller. A tool its scopes do not reach is refused before anything else
+     * (a tool error naming the missing scope, audited as denied): the upstream never sees it.
+     */
     async callTool(
       server: string,
-      user: string,
+      caller: McpCaller,
       params: { name: string; arguments?: Record<string, unknown> | undefined },
       ctx: CallContext = {},
       progress?: ProgressSink,
     ): Promise<CallToolResult> {
+      const { user } = caller;
       const spec = specOf(server);
+      const refusal = caller.tools.refusal(params.name);
+      if (refusal !== undefined) {
+        audit.recordLater({
+          actor: `user:${user}`,
+          action: "mcp.tool_call",
+          target: `mcp:${server}`,
+          outcome: "denied",
+          code: "scope_denied",
+          ...(ctx.ip !== undefined ? { ip: ctx.ip } : {}),
+          ...(ctx.requestId !== undefined ? { requestId: ctx.requestId } : {}),
+          details: { tool: params.name.slice(0, 128) },
+        });
+        deps.onToolCall?.(server, "scope_denied");
+        return toolError(refusal);
+      }
       const done = admit(server, user);
       let call: CallOutcome;
       try {

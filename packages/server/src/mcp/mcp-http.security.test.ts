@@ -5,6 +5,7 @@ import { memoryCredentials, textOf } from "../../test-support/mcp/fixtures.js";
 import { type HttpUpstream, startHttpUpstream, ticketsOf } from "../../test-support/mcp/http-upstream.js";
 import { recordingAudit } from "../../test-support/recording-audit.js";
 import { createMcpGateway, type McpGateway } from "./mcp-gateway.js";
+import { withEveryTool } from "./mcp-tool-access.js";
 import { resolveUpstream } from "./mcp-upstream-spec.js";
 
 // HTTP upstreams get the user's credential in a header: it must reach the configured URL only,
@@ -76,7 +77,9 @@ describe("HTTP upstreams: redirects never carry the user's headers", () => {
       res.writeHead(307, { location: `${elsewhere.url}/steal` }).end();
     });
     servers.push(redirecting);
-    const r = await gatewayFor(`${redirecting.url}/mcp`).callTool("tickets", "alice", { name: "my_tickets" });
+    const r = await gatewayFor(`${redirecting.url}/mcp`).callTool("tickets", withEveryTool("alice"), {
+      name: "my_tickets",
+    });
     expect(r.isError).toBe(true);
     expect(textOf(r)).toMatch(/answered with a redirect, which is not followed/);
     expect(JSON.stringify(r)).not.toContain(TOKEN);
@@ -91,7 +94,7 @@ describe("HTTP upstreams: redirects never carry the user's headers", () => {
       else res.writeHead(500).end();
     });
     servers.push(server);
-    const r = await gatewayFor(`${server.url}/mcp`).callTool("tickets", "alice", { name: "my_tickets" });
+    const r = await gatewayFor(`${server.url}/mcp`).callTool("tickets", withEveryTool("alice"), { name: "my_tickets" });
     expect(textOf(r)).toMatch(/answered with a redirect, which is not followed/);
     expect(server.seen.every((s) => s.startsWith("/mcp "))).toBe(true);
   });
@@ -108,12 +111,14 @@ describe("HTTP upstreams: one message is at most 16 MiB", () => {
 
   it("a JSON answer over 16 MiB is a clean tool error, and the next call works", async () => {
     const gw = gatewayFor(upstream.url);
-    const r = await gw.callTool("tickets", "alice", { name: "big" });
+    const r = await gw.callTool("tickets", withEveryTool("alice"), { name: "big" });
     expect(r).toEqual({
       isError: true,
       content: [{ type: "text", text: "the upstream MCP server sent a message over 16 MiB; it was stopped" }],
     });
-    expect(textOf(await gw.callTool("tickets", "alice", { name: "my_tickets" }))).toBe(ticketsOf(`Bearer ${TOKEN}`));
+    expect(textOf(await gw.callTool("tickets", withEveryTool("alice"), { name: "my_tickets" }))).toBe(
+      ticketsOf(`Bearer ${TOKEN}`),
+    );
   });
 
   it("an SSE event that never ends is cut at 16 MiB, well before the call's timeout", async () => {
@@ -158,7 +163,9 @@ describe("HTTP upstreams: one message is at most 16 MiB", () => {
       });
     });
     servers.push(endless);
-    const r = await gatewayFor(`${endless.url}/mcp`, 60_000).callTool("tickets", "alice", { name: "anything" });
+    const r = await gatewayFor(`${endless.url}/mcp`, 60_000).callTool("tickets", withEveryTool("alice"), {
+      name: "anything",
+    });
     expect(textOf(r)).toBe("the upstream MCP server sent a message over 16 MiB; it was stopped");
   });
 });

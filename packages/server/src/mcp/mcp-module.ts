@@ -6,6 +6,7 @@ import type { Logger } from "../ops/logger.js";
 import type { Metrics } from "../ops/metrics.js";
 import type { UserCredentialSource } from "../users/user-credential-source.js";
 import { createMcpGateway } from "./mcp-gateway.js";
+import { registerMcpMetadataRoutes } from "./mcp-metadata-routes.js";
 import { registerMcpRoutes } from "./mcp-routes.js";
 import { resolveUpstream } from "./mcp-upstream-spec.js";
 
@@ -18,6 +19,8 @@ export interface McpModuleDeps {
   metrics: Metrics;
   logger: Logger;
   auth: CallerAuth;
+  /** Keyward's issuer: MCP servers' resource URLs and metadata live under it (mcp-resource.ts). */
+  issuer: () => string;
 }
 
 /** The MCP gateway `/mcp/{server}` (SPEC §8): wiring only; the rules live in mcp-gateway.ts. */
@@ -48,7 +51,9 @@ export function createMcpModule(deps: McpModuleDeps) {
         gateway,
         auth: deps.auth,
         audit: deps.audit,
+        issuer: deps.issuer,
       });
+      registerMcpMetadataRoutes(router, { issuer: deps.issuer, has: gateway.has });
     },
     /** Stops every upstream process and client (app shutdown). */
     close: () => gateway.close(),

@@ -11,6 +11,7 @@ import {
 } from "../../test-support/mcp/fixtures.js";
 import { recordingAudit } from "../../test-support/recording-audit.js";
 import { createMcpGateway, type McpGateway, type ToolCallOutcome } from "./mcp-gateway.js";
+import { withEveryTool } from "./mcp-tool-access.js";
 import type { UpstreamSpec } from "./mcp-upstream-spec.js";
 
 // The pool through the gateway service, with real child processes (mcp-tools-server.mjs & co).
@@ -49,13 +50,13 @@ function setup(
 }
 
 const pidOf = async (gw: McpGateway, user: string, server = "cloud") =>
-  Number(textOf(await gw.callTool(server, user, { name: "pid" })));
+  Number(textOf(await gw.callTool(server, withEveryTool(user), { name: "pid" })));
 
 describe("upstream process pool", () => {
   it("runs one process per user, with that user's credential, reused across calls", async () => {
     const { gw } = setup();
-    const a = await gw.callTool("cloud", "alice", { name: "whoami" });
-    const b = await gw.callTool("cloud", "bob", { name: "whoami" });
+    const a = await gw.callTool("cloud", withEveryTool("alice"), { name: "whoami" });
+    const b = await gw.callTool("cloud", withEveryTool("bob"), { name: "whoami" });
     expect(textOf(a)).toContain(accountOf(KEYS.alice as string));
     expect(textOf(b)).toContain(accountOf(KEYS.bob as string));
     const first = await pidOf(gw, "alice");
@@ -84,7 +85,7 @@ describe("upstream process pool", () => {
     const alicePid = await pidOf(gw, "alice");
     const bobPid = await pidOf(gw, "bob");
     await pidOf(gw, "bob"); // alice is now the least recently used
-    const carol = await gw.callTool("cloud", "carol", { name: "whoami" });
+    const carol = await gw.callTool("cloud", withEveryTool("carol"), { name: "whoami" });
     expect(textOf(carol)).toContain(accountOf(KEYS.carol as string));
     await eventually(() => !alive(alicePid), "alice's process to be evicted");
     expect(alive(bobPid)).toBe(true);
@@ -95,10 +96,13 @@ describe("upstream process pool", () => {
     const { gw, outcomes } = setup({ max: 2, timeoutMs: 1_500 });
     await pidOf(gw, "alice");
     await pidOf(gw, "bob");
-    const busy = [gw.callTool("cloud", "alice", { name: "hang" }), gw.callTool("cloud", "bob", { name: "hang" })];
+    const busy = [
+      gw.callTool("cloud", withEveryTool("alice"), { name: "hang" }),
+      gw.callTool("cloud", withEveryTool("bob"), { name: "hang" }),
+    ];
     // Both calls hold their process once their credential lookups (microtasks) have run.
     await new Promise((r) => setImmediate(r));
-    const refused = await gw.callTool("cloud", "carol", { name: "whoami" });
+    const refused = await gw.callTool("cloud", withEveryTool("carol"), { name: "whoami" });
     expect(refused.isError).toBe(true);
     expect(textOf(refused)).toMatch(/too many upstream MCP processes/);
     expect(outcomes).toContainEqual(["cloud", "upstream_error"]);
@@ -110,7 +114,7 @@ describe("upstream process pool", () => {
     const { gw, outcomes } = setup({ timeoutMs: 1_500 });
     const pid = await pidOf(gw, "alice");
     expect(Number.isInteger(pid)).toBe(true);
-    const r = await gw.callTool("cloud", "alice", { name: "hang" });
+    const r = await gw.callTool("cloud", withEveryTool("alice"), { name: "hang" });
     expect(r.isError).toBe(true);
     expect(textOf(r)).toBe("the tool timed out after 1500 ms; its server was restarted");
     expect(outcomes.at(-1)).toEqual(["cloud", "timeout"]);
@@ -123,7 +127,7 @@ describe("upstream process pool", () => {
   it("a process that crashes mid-call gives a clean error; the next call starts a new one", async () => {
     const { gw } = setup();
     const pid = await pidOf(gw, "alice");
-    const r = await gw.callTool("cloud", "alice", { name: "crash" });
+    const r = await gw.callTool("cloud", withEveryTool("alice"), { name: "crash" });
     expect(r).toEqual({ isError: true, content: [{ type: "text", text: "the upstream MCP server exited" }] });
     expect(alive(pid)).toBe(false);
     expect(await pidOf(gw, "alice")).not.toBe(pid);
@@ -133,32 +137,38 @@ describe("upstream process pool", () => {
     const { gw } = setup({ timeoutMs: 20_000 });
     const pid = await pidOf(gw, "alice");
     const started = Date.now();
-    const r = await gw.callTool("cloud", "alice", { name: "garbage" });
+    const r = await gw.callTool("cloud", withEveryTool("alice"), { name: "garbage" });
     expect(Date.now() - started).toBeLessThan(10_000);
     expect(r.isError).toBe(true);
     expect(textOf(r)).toMatch(/sent data that is not MCP/);
     expect(textOf(r)).not.toContain("Traceback");
     await eventually(() => !alive(pid), "the broken process to be killed");
-    expect(textOf(await gw.callTool("cloud", "alice", { name: "whoami" }))).toContain(accountOf(KEYS.alice as string));
+    expect(textOf(await gw.callTool("cloud", withEveryTool("alice"), { name: "whoami" }))).toContain(
+      accountOf(KEYS.alice as string),
+    );
   });
 
   it("a stdout line over 16 MiB stops the process with a clean error (not at the timeout); the next call works", async () => {
     const { gw } = setup({ timeoutMs: 30_000 });
     const pid = await pidOf(gw, "alice");
-    const r = await gw.callTool("cloud", "alice", { name: "huge_line" });
+    const r = await gw.callTool("cloud", withEveryTool("alice"), { name: "huge_line" });
     expect(r).toEqual({
       isError: true,
       content: [{ type: "text", text: "the upstream MCP server sent a message over 16 MiB; it was stopped" }],
     });
     await eventually(() => !alive(pid), "the oversized process to be killed");
-    expect(textOf(await gw.callTool("cloud", "alice", { name: "whoami" }))).toContain(accountOf(KEYS.alice as string));
+    expect(textOf(await gw.callTool("cloud", withEveryTool("alice"), { name: "whoami" }))).toContain(
+      accountOf(KEYS.alice as string),
+    );
   });
 
   it("one user's calls in flight on a server are capped; past it a call is refused at once, others unaffected", async () => {
     const { gw, audit, outcomes } = setup({ maxCalls: 2 });
     // Admission is decided when callTool is entered, before anything is awaited.
-    const alice = [1, 2, 3].map(() => gw.callTool("cloud", "alice", { name: "slow", arguments: { ms: 50 } }));
-    const bob = gw.callTool("cloud", "bob", { name: "slow", arguments: { ms: 50 } });
+    const alice = [1, 2, 3].map(() =>
+      gw.callTool("cloud", withEveryTool("alice"), { name: "slow", arguments: { ms: 50 } }),
+    );
+    const bob = gw.callTool("cloud", withEveryTool("bob"), { name: "slow", arguments: { ms: 50 } });
     const [a1, a2, a3] = await Promise.all(alice);
     expect(textOf(a1)).toContain(accountOf(KEYS.alice as string));
     expect(textOf(a2)).toContain(accountOf(KEYS.alice as string));
@@ -172,18 +182,20 @@ describe("upstream process pool", () => {
     expect(outcomes.filter(([, o]) => o === "busy")).toHaveLength(1);
     expect(audit.events.filter((e) => e.code === "busy")).toHaveLength(1);
     // The slots are given back: the next call is admitted.
-    expect(textOf(await gw.callTool("cloud", "alice", { name: "whoami" }))).toContain(accountOf(KEYS.alice as string));
+    expect(textOf(await gw.callTool("cloud", withEveryTool("alice"), { name: "whoami" }))).toContain(
+      accountOf(KEYS.alice as string),
+    );
   });
 
   it("an upstream that never speaks MCP, or exits at once, fails its calls cleanly", async () => {
     const { gw } = setup({ specs: [stdioSpec(GARBAGE_SERVER, {}, "garbage"), stdioSpec(EXIT_SERVER, {}, "dead")] });
-    const g = await gw.callTool("garbage", "alice", { name: "whoami" });
+    const g = await gw.callTool("garbage", withEveryTool("alice"), { name: "whoami" });
     expect(textOf(g)).toMatch(/sent data that is not MCP/);
-    const d = await gw.callTool("dead", "alice", { name: "whoami" });
+    const d = await gw.callTool("dead", withEveryTool("alice"), { name: "whoami" });
     expect(d.isError).toBe(true);
     expect(textOf(d)).toMatch(/exited during startup|failed to initialize/);
     expect(gw.liveUpstreams).toBe(0);
-    await expect(gw.listTools("dead", "alice", undefined)).rejects.toThrow(
+    await expect(gw.listTools("dead", withEveryTool("alice"), undefined)).rejects.toThrow(
       /exited during startup|failed to initialize/,
     );
   });
@@ -191,7 +203,7 @@ describe("upstream process pool", () => {
   it("a command that does not exist fails cleanly", async () => {
     const spec = { ...stdioSpec(), command: "/nonexistent/keyward-test-tool" };
     const { gw } = setup({ specs: [spec] });
-    const r = await gw.callTool("cloud", "alice", { name: "whoami" });
+    const r = await gw.callTool("cloud", withEveryTool("alice"), { name: "whoami" });
     expect(textOf(r)).toBe("could not start the upstream MCP server (ENOENT)");
   });
 
@@ -202,14 +214,14 @@ describe("upstream process pool", () => {
     credentials.set("alice", "cloud_key", "AKIA-alice-rotated-999");
     await eventually(() => !alive(pid), "alice's old process to stop");
     expect(alive(bobPid)).toBe(true);
-    const r = await gw.callTool("cloud", "alice", { name: "whoami" });
+    const r = await gw.callTool("cloud", withEveryTool("alice"), { name: "whoami" });
     expect(textOf(r)).toContain(accountOf("AKIA-alice-rotated-999"));
   });
 
   it("a call in flight when the credential changes finishes on the old process, then it stops", async () => {
     const { gw, credentials } = setup();
     const pid = await pidOf(gw, "alice");
-    const slow = gw.callTool("cloud", "alice", { name: "slow", arguments: { ms: 300 } });
+    const slow = gw.callTool("cloud", withEveryTool("alice"), { name: "slow", arguments: { ms: 300 } });
     await new Promise((r) => setImmediate(r));
     credentials.set("alice", "cloud_key", "AKIA-alice-new-000");
     expect(textOf(await slow)).toContain(`${accountOf(KEYS.alice as string)} ${pid}`);
@@ -218,7 +230,7 @@ describe("upstream process pool", () => {
 
   it("reassembles messages that arrive in pieces", async () => {
     const { gw } = setup({ specs: [stdioSpec(undefined, { SPLIT_WRITES: "1" })] });
-    const r = await gw.callTool("cloud", "alice", { name: "whoami" });
+    const r = await gw.callTool("cloud", withEveryTool("alice"), { name: "whoami" });
     expect(textOf(r)).toContain(accountOf(KEYS.alice as string));
   });
 

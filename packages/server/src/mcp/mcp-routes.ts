@@ -8,6 +8,8 @@ import type { RequestContext, Router } from "../http/router.js";
 import type { McpGateway } from "./mcp-gateway.js";
 import { answerMcpPost, type StreamedCall } from "./mcp-jsonrpc.js";
 import { openProgressStream } from "./mcp-progress-stream.js";
+import { mcpResourceMetadataUrl } from "./mcp-resource.js";
+import { type McpCaller, toolAccess } from "./mcp-tool-access.js";
 
 const SERVER_NAME = SLUG;
 
@@ -15,6 +17,7 @@ export interface McpRouteDeps {
   gateway: McpGateway;
   auth: CallerAuth;
   audit: AuditSink;
+  issuer: () => string;
 }
 
 /**
@@ -27,7 +30,7 @@ export interface McpRouteDeps {
 export function registerMcpRoutes(router: Router, deps: McpRouteDeps): void {
   router.on(["POST", "GET", "DELETE"], "/mcp/:server", async (ctx) => {
     const server = ctx.params.server as string;
-    const user = await authorize(ctx, server, deps);
+    const caller = await authorize(ctx, server, deps);
     if (!deps.gateway.has(server)) throw new KeywardError("not_found", "no such MCP server");
     if (ctx.method !== "POST") {
       ctx.req.resume();
@@ -54,9 +57,9 @@ export function registerMcpRoutes(router: Router, deps: McpRouteDeps): void {
       message,
       ctx.req.headers,
       {
-        listTools: (params) => deps.gateway.listTools(server, user, params),
+        listTools: (params) => deps.gateway.listTools(server, caller, params),
         callTool: (params, progress) =>
-          deps.gateway.callTool(server, user, params, { ip: ctx.peerIp, requestId: ctx.requestId }, progress),
+          deps.gateway.callTool(server, caller, params, { ip: ctx.peerIp, requestId: ctx.requestId }, progress),
       },
       { name: `keyward-mcp/${server}`, version: "0.1.0" },
     );
@@ -84,14 +87,24 @@ async function streamCall(ctx: RequestContext, call: StreamedCall): Promise<void
   stream.finish(response);
 }
 
-/** The user behind the caller: 401 without valid credentials, 403 unless a user with `mcp:<server>`. */
-async function authorize(ctx: RequestContext, server: string, deps: McpRouteDeps): Promise<string> {
+/**
+ * The user behind the caller and the tools its scopes reach: 401 without valid credentials (or a
+ * token bound to another resource), 403 unless a user whose scopes reach some tool of `server`
+ * (`mcp:*`, `mcp:<server>` or any `mcp:<server>:<tool>`, SPEC §12).
+ *
+ * Both carry the challenge an MCP client starts its OAuth flow from (RFC 9728 §5.1, RFC 6750
+ * §3): where the server's Protected Resource Metadata is, and on 403 the scope it lacks. A server
+ * name outside SLUG is never echoed (the header then names the realm only).
+ */
+async function authorize(ctx: RequestContext, server: string, deps: McpRouteDeps): Promise<McpCaller> {
+  const named = SERVER_NAME.test(server);
+  const metadata = named ? `, resource_metadata="${mcpResourceMetadataUrl(deps.issuer(), server)}"` : "";
   let caller: Caller;
   try {
     caller = await deps.auth.require(ctx, { kind: "mcp", server });
   } catch (err) {
     if (err instanceof KeywardError && codeToStatus(err.code) === 401) {
-      throw new KeywardError(err.code, err.message, { "www-authenticate": 'Bearer realm="keyward"' });
+      throw new KeywardError(err.code, err.message, { "www-authenticate": `Bearer realm="keyward"${metadata}` });
     }
     throw err;
   }
@@ -99,20 +112,24 @@ async function authorize(ctx: RequestContext, server: string, deps: McpRouteDeps
     deps.audit.recordLater({
       actor: caller.principal,
       action: "mcp.access",
-      ...(SERVER_NAME.test(server) ? { target: `mcp:${server}` } : {}),
+      ...(named ? { target: `mcp:${server}` } : {}),
       outcome: "denied",
       code: "scope_denied",
       ip: ctx.peerIp,
       requestId: ctx.requestId,
       details: { via: caller.via, key_id: caller.keyId },
     });
-    throw new KeywardError("scope_denied", message);
+    const scope = named ? `, scope="mcp:${server}"` : "";
+    throw new KeywardError("scope_denied", message, {
+      "www-authenticate": `Bearer realm="keyward", error="insufficient_scope"${scope}${metadata}`,
+    });
   };
   if (!caller.principal.startsWith("user:") || caller.principal.length === "user:".length) {
     return denied("the MCP gateway serves users: use a user's key or access token");
   }
-  if (!caller.scopeSet.has(`mcp:${server}`) && !caller.scopeSet.has("mcp:*")) {
-    return denied(`the credential lacks scope mcp:${SERVER_NAME.test(server) ? server : "<server>"}`);
+  const tools = toolAccess(server, caller.scopeSet);
+  if (tools === undefined) {
+    return denied(`the credential lacks scope mcp:${named ? server : "<server>"} (or a per-tool scope of it)`);
   }
-  return caller.principal.slice("user:".length);
+  return { user: caller.principal.slice("user:".length), tools };
 }

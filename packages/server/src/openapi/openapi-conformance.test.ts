@@ -73,6 +73,10 @@ async function configFile(): Promise<string> {
   writeFileSync(
     file,
     [
+      // An MCP server for its protected resource metadata (never contacted here).
+      "mcp:",
+      "  servers:",
+      `    docs: {url: "http://127.0.0.1:${dead}/mcp"}`,
       "webhooks:",
       `  - {url: "${receiver.url}/up", secret: "${secret}", events: [key.revoked]}`,
       `  - {url: "http://127.0.0.1:${dead}/down", secret: "${secret}", events: [key.revoked]}`,
@@ -299,6 +303,9 @@ describe("the document matches real answers", () => {
     for (const path of ["/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"]) {
       expect((await api("GET", path, { auth: null })).body.issuer).toBe(kw.url);
     }
+    const prm = await api("GET", "/.well-known/oauth-protected-resource/mcp/docs", { auth: null });
+    expect(prm.body.resource).toBe(`${kw.url}/mcp/docs`);
+    expect((await api("GET", "/.well-known/oauth-protected-resource/mcp/nope", { auth: null })).status).toBe(404);
   });
 
   it("audit, master key and signing keys", async () => {

@@ -1,0 +1,70 @@
+import { SLUG } from "@keyward/sdk/names";
+import { z } from "zod";
+import { KeywardError } from "../errors.js";
+import { sendJson } from "../http/respond.js";
+import type { Router } from "../http/router.js";
+import { errors, json } from "../openapi/operation.js";
+import { mcpResource } from "./mcp-resource.js";
+
+export const ProtectedResourceMetadataSchema = z.object({
+  resource: z.string(),
+  authorization_servers: z.array(z.string()),
+  bearer_methods_supported: z.array(z.string()),
+  scopes_supported: z.array(z.string()),
+  resource_name: z.string(),
+});
+
+/**
+ * RFC 9728 Protected Resource Metadata of one MCP server (SPEC §12). `scopes_supported` names the
+ * server's scope only: its per-tool scopes would need the upstream's tool list, and an anonymous
+ * request must not start an upstream. A client asks for `mcp:<server>`; the authorization server
+ * grants what the user's trusted issuer allows, which may be some tools only.
+ */
+export function protectedResourceMetadata(
+  issuer: string,
+  server: string,
+): z.infer<typeof ProtectedResourceMetadataSchema> {
+  return {
+    resource: mcpResource(issuer, server),
+    authorization_servers: [issuer],
+    bearer_methods_supported: ["header"],
+    scopes_supported: [`mcp:${server}`],
+    resource_name: `Keyward MCP server ${server}`,
+  };
+}
+
+/**
+ * `GET /.well-known/oauth-protected-resource/mcp/{server}`: where the 401 of `/mcp/{server}`
+ * points (mcp-routes.ts). Public like the other well-known documents, and readable from a
+ * browser: the MCP Inspector runs its OAuth discovery in the page.
+ *
+ * There is no document at the root `/.well-known/oauth-protected-resource` (404): its resource
+ * would be Keyward itself, and a client that fell back to it would ask for a token for the whole
+ * of Keyward instead of one bound to a server. Clients find the per-server document from the
+ * challenge's `resource_metadata`, or by RFC 9728 §3.1's path insertion, which is this path.
+ */
+export function registerMcpMetadataRoutes(
+  router: Router,
+  deps: { issuer: () => string; has: (server: string) => boolean },
+): void {
+  router.get(
+    "/.well-known/oauth-protected-resource/mcp/:server",
+    {
+      operationId: "getMcpProtectedResourceMetadata",
+      summary: "RFC 9728 protected resource metadata of an MCP server (/mcp/{server})",
+      tag: "mcp",
+      auth: "public",
+      params: { server: "The MCP server's name, as configured under mcp.servers" },
+      responses: { 200: json(ProtectedResourceMetadataSchema, "The metadata"), ...errors(404) },
+    },
+    (ctx) => {
+      const server = ctx.params.server ?? "";
+      // The name is not echoed: an unknown one may be anything a caller typed.
+      if (!SLUG.test(server) || !deps.has(server)) throw new KeywardError("not_found", "no such MCP server");
+      sendJson(ctx.res, 200, protectedResourceMetadata(deps.issuer(), server), {
+        "cache-control": "public, max-age=300",
+        "access-control-allow-origin": "*",
+      });
+    },
+  );
+}
