@@ -119,7 +119,10 @@ describe("MCP gateway security", () => {
     it("no credential → 401 with WWW-Authenticate; an invalid one → 401", async () => {
       const none = await post(kw, "cloud", undefined, ping);
       expect(none.status).toBe(401);
-      expect(none.headers.get("www-authenticate")).toMatch(/^Bearer/);
+      // SPEC §12: the challenge names the server's protected resource metadata.
+      expect(none.headers.get("www-authenticate")).toBe(
+        `Bearer realm="keyward", resource_metadata="${kw.url}/.well-known/oauth-protected-resource/mcp/cloud"`,
+      );
       expect(none.body.error).toMatchObject({ code: "missing_credentials" });
       expect((await post(kw, "cloud", "kwk_notarealkey", ping)).status).toBe(401);
       expect((await post(kw, "cloud", "eyJhbGciOiJub25lIn0.e30.", ping)).body.error.code).toBe("invalid_token");
