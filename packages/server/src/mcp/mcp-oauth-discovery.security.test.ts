@@ -31,8 +31,8 @@ const post = async (path: string, bearer: string | undefined, body: unknown = PI
     },
     body: JSON.stringify(body),
   });
-  const body = (await res.json()) as { error: { code: string; message: string; request_id: string } };
-  return { res, status: res.status, challenge: res.headers.get("www-authenticate"), body };
+  const answer = (await res.json()) as { error: { code: string; message: string; request_id: string } };
+  return { res, status: res.status, challenge: res.headers.get("www-authenticate"), body: answer };
 };
 
 beforeAll(async () => {
