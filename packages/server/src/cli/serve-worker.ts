@@ -6,6 +6,7 @@ import { createIpcChangeFeed, type IpcChangeFeed } from "../workers/ipc-change-f
 import { createIpcPermitBank } from "../workers/ipc-permit-bank.js";
 import { createRpc, type IpcEndpoint, type Rpc } from "../workers/ipc-rpc.js";
 import type { WorkerHooks } from "../workers/worker-hooks.js";
+import { drainOnSignal } from "./drain-on-signal.js";
 
 /** Set by the primary in each worker's environment: which worker this is (1…N). */
 export const WORKER_INDEX_ENV = "KEYWARD_WORKER_INDEX";
@@ -80,21 +81,7 @@ export async function runWorker(
   } catch (err) {
     fail(err);
   }
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, "signal received");
-    running.close().then(
-      () => logger.flush(() => process.exit(0)),
-      (err) => {
-        logger.error({ err: (err as Error).message }, "shutdown error");
-        logger.flush(() => process.exit(1));
-      },
-    );
-  };
-  process.on("SIGTERM", () => stop("SIGTERM"));
-  process.on("SIGINT", () => stop("SIGINT"));
+  drainOnSignal(running, logger);
   const ready: WorkerReady = { url: running.url, generatedAdminToken: running.generatedAdminToken ?? null };
   rpc.notify("ready", ready);
 }

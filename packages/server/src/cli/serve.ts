@@ -7,6 +7,7 @@ import { createMemoryPermitBank } from "../limits/memory-permit-bank.js";
 import { createLogger, resolveLogFormat } from "../ops/logger.js";
 import { sqlitePath } from "../store/open-store.js";
 import { parseWorkers } from "../workers/workers-flag.js";
+import { drainOnSignal } from "./drain-on-signal.js";
 import { columns, HELP_WIDTH, wrap } from "./help.js";
 import { runPrimary } from "./serve-primary.js";
 import { runWorker, WORKER_INDEX_ENV } from "./serve-worker.js";
@@ -120,22 +121,7 @@ export async function runServe(argv: string[]): Promise<void> {
   }
 
   // Handlers first: a supervisor may send SIGTERM the moment it reads the listening line.
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, "signal received");
-    // flush(): the destination is asynchronous, and these are the process's last lines.
-    running.close().then(
-      () => logger.flush(() => process.exit(0)),
-      (err) => {
-        logger.error({ err: (err as Error).message }, "shutdown error");
-        logger.flush(() => process.exit(1));
-      },
-    );
-  };
-  process.on("SIGTERM", () => stop("SIGTERM"));
-  process.on("SIGINT", () => stop("SIGINT"));
+  drainOnSignal(running, logger);
 
   if (running.generatedAdminToken) {
     process.stdout.write(`admin token: ${running.generatedAdminToken}\n`);
