@@ -261,6 +261,7 @@ const SUITES = [
   ["rotation", "rotation reaching 1,000 SDK clients (issue 4)"],
   ["egress", "redaction throughput, egress overhead (issues 4 and 6)"],
   ["mcp", "MCP gateway tools/call overhead vs the upstream called directly (issue 6)"],
+  ["mcp-oauth", "MCP tools/call with an MCP client's OAuth token vs today's token (issue 16)"],
   ["redis-limits", "Redis-backed limits vs in-memory (issue 5)"],
   ["replicas", "revocation propagation across 3 replicas (issue 5)"],
   ["access-log", "the gateway with the access log on vs off (issue 12)"],

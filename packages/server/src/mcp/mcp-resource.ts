@@ -7,7 +7,10 @@ import { SLUG } from "@keyward/sdk/names";
  * accepts them.
  */
 export function mcpResource(issuer: string, server: string): string {
-  return `${issuer.replace(/\/+$/, "")}/mcp/${server}`;
+  // The MCP endpoint builds this for every request a resource-bound token makes: no regex unless
+  // the issuer ends in a slash.
+  const base = issuer.endsWith("/") ? issuer.replace(/\/+$/, "") : issuer;
+  return `${base}/mcp/${server}`;
 }
 
 /** The MCP server a `resource` names under this issuer, or undefined (another origin, path or a bad name). */
