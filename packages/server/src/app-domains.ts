@@ -24,6 +24,7 @@ import { createLeaksModule } from "./leaks/leaks-module.js";
 import { createLimits, keyRateLimit } from "./limits/limits.js";
 import type { RateLimiter } from "./limits/rate-limiter.js";
 import { createMcpModule } from "./mcp/mcp-module.js";
+import { createOAuthClientsPart, createOAuthModule } from "./oauth/oauth-module.js";
 import type { Logger } from "./ops/logger.js";
 import type { Metrics } from "./ops/metrics.js";
 import type { Db } from "./store/db.js";
@@ -138,6 +139,13 @@ export async function buildDomains(core: Core) {
       : {}),
   });
   core.onClose(() => analytics.close());
+  // Registered MCP clients first: a refresh of their tokens is judged by them (SPEC §12).
+  const oauthClients = createOAuthClientsPart({
+    ...{ db, clock, audit, integrity, issuer },
+    config: config.mcp_authorization,
+    trustedIssuers: config.trusted_issuers,
+    serverExists: (name) => Object.hasOwn(config.mcp.servers, name),
+  });
   const tokens = await createTokensModule({
     ...{ db, clock, logger, metrics, audit, changes, integrity, issuer, keys: keys.keys },
     signingKeys: core.signingKeys,
@@ -148,6 +156,7 @@ export async function buildDomains(core: Core) {
     trustedWorkloads: config.trusted_workloads,
     rateLimit: keyRateLimit({ rateLimiter, shared: limits.shared }),
     outcomes,
+    registeredClients: oauthClients.refresh,
     settings: {
       maxLifetimeS: config.token_max_lifetime_s,
       refreshLifetimeS: config.refresh_token_lifetime_s,
@@ -156,6 +165,13 @@ export async function buildDomains(core: Core) {
     },
   });
   core.onClose(() => tokens.close());
+  // The browser flow and the code grant of the authorization server for MCP clients.
+  const oauth = createOAuthModule(oauthClients, {
+    logger,
+    tokens: tokens.service,
+    verifyIdToken: (token, expect) => tokens.trustedIssuers.verify(token, expect),
+  });
+  core.onClose(() => oauth.close());
   const gateway = createGatewayModule({
     ...{ clock, metrics, audit, rateLimiter, usage, issuer, outcomes },
     auth: tokens.callerAuth,
@@ -210,6 +226,7 @@ export async function buildDomains(core: Core) {
     agents,
     consumers,
     tokens,
+    oauth,
     gateway,
     ...buildTools(core, credentials, tokens, outcomes),
   };

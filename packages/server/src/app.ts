@@ -121,7 +121,8 @@ function mountRoutes(d: Domains): Router {
   d.leaks.register(router);
   d.auditModule.register(router, requireAdmin);
   d.gateway.register(router);
-  d.tokens.register(router, requireAdmin);
+  d.tokens.register(router, requireAdmin, d.oauth.atToken);
+  d.oauth.register(router, d.tokens.clientIp);
   // Credential reads and tools report their callers' outcomes (usage, anomaly detectors).
   const tapped = (surface: "credentials" | "tools") => ({
     requireAdmin,

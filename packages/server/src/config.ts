@@ -10,6 +10,7 @@ import { parsePreviousMasterKeys } from "./crypto/previous-master-keys.js";
 import { parseCidrList } from "./http/client-ip.js";
 import { httpSchema } from "./http/http-config.js";
 import { namespaceProblem } from "./tokens/issuer-namespaces.js";
+import { mcpAuthorizationSchema, signInProblem } from "./tokens/mcp-authorization-config.js";
 import { trustedIssuerSchema } from "./tokens/trusted-issuers-config.js";
 import { trustedWorkloadSchema, workloadListProblem } from "./tokens/trusted-workloads-config.js";
 import { usageSchema } from "./usage/usage-config.js";
@@ -129,6 +130,8 @@ const schema = z
     trusted_workloads: z.array(trustedWorkloadSchema).default([]),
     /** Upstream MCP servers behind `/mcp/{server}` (SPEC §8). */
     mcp: mcpSchema.prefault({}),
+    /** The authorization server for MCP clients: sign-in, registration policy (SPEC §12, oauth/). */
+    mcp_authorization: mcpAuthorizationSchema.prefault({}),
     /** Timeouts of the listening HTTP server. */
     http: httpSchema.prefault({}),
     /** Pool size and timeouts of the store (docs/operations.md, "Database timeouts"). */
@@ -152,6 +155,10 @@ const schema = z
   .superRefine((c, ctx) => {
     const problem = workloadListProblem(c.trusted_workloads, c.trusted_issuers);
     if (problem !== undefined) ctx.addIssue({ code: "custom", path: ["trusted_workloads"], message: problem });
+  })
+  .superRefine((c, ctx) => {
+    const problem = signInProblem(c.mcp_authorization, c.trusted_issuers);
+    if (problem !== undefined) ctx.addIssue({ code: "custom", path: ["mcp_authorization"], message: problem });
   })
   .refine((c) => (c.alert_webhook === undefined) === (c.alert_webhook_secret === undefined), {
     path: ["alert_webhook_secret"],
@@ -220,6 +227,7 @@ const SECRET_FIELDS = new Set<Field>([
   "alert_webhook",
   "alert_webhook_secret",
   "webhooks",
+  "mcp_authorization",
 ]);
 
 export interface ConfigSources {
@@ -261,6 +269,14 @@ export function loadConfig(sources: ConfigSources): Config {
       raw[field] = v;
       origin[field] = `--${flag}`;
     }
+  }
+  // The sign-in client's secret: a variable of its own, so it need not sit in the file.
+  const signInSecret = sources.env?.KEYWARD_MCP_SIGN_IN_CLIENT_SECRET;
+  if (signInSecret !== undefined && signInSecret !== "") {
+    const section = raw.mcp_authorization;
+    const current = typeof section === "object" && section !== null ? (section as Record<string, unknown>) : {};
+    const signIn = typeof current.sign_in === "object" && current.sign_in !== null ? current.sign_in : {};
+    raw.mcp_authorization = { ...current, sign_in: { ...signIn, client_secret: signInSecret } };
   }
   const result = schema.safeParse(raw);
   if (!result.success) {

@@ -14,7 +14,7 @@ export const ErrorBodySchema = z
   })
   .meta({ id: "Error" });
 
-/** RFC 6749 §5.2. */
+/** RFC 6749 §5.2, RFC 8707's invalid_target, and RFC 7591 §3.2.2's registration errors. */
 export const OAuthErrorSchema = z
   .object({
     error: z.enum([
@@ -26,6 +26,9 @@ export const OAuthErrorSchema = z
       "unsupported_token_type",
       "invalid_scope",
       "invalid_target",
+      "invalid_redirect_uri",
+      "invalid_client_metadata",
+      "temporarily_unavailable",
     ]),
     error_description: z.string(),
   })

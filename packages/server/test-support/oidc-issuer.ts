@@ -1,5 +1,5 @@
 import { createHmac, generateKeyPairSync, type KeyObject, randomUUID, sign } from "node:crypto";
-import { createServer, type Server } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 
 export type IssuerAlg = "RS256" | "ES256";
@@ -60,7 +60,15 @@ const b64 = (v: unknown) => Buffer.from(typeof v === "string" ? v : JSON.stringi
  * `/.well-known/openid-configuration` and `/jwks` (or `jwksPath`, as a cluster's `/openid/v1/jwks`),
  * with RS256 and ES256 keys made by node:crypto.
  */
-export async function startOidcIssuer(opts: { jwksPath?: string } = {}): Promise<OidcIssuer> {
+export async function startOidcIssuer(
+  opts: {
+    jwksPath?: string;
+    /** More of the discovery document (a provider's endpoints: oidc-provider.ts). */
+    discovery?: () => Record<string, unknown>;
+    /** Other paths: answers and returns true, or false for a 404. */
+    handle?: (req: IncomingMessage, res: ServerResponse) => boolean;
+  } = {},
+): Promise<OidcIssuer> {
   // A Kubernetes API server publishes its service-account keys at /openid/v1/jwks.
   const jwksPath = opts.jwksPath ?? "/jwks";
   let keys = newKeys();
@@ -74,11 +82,13 @@ export async function startOidcIssuer(opts: { jwksPath?: string } = {}): Promise
         id_token_signing_alg_values_supported: ["RS256", "ES256"],
         response_types_supported: ["id_token"],
         subject_types_supported: ["public"],
+        ...opts.discovery?.(),
       });
       res.writeHead(200, { "content-type": "application/json" }).end(body);
       return;
     }
     if (req.url !== jwksPath) {
+      if (opts.handle?.(req, res)) return;
       res.writeHead(404).end();
       return;
     }

@@ -6,6 +6,7 @@ import { hashSecret } from "../crypto/secret-format.js";
 import { KeywardError } from "../errors.js";
 import { requestIsHttps } from "../http/client-ip.js";
 import type { RequestContext } from "../http/router.js";
+import { cookieValue, fromOwnOrigin } from "../http/same-origin.js";
 import type { Role } from "./admin-roles.js";
 import type { AdminStore } from "./admin-store.js";
 
@@ -53,15 +54,7 @@ export function createAdminSessions(deps: {
   const hash = (v: string) => hashSecret(v, integrity);
   const csrfOf = (id: string) => Buffer.from(integrity.mac("sessionCsrf", id), "hex").toString("base64url");
 
-  function cookieOf(ctx: RequestContext): string | undefined {
-    const header = ctx.req.headers.cookie;
-    if (!header) return undefined;
-    for (const part of header.split(";")) {
-      const eq = part.indexOf("=");
-      if (eq !== -1 && part.slice(0, eq).trim() === SESSION_COOKIE) return part.slice(eq + 1).trim();
-    }
-    return undefined;
-  }
+  const cookieOf = (ctx: RequestContext) => cookieValue(ctx.req.headers.cookie, SESSION_COOKIE);
 
   function cookie(ctx: RequestContext, value: string, maxAgeS: number): string {
     const secure = requestIsHttps(ctx.req, ctx.peerIp, deps.trustedProxies) ? "; Secure" : "";
@@ -69,11 +62,11 @@ export function createAdminSessions(deps: {
   }
 
   function sameOrigin(ctx: RequestContext): boolean {
-    const origin = ctx.req.headers.origin;
-    if (origin === undefined) return true; // not a browser's cross-site request: the CSRF token decides
+    // No Origin: not a browser's cross-site request, the CSRF token decides (http/same-origin.ts).
+    if (ctx.req.headers.origin === undefined) return true;
     const host = ctx.req.headers.host;
     const scheme = requestIsHttps(ctx.req, ctx.peerIp, deps.trustedProxies) ? "https" : "http";
-    return host !== undefined && origin === `${scheme}://${host}`;
+    return host !== undefined && fromOwnOrigin(ctx.req.headers, `${scheme}://${host}`);
   }
 
   function csrfMatches(given: string | string[] | undefined, storedHash: string): boolean {

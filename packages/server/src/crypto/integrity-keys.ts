@@ -14,6 +14,7 @@ export const SUBKEY_LABELS = {
   credentialPointer: "keyward credential pointer v1",
   grant: "keyward grant v1",
   sessionCsrf: "keyward session csrf v1",
+  oauthConsent: "keyward oauth consent v1",
 } as const;
 
 export type SubkeyPurpose = keyof typeof SUBKEY_LABELS;

@@ -6,12 +6,12 @@ import type { IntegrityKeys } from "./integrity-keys.js";
  * (SPEC §2). The checksum lets us refuse typos and garbage without a store lookup; it is not a
  * security property (the randomness is: 32 × log2(62) ≈ 190 bits).
  */
-export type SecretKind = "kwk" | "kwa" | "kwr";
+export type SecretKind = "kwk" | "kwa" | "kwr" | "kwc";
 
 const ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 const BODY_LEN = 32;
 const CHECK_LEN = 6;
-const SHAPE = /^kw[kar]_[0-9A-Za-z]{38}$/;
+const SHAPE = /^kw[karc]_[0-9A-Za-z]{38}$/;
 
 const CRC_TABLE = (() => {
   const t = new Uint32Array(256);

@@ -188,7 +188,7 @@ export function createContext(req: IncomingMessage, res: ServerResponse): Reques
  * logged, audited and sent upstream, so a key pasted into the wrong header must not travel with them.
  */
 function adoptableRequestId(id: string | string[] | undefined): id is string {
-  return typeof id === "string" && REQUEST_ID.test(id) && !/kw[kar]_/i.test(id) && !/^ey[\w-]+\.ey/.test(id);
+  return typeof id === "string" && REQUEST_ID.test(id) && !/kw[karc]_/i.test(id) && !/^ey[\w-]+\.ey/.test(id);
 }
 
 /** `::ffff:1.2.3.4` → `1.2.3.4`, so allowlists written in IPv4 match dual-stack sockets. */

@@ -4,10 +4,12 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { type OidcProvider, startOidcProvider } from "../../test-support/oidc-provider.js";
 import {
   exerciseAdminIdentities,
   exerciseSignInBound,
 } from "../../test-support/openapi/admin-identities-conformance.js";
+import { exerciseOAuthFlow, exerciseRegistrationBounds } from "../../test-support/openapi/oauth-conformance.js";
 import { Conformance, type OpenApiDocument, operationsOf } from "../../test-support/openapi/openapi-kit.js";
 import { startTestServer, TEST_ADMIN_TOKEN, type TestServer } from "../../test-support/server.js";
 import { startWebhookReceiver, type WebhookReceiver } from "../../test-support/webhook-receiver.js";
@@ -60,9 +62,12 @@ const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${id}:${secr
 /** The leak reporter's key (leaks: in the config) and a webhook endpoint that answers, one that is down. */
 const reporter = generateKeyPairSync("ec", { namedCurve: "P-256" });
 let receiver: WebhookReceiver;
+/** The sign-in provider of the authorization server for MCP clients. */
+let idp: OidcProvider;
 
 async function configFile(): Promise<string> {
   receiver = await startWebhookReceiver();
+  idp = await startOidcProvider();
   const probe = createServer();
   await new Promise<void>((r) => probe.listen(0, "127.0.0.1", r));
   const dead = (probe.address() as { port: number }).port;
@@ -77,6 +82,12 @@ async function configFile(): Promise<string> {
       "mcp:",
       "  servers:",
       `    docs: {url: "http://127.0.0.1:${dead}/mcp"}`,
+      "trusted_issuers:",
+      `  - {issuer: "${idp.url}", jwks_uri: "${idp.jwksUri}", audience: keyward, share_user_ids_with_keys: true, scopes: ["mcp:docs"]}`,
+      "mcp_authorization:",
+      `  sign_in: {issuer: "${idp.url}", client_id: keyward}`,
+      "  max_clients: 4",
+      "  registrations_per_minute: 8",
       "webhooks:",
       `  - {url: "${receiver.url}/up", secret: "${secret}", events: [key.revoked]}`,
       `  - {url: "http://127.0.0.1:${dead}/down", secret: "${secret}", events: [key.revoked]}`,
@@ -100,6 +111,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await kw?.close();
   await receiver?.close();
+  await idp?.close();
 });
 
 describe("the document matches real answers", () => {
@@ -418,6 +430,14 @@ describe("the document matches real answers", () => {
       expect(res.status, operation.operationId).toBe(400);
       await conf.check(method, concrete, res);
     }
+  });
+
+  it("the authorization server for MCP clients: registration, authorize, callback, consent, code", async () => {
+    await exerciseOAuthFlow(kw.url, `${kw.url}/mcp/docs`, (m, p, r) => conf.check(m, p, r));
+  });
+
+  it("registrations beyond the table (503) and the address's bound (429) (last: it spends both)", async () => {
+    await exerciseRegistrationBounds(kw.url, (m, p, r) => conf.check(m, p, r));
   });
 
   it("sign-in attempts beyond the bound of an address answer 429 (last: it spends the bound)", async () => {

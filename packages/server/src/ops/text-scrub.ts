@@ -3,7 +3,7 @@
 // imports the other. Secrets are masked, control and bidi characters escaped, length bounded.
 
 /** Keyward's own secrets: API keys, admin tokens, refresh tokens. */
-const KW_SECRET = /kw[kar]_[0-9A-Za-z]{20,}/g;
+const KW_SECRET = /kw[karc]_[0-9A-Za-z]{20,}/g;
 /** A compact JWS (access tokens, upstream tokens): its signature makes it a bearer credential. */
 const JWT = /eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/g;
 

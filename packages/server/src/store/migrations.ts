@@ -2,6 +2,7 @@ import type { Db } from "./db.js";
 import { type Migration, runMigrations } from "./migrate.js";
 import { MIGRATIONS_0001_0004 } from "./migrations/0001-0004.js";
 import { MIGRATIONS_0005_0012 } from "./migrations/0005-0012.js";
+import { MIGRATIONS_0013 } from "./migrations/0013.js";
 
 export type { Migration } from "./migrate.js";
 
@@ -11,7 +12,7 @@ export type { Migration } from "./migrate.js";
  * Append only: a migration that has shipped is never edited; a new one goes at the end of the
  * newest file in migrations/ (a new file once that one nears ~400 lines). The runner is migrate.ts.
  */
-export const MIGRATIONS: readonly Migration[] = [...MIGRATIONS_0001_0004, ...MIGRATIONS_0005_0012];
+export const MIGRATIONS: readonly Migration[] = [...MIGRATIONS_0001_0004, ...MIGRATIONS_0005_0012, ...MIGRATIONS_0013];
 
 /**
  * Brings the schema up to date (or up to migration `through`) with the shipped list.

@@ -1,7 +1,12 @@
 import { sendJson } from "../http/respond.js";
 import type { Router } from "../http/router.js";
 import { json } from "../openapi/operation.js";
-import { GRANT_CLIENT_CREDENTIALS, GRANT_REFRESH_TOKEN, GRANT_TOKEN_EXCHANGE } from "./token-routes.js";
+import {
+  GRANT_AUTHORIZATION_CODE,
+  GRANT_CLIENT_CREDENTIALS,
+  GRANT_REFRESH_TOKEN,
+  GRANT_TOKEN_EXCHANGE,
+} from "./token-routes.js";
 import { AuthorizationServerMetadataSchema, JwksSchema } from "./tokens-schemas.js";
 import { GRANT_JWT_BEARER } from "./workload-exchange.js";
 
@@ -11,14 +16,27 @@ export function authorizationServerMetadata(issuer: string): Record<string, unkn
   const authMethods = ["client_secret_basic", "client_secret_post"];
   return {
     issuer,
+    // SPEC §12: the authorization-code flow for MCP clients (oauth/), advertised whether or not
+    // sign-in is configured; /oauth/authorize then answers temporarily_unavailable.
+    authorization_endpoint: `${base}/oauth/authorize`,
     token_endpoint: `${base}/oauth/token`,
+    registration_endpoint: `${base}/oauth/register`,
     jwks_uri: `${base}/.well-known/jwks.json`,
     introspection_endpoint: `${base}/oauth/introspect`,
     revocation_endpoint: `${base}/oauth/revoke`,
-    grant_types_supported: [GRANT_CLIENT_CREDENTIALS, GRANT_REFRESH_TOKEN, GRANT_TOKEN_EXCHANGE, GRANT_JWT_BEARER],
-    // There is no authorization endpoint: no browser flows, so no response types.
-    response_types_supported: [],
-    token_endpoint_auth_methods_supported: authMethods,
+    grant_types_supported: [
+      GRANT_AUTHORIZATION_CODE,
+      GRANT_CLIENT_CREDENTIALS,
+      GRANT_REFRESH_TOKEN,
+      GRANT_TOKEN_EXCHANGE,
+      GRANT_JWT_BEARER,
+    ],
+    response_types_supported: ["code"],
+    response_modes_supported: ["query"],
+    code_challenge_methods_supported: ["S256"],
+    // RFC 9207: the redirect back to the client names us, against mix-up attacks.
+    authorization_response_iss_parameter_supported: true,
+    token_endpoint_auth_methods_supported: ["none", ...authMethods],
     introspection_endpoint_auth_methods_supported: [...authMethods, "bearer"],
     revocation_endpoint_auth_methods_supported: [...authMethods, "none"],
     access_token_signing_alg_values_supported: ["ES256"],

@@ -1,3 +1,4 @@
+import { OAUTH_CLIENT_PREFIX } from "../auth/issuer-client.js";
 import { firstUncovered } from "../auth/scopes.js";
 import { isWellFormed } from "../crypto/secret-format.js";
 import type { KeyEntry } from "../keys/key-entry.js";
@@ -20,7 +21,7 @@ export function refreshRotation(deps: TokensDeps, rows: RefreshRows, minter: Tok
     secret: string,
     /** The authenticated client, or a bare `client_id` the body named without a secret. */
     client: KeyEntry | string | undefined,
-    opts: { scopes?: string[] },
+    opts: { scopes?: string[]; resource?: string },
     meta: RequestMeta,
   ): Promise<TokenResponse> {
     if (!isWellFormed(secret, "kwr")) throw new OAuthError("invalid_grant", "the refresh token is not valid");
@@ -32,10 +33,23 @@ export function refreshRotation(deps: TokensDeps, rows: RefreshRows, minter: Tok
     }
     if (row.revoked_at !== null) throw new OAuthError("invalid_grant", "the refresh token has been revoked");
     if (row.expires_at <= now()) throw new OAuthError("invalid_grant", "the refresh token has expired");
-    // The refresh token's holder is its key's holder: the key's state and allowlist apply.
-    const judged = await deps.auth.keyById(row.key_id, meta.ip);
-    if (!judged.ok) throw new OAuthError("invalid_grant", `the refresh token's key: ${judged.message}`);
-    const key = judged.caller.key;
+    const registered = row.key_id.startsWith(OAUTH_CLIENT_PREFIX);
+    let key: KeyEntry;
+    if (registered) {
+      // A registered client's token: the client named itself (a public one by its client_id
+      // alone), is bound to the resource it was issued for (RFC 8707), and rests on no key.
+      if (clientId === undefined) throw new OAuthError("invalid_request", "client_id: required");
+      if (opts.resource !== undefined && opts.resource !== row.audience) {
+        throw new OAuthError("invalid_target", "the refresh token was issued for another resource");
+      }
+      if (!deps.registeredClients) throw new OAuthError("invalid_grant", "the refresh token is not valid");
+      key = await deps.registeredClients.refreshKey(row);
+    } else {
+      // The refresh token's holder is its key's holder: the key's state and allowlist apply.
+      const judged = await deps.auth.keyById(row.key_id, meta.ip);
+      if (!judged.ok) throw new OAuthError("invalid_grant", `the refresh token's key: ${judged.message}`);
+      key = judged.caller.key;
+    }
     const held = row.scope.split(" ").filter(Boolean);
     const scopes = opts.scopes ?? held;
     const missing = firstUncovered(held, scopes);
@@ -68,12 +82,8 @@ export function refreshRotation(deps: TokensDeps, rows: RefreshRows, minter: Tok
       throw new OAuthError("invalid_grant", "the refresh token was already used; its family is revoked");
     }
 
-    const response = await issue(
-      key,
-      { scopes, grant: "refresh_token", ...(row.audience ? { audience: row.audience } : {}) },
-      meta,
-      false,
-    );
+    const bound = row.audience ? (registered ? { resource: row.audience } : { audience: row.audience }) : {};
+    const response = await issue(key, { scopes, grant: "refresh_token", ...bound }, meta, false);
     deps.onIssue?.("refresh");
     return { ...response, refresh_token: fresh.secret };
   };

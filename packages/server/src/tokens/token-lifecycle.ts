@@ -79,6 +79,27 @@ export function tokenLifecycle(deps: TokensDeps, rows: RefreshRows) {
       await deps.changes.publish([change]);
     },
 
+    /**
+     * Revokes what one grant issued (RFC 6749 §4.1.2: a replayed authorization code): its access
+     * token by jti, and its refresh family, in one transaction, audited; replicas hear of it.
+     */
+    async revokeIssued(
+      issued: { jti: string; expMs: number; family: string | null },
+      by: { actor: string; clientId: string },
+      meta: RequestMeta,
+    ): Promise<void> {
+      const change = { kind: "token_revocation" as const, ref: issued.jti };
+      await db.transaction(async (tx) => {
+        await deps.revocations.insert(tx, issued.jti, issued.expMs);
+        await deps.changes.record(tx, change);
+        if (issued.family !== null) await refresh.revokeFamily(tx, issued.family, now());
+        const details = { kind: "grant", jti: issued.jti, family: issued.family, reason: "code_replayed" };
+        await audit.recordIn(tx, revokeEvent(by.actor, by.clientId, meta, details));
+      });
+      deps.revocations.remember(issued.jti, issued.expMs);
+      await deps.changes.publish([change]);
+    },
+
     /** Refresh tokens past expiry and revocations of expired tokens are dropped. */
     async purge(): Promise<void> {
       await refresh.purgeExpired(now());

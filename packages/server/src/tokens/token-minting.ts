@@ -14,6 +14,16 @@ import {
   type TokensDeps,
 } from "./tokens-core.js";
 
+export interface IssueOptions {
+  lifetimeS?: number;
+  scopes?: string[];
+  /** An agent the token is for (it must exist). */
+  audience?: string;
+  /** An RFC 8707 resource the token is bound to (an MCP server's URL), already checked by the caller. */
+  resource?: string;
+  grant: string;
+}
+
 /** Minting: an access token (and a refresh token when asked) for a key, within its rate limit. */
 export function createTokenMinter(deps: TokensDeps, rows: RefreshRows) {
   const { db, now, audit, access, refresh, config } = deps;
@@ -48,13 +58,17 @@ export function createTokenMinter(deps: TokensDeps, rows: RefreshRows) {
     }
   }
 
-  /** Signs an access token for `key` (and a refresh token when asked) and records the issuance first. */
-  async function issue(
+  /**
+   * Signs an access token for `key` (and a refresh token when asked) and records the issuance
+   * first; also says what it issued (the jti, the refresh family), for a grant that may have to
+   * revoke it later (a replayed authorization code).
+   */
+  async function issueTracked(
     key: KeyEntry,
-    opts: { lifetimeS?: number; scopes?: string[]; audience?: string; grant: string; family?: string },
+    opts: IssueOptions,
     meta: RequestMeta,
     withRefresh: boolean,
-  ): Promise<TokenResponse> {
+  ): Promise<{ response: TokenResponse; jti: string; expMs: number; family: string | null }> {
     const scopes = opts.scopes ?? [...key.scopes];
     const missing = firstUncovered(key.scopeSet, scopes);
     if (missing !== undefined) throw new OAuthError("invalid_scope", `the key does not hold scope ${missing}`);
@@ -63,27 +77,33 @@ export function createTokenMinter(deps: TokensDeps, rows: RefreshRows) {
     if (opts.audience !== undefined && !(await deps.agentExists(opts.audience))) {
       throw new OAuthError("invalid_target", `no agent named ${opts.audience}`);
     }
-    const aud = opts.audience ?? deps.issuer();
+    // A resource (RFC 8707, an MCP server's URL) is the caller's to have checked: taken as is.
+    const aud = opts.resource ?? opts.audience ?? deps.issuer();
+    const boundTo = opts.resource ?? opts.audience ?? null;
     const { exp, expiresIn } = lifetime(opts.lifetimeS, key);
     if (expiresIn <= 0) throw new OAuthError("invalid_grant", "the key expires too soon to issue a token");
     const { token, claims } = access.mint({ sub: key.owner, aud, scopes, clientId: key.id, exp });
     let refreshSecret: string | undefined;
+    let family: string | null = null;
     if (withRefresh) {
-      const fresh = await newRefreshToken(key, scopes, opts.audience ?? null, opts.family);
+      const fresh = await newRefreshToken(key, scopes, boundTo);
       // Not fsynced: after a power cut the client re-authenticates with its key. Audited below.
       const cap = config.maxRefreshFamilies ?? DEFAULT_MAX_REFRESH_FAMILIES;
       await db.transaction(
         async (tx) => {
           await refresh.insert(tx, fresh.row);
-          if (opts.family !== undefined) return; // a rotation: no new family
-          for (const family of await refresh.familiesOverCap(tx, key.id, now(), cap)) {
-            await refresh.revokeFamily(tx, family, now());
-            await audit.recordIn(tx, revokeEvent(key.owner, key.id, meta, { kind: "refresh", family, reason: "cap" }));
+          for (const old of await refresh.familiesOverCap(tx, key.id, now(), cap)) {
+            await refresh.revokeFamily(tx, old, now());
+            await audit.recordIn(
+              tx,
+              revokeEvent(key.owner, key.id, meta, { kind: "refresh", family: old, reason: "cap" }),
+            );
           }
         },
         { durable: false },
       );
       refreshSecret = fresh.secret;
+      family = fresh.row.family;
     }
     await audit.recordToken({
       actor: key.owner,
@@ -96,18 +116,24 @@ export function createTokenMinter(deps: TokensDeps, rows: RefreshRows) {
     });
     deps.onIssue?.("access");
     if (withRefresh) deps.onIssue?.("refresh");
-    return {
+    const response: TokenResponse = {
       access_token: token,
       token_type: "Bearer",
       expires_in: expiresIn,
       scope: claims.scope,
       ...(refreshSecret ? { refresh_token: refreshSecret } : {}),
     };
+    return { response, jti: claims.jti, expMs: exp * 1000, family };
+  }
+
+  async function issue(key: KeyEntry, opts: IssueOptions, meta: RequestMeta, withRefresh: boolean) {
+    return (await issueTracked(key, opts, meta, withRefresh)).response;
   }
 
   return {
     countMint,
     issue,
+    issueTracked,
     /** `POST /v1/auth/token` and the client_credentials grant. */
     async issueForKey(
       key: KeyEntry,

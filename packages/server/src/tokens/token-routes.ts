@@ -1,11 +1,12 @@
 import { z } from "zod";
+import { OAUTH_CLIENT_PREFIX } from "../auth/issuer-client.js";
 import { presentedCredential } from "../auth/presented-credential.js";
 import { KeywardError } from "../errors.js";
 import { readJson } from "../http/body.js";
 import type { RequestContext, Router } from "../http/router.js";
 import type { KeyEntry } from "../keys/key-entry.js";
 import { json, oauthErrors } from "../openapi/operation.js";
-import { presentedClient } from "./client-auth.js";
+import { type PresentedClient, presentedClient } from "./client-auth.js";
 import { OAuthError, sendOAuthError, sendOAuthJson } from "./oauth-errors.js";
 import { OAUTH_BODY_BYTES, parseScope, readOAuthParams, required } from "./oauth-form.js";
 import type { TokenExchange } from "./token-exchange.js";
@@ -16,7 +17,7 @@ import {
   OAuthTokenParams,
   TokenResponseSchema,
 } from "./tokens-schemas.js";
-import { ACCESS_TOKEN_TYPE, type RequestMeta, type TokensService } from "./tokens-service.js";
+import { ACCESS_TOKEN_TYPE, type RequestMeta, type TokenResponse, type TokensService } from "./tokens-service.js";
 import { GRANT_JWT_BEARER, type WorkloadExchange } from "./workload-exchange.js";
 
 /** The OAuth endpoints read form (RFC 6749) or JSON bodies alike (oauth-form.ts). */
@@ -25,12 +26,29 @@ const OAUTH_BODY = ["application/x-www-form-urlencoded", "application/json"];
 export const GRANT_CLIENT_CREDENTIALS = "client_credentials";
 export const GRANT_REFRESH_TOKEN = "refresh_token";
 export const GRANT_TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange";
+/** RFC 6749 §4.1, for registered clients (oauth/code-grant.ts). */
+export const GRANT_AUTHORIZATION_CODE = "authorization_code";
+
+/**
+ * Registered OAuth clients (`oac_…`, oauth/) at the token endpoint: their authentication, and the
+ * authorization_code grant. Absent: that grant is unsupported and such clients unknown.
+ */
+export interface RegisteredClientsAtToken {
+  /** A registered client: authenticated (confidential) or named (public); throws `OAuthError`. */
+  authenticate(presented: PresentedClient | undefined, bareId: string | undefined): Promise<{ id: string }>;
+  codeGrant(
+    params: Map<string, string>,
+    presented: PresentedClient | undefined,
+    meta: RequestMeta,
+  ): Promise<TokenResponse>;
+}
 
 export interface TokenRoutesDeps {
   tokens: TokensService;
   exchange: TokenExchange;
   /** RFC 7523 jwt-bearer with a platform token (`trusted_workloads`); absent: the grant is unsupported. */
   workload?: WorkloadExchange | undefined;
+  registered?: RegisteredClientsAtToken | undefined;
   clientIp: (ctx: RequestContext) => string;
 }
 
@@ -118,7 +136,7 @@ export function registerTokenRoutes(router: Router, deps: TokenRoutesDeps): void
     {
       operationId: "oauthToken",
       summary:
-        "RFC 6749 token endpoint: client_credentials, refresh_token, token exchange (RFC 8693), jwt-bearer (RFC 7523, trusted workloads)",
+        "RFC 6749 token endpoint: authorization_code (registered MCP clients, PKCE), client_credentials, refresh_token, token exchange (RFC 8693), jwt-bearer (RFC 7523, trusted workloads)",
       tag: "tokens",
       auth: "public",
       body: OAuthTokenParams,
@@ -148,14 +166,26 @@ export function registerTokenRoutes(router: Router, deps: TokenRoutesDeps): void
         sendOAuthJson(ctx.res, 200, response);
         return;
       }
+      if (grant === GRANT_AUTHORIZATION_CODE && deps.registered) {
+        const response = await deps.registered.codeGrant(params, presentedClient(ctx.req.headers, params), meta(ctx));
+        sendOAuthJson(ctx.res, 200, response);
+        return;
+      }
       if (grant === GRANT_REFRESH_TOKEN) {
         // Client authentication is optional here (the refresh token is bound to its key), but a
         // `client_id` named without a secret must still be that key's: it is not ignored.
-        const client = (await authenticatedClient(ctx, params)) ?? params.get("client_id");
+        // A registered client (`oac_…`) authenticates as registered; a public one names itself.
+        const presented = presentedClient(ctx.req.headers, params);
+        const named = presented?.id ?? params.get("client_id");
+        const client =
+          named?.startsWith(OAUTH_CLIENT_PREFIX) && deps.registered
+            ? (await deps.registered.authenticate(presented, params.get("client_id"))).id
+            : ((await authenticatedClient(ctx, params)) ?? params.get("client_id"));
+        const resource = params.get("resource");
         const response = await deps.tokens.refresh(
           required(params, "refresh_token"),
           client,
-          scopes ? { scopes } : {},
+          { ...(scopes ? { scopes } : {}), ...(resource !== undefined ? { resource } : {}) },
           meta(ctx),
         );
         sendOAuthJson(ctx.res, 200, response);

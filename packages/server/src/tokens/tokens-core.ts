@@ -8,7 +8,7 @@ import type { KeyEntry } from "../keys/key-entry.js";
 import type { KeyRateLimit } from "../limits/limits.js";
 import type { Db } from "../store/db.js";
 import type { AccessTokens } from "./access-tokens.js";
-import type { RefreshTokensStore } from "./refresh-tokens-store.js";
+import type { RefreshTokenRow, RefreshTokensStore } from "./refresh-tokens-store.js";
 import type { TokenRevocations } from "./token-revocations.js";
 
 // What the parts of the tokens service share (tokens-service.ts composes them): its types and
@@ -65,8 +65,19 @@ export interface TokensDeps {
   onIssue?: (kind: "access" | "refresh" | "exchange") => void;
   /** The key's rate limit as the gateway counts it (gateway/limits.ts); none: not counted. */
   rateLimit?: KeyRateLimit;
+  /**
+   * Registered OAuth clients (oauth/): the stand-in key a refresh token issued to one rests on
+   * (the client must still exist; the user's scopes are those the configuration grants now).
+   * Absent: such refresh tokens are refused.
+   */
+  registeredClients?: RegisteredClientRefresh;
   /** Told after a refresh token was presented twice (its family is revoked): a stolen token's sign. */
   onRefreshReuse?: (reuse: RefreshReuse) => void;
+}
+
+export interface RegisteredClientRefresh {
+  /** Throws `OAuthError` when the token's client or resource is gone, or its user may hold nothing there. */
+  refreshKey(row: RefreshTokenRow): Promise<KeyEntry>;
 }
 
 /** A refresh token used a second time: the key it was issued to, its family, where from. */

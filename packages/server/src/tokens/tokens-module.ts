@@ -22,8 +22,8 @@ import { createRefreshTokensStore } from "./refresh-tokens-store.js";
 import { registerSigningKeyRoutes } from "./signing-key-routes.js";
 import { createTokenExchange } from "./token-exchange.js";
 import { createTokenRevocations } from "./token-revocations.js";
-import { registerTokenRoutes } from "./token-routes.js";
-import { createTokensService, type RefreshReuse } from "./tokens-service.js";
+import { type RegisteredClientsAtToken, registerTokenRoutes } from "./token-routes.js";
+import { createTokensService, type RefreshReuse, type RegisteredClientRefresh } from "./tokens-service.js";
 import { createTrustedIssuers } from "./trusted-issuers.js";
 import type { TrustedIssuerConfig } from "./trusted-issuers-config.js";
 import { createTrustedWorkloads } from "./trusted-workloads.js";
@@ -53,6 +53,8 @@ export interface TokensModuleDeps {
   rateLimit?: KeyRateLimit;
   /** Where the token endpoints report the keys presented to them (usage, anomaly detectors). */
   outcomes?: OutcomeTap;
+  /** Registered OAuth clients (oauth/): what a refresh of their tokens rests on. */
+  registeredClients?: RegisteredClientRefresh;
   settings: {
     maxLifetimeS: number;
     refreshLifetimeS: number;
@@ -130,12 +132,19 @@ export async function createTokensModule(deps: TokensModuleDeps) {
     config: deps.settings,
     onIssue: (kind) => metrics.tokensIssued.inc({ kind }),
     ...(deps.rateLimit ? { rateLimit: deps.rateLimit } : {}),
+    ...(deps.registeredClients ? { registeredClients: deps.registeredClients } : {}),
     onRefreshReuse: (reuse) => {
       for (const l of reuseListeners) l(reuse);
     },
   });
   // One key-set cache per JWKS URI for both lists (external-verifier.ts).
   const jwks = createJwksPool({ now });
+  const trustedIssuers = createTrustedIssuers({
+    issuers: deps.trustedIssuers ?? [],
+    now,
+    jwks,
+    warn: (m) => logger.warn(m),
+  });
   const workloads = createTrustedWorkloads({ workloads: deps.trustedWorkloads ?? [], now, jwks });
   const workload = createWorkloadExchange({
     now,
@@ -161,7 +170,7 @@ export async function createTokensModule(deps: TokensModuleDeps) {
       now,
       audit,
       access,
-      issuers: createTrustedIssuers({ issuers: deps.trustedIssuers ?? [], now, jwks, warn: (m) => logger.warn(m) }),
+      issuers: trustedIssuers,
       agentExists: deps.agentExists,
       issuer: deps.issuer,
       maxLifetimeS: deps.settings.maxLifetimeS,
@@ -176,10 +185,17 @@ export async function createTokensModule(deps: TokensModuleDeps) {
   }, 60_000);
   maintenance.unref();
 
+  const clientIp = (ctx: RequestContext) => callerAuth.requestIp({ headers: ctx.req.headers, peerIp: ctx.peerIp });
+
   return {
     access,
     callerAuth,
     reloadSigningKeys,
+    /** The tokens service: oauth/ mints and revokes a registered client's grants through it. */
+    service: tokens,
+    /** The one verification of trusted issuers' JWTs: oauth/ verifies sign-in ID tokens with it. */
+    trustedIssuers,
+    clientIp,
     /** Hears each access token revoked on any replica, once this replica refuses it. */
     onTokenRevoked(listener: (jti: string) => void): void {
       revokedListeners.push(listener);
@@ -189,14 +205,14 @@ export async function createTokensModule(deps: TokensModuleDeps) {
       reuseListeners.push(listener);
     },
 
-    register(router: Router, requireAdmin: (ctx: RequestContext) => Promise<Actor>): void {
+    /** `registered`: the authorization_code grant and registered clients (oauth/), when built. */
+    register(
+      router: Router,
+      requireAdmin: (ctx: RequestContext) => Promise<Actor>,
+      registered?: RegisteredClientsAtToken,
+    ): void {
       registerMetadataRoutes(router, { issuer: deps.issuer, jwks: () => signingKeys.jwks() });
-      registerTokenRoutes(router, {
-        tokens,
-        exchange,
-        workload,
-        clientIp: (ctx) => callerAuth.requestIp({ headers: ctx.req.headers, peerIp: ctx.peerIp }),
-      });
+      registerTokenRoutes(router, { tokens, exchange, workload, registered, clientIp });
       registerSigningKeyRoutes(router, {
         db,
         signingKeys,

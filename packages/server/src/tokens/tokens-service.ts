@@ -8,6 +8,7 @@ export {
   ACCESS_TOKEN_TYPE,
   DEFAULT_MAX_REFRESH_FAMILIES,
   type RefreshReuse,
+  type RegisteredClientRefresh,
   type RequestMeta,
   type TokenResponse,
   type TokensConfig,
@@ -25,6 +26,8 @@ export function createTokensService(deps: TokensDeps) {
   return {
     ...tokenClients(deps),
     issueForKey: minter.issueForKey,
+    /** For a grant checked elsewhere (oauth/code-grant.ts): mints, and says what it issued. */
+    issueTracked: minter.issueTracked,
     refresh: refreshRotation(deps, rows, minter),
     ...tokenLifecycle(deps, rows),
   };

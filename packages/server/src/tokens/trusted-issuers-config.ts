@@ -7,18 +7,31 @@ import { USER_PREFIX_HINT, USER_PREFIX_RULE } from "./issuer-namespaces.js";
 
 const LOOPBACK_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]"]);
 
+/** An http(s) URL that must be https, except on loopback (a local test issuer); `what` names it in the error. */
+export function httpsOrLoopbackUrl(what: string) {
+  return z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).refine(
+    (u) => {
+      // zod runs this refine even when z.url() already failed: that failure is the one to report.
+      if (!URL.canParse(u)) return true;
+      return isHttpsOrLoopback(new URL(u));
+    },
+    { message: `${what} must be https (plain http only on loopback)` },
+  );
+}
+
+/** https, or http on a loopback host (`localhost`, 127.0.0.0/8, [::1]). */
+export function isHttpsOrLoopback(url: URL): boolean {
+  return url.protocol === "https:" || (url.protocol === "http:" && isLoopbackHost(url.hostname));
+}
+
+/** `localhost`, an IPv4 address in 127.0.0.0/8 or `[::1]` (as URL.hostname spells them). */
+export function isLoopbackHost(hostname: string): boolean {
+  // isIPv4 first: a name such as `127.example.com` is not loopback, whatever its first label says.
+  return LOOPBACK_HOSTS.has(hostname) || (isIPv4(hostname) && hostname.startsWith("127."));
+}
+
 /** `jwks_uri` must be https, except on loopback (a local test issuer). */
-export const jwksUri = z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).refine(
-  (u) => {
-    // zod runs this refine even when z.url() already failed: that failure is the one to report.
-    if (!URL.canParse(u)) return true;
-    const url = new URL(u);
-    // isIPv4 first: a name such as `127.example.com` is not loopback, whatever its first label says.
-    const loopback4 = isIPv4(url.hostname) && url.hostname.startsWith("127.");
-    return url.protocol === "https:" || LOOPBACK_HOSTS.has(url.hostname) || loopback4;
-  },
-  { message: "jwks_uri must be https (plain http only on loopback)" },
-);
+export const jwksUri = httpsOrLoopbackUrl("jwks_uri");
 
 /** Signature algorithms accepted from an external issuer (pinned; never `none` or HMAC). */
 export const externalAlgorithms = z

@@ -76,9 +76,19 @@ export function createTrustedIssuers(deps: TrustedIssuersDeps) {
   });
 
   return {
-    /** Throws `OAuthError` (`invalid_grant`) for any token we do not trust; never echoes it. */
-    async verify(token: string): Promise<ExternalSubject> {
+    /**
+     * Throws `OAuthError` (`invalid_grant`) for any token we do not trust; never echoes it.
+     * `expect` narrows it for an OIDC sign-in (oauth/): the ID token must come from that issuer
+     * and carry the nonce the sign-in request was sent with.
+     */
+    async verify(token: string, expect: { issuer?: string; nonce?: string } = {}): Promise<ExternalSubject> {
       const verified = await verifier.verify(token);
+      if (expect.issuer !== undefined && verified.claims.iss !== expect.issuer) {
+        throw new OAuthError("invalid_grant", "the token comes from another issuer than the sign-in's");
+      }
+      if (expect.nonce !== undefined && verified.claims.nonce !== expect.nonce) {
+        throw new OAuthError("invalid_grant", "the ID token's nonce does not match the sign-in request's");
+      }
       let refusal = "";
       for (const entry of verified.entries) {
         const subject = userOf(entry, verified.claims);
