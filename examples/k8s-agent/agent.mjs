@@ -1,5 +1,5 @@
 // An agent with no static secret: it proves who it is with the service-account token Kubernetes
-// projects into its pod (deploy/k8s-agent/agent-workload-identity.yaml), which Keyward's
+// projects into its pod (deploy/k8s/agent/agent-workload-identity.yaml), which Keyward's
 // `trusted_workloads` map to agent `research`. No kwk_ key in its code, environment or files.
 // The SDK exchanges the token for a short-lived access token and re-reads the file at each
 // renewal, so the kubelet's rotation of the file needs nothing from the agent.

@@ -5,7 +5,7 @@ import type { Clock } from "../src/clock.js";
 import { type OidcIssuer, type SignOptions, startOidcIssuer } from "./oidc-issuer.js";
 import { startTestServer, type TestServer } from "./server.js";
 
-/** The audience a pod's projected token is minted for (deploy/k8s/agent-workload-identity.yaml). */
+/** The audience a pod's projected token is minted for (deploy/k8s/agent/agent-workload-identity.yaml). */
 export const KEYWARD_AUDIENCE = "keyward";
 
 /** A Kubernetes API server as an OIDC issuer: discovery, JWKS at `/openid/v1/jwks`, rotatable keys. */
