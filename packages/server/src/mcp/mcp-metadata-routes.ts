@@ -10,15 +10,18 @@ export const ProtectedResourceMetadataSchema = z.object({
   resource: z.string(),
   authorization_servers: z.array(z.string()),
   bearer_methods_supported: z.array(z.string()),
-  scopes_supported: z.array(z.string()),
   resource_name: z.string(),
 });
 
 /**
- * RFC 9728 Protected Resource Metadata of one MCP server (SPEC §12). `scopes_supported` names the
- * server's scope only: its per-tool scopes would need the upstream's tool list, and an anonymous
- * request must not start an upstream. A client asks for `mcp:<server>`; the authorization server
- * grants what the user's trusted issuer allows, which may be some tools only.
+ * RFC 9728 Protected Resource Metadata of one MCP server (SPEC §12).
+ *
+ * No `scopes_supported` (RECOMMENDED, not required): MCP clients ask for every scope listed there
+ * (the MCP SDK's scope selection, SEP-835), and the only one we could list is `mcp:<server>` (the
+ * per-tool scopes need the upstream's tool list, and an anonymous request must not start an
+ * upstream). A user whose trusted issuer grants some tools only would then be refused
+ * `invalid_scope`. Without it the client asks for no scope and the authorization server grants
+ * what the user may have on this server (oauth/granted-scopes.ts): `mcp:<server>` or its tools.
  */
 export function protectedResourceMetadata(
   issuer: string,
@@ -28,7 +31,6 @@ export function protectedResourceMetadata(
     resource: mcpResource(issuer, server),
     authorization_servers: [issuer],
     bearer_methods_supported: ["header"],
-    scopes_supported: [`mcp:${server}`],
     resource_name: `Keyward MCP server ${server}`,
   };
 }

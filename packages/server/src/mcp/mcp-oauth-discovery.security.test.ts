@@ -98,7 +98,7 @@ describe("403: the insufficient_scope challenge names the scope", () => {
 });
 
 describe("GET /.well-known/oauth-protected-resource/mcp/{server} (RFC 9728)", () => {
-  it("names the resource, Keyward as its authorization server, and the server's scope", async () => {
+  it("names the resource and Keyward as its authorization server; no scopes_supported (clients would ask for all)", async () => {
     const res = await fetch(metadataUrl);
     expect(res.status).toBe(200);
     expect(res.headers.get("cache-control")).toBe("public, max-age=300");
@@ -107,7 +107,6 @@ describe("GET /.well-known/oauth-protected-resource/mcp/{server} (RFC 9728)", ()
       resource: mcpResource(minter.issuer, "cloud"),
       authorization_servers: [minter.issuer],
       bearer_methods_supported: ["header"],
-      scopes_supported: ["mcp:cloud"],
       resource_name: "Keyward MCP server cloud",
     });
   });
