@@ -29,7 +29,11 @@ const clients = new Map<string, Client>();
 const dispatchers: Agent[] = [];
 
 beforeAll(async () => {
-  example = await startExample({ users: USERS, mcp: { max_processes: 60 } });
+  // One process: with a worker per core each worker starts its own process per user (100 node
+  // processes at once on a 2-core CI machine). And 50 users' processes start together here, which
+  // on a loaded 2-core machine can take longer than the 15 s default: this test is about whose
+  // data each call sees, not how fast 50 processes start.
+  example = await startExample({ users: USERS, workers: 1, mcp: { max_processes: 60, start_timeout_ms: 60_000 } });
   for (const u of USERS) {
     const dispatcher = new Agent({ connections: CONNECTIONS_PER_USER });
     dispatchers.push(dispatcher);

@@ -29,10 +29,17 @@ export function newAccessKey() {
 /**
  * Starts everything and sets up `users` (`{id, functions, linked?}`): a key with owner `user:<id>`
  * and scope `mcp:cloud` for each, and, unless `linked` is false, the user's `aliyun_ak`.
- * `mcp` overrides settings of the config's `mcp` block (e.g. `{max_processes: 60}`).
+ * `mcp` overrides settings of the config's `mcp` block (e.g. `{max_processes: 60}`); `workers` is
+ * `keyward serve --workers` (default: the CLI's, one per core).
  * Resolves with `{keywardUrl, mcpUrl, users: {<id>: {key, accessKey?}}, cloud, admin, logs, close}`.
  */
-export async function startExample({ users = DEMO_USERS, mcp = {}, logLevel = "warn", accessLog = false } = {}) {
+export async function startExample({
+  users = DEMO_USERS,
+  mcp = {},
+  logLevel = "warn",
+  accessLog = false,
+  workers,
+} = {}) {
   const dir = mkdtempSync(join(tmpdir(), "keyward-mcp-tools-"));
   const accessKeys = Object.fromEntries(users.filter((u) => u.linked !== false).map((u) => [u.id, newAccessKey()]));
   const accounts = Object.fromEntries(
@@ -49,7 +56,7 @@ export async function startExample({ users = DEMO_USERS, mcp = {}, logLevel = "w
     cloud = await startFakeCloud({ accounts });
     const configFile = writeRunConfig(dir, cloud.url, mcp);
     const adminToken = `mcp-example-admin-${randomBytes(24).toString("hex")}`;
-    keyward = await serve(configFile, join(dir, "data"), {
+    keyward = await serve(configFile, join(dir, "data"), workers, {
       KEYWARD_ADMIN_TOKEN: adminToken,
       KEYWARD_MASTER_KEY: randomBytes(32).toString("base64"),
       KEYWARD_LOG_LEVEL: logLevel,
@@ -100,12 +107,13 @@ function writeRunConfig(dir, cloudUrl, mcpOverrides) {
 }
 
 /** `keyward serve` as a child process; resolves once it prints its `listening on` line. */
-function serve(configFile, dataDir, env) {
-  const child = spawn(
-    process.execPath,
-    [KEYWARD_BIN, "serve", "--config", configFile, "--port", "0", "--data-dir", dataDir],
-    { env: { PATH: process.env.PATH ?? "", ...env }, stdio: ["ignore", "pipe", "pipe"] },
-  );
+function serve(configFile, dataDir, workers, env) {
+  const args = [KEYWARD_BIN, "serve", "--config", configFile, "--port", "0", "--data-dir", dataDir];
+  if (workers !== undefined) args.push("--workers", String(workers));
+  const child = spawn(process.execPath, args, {
+    env: { PATH: process.env.PATH ?? "", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let out = "";
   let err = "";
   const exited = new Promise((done) => child.once("exit", (code, signal) => done(code ?? signal)));
