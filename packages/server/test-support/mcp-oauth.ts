@@ -1,5 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import Database from "better-sqlite3";
 import type { StartOptions } from "../src/app.js";
 import { s256 } from "../src/oauth/code-grant.js";
 import { setUserCredential, writeMcpConfig } from "./mcp/fixtures.js";
@@ -149,4 +151,38 @@ export function redeem(
     resource: stack.resource(),
     ...extra,
   });
+}
+
+/** Rows of the authorization server's tables, read from the server's SQLite file (nothing stored for a refusal). */
+export function oauthRowCounts(kw: TestServer): Record<string, number> {
+  const db = new Database(join(kw.dataDir, "keyward.db"), { readonly: true, fileMustExist: true });
+  try {
+    const out: Record<string, number> = {};
+    for (const table of ["oauth_clients", "oauth_requests", "oauth_codes", "refresh_tokens", "token_revocations"]) {
+      out[table] = (db.prepare(`SELECT COUNT(*) AS n FROM ${table}`).get() as { n: number }).n;
+    }
+    return out;
+  } finally {
+    db.close();
+  }
+}
+
+/** A raw MCP `initialize` at `/mcp/<server>` with a bearer token: the status says whether it was let in. */
+export async function mcpInitialize(kw: TestServer, server: string, token: string): Promise<number> {
+  const res = await fetch(`${kw.url}/mcp/${server}`, {
+    method: "POST",
+    headers: {
+      authorization: `Bearer ${token}`,
+      "content-type": "application/json",
+      accept: "application/json, text/event-stream",
+    },
+    body: JSON.stringify({
+      jsonrpc: "2.0",
+      id: 1,
+      method: "initialize",
+      params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "t", version: "1" } },
+    }),
+  });
+  await res.body?.cancel();
+  return res.status;
 }

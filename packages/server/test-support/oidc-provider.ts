@@ -26,6 +26,8 @@ export interface OidcProvider extends OidcIssuer {
   claimsFor: (username: string) => Record<string, unknown>;
   /** The nonce to put in ID tokens instead of the request's (an attack case). */
   forceNonce: string | undefined;
+  /** The Authorization header of the last /token request (a confidential relying party's Basic). */
+  lastTokenAuthorization: string | undefined;
 }
 
 const read = (req: IncomingMessage) =>
@@ -110,6 +112,7 @@ export async function startOidcProvider(opts: { clientId?: string } = {}): Promi
       return true;
     }
     if (url.pathname === "/token" && req.method === "POST") {
+      p.lastTokenAuthorization = req.headers.authorization;
       void read(req).then((body) => {
         const form = new URLSearchParams(body);
         const code = codes.get(form.get("code") ?? "");
@@ -154,6 +157,7 @@ export async function startOidcProvider(opts: { clientId?: string } = {}): Promi
     redeemed: 0,
     claimsFor: () => ({}),
     forceNonce: undefined,
+    lastTokenAuthorization: undefined,
   }) as OidcProvider;
   return provider;
 }

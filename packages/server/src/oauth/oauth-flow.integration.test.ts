@@ -137,3 +137,23 @@ describe("the authorization server for MCP clients, driven over HTTP", () => {
     expect(back.searchParams.get("code")).toBeNull();
   });
 });
+
+describe("without sign-in configured", () => {
+  it("the endpoints are advertised, registration works, and /oauth/authorize answers temporarily_unavailable", async () => {
+    const bare = await startOAuthStack({ signIn: false });
+    try {
+      const meta = (await (await fetch(`${bare.kw.url}/.well-known/oauth-authorization-server`)).json()) as Record<
+        string,
+        unknown
+      >;
+      expect(meta.authorization_endpoint).toBe(`${bare.kw.url}/oauth/authorize`);
+      const { back, consentPage } = await authorizeAs(bare, "alice");
+      expect(consentPage).toBeUndefined();
+      expect(back.searchParams.get("error")).toBe("temporarily_unavailable");
+      expect(back.searchParams.get("iss")).toBe(bare.kw.url);
+      expect(bare.idp.lastAuthorize).toBeUndefined();
+    } finally {
+      await bare.close();
+    }
+  });
+});
