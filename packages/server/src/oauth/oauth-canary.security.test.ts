@@ -21,7 +21,15 @@ import { createLogger } from "../ops/logger.js";
 const SIGN_IN_SECRET = "idp-client-secret-canary-5b7f0e2c9a";
 const logs: string[] = [];
 let stack: OAuthStack;
-const secrets: Record<string, string> = {};
+const secrets = {
+  signIn: SIGN_IN_SECRET,
+  client: "",
+  verifier: "",
+  providerCode: "",
+  code: "",
+  access: "",
+  refresh: "",
+};
 
 function filesUnder(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
@@ -36,7 +44,6 @@ beforeAll(async () => {
     start: { logger },
     env: { KEYWARD_LOG_LEVEL: "trace", KEYWARD_ACCESS_LOG: "true", KEYWARD_MCP_SIGN_IN_CLIENT_SECRET: SIGN_IN_SECRET },
   });
-  secrets.signIn = SIGN_IN_SECRET;
   const client = await registerClient(stack.kw, { token_endpoint_auth_method: "client_secret_post" });
   secrets.client = client.body.client_secret;
   const { verifier, challenge } = pkce();
@@ -91,7 +98,7 @@ afterAll(async () => {
 
 describe("no secret of the authorization flow leaks", () => {
   it("the planted secrets are real (the flow ran, the provider was paid with our secret)", () => {
-    for (const [name, value] of Object.entries(secrets)) expect(value?.length ?? 0, name).toBeGreaterThan(10);
+    for (const [name, value] of Object.entries(secrets)) expect(value.length, name).toBeGreaterThan(10);
     expect(stack.idp.redeemed).toBe(1);
     const basic = Buffer.from((stack.idp.lastTokenAuthorization ?? "").replace(/^Basic /, ""), "base64").toString();
     expect(basic).toBe(`keyward:${SIGN_IN_SECRET}`);
