@@ -69,4 +69,16 @@ export function registerMcpMetadataRoutes(
       });
     },
   );
+  // The MCP SDK's discovery sends MCP-Protocol-Version, which makes a browser ask first.
+  router.on(["OPTIONS"], "/.well-known/oauth-protected-resource/mcp/:server", (ctx) => {
+    ctx.req.resume();
+    ctx.res
+      .writeHead(204, {
+        "access-control-allow-origin": "*",
+        "access-control-allow-methods": "GET",
+        "access-control-allow-headers": "mcp-protocol-version",
+        "access-control-max-age": "600",
+      })
+      .end();
+  });
 }

@@ -82,6 +82,36 @@ describe("401: the challenge points at the server's protected resource metadata"
   });
 });
 
+describe("browser-based clients (CORS): any page may call with a bearer token and read the challenge", () => {
+  it("a preflight of /mcp/{server} and of its metadata is answered", async () => {
+    const pre = await fetch(`${kw.url}/mcp/cloud`, {
+      method: "OPTIONS",
+      headers: {
+        origin: "http://localhost:6274",
+        "access-control-request-method": "POST",
+        "access-control-request-headers": "authorization, content-type, mcp-protocol-version",
+      },
+    });
+    expect(pre.status).toBe(204);
+    expect(pre.headers.get("access-control-allow-origin")).toBe("*");
+    expect(pre.headers.get("access-control-allow-methods")).toBe("POST");
+    expect(pre.headers.get("access-control-allow-headers")).toContain("authorization");
+    expect(pre.headers.get("access-control-allow-credentials")).toBeNull();
+    const meta = await fetch(metadataUrl, { method: "OPTIONS", headers: { origin: "http://localhost:6274" } });
+    expect(meta.status).toBe(204);
+    expect(meta.headers.get("access-control-allow-headers")).toBe("mcp-protocol-version");
+  });
+
+  it("the 401 and a successful answer may be read by the page, the challenge included", async () => {
+    const denied = await post("/mcp/cloud", undefined);
+    expect(denied.res.headers.get("access-control-allow-origin")).toBe("*");
+    expect(denied.res.headers.get("access-control-expose-headers")).toBe("www-authenticate");
+    const ok = await post("/mcp/cloud", await userKey(kw, "carol", ["mcp:cloud"]));
+    expect(ok.status).toBe(200);
+    expect(ok.res.headers.get("access-control-allow-origin")).toBe("*");
+  });
+});
+
 describe("403: the insufficient_scope challenge names the scope", () => {
   it("a user lacking any scope of the server, and an agent's key", async () => {
     expect((await kw.admin("POST", "/agents", { name: "helper", upstream: "http://127.0.0.1:9" })).status).toBe(201);
