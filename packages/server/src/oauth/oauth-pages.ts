@@ -24,7 +24,10 @@ function headers(formTarget: string | undefined, length: number): Record<string,
     "content-security-policy": `default-src 'none'; form-action ${formAction}; frame-ancestors 'none'; base-uri 'none'`,
     "x-frame-options": "DENY",
     "x-content-type-options": "nosniff",
-    "referrer-policy": "no-referrer",
+    // Not no-referrer: under it a browser sends `Origin: null` with the consent form's POST, and
+    // the consent is refused unless it says it comes from our origin. same-origin sends nothing
+    // to other origins (the client's redirect URI).
+    "referrer-policy": "same-origin",
   };
 }
 
