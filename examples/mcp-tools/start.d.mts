@@ -44,3 +44,11 @@ export function startExample(opts?: {
   /** One log line per request (KEYWARD_ACCESS_LOG), e.g. to check that no line holds a secret. */
   accessLog?: boolean;
 }): Promise<RunningExample>;
+
+/** `keyward serve --config <configFile>` as a child process; resolves once it listens. */
+export function serve(
+  configFile: string,
+  dataDir: string,
+  workers: number | undefined,
+  env: Record<string, string>,
+): Promise<{ url: string; logs(): string; stop(): Promise<void> }>;

@@ -107,7 +107,7 @@ function writeRunConfig(dir, cloudUrl, mcpOverrides) {
 }
 
 /** `keyward serve` as a child process; resolves once it prints its `listening on` line. */
-function serve(configFile, dataDir, workers, env) {
+export function serve(configFile, dataDir, workers, env) {
   const args = [KEYWARD_BIN, "serve", "--config", configFile, "--port", "0", "--data-dir", dataDir];
   if (workers !== undefined) args.push("--workers", String(workers));
   const child = spawn(process.execPath, args, {
