@@ -38,6 +38,46 @@ describe("the authorization server for MCP clients, driven over HTTP", () => {
     expect(meta.token_endpoint_auth_methods_supported).toContain("none");
   });
 
+  it("lets browser-based MCP clients (the MCP Inspector) call the metadata, registration and token endpoints (CORS), never the cookie-bound ones", async () => {
+    for (const path of ["/.well-known/oauth-authorization-server", "/oauth/register", "/oauth/token"]) {
+      const pre = await fetch(`${stack.kw.url}${path}`, {
+        method: "OPTIONS",
+        headers: { origin: "http://localhost:6274", "access-control-request-method": "POST" },
+      });
+      expect(pre.status, path).toBe(204);
+      expect(pre.headers.get("access-control-allow-origin"), path).toBe("*");
+      expect(pre.headers.get("access-control-allow-headers"), path).toContain("mcp-protocol-version");
+    }
+    const meta = await fetch(`${stack.kw.url}/.well-known/oauth-authorization-server`, {
+      headers: { origin: "http://localhost:6274" },
+    });
+    expect(meta.headers.get("access-control-allow-origin")).toBe("*");
+    const token = await postForm(
+      `${stack.kw.url}/oauth/token`,
+      { grant_type: "authorization_code" },
+      { origin: "http://localhost:6274" },
+    );
+    expect(token.status).toBe(400);
+    expect(token.headers.get("access-control-allow-origin")).toBe("*");
+    const res = await fetch(`${stack.kw.url}/oauth/register`, {
+      method: "POST",
+      headers: { "content-type": "application/json", origin: "http://localhost:6274" },
+      body: JSON.stringify({ redirect_uris: ["http://localhost:6274/oauth/callback"] }),
+    });
+    expect(res.status).toBe(201);
+    expect(res.headers.get("access-control-allow-origin")).toBe("*");
+    // The browser steps bound to the flow cookie answer no CORS at all.
+    for (const path of ["/oauth/authorize?client_id=x", "/oauth/callback?state=x"]) {
+      const page = await fetch(`${stack.kw.url}${path}`, {
+        headers: { origin: "http://localhost:6274" },
+        redirect: "manual",
+      });
+      expect(page.headers.get("access-control-allow-origin"), path).toBeNull();
+    }
+    const consent = await fetch(`${stack.kw.url}/oauth/authorize/consent`, { method: "OPTIONS" });
+    expect(consent.headers.get("access-control-allow-origin")).toBeNull();
+  });
+
   it("registers a public client (RFC 7591) with the metadata it asked for", async () => {
     const r = await registerClient(stack.kw);
     expect(r.status).toBe(201);

@@ -1,6 +1,7 @@
 import { createSignInLimiter } from "../admin/sign-in-limiter.js";
 import { KeywardError } from "../errors.js";
 import { readJson } from "../http/body.js";
+import { allowAnyOrigin, registerPreflight } from "../http/cors.js";
 import type { RequestContext, Router } from "../http/router.js";
 import { json, oauthErrors } from "../openapi/operation.js";
 import { sendOAuthJson } from "../tokens/oauth-errors.js";
@@ -46,6 +47,8 @@ export function registerRegistrationRoutes(
       },
     },
     async (ctx) => {
+      // Browser-based MCP clients register from their own page (http/cors.ts).
+      allowAnyOrigin(ctx);
       const ip = deps.clientIp(ctx);
       if (!limiter.allow(ip, deps.now())) {
         sendOAuthJson(
@@ -74,4 +77,5 @@ export function registerRegistrationRoutes(
       }
     },
   );
+  registerPreflight(router, "/oauth/register", "POST", "content-type, mcp-protocol-version");
 }

@@ -1,3 +1,4 @@
+import { allowAnyOrigin, registerPreflight } from "../http/cors.js";
 import { sendJson } from "../http/respond.js";
 import type { Router } from "../http/router.js";
 import { json } from "../openapi/operation.js";
@@ -57,9 +58,14 @@ export function registerMetadataRoutes(router: Router, deps: { issuer: () => str
         auth: "public",
         responses: { 200: json(AuthorizationServerMetadataSchema, "The metadata") },
       },
-      (ctx) =>
-        sendJson(ctx.res, 200, authorizationServerMetadata(deps.issuer()), { "cache-control": "public, max-age=300" }),
+      (ctx) => {
+        // MCP clients in a browser page discover from here (http/cors.ts): a public document.
+        allowAnyOrigin(ctx);
+        sendJson(ctx.res, 200, authorizationServerMetadata(deps.issuer()), { "cache-control": "public, max-age=300" });
+      },
     );
+    // The MCP SDK's discovery sends MCP-Protocol-Version, which makes a browser ask first.
+    registerPreflight(router, path, "GET", "mcp-protocol-version");
   }
   router.get(
     "/.well-known/jwks.json",

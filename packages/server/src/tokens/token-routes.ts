@@ -3,6 +3,7 @@ import { OAUTH_CLIENT_PREFIX } from "../auth/issuer-client.js";
 import { presentedCredential } from "../auth/presented-credential.js";
 import { KeywardError } from "../errors.js";
 import { readJson } from "../http/body.js";
+import { allowAnyOrigin, registerPreflight } from "../http/cors.js";
 import type { RequestContext, Router } from "../http/router.js";
 import type { KeyEntry } from "../keys/key-entry.js";
 import { json, oauthErrors } from "../openapi/operation.js";
@@ -150,6 +151,9 @@ export function registerTokenRoutes(router: Router, deps: TokenRoutesDeps): void
       },
     },
     oauth(async (ctx) => {
+      // Browser-based MCP clients redeem their code from their own page; the credential is in the
+      // request, never a cookie (http/cors.ts).
+      allowAnyOrigin(ctx);
       const params = await readOAuthParams(ctx.req);
       const grant = required(params, "grant_type");
       const scopes = parseScope(params.get("scope"));
@@ -226,6 +230,8 @@ export function registerTokenRoutes(router: Router, deps: TokenRoutesDeps): void
       throw new OAuthError("unsupported_grant_type", "grant_type is not supported");
     }),
   );
+
+  registerPreflight(router, "/oauth/token", "POST", "authorization, content-type, mcp-protocol-version");
 
   router.post(
     "/oauth/introspect",
