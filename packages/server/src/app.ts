@@ -122,7 +122,7 @@ function mountRoutes(d: Domains): Router {
   d.auditModule.register(router, requireAdmin);
   d.gateway.register(router);
   d.tokens.register(router, requireAdmin, d.oauth.atToken);
-  d.oauth.register(router, d.tokens.clientIp);
+  d.oauth.register(router, d.tokens.clientIp, requireAdmin);
   // Credential reads and tools report their callers' outcomes (usage, anomaly detectors).
   const tapped = (surface: "credentials" | "tools") => ({
     requireAdmin,

@@ -73,6 +73,8 @@ export const ADMIN_POLICY: Readonly<Record<string, Permission | "public">> = {
   "DELETE /admin/v1/users/:user/credentials/:name": "change",
   "GET /admin/v1/alerts": "read",
   "POST /admin/v1/alerts/:id/ack": "change",
+  "GET /admin/v1/oauth-clients": "read",
+  "DELETE /admin/v1/oauth-clients/:id": "change",
   "GET /admin/v1/webhooks/deliveries": "read",
   "POST /admin/v1/webhooks/deliveries/:id/retry": "change",
 

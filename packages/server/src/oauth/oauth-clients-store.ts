@@ -57,10 +57,11 @@ export function createOAuthClientsStore(db: Db) {
       return rows[0] ? toRow(rows[0]) : undefined;
     },
 
-    async list(limit: number): Promise<OAuthClientRow[]> {
+    /** Keyset page by id: up to `limit` + 1 rows after `after` (http/paging.ts trims). */
+    async list(after: string | undefined, limit: number): Promise<OAuthClientRow[]> {
       const rows = await db.query<Record<string, unknown>>(
-        `SELECT ${COLS} FROM oauth_clients ORDER BY created_at, id LIMIT $1`,
-        [limit],
+        `SELECT ${COLS} FROM oauth_clients WHERE id > $1 ORDER BY id LIMIT $2`,
+        [after ?? "", limit + 1],
       );
       return rows.map(toRow);
     },

@@ -1,3 +1,4 @@
+import type { Actor } from "../admin/admin-context.js";
 import type { AuditSink } from "../audit/audit-sink.js";
 import type { Clock } from "../clock.js";
 import type { IntegrityKeys } from "../crypto/integrity-keys.js";
@@ -15,6 +16,7 @@ import { createAuthorizationStore } from "./authorization-store.js";
 import { createCodeGrant } from "./code-grant.js";
 import { createConsentDecision } from "./consent-decision.js";
 import { createOAuthClients } from "./oauth-clients.js";
+import { registerOAuthClientsAdminRoutes } from "./oauth-clients-admin-routes.js";
 import { createOAuthClientsStore } from "./oauth-clients-store.js";
 import { createRegisteredRefresh } from "./registered-refresh.js";
 import { registerRegistrationRoutes } from "./registration-routes.js";
@@ -40,8 +42,9 @@ export interface OAuthClientsPartDeps {
  */
 export function createOAuthClientsPart(deps: OAuthClientsPartDeps) {
   const now = () => deps.clock.now();
+  const clientsStore = createOAuthClientsStore(deps.db);
   const clients = createOAuthClients({
-    store: createOAuthClientsStore(deps.db),
+    store: clientsStore,
     integrity: deps.integrity,
     audit: deps.audit,
     now,
@@ -60,7 +63,7 @@ export function createOAuthClientsPart(deps: OAuthClientsPartDeps) {
     serverExists: deps.serverExists,
     signInScopes,
   });
-  return { ...deps, now, clients, signInScopes, refresh };
+  return { ...deps, now, clients, clientsStore, signInScopes, refresh };
 }
 
 export type OAuthClientsPart = ReturnType<typeof createOAuthClientsPart>;
@@ -112,7 +115,12 @@ export function createOAuthModule(
     clients,
     store,
     atToken,
-    register(router: Router, clientIp: (ctx: RequestContext) => string): void {
+    register(
+      router: Router,
+      clientIp: (ctx: RequestContext) => string,
+      requireAdmin: (ctx: RequestContext) => Promise<Actor>,
+    ): void {
+      registerOAuthClientsAdminRoutes(router, { db, store: part.clientsStore, audit, now, requireAdmin });
       registerRegistrationRoutes(router, {
         clients,
         clientIp,

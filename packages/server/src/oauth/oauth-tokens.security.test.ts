@@ -120,6 +120,33 @@ describe("tokens bound to one MCP server", () => {
   });
 });
 
+describe("a removed client", () => {
+  it("its refresh token is refused and its code is not redeemed; an auditor may not remove it", async () => {
+    const { client, verifier, code } = await authorizeAs(stack, "alice");
+    const t = await redeem(stack, code as string, client.client_id, verifier);
+    const second = await authorizeAs(stack, "alice");
+    const auditor = await stack.kw.admin("POST", "/admin-tokens", { name: "eyes", role: "auditor" });
+    const asAuditor = await fetch(`${stack.kw.url}/admin/v1/oauth-clients/${client.client_id}`, {
+      method: "DELETE",
+      headers: { authorization: `Bearer ${auditor.body.secret}` },
+    });
+    expect(asAuditor.status).toBe(403);
+    expect((await stack.kw.admin("DELETE", `/oauth-clients/${client.client_id}`)).status).toBe(204);
+    expect((await stack.kw.admin("DELETE", `/oauth-clients/${second.client.client_id}`)).status).toBe(204);
+    const refreshed = await token({
+      grant_type: "refresh_token",
+      refresh_token: t.body.refresh_token,
+      client_id: client.client_id,
+    });
+    expect(refreshed.status).toBe(401);
+    expect(refreshed.body.error).toBe("invalid_client");
+    const redeemed = await redeem(stack, second.code as string, second.client.client_id, second.verifier);
+    expect(redeemed.body.error).toBe("invalid_client");
+    const audit = await stack.kw.admin("GET", "/audit?action=oauth.client_delete");
+    expect(audit.body.events.map((e: { target: string }) => e.target)).toContain(client.client_id);
+  });
+});
+
 describe("registration", () => {
   const register = (uris: string[], extra: Record<string, unknown> = {}) =>
     registerClient(stack.kw, { redirect_uris: uris, ...extra });

@@ -433,7 +433,7 @@ describe("the document matches real answers", () => {
   });
 
   it("the authorization server for MCP clients: registration, authorize, callback, consent, code", async () => {
-    await exerciseOAuthFlow(kw.url, `${kw.url}/mcp/docs`, (m, p, r) => conf.check(m, p, r));
+    await exerciseOAuthFlow(kw.url, `${kw.url}/mcp/docs`, TEST_ADMIN_TOKEN, (m, p, r) => conf.check(m, p, r));
   });
 
   it("registrations beyond the table (503) and the address's bound (429) (last: it spends both)", async () => {

@@ -23,7 +23,12 @@ async function register(base: string, check: Check, body: unknown) {
  * consent's code redirect and its refusals, and the code at the token endpoint. Every Keyward
  * response the browser sees is checked against the document.
  */
-export async function exerciseOAuthFlow(base: string, resource: string, check: Check): Promise<void> {
+export async function exerciseOAuthFlow(
+  base: string,
+  resource: string,
+  adminToken: string,
+  check: Check,
+): Promise<void> {
   const client = await register(base, check, { redirect_uris: [REDIRECT], client_name: "conformance" });
   expect(client.status).toBe(201);
   expect((await register(base, check, { redirect_uris: ["javascript:alert(1)"] })).status).toBe(400);
@@ -80,6 +85,27 @@ export async function exerciseOAuthFlow(base: string, resource: string, check: C
   });
   expect(token.status).toBe(200);
   await check("POST", "/oauth/token", token);
+
+  // The admin's view of registrations, and a removal (its refresh tokens revoked with it).
+  const admin = (method: string, path: string) =>
+    fetch(`${base}${path}`, { method, headers: { authorization: `Bearer ${adminToken}` } });
+  const listed = (await check(
+    "GET",
+    "/admin/v1/oauth-clients",
+    await admin("GET", "/admin/v1/oauth-clients?limit=10"),
+  )) as {
+    items: Array<{ client_id: string }>;
+  };
+  expect(listed.items.map((c) => c.client_id)).toContain(valid.client_id);
+  const badLimit = await admin("GET", "/admin/v1/oauth-clients?limit=0");
+  expect(badLimit.status).toBe(400);
+  await check("GET", "/admin/v1/oauth-clients", badLimit);
+  const removed = await admin("DELETE", `/admin/v1/oauth-clients/${valid.client_id}`);
+  expect(removed.status).toBe(204);
+  await check("DELETE", `/admin/v1/oauth-clients/${valid.client_id}`, removed);
+  const again = await admin("DELETE", `/admin/v1/oauth-clients/${valid.client_id}`);
+  expect(again.status).toBe(404);
+  await check("DELETE", `/admin/v1/oauth-clients/${valid.client_id}`, again);
 }
 
 /** Registrations until the table is full (503), then until the address's bound (429): last, it spends both. */
