@@ -26,6 +26,8 @@ export interface OidcProvider extends OidcIssuer {
   claimsFor: (username: string) => Record<string, unknown>;
   /** The nonce to put in ID tokens instead of the request's (an attack case). */
   forceNonce: string | undefined;
+  /** The `aud` to put in ID tokens instead of the client id (an attack case). */
+  forceAudience: string | undefined;
   /** The Authorization header of the last /token request (a confidential relying party's Basic). */
   lastTokenAuthorization: string | undefined;
 }
@@ -128,7 +130,7 @@ export async function startOidcProvider(opts: { clientId?: string } = {}): Promi
         p.redeemed++;
         const idToken = p.sign({
           sub: code.username,
-          aud: clientId,
+          aud: p.forceAudience ?? clientId,
           nonce: p.forceNonce ?? code.nonce,
           ...p.claimsFor(code.username),
         });
@@ -157,6 +159,7 @@ export async function startOidcProvider(opts: { clientId?: string } = {}): Promi
     redeemed: 0,
     claimsFor: () => ({}),
     forceNonce: undefined,
+    forceAudience: undefined,
     lastTokenAuthorization: undefined,
   }) as OidcProvider;
   return provider;

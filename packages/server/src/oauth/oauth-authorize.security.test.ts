@@ -247,6 +247,17 @@ describe("the sign-in and consent steps", () => {
     }
   });
 
+  it("an ID token issued to another client of the provider (an audience the trusted issuer also accepts) is not a sign-in", async () => {
+    stack.idp.forceAudience = "another-app";
+    try {
+      const { back, consentPage } = await authorizeAs(stack, "alice");
+      expect(consentPage).toBeUndefined();
+      expect(back.searchParams.get("error")).toBe("access_denied");
+    } finally {
+      stack.idp.forceAudience = undefined;
+    }
+  });
+
   it("a scope beyond what the user may have is refused after sign-in: invalid_scope", async () => {
     // This provider's users may call one tool of cloud only.
     const narrow = await startOAuthStack({ scopes: ["mcp:cloud:whoami"] });

@@ -73,7 +73,10 @@ export function createOAuthModule(
   deps: {
     logger: Logger;
     tokens: Pick<TokensService, "issueTracked" | "revokeIssued">;
-    verifyIdToken: (token: string, expect: { issuer: string; nonce: string }) => Promise<ExternalSubject>;
+    verifyIdToken: (
+      token: string,
+      expect: { issuer: string; nonce: string; audience: string },
+    ) => Promise<ExternalSubject>;
   },
 ) {
   const { db, integrity, audit, issuer, now, clients, config } = part;

@@ -17,7 +17,10 @@ export interface CallbackDeps {
   issuer: () => string;
   signIn?: { settings: SignInSettings; provider: SignInProvider } | undefined;
   /** The one verification of external JWTs (tokens/trusted-issuers.ts), narrowed to the sign-in's issuer and nonce. */
-  verifyIdToken: (token: string, expect: { issuer: string; nonce: string }) => Promise<ExternalSubject>;
+  verifyIdToken: (
+    token: string,
+    expect: { issuer: string; nonce: string; audience: string },
+  ) => Promise<ExternalSubject>;
 }
 
 /** The CSRF token of a consent form: a MAC of the consent id and the browser's flow cookie. */
@@ -69,7 +72,11 @@ export function createSignInCallback(deps: CallbackDeps) {
     let subject: ExternalSubject;
     try {
       const idToken = await deps.signIn.provider.exchange(code, callbackUrl(issuer), row.provider_verifier);
-      subject = await deps.verifyIdToken(idToken, { issuer: deps.signIn.settings.issuer, nonce: row.nonce });
+      subject = await deps.verifyIdToken(idToken, {
+        issuer: deps.signIn.settings.issuer,
+        nonce: row.nonce,
+        audience: deps.signIn.settings.clientId,
+      });
     } catch {
       // A provider failure or an ID token we cannot trust: the detail is logged nowhere with the token.
       return fail("access_denied", "the sign-in could not be verified");

@@ -78,13 +78,26 @@ export function createTrustedIssuers(deps: TrustedIssuersDeps) {
   return {
     /**
      * Throws `OAuthError` (`invalid_grant`) for any token we do not trust; never echoes it.
-     * `expect` narrows it for an OIDC sign-in (oauth/): the ID token must come from that issuer
-     * and carry the nonce the sign-in request was sent with.
+     * `expect` narrows it for an OIDC sign-in (oauth/): the ID token must come from that issuer,
+     * be issued to that client and carry the nonce the sign-in request was sent with.
      */
-    async verify(token: string, expect: { issuer?: string; nonce?: string } = {}): Promise<ExternalSubject> {
+    async verify(
+      token: string,
+      expect: { issuer?: string; nonce?: string; audience?: string } = {},
+    ): Promise<ExternalSubject> {
       const verified = await verifier.verify(token);
       if (expect.issuer !== undefined && verified.claims.iss !== expect.issuer) {
         throw new OAuthError("invalid_grant", "the token comes from another issuer than the sign-in's");
+      }
+      // OIDC Core §3.1.3.7: an ID token names the client it was issued to among its audiences;
+      // the entry may accept other audiences (for token exchange), the sign-in only its own.
+      const aud = verified.claims.aud;
+      if (
+        expect.audience !== undefined &&
+        aud !== expect.audience &&
+        !(Array.isArray(aud) && aud.includes(expect.audience))
+      ) {
+        throw new OAuthError("invalid_grant", "the ID token was not issued to the sign-in's client");
       }
       if (expect.nonce !== undefined && verified.claims.nonce !== expect.nonce) {
         throw new OAuthError("invalid_grant", "the ID token's nonce does not match the sign-in request's");
