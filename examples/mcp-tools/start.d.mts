@@ -43,6 +43,8 @@ export function startExample(opts?: {
   logLevel?: string;
   /** One log line per request (KEYWARD_ACCESS_LOG), e.g. to check that no line holds a secret. */
   accessLog?: boolean;
+  /** `keyward serve --workers` (default: the CLI's, one per core). */
+  workers?: number;
 }): Promise<RunningExample>;
 
 /** `keyward serve --config <configFile>` as a child process; resolves once it listens. */
