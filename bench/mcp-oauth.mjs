@@ -17,8 +17,9 @@
 //
 // Env: BENCH_MCP_CALLS (3000) per token per latency round, BENCH_MCP_ROUNDS (4), BENCH_MCP_CONCURRENCY (16),
 // BENCH_MCP_SECONDS (1.5) per CPU run, BENCH_MCP_CPU_RUNS (8) per token, alternating; the figure is
-// the median of the paired differences (run i of one token against run i of the other). Run after
-// `npm run build`.
+// the median of the paired differences (run i of one token against run i of the other).
+// BENCH_MCP_CONTROL=1 gives the second client another of today's tokens: the same figures then show
+// the noise floor. Run after `npm run build`.
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -43,10 +44,14 @@ const CPU_RUNS = envNumber("BENCH_MCP_CPU_RUNS", 8, { integer: true });
 const log = (msg) => process.stderr.write(`bench mcp-oauth: ${msg}\n`);
 const dist = (path) => import(pathToFileURL(join(DIST, path)).href);
 
+/** BENCH_MCP_CONTROL=1: both clients hold today's tokens, so the differences show the noise floor. */
+const CONTROL = process.env.BENCH_MCP_CONTROL === "1";
 const ORDER = ["today", "oauth"];
 const LABELS = {
   today: "today's token (aud = issuer, mcp:echo)",
-  oauth: "OAuth token (aud = /mcp/echo resource, mcp:echo:echo, oac_ client)",
+  oauth: CONTROL
+    ? "control: another of today's tokens"
+    : "OAuth token (aud = /mcp/echo resource, mcp:echo:echo, oac_ client)",
 };
 
 /** One echo call; throws unless the tool's own answer came back (a refusal is not a fast call). */
@@ -145,6 +150,12 @@ async function inProcessChecks(issuer) {
   return out;
 }
 
+const tokenRequest = (apiKey) => ({
+  method: "POST",
+  headers: { "content-type": "application/json" },
+  body: JSON.stringify({ api_key: apiKey }),
+});
+
 const fmt = (n, d = 3) => (Number.isFinite(n) ? n.toFixed(d) : "n/a");
 
 async function main() {
@@ -159,20 +170,19 @@ async function main() {
   const { issuer } = await (await fetch(`${kw.url}/.well-known/oauth-authorization-server`)).json();
   const { secret } = await kw.admin("POST", "/keys", { owner: "user:bench", scopes: ["mcp:echo"] });
   await kw.admin("PUT", "/users/bench/credentials/t", { value: `echo-${randomBytes(16).toString("hex")}` });
-  const issued = await fetch(`${kw.url}/v1/auth/token`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ api_key: secret }),
-  });
+  const issued = await fetch(`${kw.url}/v1/auth/token`, tokenRequest(secret));
   const tokens = {
     today: (await issued.json()).access_token,
-    oauth: (await minter(kw.dataDir, masterKey, issuer))({
-      sub: "user:bench",
-      aud: `${issuer}/mcp/echo`,
-      client_id: `oac_${randomBytes(12).toString("hex")}`,
-      scope: "mcp:echo:echo",
-    }),
+    oauth: CONTROL
+      ? (await (await fetch(`${kw.url}/v1/auth/token`, tokenRequest(secret))).json()).access_token
+      : (await minter(kw.dataDir, masterKey, issuer))({
+          sub: "user:bench",
+          aud: `${issuer}/mcp/echo`,
+          client_id: `oac_${randomBytes(12).toString("hex")}`,
+          scope: "mcp:echo:echo",
+        }),
   };
+  if (CONTROL) log("control run: the second client holds another of today's tokens (the noise floor)");
   const clients = {};
   for (const [id, token] of Object.entries(tokens)) {
     const client = new Client({ name: `bench-${id}`, version: "0.1.0" });
@@ -184,7 +194,7 @@ async function main() {
     clients[id] = client;
   }
   const listed = (await clients.oauth.listTools()).tools.map((t) => t.name);
-  if (listed.join() !== "echo") throw new Error(`the per-tool token lists ${listed.join()}`);
+  if (listed.join() !== (CONTROL ? "echo,big" : "echo")) throw new Error(`the per-tool token lists ${listed.join()}`);
 
   const order = ORDER;
   const all = { today: [], oauth: [] };
