@@ -1,4 +1,4 @@
-import { mcpResource } from "../mcp/mcp-resource.js";
+import { mcpResource } from "./mcp-resource.js";
 
 /**
  * Where a credential is presented. A token is accepted only where its audience is:

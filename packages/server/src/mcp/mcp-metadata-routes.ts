@@ -1,10 +1,10 @@
 import { SLUG } from "@keyward/sdk/names";
 import { z } from "zod";
+import { mcpResource } from "../auth/mcp-resource.js";
 import { KeywardError } from "../errors.js";
 import { sendJson } from "../http/respond.js";
 import type { Router } from "../http/router.js";
 import { errors, json } from "../openapi/operation.js";
-import { mcpResource } from "./mcp-resource.js";
 
 export const ProtectedResourceMetadataSchema = z.object({
   resource: z.string(),

@@ -19,7 +19,7 @@ export interface McpModuleDeps {
   metrics: Metrics;
   logger: Logger;
   auth: CallerAuth;
-  /** Keyward's issuer: MCP servers' resource URLs and metadata live under it (mcp-resource.ts). */
+  /** Keyward's issuer: MCP servers' resource URLs and metadata live under it (auth/mcp-resource.ts). */
   issuer: () => string;
 }
 

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type AccessTokenMinter, accessTokenMinter } from "../../test-support/access-token-minter.js";
 import { mcpClient, setUserCredential, textOf, userKey, writeMcpConfig } from "../../test-support/mcp/fixtures.js";
 import { startTestServer, type TestServer } from "../../test-support/server.js";
-import { mcpResource } from "./mcp-resource.js";
+import { mcpResource } from "../auth/mcp-resource.js";
 
 /**
  * Issue 16 items 2 and 3 at a real server (SPEC §12): the challenges an MCP client starts its

@@ -11,7 +11,7 @@ import {
 import { startTestServer, type TestServer } from "../../test-support/server.js";
 import { startUpstream } from "../../test-support/upstream.js";
 import { readJson, type TokenEndpointBody } from "../../test-support/wire.js";
-import { mcpResource, mcpResourceMetadataUrl } from "./mcp-resource.js";
+import { mcpResource, mcpResourceMetadataUrl } from "../auth/mcp-resource.js";
 
 /**
  * Issue 16 item 2 (SPEC §12): a token an MCP client asked for one server (RFC 8707, `aud` =

@@ -1,6 +1,7 @@
 import { SLUG } from "@keyward/sdk/names";
 import type { AuditSink } from "../audit/audit-sink.js";
 import type { Caller, CallerAuth } from "../auth/caller-auth.js";
+import { mcpResourceMetadataUrl } from "../auth/mcp-resource.js";
 import { codeToStatus, KeywardError } from "../errors.js";
 import { readBody } from "../http/body.js";
 import { sendJson } from "../http/respond.js";
@@ -8,7 +9,6 @@ import type { RequestContext, Router } from "../http/router.js";
 import type { McpGateway } from "./mcp-gateway.js";
 import { answerMcpPost, type StreamedCall } from "./mcp-jsonrpc.js";
 import { openProgressStream } from "./mcp-progress-stream.js";
-import { mcpResourceMetadataUrl } from "./mcp-resource.js";
 import { type McpCaller, toolAccess } from "./mcp-tool-access.js";
 
 const SERVER_NAME = SLUG;

@@ -1,6 +1,6 @@
+import { mcpServerOfResource } from "../auth/mcp-resource.js";
 import type { IntegrityKeys } from "../crypto/integrity-keys.js";
 import { hashSecret, randomBase62 } from "../crypto/secret-format.js";
-import { mcpServerOfResource } from "../mcp/mcp-resource.js";
 import { errorPage, errorRedirect, type FlowOutcome } from "./authorization-outcomes.js";
 import type { AuthorizationStore } from "./authorization-store.js";
 import { s256 } from "./code-grant.js";

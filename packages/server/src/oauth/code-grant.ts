@@ -1,9 +1,9 @@
 import { createHash, timingSafeEqual } from "node:crypto";
+import { mcpServerOfResource } from "../auth/mcp-resource.js";
 import { firstUncovered } from "../auth/scopes.js";
 import type { IntegrityKeys } from "../crypto/integrity-keys.js";
 import { hashSecret } from "../crypto/secret-format.js";
 import type { KeyEntry } from "../keys/key-entry.js";
-import { mcpServerOfResource } from "../mcp/mcp-resource.js";
 import type { PresentedClient } from "../tokens/client-auth.js";
 import { OAuthError } from "../tokens/oauth-errors.js";
 import { required } from "../tokens/oauth-form.js";

@@ -1,5 +1,5 @@
+import { mcpServerOfResource } from "../auth/mcp-resource.js";
 import type { KeyEntry } from "../keys/key-entry.js";
-import { mcpServerOfResource } from "../mcp/mcp-resource.js";
 import { OAuthError } from "../tokens/oauth-errors.js";
 import type { RefreshTokenRow } from "../tokens/refresh-tokens-store.js";
 import type { RegisteredClientRefresh } from "../tokens/tokens-service.js";
