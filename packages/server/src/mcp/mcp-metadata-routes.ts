@@ -2,6 +2,7 @@ import { SLUG } from "@keyward/sdk/names";
 import { z } from "zod";
 import { mcpResource } from "../auth/mcp-resource.js";
 import { KeywardError } from "../errors.js";
+import { allowAnyOrigin, registerPreflight } from "../http/cors.js";
 import { sendJson } from "../http/respond.js";
 import type { Router } from "../http/router.js";
 import { errors, json } from "../openapi/operation.js";
@@ -60,25 +61,15 @@ export function registerMcpMetadataRoutes(
       responses: { 200: json(ProtectedResourceMetadataSchema, "The metadata"), ...errors(404) },
     },
     (ctx) => {
+      allowAnyOrigin(ctx);
       const server = ctx.params.server ?? "";
       // The name is not echoed: an unknown one may be anything a caller typed.
       if (!SLUG.test(server) || !deps.has(server)) throw new KeywardError("not_found", "no such MCP server");
       sendJson(ctx.res, 200, protectedResourceMetadata(deps.issuer(), server), {
         "cache-control": "public, max-age=300",
-        "access-control-allow-origin": "*",
       });
     },
   );
   // The MCP SDK's discovery sends MCP-Protocol-Version, which makes a browser ask first.
-  router.on(["OPTIONS"], "/.well-known/oauth-protected-resource/mcp/:server", (ctx) => {
-    ctx.req.resume();
-    ctx.res
-      .writeHead(204, {
-        "access-control-allow-origin": "*",
-        "access-control-allow-methods": "GET",
-        "access-control-allow-headers": "mcp-protocol-version",
-        "access-control-max-age": "600",
-      })
-      .end();
-  });
+  registerPreflight(router, "/.well-known/oauth-protected-resource/mcp/:server", "GET", "mcp-protocol-version");
 }

@@ -4,6 +4,7 @@ import type { Caller, CallerAuth } from "../auth/caller-auth.js";
 import { mcpResourceMetadataUrl } from "../auth/mcp-resource.js";
 import { codeToStatus, KeywardError } from "../errors.js";
 import { readBody } from "../http/body.js";
+import { allowAnyOrigin, registerPreflight } from "../http/cors.js";
 import { sendJson } from "../http/respond.js";
 import type { RequestContext, Router } from "../http/router.js";
 import type { McpGateway } from "./mcp-gateway.js";
@@ -12,8 +13,6 @@ import { openProgressStream } from "./mcp-progress-stream.js";
 import { type McpCaller, toolAccess } from "./mcp-tool-access.js";
 
 const SERVER_NAME = SLUG;
-/** On every answer of `/mcp/{server}`: a page may read it, and the challenge a client starts OAuth from. */
-const CORS = { "access-control-allow-origin": "*", "access-control-expose-headers": "www-authenticate" } as const;
 
 export interface McpRouteDeps {
   gateway: McpGateway;
@@ -30,22 +29,16 @@ export interface McpRouteDeps {
  * body; once the body is JSON, MCP's own JSON-RPC errors (mcp-jsonrpc.ts).
  */
 export function registerMcpRoutes(router: Router, deps: McpRouteDeps): void {
-  // Browser-based MCP clients (the MCP Inspector's direct connection) call from their own page.
-  // Any origin may: the credential is a bearer token the page holds, never a cookie, so a page
-  // without one gets nothing it could not get with curl.
-  router.on(["OPTIONS"], "/mcp/:server", (ctx) => {
-    ctx.req.resume();
-    ctx.res
-      .writeHead(204, {
-        ...CORS,
-        "access-control-allow-methods": "POST",
-        "access-control-allow-headers": "authorization, content-type, accept, mcp-protocol-version, last-event-id",
-        "access-control-max-age": "600",
-      })
-      .end();
-  });
+  // Browser-based MCP clients (the MCP Inspector's direct connection) call from their own page
+  // with a bearer token, never a cookie (http/cors.ts).
+  registerPreflight(
+    router,
+    "/mcp/:server",
+    "POST",
+    "authorization, content-type, accept, mcp-protocol-version, last-event-id",
+  );
   router.on(["POST", "GET", "DELETE"], "/mcp/:server", async (ctx) => {
-    for (const [name, value] of Object.entries(CORS)) ctx.res.setHeader(name, value);
+    allowAnyOrigin(ctx);
     const server = ctx.params.server as string;
     const caller = await authorize(ctx, server, deps);
     if (!deps.gateway.has(server)) throw new KeywardError("not_found", "no such MCP server");
