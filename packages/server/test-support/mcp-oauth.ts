@@ -8,6 +8,7 @@ import { setUserCredential, writeMcpConfig } from "./mcp/fixtures.js";
 import { HttpBrowser, signInAndConsent } from "./oauth-browser.js";
 import { type OidcProvider, startOidcProvider } from "./oidc-provider.js";
 import { startTestServer, type TestServer } from "./server.js";
+import { startTestServerAt } from "./server-at.js";
 
 export const ALICE_CLOUD_KEY = "AKIA-alice-oauth-0123456789-secret";
 /** Where the test's MCP client "listens" (nothing does: the flow stops at the redirect). */
@@ -28,6 +29,10 @@ export interface OAuthStack {
  */
 export async function startOAuthStack(
   opts: {
+    /** Keep the store here (restart tests; the caller removes it) instead of a temp dir removed on close. */
+    dataDir?: string;
+    /** An identity provider already running (kept running on close). */
+    idp?: OidcProvider;
     signIn?: boolean;
     mcpAuthorization?: Record<string, unknown>;
     scopes?: string[];
@@ -35,7 +40,7 @@ export async function startOAuthStack(
     env?: Record<string, string>;
   } = {},
 ): Promise<OAuthStack> {
-  const idp = await startOidcProvider();
+  const idp = opts.idp ?? (await startOidcProvider());
   const file = writeMcpConfig();
   const config = JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>;
   config.trusted_issuers = [
@@ -53,7 +58,11 @@ export async function startOAuthStack(
     ...opts.mcpAuthorization,
   };
   writeFileSync(file, JSON.stringify(config, null, 2));
-  const kw = await startTestServer(opts.env ?? {}, { configFile: file, ...opts.start });
+  const start = { configFile: file, ...opts.start };
+  const kw =
+    opts.dataDir === undefined
+      ? await startTestServer(opts.env ?? {}, start)
+      : await startTestServerAt(opts.dataDir, opts.env ?? {}, start);
   await setUserCredential(kw, "alice", "cloud_key", ALICE_CLOUD_KEY);
   return {
     kw,
@@ -61,7 +70,7 @@ export async function startOAuthStack(
     resource: (server = "cloud") => `${kw.url}/mcp/${server}`,
     async close() {
       await kw.close();
-      await idp.close();
+      if (opts.idp === undefined) await idp.close();
     },
   };
 }

@@ -178,6 +178,27 @@ describe("the authorization server for MCP clients, driven over HTTP", () => {
   });
 });
 
+describe("the audit trail of the flows above", () => {
+  it("records registrations, consents granted and denied (actor: the user) and tokens issued by authorization_code", async () => {
+    type Event = { actor: string; action: string; target: string; outcome: string; details: Record<string, unknown> };
+    const events = async (action: string) =>
+      ((await stack.kw.admin("GET", `/audit?action=${action}&limit=100`)).body.events as Event[]) ?? [];
+    const registered = await events("oauth.client_register");
+    expect(registered.length).toBeGreaterThan(3);
+    expect(registered[0]?.target).toMatch(/^oac_/);
+    const consents = await events("oauth.authorize");
+    expect(consents.some((e) => e.outcome === "success" && e.actor === "user:alice")).toBe(true);
+    expect(consents.some((e) => e.outcome === "denied" && e.actor === "user:alice")).toBe(true);
+    expect(consents[0]?.details).toMatchObject({ resource: stack.resource() });
+    const issued = (await events("token.issue")).filter((e) => e.details.grant === "authorization_code");
+    expect(issued.length).toBeGreaterThan(0);
+    expect(issued[0]).toMatchObject({ actor: "user:alice", target: stack.resource(), outcome: "success" });
+    expect(issued[0]?.details.key_id).toMatch(/^oac_/);
+    const refreshed = (await events("token.issue")).filter((e) => e.details.grant === "refresh_token");
+    expect(refreshed[0]).toMatchObject({ actor: "user:alice", target: stack.resource() });
+  });
+});
+
 describe("without sign-in configured", () => {
   it("the endpoints are advertised, registration works, and /oauth/authorize answers temporarily_unavailable", async () => {
     const bare = await startOAuthStack({ signIn: false });
