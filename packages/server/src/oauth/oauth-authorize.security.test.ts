@@ -118,6 +118,25 @@ describe("authorization requests refused before sign-in", () => {
     expect(new URL(res.headers.get("location") as string).searchParams.get("error")).toBe("invalid_request");
   });
 
+  it("authorization requests waiting for sign-in are bounded (max_pending): beyond, temporarily_unavailable", async () => {
+    const small = await startOAuthStack({ mcpAuthorization: { max_pending: 1 } });
+    try {
+      const id = (await registerClient(small.kw)).body.client_id as string;
+      const ask = () =>
+        fetch(authorizeUrl(small.kw, { ...valid(), client_id: id, resource: small.resource() }), {
+          redirect: "manual",
+        });
+      const first = new URL((await ask()).headers.get("location") as string);
+      expect(first.origin).toBe(small.idp.url);
+      const second = new URL((await ask()).headers.get("location") as string);
+      expect(`${second.origin}${second.pathname}`).toBe(REDIRECT_URI);
+      expect(second.searchParams.get("error")).toBe("temporarily_unavailable");
+      expect(oauthRowCounts(small.kw).oauth_requests).toBe(1);
+    } finally {
+      await small.close();
+    }
+  });
+
   it("nothing is stored for any of these refusals", async () => {
     const before = oauthRowCounts(stack.kw);
     await authorize({ ...valid(), code_challenge_method: "plain" });
