@@ -6,6 +6,7 @@ import type { AuthorizationStore } from "./authorization-store.js";
 import { s256 } from "./code-grant.js";
 import { foreignScope } from "./granted-scopes.js";
 import type { OAuthClients } from "./oauth-clients.js";
+import { redirectUriRegistered } from "./redirect-policy.js";
 import type { SignInProvider } from "./sign-in-provider.js";
 
 /** How long an authorization request may wait for sign-in and consent. */
@@ -58,9 +59,10 @@ export function createAuthorizationStart(deps: StartDeps) {
     if (!client) return errorPage(400, "Unknown application", "No application is registered with this client_id.");
     const given = once("redirect_uri");
     if (given === null) return errorPage(400, "Invalid authorization request", "redirect_uri is given more than once.");
-    // RFC 6749 §3.1.2.3: optional when exactly one is registered; otherwise it must equal one exactly.
+    // RFC 6749 §3.1.2.3: optional when exactly one is registered; otherwise it must equal one
+    // exactly (a loopback IP literal's port aside, RFC 8252 §7.3: redirect-policy.ts).
     const redirectUri = given ?? (client.redirect_uris.length === 1 ? client.redirect_uris[0] : undefined);
-    if (redirectUri === undefined || !client.redirect_uris.includes(redirectUri)) {
+    if (redirectUri === undefined || !redirectUriRegistered(client.redirect_uris, redirectUri)) {
       return errorPage(
         400,
         "Invalid redirect URI",

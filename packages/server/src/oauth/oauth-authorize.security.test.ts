@@ -71,6 +71,24 @@ describe("authorization requests refused before sign-in", () => {
     }
   });
 
+  it("a loopback IP redirect may use another port (RFC 8252 §7.3), nothing else about it may differ", async () => {
+    const otherPort = await authorize({ ...valid(), redirect_uri: "http://127.0.0.1:40001/callback" });
+    expect(otherPort.status).toBe(302);
+    expect(otherPort.location?.origin).toBe(stack.idp.url);
+    for (const uri of [
+      "http://127.0.0.1:40001/other",
+      "http://127.0.0.1:40001/callback?x=1",
+      "https://127.0.0.1:40001/callback",
+      "http://127.0.0.2:53682/callback",
+      "http://localhost:53682/callback",
+      "http://[::1]:53682/callback",
+    ]) {
+      const r = await authorize({ ...valid(), redirect_uri: uri });
+      expect(r.status, uri).toBe(400);
+      expect(r.location, uri).toBeUndefined();
+    }
+  });
+
   it("an unknown client gets an error page, never a redirect", async () => {
     const r = await authorize({ ...valid(), client_id: "oac_nobody0000000000000000" });
     expect(r.status).toBe(400);

@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { isLoopbackHost } from "../tokens/trusted-issuers-config.js";
-import { redirectUriProblem } from "./redirect-policy.js";
+import { redirectUriProblem, redirectUriRegistered } from "./redirect-policy.js";
 
 /**
  * Property tests of the registration policy for redirect URIs: any string is accepted or refused
@@ -76,5 +76,24 @@ describe("redirectUriProblem", () => {
     ["http://127.0.0.1.evil.example/cb", "plain http is allowed only on loopback (127.0.0.1, [::1], localhost)"],
   ])("%s", (uri, expected) => {
     expect(redirectUriProblem(uri, HOSTS)).toBe(expected);
+  });
+
+  it("a registered URI matches itself, and another port only for a loopback IP literal with the same path and query", () => {
+    const registered = ["http://127.0.0.1:5000/cb", "https://app.example.com/cb"];
+    fc.assert(
+      fc.property(candidate, (given) => {
+        if (!redirectUriRegistered(registered, given)) return;
+        if (registered.includes(given)) return;
+        const u = new URL(given);
+        expect(u.protocol).toBe("http:");
+        expect(u.hostname).toBe("127.0.0.1");
+        expect(`${u.pathname}${u.search}`).toBe("/cb");
+      }),
+      { numRuns: 3000 },
+    );
+    expect(redirectUriRegistered(registered, "http://127.0.0.1:6000/cb")).toBe(true);
+    expect(redirectUriRegistered(registered, "http://127.0.0.1/cb")).toBe(true);
+    expect(redirectUriRegistered(registered, "https://app.example.com:444/cb")).toBe(false);
+    expect(redirectUriRegistered(registered, "http://user@127.0.0.1:6000/cb")).toBe(false);
   });
 });

@@ -25,3 +25,22 @@ export function redirectUriProblem(uri: string, redirectHosts: ReadonlySet<strin
   if (!redirectHosts.has(url.hostname)) return `the host ${url.hostname} is not an allowed redirect host`;
   return undefined;
 }
+
+/**
+ * Whether `given` (at /oauth/authorize) names one of the client's registered redirect URIs: the
+ * same string, or (RFC 8252 §7.3) the same loopback IP literal URI — `http`, `127.0.0.1` or
+ * `[::1]`, same path and query — with another port, since a native client listens on whatever
+ * port it got. Nothing else varies: not the host, the scheme, the path, a `localhost` port or an
+ * https host's port.
+ */
+export function redirectUriRegistered(registered: readonly string[], given: string): boolean {
+  if (registered.includes(given)) return true;
+  const loopbackIp = (u: URL) => u.protocol === "http:" && (u.hostname === "127.0.0.1" || u.hostname === "[::1]");
+  if (/[\s\p{Cc}#@]/u.test(given) || !URL.canParse(given)) return false;
+  const g = new URL(given);
+  if (!loopbackIp(g)) return false;
+  return registered.some((r) => {
+    const u = new URL(r);
+    return loopbackIp(u) && u.hostname === g.hostname && u.pathname === g.pathname && u.search === g.search;
+  });
+}
