@@ -2,6 +2,7 @@ import { decodeJwt } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   authorizeAs,
+  authorizeUrl,
   mcpInitialize,
   type OAuthStack,
   oauthRowCounts,
@@ -12,6 +13,7 @@ import {
   registerClient,
   startOAuthStack,
 } from "../../test-support/mcp-oauth.js";
+import { HttpBrowser, signInAndConsent } from "../../test-support/oauth-browser.js";
 
 // Attacks on the token side (SPEC §12): codes, PKCE verifiers, resources and refresh tokens
 // presented by the wrong party, and registrations that would open a redirect.
@@ -95,6 +97,41 @@ describe("authorization codes", () => {
     await redeem(stack, "A".repeat(43), client.client_id, verifier);
     expect(oauthRowCounts(stack.kw)).toEqual(before);
     expect((await redeem(stack, code as string, client.client_id, verifier)).status).toBe(200);
+  });
+});
+
+describe("confidential clients", () => {
+  it("a client_secret_basic client must authenticate with Basic and its secret; a public one must not present one", async () => {
+    const reg = await registerClient(stack.kw, { token_endpoint_auth_method: "client_secret_basic" });
+    const id = reg.body.client_id as string;
+    const secret = reg.body.client_secret as string;
+    const { verifier, challenge } = pkce();
+    const { final } = await signInAndConsent(
+      new HttpBrowser(),
+      authorizeUrl(stack.kw, {
+        response_type: "code",
+        client_id: id,
+        redirect_uri: REDIRECT_URI,
+        code_challenge: challenge,
+        code_challenge_method: "S256",
+        resource: stack.resource(),
+      }),
+      { username: "alice", redirectUri: REDIRECT_URI },
+    );
+    const code = new URL(final).searchParams.get("code") as string;
+    const form = { grant_type: "authorization_code", code, redirect_uri: REDIRECT_URI, code_verifier: verifier };
+    const basic = (s: string) => ({ authorization: `Basic ${Buffer.from(`${id}:${s}`).toString("base64")}` });
+    const url = `${stack.kw.url}/oauth/token`;
+    expect((await postForm(url, { ...form, client_id: id })).body.error).toBe("invalid_client");
+    expect((await postForm(url, { ...form, client_id: id, client_secret: secret })).body.error).toBe("invalid_client");
+    const wrong = await postForm(url, form, basic(`${secret.slice(0, -1)}x`));
+    expect(wrong.status).toBe(401);
+    expect(wrong.headers.get("www-authenticate")).toMatch(/^Basic/);
+    expect((await postForm(url, form, basic(secret))).status).toBe(200);
+
+    const { client } = await authorizeAs(stack, "alice");
+    const publicWithSecret = await postForm(url, { ...form, client_id: client.client_id, client_secret: secret });
+    expect(publicWithSecret.body.error).toBe("invalid_client");
   });
 });
 
