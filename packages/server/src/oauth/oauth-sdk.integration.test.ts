@@ -1,70 +1,12 @@
-import { type OAuthClientProvider, UnauthorizedError } from "@modelcontextprotocol/sdk/client/auth.js";
+import { UnauthorizedError } from "@modelcontextprotocol/sdk/client/auth.js";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import type {
-  OAuthClientInformationMixed,
-  OAuthClientMetadata,
-  OAuthTokens,
-} from "@modelcontextprotocol/sdk/shared/auth.js";
+import type { OAuthTokens } from "@modelcontextprotocol/sdk/shared/auth.js";
 import { decodeJwt } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { accountOf, textOf } from "../../test-support/mcp/fixtures.js";
-import { ALICE_CLOUD_KEY, type OAuthStack, REDIRECT_URI, startOAuthStack } from "../../test-support/mcp-oauth.js";
-import { HttpBrowser, signInAndConsent } from "../../test-support/oauth-browser.js";
-
-/**
- * An MCP client's OAuth state as the official SDK expects an application to keep it. Its
- * `redirectToAuthorization` is the user's browser: it follows the authorization URL over HTTP,
- * signs in at the IdP's login form and approves the consent page, and keeps the code the browser
- * was finally sent back with (what a desktop client's loopback listener would receive).
- */
-class BrowserlessProvider implements OAuthClientProvider {
-  client: OAuthClientInformationMixed | undefined;
-  saved: OAuthTokens | undefined;
-  verifier = "";
-  code: string | undefined;
-  authorizationUrls: URL[] = [];
-  readonly browser = new HttpBrowser();
-
-  get redirectUrl() {
-    return REDIRECT_URI;
-  }
-  get clientMetadata(): OAuthClientMetadata {
-    return {
-      redirect_uris: [REDIRECT_URI],
-      client_name: "MCP SDK test client",
-      grant_types: ["authorization_code", "refresh_token"],
-      response_types: ["code"],
-      token_endpoint_auth_method: "none",
-    };
-  }
-  clientInformation() {
-    return this.client;
-  }
-  saveClientInformation(info: OAuthClientInformationMixed) {
-    this.client = info;
-  }
-  tokens() {
-    return this.saved;
-  }
-  saveTokens(tokens: OAuthTokens) {
-    this.saved = tokens;
-  }
-  saveCodeVerifier(verifier: string) {
-    this.verifier = verifier;
-  }
-  codeVerifier() {
-    return this.verifier;
-  }
-  async redirectToAuthorization(url: URL) {
-    this.authorizationUrls.push(url);
-    const { final } = await signInAndConsent(this.browser, url.toString(), {
-      username: "alice",
-      redirectUri: REDIRECT_URI,
-    });
-    this.code = new URL(final).searchParams.get("code") ?? undefined;
-  }
-}
+import { ALICE_CLOUD_KEY, type OAuthStack, startOAuthStack } from "../../test-support/mcp-oauth.js";
+import { SignInAsProvider } from "../../test-support/mcp-sdk-oauth-provider.js";
 
 let stack: OAuthStack;
 
@@ -77,7 +19,7 @@ afterAll(async () => {
 
 describe("the official MCP TypeScript SDK client, knowing only the URL /mcp/cloud", () => {
   it("discovers from the 401, registers, signs in with PKCE, calls a tool, and refreshes", async () => {
-    const provider = new BrowserlessProvider();
+    const provider = new SignInAsProvider("alice");
     const url = new URL(stack.resource());
     const first = new Client({ name: "sdk-oauth-test", version: "1.0.0" });
     // The first connection meets the 401: the SDK discovers, registers and sends the user to sign in.
