@@ -33,30 +33,45 @@ export function isKeylessClientId(id: string): boolean {
 const virtualKeys = new WeakMap<CheckedToken, KeyEntry>();
 
 /**
- * The gateway meters and audits by the client key. For an issuer's token that is a stand-in built
- * from the token itself: active until the token expires, no rate limit, quota or IP allowlist (an
- * identity provider's users have no key to configure them on). Kept per verified token, so the
- * hot path allocates it once.
+ * A key entry for a client that is no key (a trusted issuer, a registered OAuth client): its id,
+ * the user it acts for as owner, those scopes, active until `expiresAt` (ms, or never), and no
+ * rate limit, quota or IP allowlist (an identity provider's users have no key to configure them
+ * on). The one shape of such stand-ins, for the gateway and the token endpoint alike.
+ */
+export function standInKey(
+  clientId: string,
+  owner: string,
+  scopes: readonly string[],
+  expiresAt: number | null,
+  scopeSet: ReadonlySet<string> = new Set(scopes),
+): KeyEntry {
+  return {
+    id: clientId,
+    prefix: clientId,
+    owner,
+    scopes,
+    scopeSet,
+    status: "active",
+    expiresAt,
+    rateLimit: null,
+    quota: null,
+    ipAllow: null,
+    ipSeen: new Map(),
+    canary: false,
+    rotatedTo: null,
+    lineage: clientId,
+  };
+}
+
+/**
+ * The gateway meters and audits by the client key. For a token resting on no key that is a
+ * stand-in built from the token itself, active until the token expires. Kept per verified token,
+ * so the hot path allocates it once.
  */
 export function issuerClientKey(token: CheckedToken): KeyEntry {
   let entry = virtualKeys.get(token);
   if (entry === undefined) {
-    entry = {
-      id: token.claims.client_id,
-      prefix: token.claims.client_id,
-      owner: token.claims.sub,
-      scopes: token.scopes,
-      scopeSet: token.scopeSet,
-      status: "active",
-      expiresAt: token.expMs,
-      rateLimit: null,
-      quota: null,
-      ipAllow: null,
-      ipSeen: new Map(),
-      canary: false,
-      rotatedTo: null,
-      lineage: token.claims.client_id,
-    };
+    entry = standInKey(token.claims.client_id, token.claims.sub, token.scopes, token.expMs, token.scopeSet);
     virtualKeys.set(token, entry);
   }
   return entry;

@@ -1,7 +1,7 @@
 import { timingSafeEqual } from "node:crypto";
 import { z } from "zod";
 import type { AuditSink } from "../audit/audit-sink.js";
-import { OAUTH_CLIENT_PREFIX } from "../auth/issuer-client.js";
+import { OAUTH_CLIENT_PREFIX, standInKey } from "../auth/issuer-client.js";
 import type { IntegrityKeys } from "../crypto/integrity-keys.js";
 import { generateSecret, hashSecret, isWellFormed, randomBase62 } from "../crypto/secret-format.js";
 import type { KeyEntry } from "../keys/key-entry.js";
@@ -166,20 +166,5 @@ export type OAuthClients = ReturnType<typeof createOAuthClients>;
  * user as owner, and the scopes that user may hold on the resource now.
  */
 export function clientStandInKey(clientId: string, user: string, scopes: readonly string[]): KeyEntry {
-  return {
-    id: clientId,
-    prefix: clientId,
-    owner: user,
-    scopes,
-    scopeSet: new Set(scopes),
-    status: "active",
-    expiresAt: null,
-    rateLimit: null,
-    quota: null,
-    ipAllow: null,
-    ipSeen: new Map(),
-    canary: false,
-    rotatedTo: null,
-    lineage: clientId,
-  };
+  return standInKey(clientId, user, scopes, null);
 }
