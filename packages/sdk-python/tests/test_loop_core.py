@@ -113,3 +113,25 @@ def test_rfc3339_and_expires_at() -> None:
     p = parse_page(body, '"x"')
     assert p.credentials["t"].expires_at == 1704067200.0 and p.cursor == "5"
     assert p.unavailable[0].code == "token_refresh_failed"
+
+
+def test_an_answer_behind_the_stream_is_asked_again_until_it_catches_up() -> None:
+    # The stream's server applied change 5; the fetch went to another worker or replica that had
+    # not yet (a load balancer between them): its answer (cursor 4, or a 304) must not end it.
+    c = core(backoff_base=0.5, backoff_cap=30)
+    c.load(page("4", a="A"), 0.0, 0.0)
+    c.stream_opened(0.0, 0.0)
+    c.fetch_succeeded(c.begin_fetch(), None, False, 0.0, 0.0)  # the catch-up: nothing new yet
+    assert not c.fetch_due(0.0)
+    c.stream_event(SseEvent("changed", '{"name":"a","version":2}', "5"))
+    c.fetch_succeeded(c.begin_fetch(), None, False, 0.0, 0.0)  # 304 from a server behind
+    assert not c.fetch_due(0.0) and c.fetch_due(0.05)  # asked again, soon
+    c.fetch_succeeded(c.begin_fetch(), page("4", a="A"), False, 0.05, 0.0)  # still behind
+    assert not c.fetch_due(0.06) and c.fetch_due(0.15)  # backing off
+    c.fetch_succeeded(c.begin_fetch(), page("5", a="B"), False, 0.15, 0.0)  # caught up
+    assert c.set.entries["a"].value == "B"
+    assert not c.fetch_due(100.0)
+    # A new connection's ids may be another server's: not held against answers any more.
+    c.stream_opened(200.0, 0.0)
+    c.fetch_succeeded(c.begin_fetch(), page("3", a="B"), True, 200.0, 0.0)
+    assert not c.fetch_due(200.1)

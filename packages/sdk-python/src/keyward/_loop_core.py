@@ -33,6 +33,8 @@ from .errors import KeywardError, StaleCredentialError
 STREAM_RETRY = 300.0
 #: Longest sleep of the fetch worker: a wall clock that jumped or a host that slept is noticed soon.
 MAX_IDLE = 60.0
+#: The first wait before asking again when an answer is behind the stream (then backing off).
+BEHIND_RETRY = 0.05
 _NO_STREAM = (404, 405, 501)
 
 StreamEnd = Literal["ended", "failed", "unavailable"]
@@ -69,6 +71,10 @@ class LoopCore:
         self.closed = False
         self.stream_live = False
         self.last_event_id = ""
+        #: The newest event id of the live stream as a number: a fetch answered behind it came from a
+        #: server (another worker or replica) that has not applied the change yet.
+        self._event_cursor: int | None = None
+        self._behind_backoff = Backoff(min(opts.backoff_base, BEHIND_RETRY), opts.backoff_cap, opts.random)
         self._stream_backoff = Backoff(opts.backoff_base, opts.backoff_cap, opts.random)
         self._fetch_backoff = Backoff(opts.backoff_base, opts.backoff_cap, opts.random)
         self._wanted = False
@@ -176,7 +182,21 @@ class LoopCore:
         self._answer(fetch, None)
         if not self.stream_live:
             self._poll_at = mono + self.opts.poll_interval
-        return [] if page is None or self.closed else self.set.apply(page, full)
+        changes = [] if page is None or self.closed else self.set.apply(page, full)
+        self._unless_behind(mono)
+        return changes
+
+    def _unless_behind(self, mono: float) -> None:
+        """The stream announced a change this answer does not hold yet: the server that answered
+        (another worker or replica behind a load balancer) has not applied it. Ask again, with
+        backoff, until an answer catches up with the stream; said to nobody, as it is not a fault."""
+        cursor = _as_int(self.set.cursor)
+        if self._event_cursor is None or cursor is None or cursor >= self._event_cursor:
+            self._behind_backoff.succeed()
+            return
+        if not self._wanted:
+            self._wanted = True
+            self._retry_at = mono + self._behind_backoff.fail()
 
     def fetch_failed(self, fetch: Fetch, err: KeywardError, mono: float) -> None:
         self._answer(fetch, err)
@@ -213,6 +233,8 @@ class LoopCore:
         while it was down (or between the first load and now), replay or no replay."""
         self.stream_live = True
         self._poll_at = None
+        # Ids of an earlier connection may belong to another server: this stream's own count.
+        self._event_cursor = None
         self.staleness.contact(mono, epoch)
         self.request_fetch()
 
@@ -235,6 +257,9 @@ class LoopCore:
             # Dropped at once; the fetch moves the cursor past the removal.
             removed = self.set.remove(name)
             changes = [removed] if removed is not None else []
+        seq = _as_int(event.last_event_id)
+        if seq is not None and (self._event_cursor is None or seq > self._event_cursor):
+            self._event_cursor = seq
         self.request_fetch()
         return changes, True
 
@@ -315,3 +340,10 @@ def background_error(exc: BaseException) -> KeywardError:
     """A background failure that is not a KeywardError (a token callable raising, a transport bug)."""
     # Only the type: a message from a token callable or a transport may hold anything.
     return KeywardError("invalid_response", f"background request failed: {type(exc).__name__}")
+
+
+def _as_int(value: str | None) -> int | None:
+    """A cursor or event id as the server writes them (decimal digits), else None (not compared)."""
+    if value is None or not value.isdigit() or len(value) > 18:
+        return None
+    return int(value)

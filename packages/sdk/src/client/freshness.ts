@@ -31,6 +31,13 @@ export interface FreshnessDeps {
 export class Freshness {
   readonly #d: FreshnessDeps;
   #lastEventId = "";
+  /**
+   * The newest event id of the live stream, as a number: an answer behind it came from a server
+   * (another worker or replica behind a load balancer) that has not applied that change yet.
+   */
+  #eventCursor: number | undefined;
+  #behindTimer: unknown;
+  readonly #behindBackoff: Backoff;
   #streamLive = false;
   #loop: Promise<void> | undefined;
   #syncing: Promise<void> | undefined;
@@ -50,6 +57,7 @@ export class Freshness {
     this.#streamBackoff = new Backoff(backoffBaseMs, backoffCapMs, random);
     this.#syncBackoff = new Backoff(backoffBaseMs, backoffCapMs, random);
     this.#pollBackoff = new Backoff(backoffBaseMs, backoffCapMs, random);
+    this.#behindBackoff = new Backoff(Math.min(backoffBaseMs, BEHIND_RETRY_MS), backoffCapMs, random);
   }
 
   start(): void {
@@ -84,6 +92,7 @@ export class Freshness {
     const { clock } = this.#d.opts;
     clock.clearTimeout(this.#syncRetryTimer);
     clock.clearTimeout(this.#pollTimer);
+    clock.clearTimeout(this.#behindTimer);
     for (const wake of [...this.#waits]) wake();
     await this.#loop;
     await this.#syncing?.catch(() => {});
@@ -104,9 +113,28 @@ export class Freshness {
       full = true;
     }
     this.#d.contact();
-    if (page === undefined) return;
-    if (set.apply(page, full)) this.#d.changed();
-    for (const u of page.unavailable) this.#d.error(new KeywardError(u.code, u.message));
+    if (page !== undefined) {
+      if (set.apply(page, full)) this.#d.changed();
+      for (const u of page.unavailable) this.#d.error(new KeywardError(u.code, u.message));
+    }
+    this.#unlessBehind();
+  }
+
+  /**
+   * The stream announced a change this answer does not hold yet: ask again, with backoff, until an
+   * answer catches up with the stream. Said to nobody: it is not a fault, only a server behind.
+   */
+  #unlessBehind(): void {
+    const cursor = asCursor(this.#d.set.cursor);
+    if (this.#eventCursor === undefined || cursor === undefined || cursor >= this.#eventCursor) {
+      this.#behindBackoff.succeed();
+      return;
+    }
+    if (this.#behindTimer !== undefined || this.#d.closed.aborted) return;
+    this.#behindTimer = this.#d.opts.clock.setTimeout(() => {
+      this.#behindTimer = undefined;
+      this.#syncSoon();
+    }, this.#behindBackoff.fail());
   }
 
   /** A sync whose failure is retried with backoff until one succeeds. */
@@ -144,6 +172,8 @@ export class Freshness {
         {
           open: () => {
             this.#streamLive = true;
+            // Ids of an earlier connection may be another server's: this stream's own count.
+            this.#eventCursor = undefined;
             this.#stopPolling();
             this.#d.contact();
             this.#syncSoon();
@@ -184,6 +214,8 @@ export class Freshness {
       // that was already in flight with the old value.
       this.#d.set.remove(data.name);
     }
+    const seq = asCursor(e.lastEventId);
+    if (seq !== undefined && (this.#eventCursor === undefined || seq > this.#eventCursor)) this.#eventCursor = seq;
     this.#syncSoon();
   }
 
@@ -224,6 +256,14 @@ export class Freshness {
       this.#waits.add(wake);
     });
   }
+}
+
+/** The first wait before asking again when an answer is behind the stream (then backing off). */
+const BEHIND_RETRY_MS = 50;
+
+/** A cursor or event id as the server writes them (decimal digits), else undefined (not compared). */
+function asCursor(value: string | undefined): number | undefined {
+  return value !== undefined && /^\d{1,15}$/.test(value) ? Number(value) : undefined;
 }
 
 function asKeywardError(err: unknown): KeywardError {

@@ -105,6 +105,30 @@ describe("freshness through the event stream", () => {
     expect(deltas.length).toBeGreaterThanOrEqual(1);
   });
 
+  it("an answer behind the stream is asked again: another worker or replica had not applied the change yet", async () => {
+    // The stream's server sent the event; the fetch it caused reached a server that was still
+    // behind (here: two answers of "nothing changed"). The client asks again until it catches up.
+    let behind = 0;
+    let armed = false;
+    const kw = await connect({
+      fetch: (input, init) => {
+        const url = new URL(String(input));
+        if (armed && behind < 2 && url.pathname === "/v1/credentials" && url.searchParams.has("since")) {
+          behind++;
+          return Promise.resolve(new Response(null, { status: 304 }));
+        }
+        return fetch(input, init);
+      },
+    });
+    await fake.waitForStreams(1);
+    armed = true;
+    const changed = nextEvent(kw, "change");
+    const version = fake.set("openai", "sk-two");
+    expect(await changed).toEqual({ name: "openai", version });
+    expect(kw.get("openai")).toBe("sk-two");
+    expect(behind).toBe(2);
+  });
+
   it("a new grant appears and a removal makes get throw", async () => {
     const kw = await connect();
     await fake.waitForStreams(1);
