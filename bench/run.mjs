@@ -162,6 +162,7 @@ async function cacheMisses(kw, secret) {
   log(`inserting ${KEYS.toLocaleString("en")} keys into the store`);
   const t1 = performance.now();
   const { secrets, total } = await insertKeys(ROOT, kw.dataDir, {
+    masterKey: kw.masterKey,
     count: KEYS,
     sample: LOOKUPS,
     owner: "consumer:bench",
@@ -180,13 +181,18 @@ async function cacheMisses(kw, secret) {
   closeAgent();
   // The same kind of misses again, timed inside one process (fresh cache, same store).
   const fresh = await insertKeys(ROOT, kw.dataDir, {
+    masterKey: kw.masterKey,
     idTag: "inproc",
     count: LOOKUPS,
     sample: LOOKUPS,
     owner: "consumer:bench",
     policy: FULL_CHECKS,
   });
-  const inproc = await verifyInProcess(ROOT, kw.dataDir, { misses: fresh.secrets, hit: secret });
+  const inproc = await verifyInProcess(ROOT, kw.dataDir, {
+    misses: fresh.secrets,
+    hit: secret,
+    masterKey: kw.masterKey,
+  });
   // The slowest misses with when they happened (ms since the phase began): periodic spikes point
   // at background work on the event loop rather than at the lookup itself.
   const slowest = trace.sort((a, b) => b[1] - a[1]).slice(0, 20);

@@ -10,11 +10,15 @@ import Database from "better-sqlite3";
  * transaction, and returns `sample` of their secrets (never presented before: each is a cache miss).
  * Checksums, hashes and prefixes come from Keyward's own secret-format module, and every sampled
  * secret is checked with its isWellFormed, so a format change cannot silently turn misses into
- * "malformed" rejections.
+ * "malformed" rejections. Hashes are keyed like the server's (crypto/secret-format.ts): from the
+ * store's integrity root, opened with the server's master key (`masterKey`, base64, as
+ * bench/lib/keyward.mjs returns it).
  */
-export async function insertKeys(root, dataDir, { count, sample, owner, policy, idTag = "bench" }) {
-  const format = await import(pathToFileURL(join(root, "packages/server/dist/crypto/secret-format.js")).href);
+export async function insertKeys(root, dataDir, { masterKey, count, sample, owner, policy, idTag = "bench" }) {
+  const dist = (file) => import(pathToFileURL(join(root, "packages/server/dist/crypto", file)).href);
+  const format = await dist("secret-format.js");
   const { hashSecret, secretPrefix } = format;
+  const keys = await integrityKeys(dist, join(dataDir, "keyward.db"), masterKey);
   const next = secretSource(format.crc32);
   const rows = new Array(count);
   const now = Date.now();
@@ -23,7 +27,7 @@ export async function insertKeys(root, dataDir, { count, sample, owner, policy, 
     // Ids in the real format (key_ + 16 base62), made unique by the counter.
     rows[i] = {
       secret,
-      hash: hashSecret(secret),
+      hash: hashSecret(secret, keys),
       id: `key_${idTag}${i.toString(36).padStart(16 - idTag.length, "0")}`,
     };
   }
@@ -56,6 +60,35 @@ export async function insertKeys(root, dataDir, { count, sample, owner, policy, 
   const total = db.prepare("SELECT count(*) AS n FROM api_keys").get().n;
   db.close();
   return { secrets, total };
+}
+
+/** The store's integrity keys, the way the server opens them (crypto/integrity-root.ts). */
+export async function storeIntegrityKeys(root, dataDir, masterKey) {
+  return integrityKeys(
+    (file) => import(pathToFileURL(join(root, "packages/server/dist/crypto", file)).href),
+    join(dataDir, "keyward.db"),
+    masterKey,
+  );
+}
+
+async function integrityKeys(dist, dbFile, masterKey) {
+  if (typeof masterKey !== "string") throw new Error("insertKeys needs the server's masterKey (bench/lib/keyward.mjs)");
+  const [{ createKeyring }, { integrityRootAad }, { createIntegrityKeys }] = await Promise.all([
+    dist("keyring.js"),
+    dist("integrity-root.js"),
+    dist("integrity-keys.js"),
+  ]);
+  const db = new Database(dbFile, { readonly: true });
+  const row = db.prepare("SELECT key_enc, audit_keyed_from FROM integrity_keys").get();
+  db.close();
+  if (!row) throw new Error("the store has no integrity root yet: start keyward on it first");
+  const keyring = createKeyring({ active: Buffer.from(masterKey, "base64") });
+  const rootKey = keyring.open(row.key_enc, integrityRootAad(Number(row.audit_keyed_from)));
+  try {
+    return createIntegrityKeys(rootKey);
+  } finally {
+    rootKey.fill(0);
+  }
 }
 
 const ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";

@@ -4,6 +4,7 @@
 // hides a sub-millisecond difference; here the timer brackets only the verification.
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
+import { storeIntegrityKeys } from "./bulk-keys.mjs";
 
 const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 
@@ -12,7 +13,7 @@ function stats(ms) {
   return { n: s.length, p50: percentile(s, 50), p90: percentile(s, 90), p99: percentile(s, 99), max: s[s.length - 1] };
 }
 
-export async function verifyInProcess(root, dataDir, { misses, hit }) {
+export async function verifyInProcess(root, dataDir, { misses, hit, masterKey }) {
   const load = (p) => import(pathToFileURL(join(root, "packages/server/dist", p)).href);
   const { openSqlite } = await load("store/sqlite.js");
   const { createKeysStore } = await load("keys/keys-store.js");
@@ -29,6 +30,7 @@ export async function verifyInProcess(root, dataDir, { misses, hit }) {
     store: createKeysStore(db),
     clock: { now: () => Date.now() },
     audit,
+    integrity: await storeIntegrityKeys(root, dataDir, masterKey),
     ownerExists: async () => true,
   });
   const verify = async (secret) => {

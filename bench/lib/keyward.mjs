@@ -22,6 +22,9 @@ export async function startKeyward(root, { cpuProfDir, env = {}, config, args = 
     ...(config ? ["--config", config] : []),
     ...args,
   ];
+  // Kept for bench/lib/bulk-keys.mjs, which writes keys whose hashes are keyed from the store's
+  // integrity root, sealed under this key. An `env` that sets its own master key wins.
+  const masterKey = env.KEYWARD_MASTER_KEY ?? randomBytes(32).toString("base64");
   const { match, child, stderr } = await startProcess(
     "keyward",
     process.execPath,
@@ -29,7 +32,7 @@ export async function startKeyward(root, { cpuProfDir, env = {}, config, args = 
     {
       env: {
         KEYWARD_ADMIN_TOKEN: adminToken,
-        KEYWARD_MASTER_KEY: randomBytes(32).toString("base64"),
+        KEYWARD_MASTER_KEY: masterKey,
         KEYWARD_LOG_LEVEL: "warn",
         ...env,
       },
@@ -48,7 +51,7 @@ export async function startKeyward(root, { cpuProfDir, env = {}, config, args = 
     if (!res.ok) throw new Error(`admin ${method} ${path} → ${res.status} ${JSON.stringify(json)}`);
     return json;
   }
-  return { url, dataDir, admin, adminToken, pid: child.pid, stderr };
+  return { url, dataDir, masterKey, admin, adminToken, pid: child.pid, stderr };
 }
 
 /**
