@@ -100,6 +100,7 @@ export function createOAuthModule(
   const callback = createSignInCallback({
     ...{ store, clients, integrity, now, issuer, signIn },
     verifyIdToken: deps.verifyIdToken,
+    warn: (reason) => deps.logger.warn({ reason }, "MCP sign-in could not be verified"),
   });
   const decide = createConsentDecision({ store, integrity, audit, now, issuer });
   const codeGrant = createCodeGrant({

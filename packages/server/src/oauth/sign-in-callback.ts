@@ -1,13 +1,14 @@
 import { mcpServerOfResource } from "../auth/mcp-resource.js";
 import type { IntegrityKeys } from "../crypto/integrity-keys.js";
 import { hashSecret, randomBase62 } from "../crypto/secret-format.js";
+import { OAuthError } from "../tokens/oauth-errors.js";
 import type { ExternalSubject } from "../tokens/trusted-issuers.js";
 import { errorPage, errorRedirect, type FlowOutcome } from "./authorization-outcomes.js";
 import { callbackUrl, type SignInSettings } from "./authorization-start.js";
 import type { AuthorizationStore } from "./authorization-store.js";
 import { grantedScopes, scopesOnServer } from "./granted-scopes.js";
 import type { OAuthClients } from "./oauth-clients.js";
-import type { SignInProvider } from "./sign-in-provider.js";
+import { ProviderError, type SignInProvider } from "./sign-in-provider.js";
 
 export interface CallbackDeps {
   store: AuthorizationStore;
@@ -21,6 +22,11 @@ export interface CallbackDeps {
     token: string,
     expect: { issuer: string; nonce: string; audience: string },
   ) => Promise<ExternalSubject>;
+  /**
+   * Told why a sign-in could not be verified, for the operator (a misconfigured provider shows
+   * here, not to the user). Only our own refusal texts reach it: they carry no token or code.
+   */
+  warn?: (reason: string) => void;
 }
 
 /** The CSRF token of a consent form: a MAC of the consent id and the browser's flow cookie. */
@@ -77,8 +83,11 @@ export function createSignInCallback(deps: CallbackDeps) {
         nonce: row.nonce,
         audience: deps.signIn.settings.clientId,
       });
-    } catch {
-      // A provider failure or an ID token we cannot trust: the detail is logged nowhere with the token.
+    } catch (err) {
+      // A provider failure or an ID token we cannot trust. Only our own refusal texts are logged
+      // (ProviderError, OAuthError: written without the token or code); anything else by its kind.
+      const known = err instanceof ProviderError || err instanceof OAuthError;
+      deps.warn?.(known ? err.message : "unexpected failure while verifying the sign-in");
       return fail("access_denied", "the sign-in could not be verified");
     }
     const server = mcpServerOfResource(issuer, row.resource);
