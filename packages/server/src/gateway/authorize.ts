@@ -37,7 +37,7 @@ export interface AuthorizeDeps {
   loadAgent: (name: string) => Promise<RoutableAgent | null>;
   rateLimiter: RateLimiter;
   usage: UsageTracker;
-  /** With Redis: limits and quotas global across replicas (one round trip); else the two above. */
+  /** With Redis or a primary's bank: limits and quotas shared across processes; else the two above. */
   sharedLimits?: SharedLimits;
   now: () => number;
 }
@@ -107,10 +107,15 @@ function withAgent(
 
   if (deps.sharedLimits && (key.rateLimit || key.quota)) {
     // Asked once per request: every continuation resumes after this step, never before it.
-    return deps.sharedLimits.check(key, now).then(
-      (outcome) => afterSharedLimits(deps, key, agent, ip, outcome),
-      (err: unknown) => limitsUnavailable(ip, key, err),
-    );
+    // Permit leases answer from memory synchronously; only a wait on the bank is a promise.
+    const outcome = deps.sharedLimits.check(key, now);
+    if (outcome instanceof Promise) {
+      return outcome.then(
+        (o) => afterSharedLimits(deps, key, agent, ip, o),
+        (err: unknown) => limitsUnavailable(ip, key, err),
+      );
+    }
+    return afterSharedLimits(deps, key, agent, ip, outcome);
   }
   if (!key.rateLimit) return checkQuota(deps, key, agent, ip, undefined, now);
   const rate = deps.rateLimiter.hit(key.lineage, key.rateLimit, now);

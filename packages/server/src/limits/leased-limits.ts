@@ -261,48 +261,60 @@ export function createLeasedLimits(deps: {
     return err;
   }
 
-  return {
-    async check(key, now) {
-      let rate: RateLimitResult | undefined;
-      const policy = key.rateLimit;
-      if (policy) {
-        const windowMs = policy.window_s * 1000;
-        const windowStart = now - (now % windowMs);
-        const lease = leaseFor("rate", key.lineage, windowStart, windowMs, policy.limit, now);
-        let used: number | false;
-        try {
-          const answer = consume(lease, now);
-          used = typeof answer === "object" ? await answer : answer;
-        } catch (err) {
-          unavailable(err);
-          return localCheck(key, now, lease);
-        }
-        const ok = used !== false;
-        rate = {
-          allowed: ok,
-          limit: policy.limit,
-          remaining: used !== false ? Math.max(0, policy.limit - used) : 0,
-          resetS: Math.max(1, Math.ceil((windowStart + windowMs - now) / 1000)),
-        };
-        if (!ok) return { rate, quota: undefined };
-      }
-      const q = key.quota;
-      if (!q) return { rate, quota: undefined };
-      const period = quotaPeriod(q.period, now);
-      const windowMs = period.end === null ? Number.POSITIVE_INFINITY : period.end - period.start;
-      const lease = leaseFor("quota", key.lineage, period.start, windowMs, q.limit, now);
-      let used: number | false;
-      try {
-        const answer = consume(lease, now);
-        used = typeof answer === "object" ? await answer : answer;
-      } catch (err) {
-        unavailable(err);
-        return { rate, quota: await usage.check(key.lineage, q, now) };
-      }
+  /** The rate window's answer from the counter's count (`false`: refused). */
+  function rateResult(limit: number, windowEnd: number, now: number, used: number | false): RateLimitResult {
+    return {
+      allowed: used !== false,
+      limit,
+      remaining: used !== false ? Math.max(0, limit - used) : 0,
+      resetS: Math.max(1, Math.ceil((windowEnd - now) / 1000)),
+    };
+  }
+
+  function quotaStep(
+    key: LimitedKey,
+    now: number,
+    rate: RateLimitResult | undefined,
+  ): LimitsOutcome | Promise<LimitsOutcome> {
+    const q = key.quota;
+    if (!q) return { rate, quota: undefined };
+    const period = quotaPeriod(q.period, now);
+    const windowMs = period.end === null ? Number.POSITIVE_INFINITY : period.end - period.start;
+    const lease = leaseFor("quota", key.lineage, period.start, windowMs, q.limit, now);
+    const settle = (used: number | false): LimitsOutcome => {
       const ok = used !== false;
-      usage.recordShared(key.lineage, period.start, ok, used !== false ? used : usedNow(lease), q);
-      const quota: QuotaResult = ok ? QUOTA_OK : { ok: false, retryAfterS: quotaRetryAfter(period.end, now) };
-      return { rate, quota };
+      usage.recordShared(key.lineage, period.start, ok, ok ? used : usedNow(lease), q);
+      return { rate, quota: ok ? QUOTA_OK : { ok: false, retryAfterS: quotaRetryAfter(period.end, now) } };
+    };
+    const answer = consume(lease, now);
+    if (typeof answer !== "object") return settle(answer);
+    return answer.then(settle, async (err: unknown) => {
+      unavailable(err);
+      return { rate, quota: await usage.check(key.lineage, q, now) };
+    });
+  }
+
+  return {
+    /**
+     * Synchronous while both leases answer from memory (the hot path: no promise, no microtask);
+     * a promise only when a lease must wait for the bank.
+     */
+    check(key, now) {
+      const policy = key.rateLimit;
+      if (!policy) return quotaStep(key, now, undefined);
+      const windowMs = policy.window_s * 1000;
+      const windowStart = now - (now % windowMs);
+      const lease = leaseFor("rate", key.lineage, windowStart, windowMs, policy.limit, now);
+      const afterRate = (used: number | false): LimitsOutcome | Promise<LimitsOutcome> => {
+        const rate = rateResult(policy.limit, windowStart + windowMs, now, used);
+        return rate.allowed ? quotaStep(key, now, rate) : { rate, quota: undefined };
+      };
+      const answer = consume(lease, now);
+      if (typeof answer !== "object") return afterRate(answer);
+      return answer.then(afterRate, (err: unknown) => {
+        unavailable(err);
+        return localCheck(key, now, lease);
+      });
     },
 
     /** Gives back every permit held (once the refills in flight have settled); later requests are refused by the bank. */

@@ -28,9 +28,10 @@ export interface SharedLimits {
    * The key's rate limit, then its quota, counted across every replica: one Redis round trip
    * (two when the quota counter must first be seeded from the store). Rejects with
    * LimiterUnavailableError when Redis cannot answer and the fallback is `closed`; with store
-   * errors (the seed read) as they are.
+   * errors (the seed read) as they are. May answer synchronously (permit leases answering from
+   * memory, leased-limits.ts); callers must accept both, as with RateLimiter.hit.
    */
-  check(key: Pick<KeyEntry, "lineage" | "rateLimit" | "quota">, now: number): Promise<LimitsOutcome>;
+  check(key: Pick<KeyEntry, "lineage" | "rateLimit" | "quota">, now: number): LimitsOutcome | Promise<LimitsOutcome>;
 }
 
 /** Lineages whose last shared window count is remembered; beyond it the oldest is forgotten. */
