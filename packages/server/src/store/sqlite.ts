@@ -60,7 +60,21 @@ class SqliteDb implements Db {
   private txTail: Promise<void> = Promise.resolve();
   private txOpen = false;
 
-  constructor(private readonly conn: Database.Database) {}
+  /**
+   * Transaction control, prepared once: `exec` and `pragma` parse their SQL text on every call,
+   * and the audit log's group commit runs these for every batch (a few requests' worth).
+   */
+  private readonly control: Record<"begin" | "commit" | "rollback" | "relax" | "restore", Database.Statement>;
+
+  constructor(private readonly conn: Database.Database) {
+    this.control = {
+      begin: conn.prepare("BEGIN IMMEDIATE"),
+      commit: conn.prepare("COMMIT"),
+      rollback: conn.prepare("ROLLBACK"),
+      relax: conn.prepare("PRAGMA synchronous = NORMAL"),
+      restore: conn.prepare("PRAGMA synchronous = FULL"),
+    };
+  }
 
   async query<T = Row>(sql: string, params: readonly SqlValue[] = []): Promise<T[]> {
     if (this.txOpen) await this.waitForTx();
@@ -83,16 +97,16 @@ class SqliteDb implements Db {
     const tx = new SqliteTx(this);
     const relaxed = opts?.durable === false;
     try {
-      if (relaxed) this.conn.pragma("synchronous = NORMAL");
-      this.conn.exec("BEGIN IMMEDIATE");
+      if (relaxed) this.control.relax.run();
+      this.control.begin.run();
       const result = await fn(tx);
-      this.conn.exec("COMMIT");
+      this.control.commit.run();
       return result;
     } catch (err) {
-      if (this.conn.inTransaction) this.conn.exec("ROLLBACK");
+      if (this.conn.inTransaction) this.control.rollback.run();
       throw err;
     } finally {
-      if (relaxed) this.conn.pragma("synchronous = FULL");
+      if (relaxed) this.control.restore.run();
       tx.closed = true;
       this.txOpen = false;
       release();
