@@ -67,6 +67,28 @@ describe("leased limits", () => {
     await p.close();
   });
 
+  it("answers from a held lease synchronously (no promise on the hot path), rate limit and quota alike", async () => {
+    const p = await replicaOn(createMemoryPermitBank({ now: () => T0 }));
+    const key = {
+      lineage: "key_S",
+      rateLimit: { limit: 1000, window_s: 60 },
+      quota: { limit: 5000, period: "month" as const },
+    };
+    // The first request waits for both leases; the next ones are answered from memory.
+    expect(p.limits.check(key, T0)).toBeInstanceOf(Promise);
+    await p.limits.check(key, T0);
+    let sync = 0;
+    for (let i = 1; i <= 20; i++) {
+      const answer = p.limits.check(key, T0 + i);
+      if (!(answer instanceof Promise)) {
+        sync++;
+        expect(answer).toMatchObject({ rate: { allowed: true, limit: 1000 }, quota: { ok: true } });
+      } else await answer;
+    }
+    expect(sync).toBe(20);
+    await p.close();
+  });
+
   it("answers concurrent requests from one refill when nothing is held, without admitting past the limit", async () => {
     const p = await replicaOn(createMemoryPermitBank({ now: () => T0 }));
     const answers = await Promise.all(Array.from({ length: 300 }, () => p.limits.check(rateKey(200), T0)));
