@@ -12,7 +12,7 @@ import http from "node:http";
 import { cpus } from "node:os";
 import { fileURLToPath } from "node:url";
 import { envNumber } from "./lib/env.mjs";
-import { startKeyward } from "./lib/keyward.mjs";
+import { manyStreamsConfig, startKeyward } from "./lib/keyward.mjs";
 import { killAllNow, startProcess, stopAll } from "./lib/procs.mjs";
 import { summarize } from "./lib/sequential.mjs";
 import { runWrk } from "./lib/wrk.mjs";
@@ -88,6 +88,12 @@ function openStreams(url, secret, n) {
     opened.push(
       new Promise((resolve, reject) => {
         const req = http.get(url, { agent, headers: { authorization: `Bearer ${secret}` } }, (res) => {
+          if (res.statusCode !== 200) {
+            // A refused stream (429 past a cap) never says `: connected`: fail instead of waiting.
+            res.resume();
+            reject(new Error(`stream ${i}: ${res.statusCode} from ${url}`));
+            return;
+          }
           res.setEncoding("utf8");
           const s = { res, req, buffer: "", waiting: undefined };
           res.on("data", (chunk) => {
@@ -144,7 +150,7 @@ function table(rows) {
 async function main() {
   if (spawnSync("wrk", ["-v"]).error) throw new Error("wrk is not installed (apt-get install -y wrk)");
   log(`${cpus().length} CPUs, node ${process.version}; ${CREDENTIALS} credentials, ${SECONDS} s per run`);
-  const kw = await startKeyward(ROOT);
+  const kw = await startKeyward(ROOT, { config: manyStreamsConfig(SSE_CLIENTS) });
   const { secret, body, etag, cursor } = await setUp(kw);
   const bareUrl = await startBare(body, etag);
   const auth = { authorization: `Bearer ${secret}` };

@@ -20,7 +20,7 @@ import { createServer } from "node:http";
 import { cpus } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { startKeyward } from "./lib/keyward.mjs";
+import { manyStreamsConfig, startKeyward } from "./lib/keyward.mjs";
 import { killAllNow, stopAll, track } from "./lib/procs.mjs";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -233,7 +233,7 @@ async function baseline(clients, runs, nWorkers) {
 }
 
 async function keyward(clients, runs, nWorkers) {
-  const kw = await startKeyward(ROOT);
+  const kw = await startKeyward(ROOT, { config: manyStreamsConfig(clients) });
   const name = "rotating";
   await kw.admin("POST", "/agents", { name: "rotation", upstream: "http://127.0.0.1:9" });
   await kw.admin("PUT", `/credentials/${name}`, { value: "v0" });

@@ -1,9 +1,21 @@
 // Keyward as a user runs it: `keyward serve` from the built CLI, configured through the admin API.
 import { randomBytes } from "node:crypto";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { removeLater, startProcess } from "./procs.mjs";
+
+/**
+ * A config file raising the caps on open event streams (`streams`, default 16 per key and 64 per
+ * address) to `n`: a benchmark opens hundreds of streams for one key from one address, which a
+ * real deployment would spread over keys and hosts. For `startKeyward(root, { config })`.
+ */
+export function manyStreamsConfig(n) {
+  const dir = removeLater(mkdtempSync(join(tmpdir(), "keyward-bench-config-")));
+  const path = join(dir, "keyward.yaml");
+  writeFileSync(path, `streams:\n  max_per_key: ${n}\n  max_per_address: ${n}\n`);
+  return path;
+}
 
 /** `env`: more KEYWARD_* settings for this server (e.g. KEYWARD_REDIS_URL); `config`: a config file; `args`: more `serve` flags. */
 export async function startKeyward(root, { cpuProfDir, env = {}, config, args = [] } = {}) {
