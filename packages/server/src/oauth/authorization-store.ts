@@ -66,9 +66,14 @@ function toCode(r: Record<string, unknown>): AuthorizationCodeRow {
 /** SQL for pending authorization requests and issued codes: both keyed by keyed hashes, both short-lived. */
 export function createAuthorizationStore(db: Db) {
   return {
-    /** Inserts unless `max` live requests exist; false when full. */
+    /**
+     * Inserts unless `max` live requests exist; false when full. On PostgreSQL the table is locked
+     * against other writers first (as oauth_clients' cap is): under READ COMMITTED two replicas
+     * could otherwise both count max − 1 and both insert. SQLite's BEGIN IMMEDIATE serializes.
+     */
     async insertRequest(row: AuthorizationRequestRow, max: number, now: number): Promise<boolean> {
       return db.transaction(async (tx) => {
+        if (tx.engine === "postgres") await tx.exec("LOCK TABLE oauth_requests IN SHARE ROW EXCLUSIVE MODE");
         const [count] = await tx.query<{ n: number | string }>(
           "SELECT COUNT(*) AS n FROM oauth_requests WHERE expires_at > $1",
           [now],

@@ -81,6 +81,15 @@ for (const engine of testEngines) {
       expect(await clients.insertWithin(client("oac_f"), 3)).toBe(true);
     });
 
+    it("requests: the cap holds for concurrent sign-ins (no two pass on one free place)", async () => {
+      const store = createAuthorizationStore(db);
+      const results = await Promise.all(
+        Array.from({ length: 12 }, (_, i) => store.insertRequest(request(`c${i}`), 5, 2000)),
+      );
+      expect(results.filter(Boolean)).toHaveLength(5);
+      expect(await store.insertRequest(request("late"), 5, 2000)).toBe(false);
+    });
+
     it("requests: bounded among live ones, taken by state once, then by consent once", async () => {
       const store = createAuthorizationStore(db);
       expect(await store.insertRequest(request("s1"), 2, 2000)).toBe(true);
