@@ -1,5 +1,5 @@
 import { createBoundedCache } from "@keyward/sdk/cache";
-import type { KeyEntry } from "../keys/key-entry.js";
+import type { KeyEntry, QuotaPolicy } from "../keys/key-entry.js";
 import { DEFAULT_LEASE_SETTINGS, type LeaseSettings, leaseSize, MIN_LEASE, maxLease } from "./lease-sizing.js";
 import { type PermitBank, type PermitCounter, QUOTA_IDLE_MS } from "./permit-bank.js";
 import type { RateLimiter, RateLimitResult } from "./rate-limiter.js";
@@ -271,6 +271,23 @@ export function createLeasedLimits(deps: {
     };
   }
 
+  /** What the quota's lease answered, recorded for the store and shaped for the caller. */
+  function settleQuota(
+    key: LimitedKey,
+    q: QuotaPolicy,
+    period: { start: number; end: number | null },
+    lease: Lease,
+    rate: RateLimitResult | undefined,
+    now: number,
+    used: number | false,
+  ): LimitsOutcome {
+    const ok = used !== false;
+    usage.recordShared(key.lineage, period.start, ok, ok ? used : usedNow(lease), q);
+    return { rate, quota: ok ? QUOTA_OK : { ok: false, retryAfterS: quotaRetryAfter(period.end, now) } };
+  }
+
+  // The steps below take their values as arguments: a request answered from memory allocates no
+  // closure; only one that waits for the bank builds the callbacks of its promise.
   function quotaStep(
     key: LimitedKey,
     now: number,
@@ -281,17 +298,26 @@ export function createLeasedLimits(deps: {
     const period = quotaPeriod(q.period, now);
     const windowMs = period.end === null ? Number.POSITIVE_INFINITY : period.end - period.start;
     const lease = leaseFor("quota", key.lineage, period.start, windowMs, q.limit, now);
-    const settle = (used: number | false): LimitsOutcome => {
-      const ok = used !== false;
-      usage.recordShared(key.lineage, period.start, ok, ok ? used : usedNow(lease), q);
-      return { rate, quota: ok ? QUOTA_OK : { ok: false, retryAfterS: quotaRetryAfter(period.end, now) } };
-    };
     const answer = consume(lease, now);
-    if (typeof answer !== "object") return settle(answer);
-    return answer.then(settle, async (err: unknown) => {
-      unavailable(err);
-      return { rate, quota: await usage.check(key.lineage, q, now) };
-    });
+    if (typeof answer !== "object") return settleQuota(key, q, period, lease, rate, now, answer);
+    return answer.then(
+      (used) => settleQuota(key, q, period, lease, rate, now, used),
+      async (err: unknown) => {
+        unavailable(err);
+        return { rate, quota: await usage.check(key.lineage, q, now) };
+      },
+    );
+  }
+
+  function afterRate(
+    key: LimitedKey,
+    now: number,
+    limit: number,
+    windowEnd: number,
+    used: number | false,
+  ): LimitsOutcome | Promise<LimitsOutcome> {
+    const rate = rateResult(limit, windowEnd, now, used);
+    return rate.allowed ? quotaStep(key, now, rate) : { rate, quota: undefined };
   }
 
   return {
@@ -305,16 +331,15 @@ export function createLeasedLimits(deps: {
       const windowMs = policy.window_s * 1000;
       const windowStart = now - (now % windowMs);
       const lease = leaseFor("rate", key.lineage, windowStart, windowMs, policy.limit, now);
-      const afterRate = (used: number | false): LimitsOutcome | Promise<LimitsOutcome> => {
-        const rate = rateResult(policy.limit, windowStart + windowMs, now, used);
-        return rate.allowed ? quotaStep(key, now, rate) : { rate, quota: undefined };
-      };
       const answer = consume(lease, now);
-      if (typeof answer !== "object") return afterRate(answer);
-      return answer.then(afterRate, (err: unknown) => {
-        unavailable(err);
-        return localCheck(key, now, lease);
-      });
+      if (typeof answer !== "object") return afterRate(key, now, policy.limit, windowStart + windowMs, answer);
+      return answer.then(
+        (used) => afterRate(key, now, policy.limit, windowStart + windowMs, used),
+        (err: unknown) => {
+          unavailable(err);
+          return localCheck(key, now, lease);
+        },
+      );
     },
 
     /** Gives back every permit held (once the refills in flight have settled); later requests are refused by the bank. */
