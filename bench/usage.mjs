@@ -11,15 +11,13 @@
 // Env: BENCH_SECONDS (10) per wrk run, BENCH_ROUNDS (2), BENCH_CONNECTIONS (50),
 // BENCH_USAGE_KEYS (10000), BENCH_USAGE_QUERIES (500).
 
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import Database from "better-sqlite3";
 import { cpuSeconds } from "./lib/cpu.mjs";
 import { envNumber } from "./lib/env.mjs";
-import { setUpGateway, startKeyward } from "./lib/keyward.mjs";
-import { killAllNow, removeLater, startProcess, stopAll } from "./lib/procs.mjs";
+import { configFile, setUpGateway, startKeyward } from "./lib/keyward.mjs";
+import { killAllNow, startProcess, stopAll } from "./lib/procs.mjs";
 import { closeAgent, summarize, timedGet } from "./lib/sequential.mjs";
 import { runWrk } from "./lib/wrk.mjs";
 
@@ -40,12 +38,6 @@ const LABELS = {
   on: "Keyward gateway, usage + detectors on",
 };
 
-function configFile(name, text) {
-  const path = join(removeLater(mkdtempSync(join(tmpdir(), "keyward-bench-usage-"))), `${name}.yaml`);
-  writeFileSync(path, text);
-  return path;
-}
-
 async function gateway(upstreamUrl, config) {
   const kw = await startKeyward(ROOT, { config });
   const secret = await setUpGateway(kw, upstreamUrl);
@@ -60,12 +52,12 @@ async function overhead() {
     env: { UPSTREAM_PORT: up.match[1] },
     ready: /listening (\d+)/,
   });
-  const off = await gateway(upstreamUrl, configFile("off", "usage:\n  enabled: false\nanomalies:\n  enabled: false\n"));
+  const off = await gateway(upstreamUrl, configFile("usage:\n  enabled: false\nanomalies:\n  enabled: false\n"));
   // Every detector on, each with its defaults (action alert): what the issue's 0.95x target names.
   const rules = ["denial_spike", "new_network", "volume_spike", "scope_probe", "credential_misuse", "canary"]
     .map((d) => `    - name: ${d.replace("_", "-")}\n      detector: ${d}\n`)
     .join("");
-  const on = await gateway(upstreamUrl, configFile("on", `usage:\n  enabled: true\nanomalies:\n  rules:\n${rules}`));
+  const on = await gateway(upstreamUrl, configFile(`usage:\n  enabled: true\nanomalies:\n  rules:\n${rules}`));
   const scenarios = [
     { id: "bare", url: `http://127.0.0.1:${bare.match[1]}/hello`, pid: bare.child.pid, headers: {} },
     { id: "off", url: `${off.kw.url}/agents/bench/hello`, pid: off.kw.pid, headers: off.headers },

@@ -11,9 +11,13 @@ import { removeLater, startProcess } from "./procs.mjs";
  * real deployment would spread over keys and hosts. For `startKeyward(root, { config })`.
  */
 export function manyStreamsConfig(n) {
-  const dir = removeLater(mkdtempSync(join(tmpdir(), "keyward-bench-config-")));
-  const path = join(dir, "keyward.yaml");
-  writeFileSync(path, `streams:\n  max_per_key: ${n}\n  max_per_address: ${n}\n`);
+  return configFile(`streams:\n  max_per_key: ${n}\n  max_per_address: ${n}\n`);
+}
+
+/** A config file holding `text` (YAML or JSON), removed at the end of the run. */
+export function configFile(text) {
+  const path = join(removeLater(mkdtempSync(join(tmpdir(), "keyward-bench-config-"))), "keyward.yaml");
+  writeFileSync(path, text);
   return path;
 }
 
